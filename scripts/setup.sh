@@ -16,7 +16,7 @@ packages=(
   python3 python3-jinja2 python3-yaml python3-pytest
   qemu-system-x86 qemu-utils
   g++-aarch64-linux-gnu binutils-aarch64-linux-gnu
-  valgrind binutils
+  valgrind binutils mandoc
 )
 
 missing=()

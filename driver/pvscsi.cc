@@ -1,0 +1,604 @@
+/*
+ * pvscsi: VMware paravirtual SCSI HBA driver - module linkage, attach, detach, quiesce, and the
+ * device set-up shared by attach and adapter restart.
+ */
+#include <sys/types.h>
+#include <sys/debug.h>
+#include <sys/errno.h>
+#include <sys/conf.h>
+#include <sys/modctl.h>
+#include <sys/cmn_err.h>
+#include <sys/kmem.h>
+#include <sys/pci.h>
+#include <sys/ddi.h>
+#include <sys/sunddi.h>
+#include <sys/ddifm.h>
+#include <sys/fm/protocol.h>
+#include <sys/fm/util.h>
+#include <sys/scsi/scsi.h>
+
+#include "pvscsi.h"
+
+namespace pvscsi {
+namespace {
+
+void *pvscsi_sstate;
+
+/* Registers: little-endian, strictly ordered (every access is a device side effect). */
+ddi_device_acc_attr_t pvscsi_reg_attr = {DDI_DEVICE_ATTR_V1, DDI_STRUCTURE_LE_ACC,
+                                         DDI_STRICTORDER_ACC, DDI_DEFAULT_ACC};
+/* Shared memory: little-endian structures, accessed through the generated layouts. */
+ddi_device_acc_attr_t pvscsi_mem_attr = {DDI_DEVICE_ATTR_V0, DDI_NEVERSWAP_ACC,
+                                         DDI_STRICTORDER_ACC, DDI_DEFAULT_ACC};
+
+/*
+ * Rings and the rings-state page: page aligned, any 64-bit address (the device takes page
+ * numbers, so nothing limits us to 4 GiB), one contiguous segment per ring.
+ */
+const ddi_dma_attr_t pvscsi_ring_dma_attr = {
+    DMA_ATTR_V0,           /* version */
+    0,                     /* addr_lo */
+    0xFFFFFFFFFFFFFFFFull, /* addr_hi */
+    0xFFFFFFFFull,         /* count_max */
+    hw::kPageSize,         /* align */
+    1,                     /* burstsizes */
+    1,                     /* minxfer */
+    0xFFFFFFFFull,         /* maxxfer */
+    0xFFFFFFFFFFFFFFFFull, /* seg */
+    1,                     /* sgllen */
+    1,                     /* granular */
+    0,                     /* flags */
+};
+
+/*
+ * Data buffers: 64-bit, at most one SG list of kMaxSgEntriesPerSegment elements (chaining is
+ * not portable). maxxfer leaves room for a buffer that starts mid-page: any buffer of
+ * (sgllen - 1) pages spans at most sgllen pages, so a page-scattered buffer still fits.
+ */
+const ddi_dma_attr_t pvscsi_data_dma_attr = {
+    DMA_ATTR_V0,
+    0,
+    0xFFFFFFFFFFFFFFFFull,
+    0xFFFFFFFFull, /* an SG element's length is 32 bits */
+    1,
+    1,
+    1,
+    (hw::kMaxSgEntriesPerSegment - 1) * hw::kPageSize,
+    0xFFFFFFFFFFFFFFFFull,
+    hw::kMaxSgEntriesPerSegment,
+    512, /* DEV_BSIZE: partial transfers stay whole sectors */
+    0,
+};
+
+int pvscsi_nulldev(dev_info_t *) { return DDI_SUCCESS; }
+int pvscsi_probe(dev_info_t *) { return DDI_PROBE_DONTCARE; }
+int pvscsi_reset(dev_info_t *, ddi_reset_cmd_t) { return DDI_FAILURE; } /* obsolete: quiesce(9E) */
+
+uint32_t pow2_pages(uint32_t v, uint32_t max) {
+  uint32_t p = 1;
+  while (p < v && p < max) p <<= 1;
+  return p;
+}
+
+int prop_int(pvscsi_softc *sc, const char *name, int def) {
+  return ddi_prop_get_int(DDI_DEV_T_ANY, sc->dip, DDI_PROP_DONTPASS, const_cast<char *>(name),
+                          def);
+}
+
+/* Map the first memory BAR of at least kBarSize bytes (QEMU has it at BAR0; VMware need not). */
+int map_registers(pvscsi_softc *sc) {
+  int *regs;
+  uint_t nregs;
+  if (ddi_prop_lookup_int_array(DDI_DEV_T_ANY, sc->dip, DDI_PROP_DONTPASS,
+                                const_cast<char *>("reg"), &regs, &nregs) != DDI_PROP_SUCCESS) {
+    dev_err(sc->dip, CE_WARN, "!no reg property");
+    return DDI_FAILURE;
+  }
+  uint_t per = sizeof(pci_regspec_t) / sizeof(int);
+  int rnumber = -1;
+  for (uint_t i = 1; i < nregs / per && rnumber < 0; i++) {
+    const pci_regspec_t *rp = reinterpret_cast<const pci_regspec_t *>(&regs[i * per]);
+    uint_t space = PCI_REG_ADDR_G(rp->pci_phys_hi);
+    off_t size;
+    if ((space == PCI_ADDR_MEM32 || space == PCI_ADDR_MEM64) &&
+        ddi_dev_regsize(sc->dip, i, &size) == DDI_SUCCESS && size >= off_t(hw::kBarSize))
+      rnumber = int(i);
+  }
+  ddi_prop_free(regs);
+  if (rnumber < 0) {
+    dev_err(sc->dip, CE_WARN, "!no memory BAR of at least %u bytes", hw::kBarSize);
+    return DDI_FAILURE;
+  }
+  if (ddi_regs_map_setup(sc->dip, rnumber, &sc->regs_base, 0, hw::kBarSize, &pvscsi_reg_attr,
+                         &sc->regs_acch) != DDI_SUCCESS) {
+    sc->regs_acch = nullptr;
+    dev_err(sc->dip, CE_WARN, "!cannot map registers");
+    return DDI_FAILURE;
+  }
+  return DDI_SUCCESS;
+}
+
+void mask_interrupts(pvscsi_softc *sc, uint32_t mask) {
+  RegIo io(sc);
+  hw::IntrMask(mask).write(io);
+}
+
+/* A command the device may not implement answers -1 as soon as its code is written. */
+bool command_supported(pvscsi_softc *sc, hw::CommandCode code) {
+  RegIo io(sc);
+  hw::Command().set_value(hw::to_raw(code)).write(io);
+  return hw::CommandStatus::read(io).value() != hw::kCommandStatusFailed;
+}
+
+/* Ask the CONFIG controller page for the number of targets; 0 when it cannot say. */
+uint32_t read_max_targets(pvscsi_softc *sc) {
+  if (!command_supported(sc, hw::CommandCode::kConfig)) return 0;
+  pvscsi_dma page;
+  if (pvscsi_dma_alloc(sc, &page, hw::kPageSize, &pvscsi_ring_dma_attr, KM_SLEEP) !=
+      DDI_SUCCESS)
+    return 0;
+  auto *ctl = reinterpret_cast<hw::ConfigPageController *>(page.kaddr);
+  /* Pre-fill an error, so a device that writes nothing is detected. */
+  ctl->header()
+      .set_host_status(hw::to_raw(hw::HostStatus::kInvparam))
+      .set_scsi_status(hw::to_raw(hw::ScsiStatus::kCheckCondition));
+  pvscsi_sync(page, 0, 0, DDI_DMA_SYNC_FORDEV);
+  hw::CmdDescConfig d{};
+  d.set_cmp_addr(page.paddr)
+      .set_config_page_address(uint64_t(hw::to_raw(hw::ConfigAddrType::kController)) << 32)
+      .set_config_page_num(hw::to_raw(hw::ConfigPageType::kController));
+  uint32_t status = pvscsi_command<hw::CmdConfig>(sc, d);
+  pvscsi_sync(page, 0, 0, DDI_DMA_SYNC_FORKERNEL);
+  uint32_t n = 0;
+  if (status == hw::kCommandStatusSuccess &&
+      ctl->header().host_status() == hw::to_raw(hw::HostStatus::kSuccess) &&
+      ctl->header().scsi_status() == hw::to_raw(hw::ScsiStatus::kGood)) {
+    uint32_t phys = ctl->num_phys();
+    if (phys >= 1 && phys <= kMaxTargets)
+      n = phys;
+    else
+      pvscsi_report_bogus(sc, "CONFIG numPhys", phys);
+  }
+  pvscsi_dma_free(&page);
+  return n;
+}
+
+int alloc_ring(pvscsi_softc *sc, pvscsi_dma *d, uint32_t pages) {
+  return pvscsi_dma_alloc(sc, d, size_t(pages) * hw::kPageSize, &pvscsi_ring_dma_attr, KM_SLEEP);
+}
+
+/* Try one interrupt type: allocate one vector and install the handler; undo on failure. */
+bool try_interrupt_type(pvscsi_softc *sc, int type) {
+  int count = 0;
+  if (ddi_intr_alloc(sc->dip, &sc->ihandle, type, 0, 1, &count, DDI_INTR_ALLOC_NORMAL) !=
+          DDI_SUCCESS ||
+      count < 1)
+    return false;
+  if (ddi_intr_get_pri(sc->ihandle, &sc->intr_pri) != DDI_SUCCESS ||
+      ddi_intr_get_cap(sc->ihandle, &sc->intr_cap) != DDI_SUCCESS ||
+      ddi_intr_add_handler(sc->ihandle, pvscsi_intr, reinterpret_cast<caddr_t>(sc), nullptr) !=
+          DDI_SUCCESS) {
+    (void)ddi_intr_free(sc->ihandle);
+    sc->ihandle = nullptr;
+    return false;
+  }
+  sc->intr_type = type;
+  return true;
+}
+
+/* MSI-X, then MSI, then FIXED, each really tried (allocation and handler set-up). */
+int setup_interrupts(pvscsi_softc *sc) {
+  int types = 0;
+  if (ddi_intr_get_supported_types(sc->dip, &types) != DDI_SUCCESS) return DDI_FAILURE;
+  types &= prop_int(sc, "pvscsi-intr-types",
+                    DDI_INTR_TYPE_MSIX | DDI_INTR_TYPE_MSI | DDI_INTR_TYPE_FIXED);
+  static const int order[] = {DDI_INTR_TYPE_MSIX, DDI_INTR_TYPE_MSI, DDI_INTR_TYPE_FIXED};
+  for (int type : order)
+    if ((types & type) && try_interrupt_type(sc, type)) return DDI_SUCCESS;
+  dev_err(sc->dip, CE_WARN, "!no usable interrupt (types 0x%x)", types);
+  return DDI_FAILURE;
+}
+
+int enable_interrupts(pvscsi_softc *sc) {
+  int rc = (sc->intr_cap & DDI_INTR_FLAG_BLOCK) ? ddi_intr_block_enable(&sc->ihandle, 1)
+                                                : ddi_intr_enable(sc->ihandle);
+  sc->intr_enabled = (rc == DDI_SUCCESS);
+  return rc;
+}
+
+void disable_interrupts(pvscsi_softc *sc) {
+  if (!sc->intr_enabled) return;
+  if (sc->intr_cap & DDI_INTR_FLAG_BLOCK)
+    (void)ddi_intr_block_disable(&sc->ihandle, 1);
+  else
+    (void)ddi_intr_disable(sc->ihandle);
+  sc->intr_enabled = false;
+}
+
+int kstat_update(kstat_t *ks, int rw) {
+  if (rw == KSTAT_WRITE) return EACCES;
+  auto *sc = static_cast<pvscsi_softc *>(ks->ks_private);
+  auto *kn = static_cast<kstat_named_t *>(ks->ks_data);
+  LockGuard g(&sc->lock);
+  const uint64_t *v = &sc->stats.commands;
+  for (size_t i = 0; i < sizeof(pvscsi_stats) / sizeof(uint64_t); i++) kn[i].value.ui64 = v[i];
+  return 0;
+}
+
+void create_kstats(pvscsi_softc *sc) {
+  static const char *const names[] = {
+      "commands",      "kicks_rw",      "kicks_non_rw",   "kicks_saved",  "interrupts",
+      "busy",          "timeouts",      "aborts",         "device_resets", "bus_resets",
+      "adapter_resets", "bogus_values", "hotplug_events", "unknown_msgs", "rescans"};
+  static_assert(sizeof(names) / sizeof(names[0]) == sizeof(pvscsi_stats) / sizeof(uint64_t),
+                "one kstat per counter");
+  uint_t n = sizeof(names) / sizeof(names[0]);
+  sc->kstat = kstat_create(const_cast<char *>("pvscsi"), sc->instance,
+                           const_cast<char *>("stats"), const_cast<char *>("controller"),
+                           KSTAT_TYPE_NAMED, n, 0);
+  if (sc->kstat == nullptr) return;
+  auto *kn = static_cast<kstat_named_t *>(sc->kstat->ks_data);
+  for (uint_t i = 0; i < n; i++)
+    kstat_named_init(&kn[i], const_cast<char *>(names[i]), KSTAT_DATA_UINT64);
+  sc->kstat->ks_private = sc;
+  sc->kstat->ks_update = kstat_update;
+  kstat_install(sc->kstat);
+}
+
+/* Free whatever attach set up, in reverse order; safe on a partly attached instance. */
+void teardown(pvscsi_softc *sc) {
+  if (sc->kstat != nullptr) kstat_delete(sc->kstat);
+  if (sc->regs_acch != nullptr) {
+    mask_interrupts(sc, 0);
+    (void)pvscsi_command(sc, hw::CommandCode::kAdapterReset, nullptr, 0);
+  }
+  if (sc->ihandle != nullptr) {
+    disable_interrupts(sc);
+    (void)ddi_intr_remove_handler(sc->ihandle);
+    (void)ddi_intr_free(sc->ihandle);
+  }
+  /* No interrupt can queue hotplug work any more. */
+  if (sc->taskq != nullptr) ddi_taskq_destroy(sc->taskq);
+  if (sc->tran != nullptr) scsi_hba_tran_free(sc->tran);
+  if (sc->probe_cmd != nullptr) {
+    pvscsi_dma_free(&sc->probe_cmd->dma);
+    kmem_free(sc->probe_cmd, sizeof(pvscsi_cmd));
+  }
+  if (sc->ctx_table != nullptr) kmem_free(sc->ctx_table, sc->req_entries * sizeof(pvscsi_cmd *));
+  if (sc->ctx_free != nullptr) kmem_free(sc->ctx_free, sc->req_entries * sizeof(uint16_t));
+  pvscsi_dma_free(&sc->msg_ring);
+  pvscsi_dma_free(&sc->cmp_ring);
+  pvscsi_dma_free(&sc->req_ring);
+  pvscsi_dma_free(&sc->rings_state);
+  if (sc->intr_type != 0) { /* the lock exists once an interrupt type was chosen */
+    mutex_destroy(&sc->lock);
+  }
+  if (sc->regs_acch != nullptr) ddi_regs_map_free(&sc->regs_acch);
+  ddi_fm_fini(sc->dip);
+  ddi_soft_state_free(pvscsi_sstate, sc->instance);
+}
+
+bool setup_tran(pvscsi_softc *sc) {
+  scsi_hba_tran_t *tran = scsi_hba_tran_alloc(sc->dip, SCSI_HBA_CANSLEEP);
+  if (tran == nullptr) return false;
+  sc->tran = tran;
+  tran->tran_hba_private = sc;
+  tran->tran_tgt_init = pvscsi_tran_tgt_init;
+  tran->tran_tgt_free = pvscsi_tran_tgt_free;
+  tran->tran_start = pvscsi_tran_start;
+  tran->tran_abort = pvscsi_tran_abort;
+  tran->tran_reset = pvscsi_tran_reset;
+  tran->tran_getcap = pvscsi_tran_getcap;
+  tran->tran_setcap = pvscsi_tran_setcap;
+  tran->tran_setup_pkt = pvscsi_tran_setup_pkt;
+  tran->tran_teardown_pkt = pvscsi_tran_teardown_pkt;
+  tran->tran_pkt_constructor = pvscsi_pkt_constructor;
+  tran->tran_pkt_destructor = pvscsi_pkt_destructor;
+  tran->tran_hba_len = sizeof(pvscsi_cmd);
+  tran->tran_interconnect_type = INTERCONNECT_PARALLEL;
+  sc->data_dma_attr = pvscsi_data_dma_attr;
+  if (scsi_hba_attach_setup(sc->dip, &sc->data_dma_attr, tran,
+                            SCSI_HBA_HBA | SCSI_HBA_TRAN_CDB | SCSI_HBA_TRAN_SCB |
+                                SCSI_HBA_ADDR_COMPLEX) != DDI_SUCCESS)
+    return false;
+  if (scsi_hba_iport_register(sc->dip, const_cast<char *>("iport0")) != DDI_SUCCESS) {
+    (void)scsi_hba_detach(sc->dip);
+    return false;
+  }
+  return true;
+}
+
+int hba_attach(dev_info_t *dip) {
+  int instance = ddi_get_instance(dip);
+  if (ddi_soft_state_zalloc(pvscsi_sstate, instance) != DDI_SUCCESS) return DDI_FAILURE;
+  auto *sc = static_cast<pvscsi_softc *>(ddi_get_soft_state(pvscsi_sstate, instance));
+  sc->dip = dip;
+  sc->instance = instance;
+  int fm_cap = DDI_FM_EREPORT_CAPABLE;
+  ddi_iblock_cookie_t fm_ibc;
+  ddi_fm_init(dip, &fm_cap, &fm_ibc);
+
+  if (map_registers(sc) != DDI_SUCCESS) goto fail;
+  mask_interrupts(sc, 0);
+  (void)pvscsi_command(sc, hw::CommandCode::kAdapterReset, nullptr, 0);
+  if (setup_interrupts(sc) != DDI_SUCCESS) goto fail;
+  mutex_init(&sc->lock, nullptr, MUTEX_DRIVER, DDI_INTR_PRI(sc->intr_pri));
+
+  /* Optional features are probed before they are used. */
+  sc->have_msg_ring = command_supported(sc, hw::CommandCode::kSetupMsgRing);
+  sc->have_threshold = command_supported(sc, hw::CommandCode::kSetupReqCallThreshold);
+  sc->max_targets = read_max_targets(sc);
+  /* Without CONFIG assume 16 targets, but let discovery look as far as QEMU allows. */
+  sc->probe_limit = sc->max_targets != 0 ? sc->max_targets : hw::kMaxTargetsQemu;
+  if (sc->max_targets == 0) sc->max_targets = hw::kDefaultTargets;
+
+  sc->req_pages = pow2_pages(prop_int(sc, "pvscsi-request-ring-pages", kDefaultReqRingPages),
+                             hw::kMaxReqRingPages);
+  sc->cmp_pages =
+      pow2_pages(prop_int(sc, "pvscsi-completion-ring-pages", sc->req_pages), hw::kMaxCmpRingPages);
+  /* Every outstanding request must have room for its completion. */
+  while (sc->cmp_pages * hw::kCmpEntriesPerPage < sc->req_pages * hw::kReqEntriesPerPage)
+    sc->cmp_pages <<= 1;
+  sc->msg_pages = pow2_pages(prop_int(sc, "pvscsi-msg-ring-pages", kDefaultMsgRingPages),
+                             hw::kMaxMsgRingPages);
+  sc->req_entries = sc->req_pages * hw::kReqEntriesPerPage;
+  sc->cmp_entries = sc->cmp_pages * hw::kCmpEntriesPerPage;
+  sc->msg_entries = sc->msg_pages * hw::kMsgEntriesPerPage;
+  sc->use_threshold = sc->have_threshold && prop_int(sc, "pvscsi-use-request-threshold", 1) != 0;
+
+  if (alloc_ring(sc, &sc->rings_state, 1) != DDI_SUCCESS ||
+      alloc_ring(sc, &sc->req_ring, sc->req_pages) != DDI_SUCCESS ||
+      alloc_ring(sc, &sc->cmp_ring, sc->cmp_pages) != DDI_SUCCESS ||
+      (sc->have_msg_ring && alloc_ring(sc, &sc->msg_ring, sc->msg_pages) != DDI_SUCCESS))
+    goto fail;
+
+  sc->ctx_table =
+      static_cast<pvscsi_cmd **>(kmem_zalloc(sc->req_entries * sizeof(pvscsi_cmd *), KM_SLEEP));
+  sc->ctx_free = static_cast<uint16_t *>(kmem_zalloc(sc->req_entries * sizeof(uint16_t), KM_SLEEP));
+  sc->probe_cmd = static_cast<pvscsi_cmd *>(kmem_zalloc(sizeof(pvscsi_cmd), KM_SLEEP));
+  sc->probe_cmd->sc = sc;
+  if (pvscsi_dma_alloc(sc, &sc->probe_cmd->dma, kCmdDmaBytes, &pvscsi_cmd_dma_attr, KM_SLEEP) !=
+      DDI_SUCCESS)
+    goto fail;
+
+  sc->taskq = ddi_taskq_create(dip, "pvscsi_hotplug", 1, TASKQ_DEFAULTPRI, 0);
+  if (sc->taskq == nullptr) goto fail;
+
+  {
+    LockGuard g(&sc->lock);
+    if (pvscsi_setup_rings(sc) != DDI_SUCCESS) {
+      dev_err(dip, CE_WARN, "!SETUP_RINGS failed");
+      goto fail;
+    }
+  }
+  if (enable_interrupts(sc) != DDI_SUCCESS) goto fail;
+  mask_interrupts(sc, hw::kIntrCmplMask | (sc->have_msg_ring ? hw::kIntrMsgMask : 0));
+
+  if (!setup_tran(sc)) goto fail;
+  create_kstats(sc);
+  sc->watchdog = timeout(pvscsi_watchdog, sc, drv_usectohz(kWatchdogUsec));
+  ddi_report_dev(dip);
+  return DDI_SUCCESS;
+
+fail:
+  teardown(sc);
+  return DDI_FAILURE;
+}
+
+int hba_detach(dev_info_t *dip) {
+  auto *sc = static_cast<pvscsi_softc *>(ddi_get_soft_state(pvscsi_sstate, ddi_get_instance(dip)));
+  if (sc == nullptr) return DDI_FAILURE;
+  timeout_id_t tid;
+  {
+    LockGuard g(&sc->lock);
+    if (sc->ctx_nfree != sc->req_entries || sc->iport_dip != nullptr) return DDI_FAILURE;
+    sc->detaching = true;
+    tid = sc->watchdog;
+    sc->watchdog = 0;
+  }
+  if (tid != 0) (void)untimeout(tid);
+  ddi_taskq_wait(sc->taskq);
+  if (scsi_hba_detach(dip) != DDI_SUCCESS) {
+    LockGuard g(&sc->lock);
+    sc->detaching = false;
+    sc->watchdog = timeout(pvscsi_watchdog, sc, drv_usectohz(kWatchdogUsec));
+    return DDI_FAILURE;
+  }
+  teardown(sc);
+  return DDI_SUCCESS;
+}
+
+int pvscsi_attach(dev_info_t *dip, ddi_attach_cmd_t cmd) {
+  if (cmd != DDI_ATTACH) return DDI_FAILURE;
+  if (scsi_hba_iport_unit_address(dip) != nullptr) return pvscsi_iport_attach(dip);
+  return hba_attach(dip);
+}
+
+int pvscsi_detach(dev_info_t *dip, ddi_detach_cmd_t cmd) {
+  if (cmd != DDI_DETACH) return DDI_FAILURE;
+  if (scsi_hba_iport_unit_address(dip) != nullptr) return pvscsi_iport_detach(dip);
+  return hba_detach(dip);
+}
+
+/* Fast reboot: stop the device. No locks, no allocation, no waiting. */
+int pvscsi_quiesce(dev_info_t *dip) {
+  auto *sc = static_cast<pvscsi_softc *>(ddi_get_soft_state(pvscsi_sstate, ddi_get_instance(dip)));
+  if (sc == nullptr || sc->regs_acch == nullptr) return DDI_SUCCESS;
+  mask_interrupts(sc, 0);
+  (void)pvscsi_command(sc, hw::CommandCode::kAdapterReset, nullptr, 0);
+  return DDI_SUCCESS;
+}
+
+struct dev_ops pvscsi_dev_ops = {
+    DEVO_REV,       /* devo_rev */
+    0,              /* devo_refcnt */
+    ddi_no_info,    /* devo_getinfo */
+    pvscsi_nulldev, /* devo_identify */
+    pvscsi_probe,   /* devo_probe */
+    pvscsi_attach,  /* devo_attach */
+    pvscsi_detach,  /* devo_detach */
+    pvscsi_reset,   /* devo_reset */
+    nullptr,        /* devo_cb_ops */
+    nullptr,        /* devo_bus_ops */
+    nullptr,        /* devo_power */
+    pvscsi_quiesce, /* devo_quiesce */
+};
+
+struct modldrv pvscsi_modldrv = {&mod_driverops, const_cast<char *>("VMware PVSCSI"),
+                                 &pvscsi_dev_ops};
+
+}  // namespace
+
+/* ---- Shared with the other files ---- */
+
+int pvscsi_dma_alloc(pvscsi_softc *sc, pvscsi_dma *d, size_t len, const ddi_dma_attr_t *attr,
+                     int kmflag) {
+  auto cb = (kmflag == KM_SLEEP) ? DDI_DMA_SLEEP : DDI_DMA_DONTWAIT;
+  size_t real;
+  ddi_dma_cookie_t cookie;
+  uint_t ncookies;
+  *d = pvscsi_dma{};
+  if (ddi_dma_alloc_handle(sc->dip, const_cast<ddi_dma_attr_t *>(attr), cb, nullptr, &d->dmah) !=
+      DDI_SUCCESS) {
+    d->dmah = nullptr;
+    return DDI_FAILURE;
+  }
+  if (ddi_dma_mem_alloc(d->dmah, len, &pvscsi_mem_attr, DDI_DMA_CONSISTENT, cb, nullptr,
+                        &d->kaddr, &real, &d->acch) != DDI_SUCCESS) {
+    ddi_dma_free_handle(&d->dmah);
+    *d = pvscsi_dma{};
+    return DDI_FAILURE;
+  }
+  if (ddi_dma_addr_bind_handle(d->dmah, nullptr, d->kaddr, real, DDI_DMA_RDWR | DDI_DMA_CONSISTENT,
+                               cb, nullptr, &cookie, &ncookies) != DDI_DMA_MAPPED) {
+    ddi_dma_mem_free(&d->acch);
+    ddi_dma_free_handle(&d->dmah);
+    *d = pvscsi_dma{};
+    return DDI_FAILURE;
+  }
+  bzero(d->kaddr, real);
+  d->paddr = cookie.dmac_laddress;
+  d->len = len;
+  return DDI_SUCCESS;
+}
+
+void pvscsi_dma_free(pvscsi_dma *d) {
+  if (d->dmah == nullptr) return;
+  (void)ddi_dma_unbind_handle(d->dmah);
+  ddi_dma_mem_free(&d->acch);
+  ddi_dma_free_handle(&d->dmah);
+  *d = pvscsi_dma{};
+}
+
+void pvscsi_sync(const pvscsi_dma &d, off_t off, size_t len, uint_t how) {
+  (void)ddi_dma_sync(d.dmah, off, len, how);
+}
+
+/* Write a command and its descriptor dwords, then read the status. Serialized by the lock. */
+uint32_t pvscsi_command(pvscsi_softc *sc, hw::CommandCode code, const uint8_t *desc,
+                        uint32_t ndwords) {
+  RegIo io(sc);
+  hw::Command().set_value(hw::to_raw(code)).write(io);
+  for (uint32_t i = 0; i < ndwords; i++) {
+    const uint8_t *p = desc + 4 * i;
+    uint32_t v = uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
+    hw::CommandData().set_value(v).write(io);
+  }
+  return hw::CommandStatus::read(io).value();
+}
+
+/*
+ * Give the device fresh rings: zero the shared state, SETUP_RINGS, SETUP_MSG_RING, and the
+ * request-call threshold. Used by attach and by every adapter restart. Caller holds the lock.
+ */
+int pvscsi_setup_rings(pvscsi_softc *sc) {
+  bzero(sc->rings_state.kaddr, hw::kPageSize);
+  bzero(sc->req_ring.kaddr, sc->req_ring.len);
+  bzero(sc->cmp_ring.kaddr, sc->cmp_ring.len);
+  pvscsi_sync(sc->rings_state, 0, 0, DDI_DMA_SYNC_FORDEV);
+  pvscsi_sync(sc->req_ring, 0, 0, DDI_DMA_SYNC_FORDEV);
+  pvscsi_sync(sc->cmp_ring, 0, 0, DDI_DMA_SYNC_FORDEV);
+  sc->req_prod = sc->cmp_cons = sc->msg_cons = 0;
+  sc->ctx_nfree = sc->req_entries;
+  for (uint32_t i = 0; i < sc->req_entries; i++) {
+    sc->ctx_free[i] = uint16_t(sc->req_entries - 1 - i);
+    sc->ctx_table[i] = nullptr;
+  }
+
+  hw::CmdDescSetupRings rings{};
+  rings.set_req_ring_num_pages(sc->req_pages)
+      .set_cmp_ring_num_pages(sc->cmp_pages)
+      .set_rings_state_ppn(sc->rings_state.paddr >> hw::kPageShift);
+  for (uint32_t i = 0; i < sc->req_pages; i++)
+    rings.set_req_ring_ppns(i, (sc->req_ring.paddr >> hw::kPageShift) + i);
+  for (uint32_t i = 0; i < sc->cmp_pages; i++)
+    rings.set_cmp_ring_ppns(i, (sc->cmp_ring.paddr >> hw::kPageShift) + i);
+  if (pvscsi_command<hw::CmdSetupRings>(sc, rings) != hw::kCommandStatusSuccess)
+    return DDI_FAILURE;
+
+  if (sc->have_msg_ring) {
+    bzero(sc->msg_ring.kaddr, sc->msg_ring.len);
+    pvscsi_sync(sc->msg_ring, 0, 0, DDI_DMA_SYNC_FORDEV);
+    hw::CmdDescSetupMsgRing msg{};
+    msg.set_num_pages(sc->msg_pages);
+    for (uint32_t i = 0; i < sc->msg_pages; i++)
+      msg.set_ring_ppns(i, (sc->msg_ring.paddr >> hw::kPageShift) + i);
+    if (pvscsi_command<hw::CmdSetupMsgRing>(sc, msg) != hw::kCommandStatusSuccess)
+      sc->have_msg_ring = false;
+  }
+  if (sc->use_threshold) {
+    hw::CmdDescSetupReqCall call{};
+    call.set_enable(1);
+    if (pvscsi_command<hw::CmdSetupReqCallThreshold>(sc, call) != hw::kCommandStatusSuccess)
+      sc->use_threshold = false;
+  }
+  return DDI_SUCCESS;
+}
+
+/*
+ * Everything the device writes is untrusted: a bad value is counted, reported once (console
+ * and FMA), and never used.
+ */
+void pvscsi_report_bogus(pvscsi_softc *sc, const char *what, uint64_t value) {
+  sc->stats.bogus++;
+  if (sc->bogus_reported) return;
+  sc->bogus_reported = true;
+  dev_err(sc->dip, CE_WARN, "!device wrote an invalid %s (0x%llx); ignored", what,
+          static_cast<unsigned long long>(value));
+  ddi_fm_service_impact(sc->dip, DDI_SERVICE_DEGRADED);
+}
+
+}  // namespace pvscsi
+
+using namespace pvscsi;
+
+static struct modlinkage modlinkage = {MODREV_1, {&pvscsi_modldrv, nullptr}};
+
+extern "C" {
+
+int _init(void) {
+  int rc = ddi_soft_state_init(&pvscsi_sstate, sizeof(pvscsi_softc), 1);
+  if (rc != 0) return rc;
+  if ((rc = scsi_hba_init(&modlinkage)) != 0) {
+    ddi_soft_state_fini(&pvscsi_sstate);
+    return rc;
+  }
+  if ((rc = mod_install(&modlinkage)) != 0) {
+    scsi_hba_fini(&modlinkage);
+    ddi_soft_state_fini(&pvscsi_sstate);
+  }
+  return rc;
+}
+
+int _fini(void) {
+  int rc = mod_remove(&modlinkage);
+  if (rc == 0) {
+    scsi_hba_fini(&modlinkage);
+    ddi_soft_state_fini(&pvscsi_sstate);
+  }
+  return rc;
+}
+
+int _info(struct modinfo *mip) { return mod_info(&modlinkage, mip); }
+
+}  // extern "C"

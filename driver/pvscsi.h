@@ -1,0 +1,260 @@
+/*
+ * pvscsi: VMware paravirtual SCSI HBA driver - private definitions.
+ *
+ * The hardware interface (registers, commands, descriptor layouts, limits) is generated from
+ * hw/pvscsi.yaml into pvscsi_hw.h; this header holds only the driver's own state and policy.
+ *
+ * Locking: one mutex (pvs_lock) protects the rings, the context table and all driver state.
+ * It is never held across a call into the SCSA framework (pkt completion, target map), and
+ * nothing that can sleep is done while holding it.
+ */
+#ifndef _PVSCSI_H
+#define _PVSCSI_H
+
+#include <sys/types.h>
+#include <sys/ddi.h>
+#include <sys/sunddi.h>
+#include <sys/scsi/scsi.h>
+#include <sys/kstat.h>
+
+#include "pvscsi_hw.h"
+
+namespace pvscsi {
+
+namespace hw = ::pvscsi::hw;
+
+/* Tunables and defaults (pvscsi.conf may override the ring sizes and features). */
+constexpr uint32_t kDefaultReqRingPages = 8;
+constexpr uint32_t kDefaultMsgRingPages = 1;
+constexpr uint32_t kSenseBufLen = 256;
+constexpr uint32_t kSgListBytes = hw::kMaxSgEntriesPerSegment * hw::SgElement::kSize;
+/* Per-command DMA memory: the SG list first (it must not cross a page), then sense. */
+constexpr uint32_t kCmdDmaBytes = kSgListBytes + kSenseBufLen;
+constexpr uint32_t kMaxTargets = 256; /* target is a u8 in the request descriptor */
+constexpr int kWatchdogUsec = 500000;
+constexpr int64_t kAbortWaitNsec = 2000000000LL;
+constexpr int64_t kResetWaitNsec = 5000000000LL;
+constexpr int kPollTimeSec = 60; /* polled packets with pkt_time 0 */
+constexpr int kTgtmapSettleUsec = 100000;
+
+static_assert(kSgListBytes <= hw::kPageSize / 2, "the SG list must fit half a page");
+static_assert(hw::kMaxQueueDepth < 65536, "context indices are 16-bit");
+
+/* A DMA buffer owned by the driver: handle, access handle, kernel address, device address. */
+struct pvscsi_dma {
+  ddi_dma_handle_t dmah;
+  ddi_acc_handle_t acch;
+  caddr_t kaddr;
+  uint64_t paddr;
+  size_t len;
+};
+
+/* Escalation steps for an overdue command. */
+enum class Step : uint8_t { kNone, kAbort, kDeviceReset, kBusReset };
+
+struct pvscsi_softc;
+
+/* Per-packet HBA private area (tran_hba_len), also used for internal probe commands. */
+struct pvscsi_cmd {
+  struct scsi_pkt *pkt; /* NULL for internal commands */
+  pvscsi_softc *sc;
+  pvscsi_cmd *next; /* done list */
+  pvscsi_dma dma;   /* SG list + sense buffer, preallocated by the constructor */
+  /* Request parameters, filled by tran_start (or by the probe). */
+  uint32_t target;
+  uint64_t lun;
+  const uint8_t *cdb;
+  uint8_t cdblen;
+  uint8_t tag;
+  /* State while in the context table. */
+  uint16_t ctx; /* slot + 1 while outstanding, else 0 */
+  bool done;
+  bool overdue_reported;
+  Step step;
+  hrtime_t deadline; /* 0: no timeout */
+  /* Completion of an internal command. */
+  uint16_t host_status;
+  uint16_t scsi_status;
+};
+
+/* Per-LUN private data, set by tran_tgt_init from the unit address. */
+struct pvscsi_lun {
+  uint32_t target;
+  uint64_t lun;
+};
+
+/* Counters exported as named kstats (and read by tests). */
+struct pvscsi_stats {
+  uint64_t commands;
+  uint64_t kicks_rw;
+  uint64_t kicks_non_rw;
+  uint64_t kicks_saved; /* doorbells skipped thanks to the request-call threshold */
+  uint64_t interrupts;
+  uint64_t busy;
+  uint64_t timeouts;
+  uint64_t aborts;
+  uint64_t device_resets;
+  uint64_t bus_resets;
+  uint64_t adapter_resets;
+  uint64_t bogus;
+  uint64_t hotplug_events;
+  uint64_t unknown_msgs;
+  uint64_t rescans;
+};
+
+struct pvscsi_softc {
+  dev_info_t *dip;
+  int instance;
+  kmutex_t lock;
+
+  /* Registers. */
+  ddi_acc_handle_t regs_acch;
+  caddr_t regs_base;
+
+  /* Interrupts. */
+  ddi_intr_handle_t ihandle;
+  int intr_type;
+  uint_t intr_pri;
+  int intr_cap;
+  bool intr_enabled;
+
+  /* Device features, probed at attach. */
+  bool have_msg_ring;
+  bool have_threshold;
+  bool use_threshold;
+  uint32_t max_targets;   /* CONFIG numPhys, else 16 (raised if discovery finds more) */
+  uint32_t probe_limit;   /* targets discovery probes: numPhys, else QEMU's 64 */
+  bool dead;              /* the device failed to come back from a reset */
+
+  /* Rings. */
+  pvscsi_dma rings_state;
+  pvscsi_dma req_ring;
+  pvscsi_dma cmp_ring;
+  pvscsi_dma msg_ring;
+  uint32_t req_pages, cmp_pages, msg_pages;
+  uint32_t req_entries, cmp_entries, msg_entries;
+  uint32_t req_prod; /* driver-owned indices (the shared copies are never trusted) */
+  uint32_t cmp_cons;
+  uint32_t msg_cons;
+
+  /* Outstanding commands: slot i holds context i + 1. */
+  pvscsi_cmd **ctx_table;
+  uint16_t *ctx_free;
+  uint32_t ctx_nfree;
+
+  /* SCSA. */
+  scsi_hba_tran_t *tran;
+  dev_info_t *iport_dip;
+  scsi_hba_tgtmap_t *tgtmap;
+  ddi_dma_attr_t data_dma_attr;
+
+  /* Discovery and hotplug: work is recorded in bitmaps so it can never be lost. */
+  ddi_taskq_t *taskq;
+  bool task_queued;
+  bool rescan_all;
+  uint8_t tgt_pending[kMaxTargets / 8]; /* target add/remove to report */
+  uint8_t tgt_present[kMaxTargets / 8]; /* latest state the device announced */
+  uint8_t tgt_reported[kMaxTargets / 8];
+  uint8_t lun_rescan[kMaxTargets / 8];
+  pvscsi_cmd *probe_cmd; /* used by the (single-threaded) discovery task only */
+
+  /* Error handling. */
+  timeout_id_t watchdog;
+  bool detaching;
+  bool restart_needed;
+  bool bogus_reported;
+  uint32_t wd_req_cons; /* reqConsIdx at the last watchdog tick */
+
+  pvscsi_stats stats;
+  kstat_t *kstat;
+};
+
+/* Register I/O policy for the generated register types: ddi_get32/ddi_put32 on the BAR. */
+class RegIo {
+ public:
+  explicit RegIo(pvscsi_softc *sc) : sc_(sc) {}
+  uint32_t read32(uint32_t off) {
+    return ddi_get32(sc_->regs_acch, reinterpret_cast<uint32_t *>(sc_->regs_base + off));
+  }
+  void write32(uint32_t off, uint32_t v) {
+    ddi_put32(sc_->regs_acch, reinterpret_cast<uint32_t *>(sc_->regs_base + off), v);
+  }
+
+ private:
+  pvscsi_softc *sc_;
+};
+
+/* Scoped ownership of the driver lock. */
+class LockGuard {
+ public:
+  explicit LockGuard(kmutex_t *m) : m_(m) { mutex_enter(m_); }
+  ~LockGuard() { mutex_exit(m_); }
+  LockGuard(const LockGuard &) = delete;
+  LockGuard &operator=(const LockGuard &) = delete;
+
+ private:
+  kmutex_t *m_;
+};
+
+/* Append a completion list to another. */
+inline void pvscsi_append(pvscsi_cmd **list, pvscsi_cmd *more) {
+  while (*list != nullptr) list = &(*list)->next;
+  *list = more;
+}
+
+inline bool bit_test(const uint8_t *map, uint32_t i) { return (map[i / 8] >> (i % 8)) & 1; }
+inline void bit_set(uint8_t *map, uint32_t i) { map[i / 8] |= uint8_t(1u << (i % 8)); }
+inline void bit_clear(uint8_t *map, uint32_t i) { map[i / 8] &= uint8_t(~(1u << (i % 8))); }
+
+/* pvscsi.cc: attach, detach, device set-up */
+uint32_t pvscsi_command(pvscsi_softc *sc, hw::CommandCode code, const uint8_t *desc,
+                        uint32_t ndwords);
+template <class Cmd>
+uint32_t pvscsi_command(pvscsi_softc *sc, const typename Cmd::Descriptor &d) {
+  return pvscsi_command(sc, Cmd::kCode, d.raw, Cmd::kDwords);
+}
+int pvscsi_setup_rings(pvscsi_softc *sc);
+void pvscsi_sync(const pvscsi_dma &d, off_t off, size_t len, uint_t how);
+int pvscsi_dma_alloc(pvscsi_softc *sc, pvscsi_dma *d, size_t len, const ddi_dma_attr_t *attr,
+                     int kmflag);
+void pvscsi_dma_free(pvscsi_dma *d);
+void pvscsi_report_bogus(pvscsi_softc *sc, const char *what, uint64_t value);
+
+/* pvscsi_io.cc: packets, the request and completion rings, interrupts */
+extern const ddi_dma_attr_t pvscsi_cmd_dma_attr;
+int pvscsi_tran_start(struct scsi_address *ap, struct scsi_pkt *pkt);
+int pvscsi_tran_setup_pkt(struct scsi_pkt *pkt, int (*cb)(caddr_t), caddr_t arg);
+void pvscsi_tran_teardown_pkt(struct scsi_pkt *pkt);
+int pvscsi_pkt_constructor(struct scsi_pkt *pkt, scsi_hba_tran_t *tran, int kmflag);
+void pvscsi_pkt_destructor(struct scsi_pkt *pkt, scsi_hba_tran_t *tran);
+int pvscsi_tran_getcap(struct scsi_address *ap, char *cap, int whom);
+int pvscsi_tran_setcap(struct scsi_address *ap, char *cap, int value, int whom);
+uint_t pvscsi_intr(caddr_t arg1, caddr_t arg2);
+int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd);
+pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc);
+pvscsi_cmd *pvscsi_service(pvscsi_softc *sc);
+void pvscsi_retire(pvscsi_softc *sc, pvscsi_cmd *cmd, pvscsi_cmd ***tail);
+void pvscsi_complete_list(pvscsi_cmd *list);
+void pvscsi_fail_cmd(pvscsi_cmd *cmd, uchar_t reason, uint_t stat);
+int pvscsi_poll(pvscsi_softc *sc, pvscsi_cmd *cmd, int seconds);
+
+/* pvscsi_disc.cc: iport, target map, discovery, hotplug messages */
+int pvscsi_iport_attach(dev_info_t *dip);
+int pvscsi_iport_detach(dev_info_t *dip);
+int pvscsi_tran_tgt_init(dev_info_t *hba_dip, dev_info_t *tgt_dip, scsi_hba_tran_t *tran,
+                         struct scsi_device *sd);
+void pvscsi_tran_tgt_free(dev_info_t *hba_dip, dev_info_t *tgt_dip, scsi_hba_tran_t *tran,
+                          struct scsi_device *sd);
+void pvscsi_process_msgs(pvscsi_softc *sc);
+void pvscsi_schedule_task(pvscsi_softc *sc);
+
+/* pvscsi_reset.cc: timeouts, aborts, resets, adapter restart */
+int pvscsi_tran_abort(struct scsi_address *ap, struct scsi_pkt *pkt);
+int pvscsi_tran_reset(struct scsi_address *ap, int level);
+void pvscsi_watchdog(void *arg);
+pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc);
+pvscsi_cmd *pvscsi_escalate(pvscsi_softc *sc, pvscsi_cmd *cmd);
+
+}  // namespace pvscsi
+
+#endif /* _PVSCSI_H */

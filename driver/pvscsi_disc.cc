@@ -1,0 +1,280 @@
+/*
+ * pvscsi: discovery and hotplug - the iport and its target map, target probing, the message
+ * ring (DEV_ADDED / DEV_REMOVED), and the task that reports changes to the framework.
+ *
+ * Work found in interrupt context is recorded in per-target bitmaps under the lock and done by
+ * a single-threaded taskq; a failed dispatch leaves the bits set for the watchdog to retry, so
+ * no notification the device delivered is ever lost.
+ */
+#include <sys/types.h>
+#include <sys/debug.h>
+#include <sys/errno.h>
+#include <sys/ddi.h>
+#include <sys/sunddi.h>
+#include <sys/sdt.h>
+#include <sys/scsi/scsi.h>
+
+#include "pvscsi.h"
+
+namespace pvscsi {
+namespace {
+
+constexpr uint8_t kTestUnitReady[6] = {SCMD_TEST_UNIT_READY, 0, 0, 0, 0, 0};
+constexpr int kProbeSeconds = 10;
+constexpr int kProbeTries = 3;
+constexpr uint32_t kMaxLun = 16383; /* flat addressing */
+
+pvscsi_softc *iport_softc(dev_info_t *dip) {
+  dev_info_t *parent = ddi_get_parent(dip);
+  if (parent == nullptr) return nullptr;
+  auto *tran = static_cast<scsi_hba_tran_t *>(ddi_get_driver_private(parent));
+  return tran != nullptr ? static_cast<pvscsi_softc *>(tran->tran_hba_private) : nullptr;
+}
+
+/* Parse a hex number; returns the position after it, or nullptr when there is none. */
+const char *parse_hex(const char *s, uint64_t *out) {
+  uint64_t v = 0;
+  const char *p = s;
+  for (;; p++) {
+    int d = (*p >= '0' && *p <= '9')   ? *p - '0'
+            : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10
+            : (*p >= 'A' && *p <= 'F') ? *p - 'A' + 10
+                                       : -1;
+    if (d < 0 || v > (0xFFFFFFFFFFFFFFFFull >> 4)) break;
+    v = v * 16 + uint64_t(d);
+  }
+  *out = v;
+  return p == s ? nullptr : p;
+}
+
+/* Decode the SAM LUN bytes of a device-status-changed message. */
+uint64_t decode_lun(const hw::MsgDevStatusChanged &m) {
+  uint8_t method = m.lun(0) >> 6;
+  if (method == 1) return uint64_t(m.lun(0) & 0x3F) << 8 | m.lun(1); /* flat */
+  return m.lun(1);                                                     /* peripheral */
+}
+
+/*
+ * Is a target there? A polled TEST UNIT READY on LUN 0: selection timeout means absent; any
+ * answer from the target (even CHECK CONDITION) means present. Discovery task only.
+ */
+bool probe_target(pvscsi_softc *sc, uint32_t target) {
+  pvscsi_cmd *cmd = sc->probe_cmd;
+  for (int attempt = 0; attempt < kProbeTries; attempt++) {
+    cmd->pkt = nullptr;
+    cmd->target = target;
+    cmd->lun = 0;
+    cmd->cdb = kTestUnitReady;
+    cmd->cdblen = sizeof(kTestUnitReady);
+    cmd->tag = hw::to_raw(hw::Tag::kSimple);
+    cmd->deadline = 0;
+    cmd->host_status = hw::to_raw(hw::HostStatus::kBusreset);
+    int rc;
+    for (;;) {
+      {
+        LockGuard g(&sc->lock);
+        if (sc->dead) return false;
+        rc = pvscsi_submit(sc, cmd);
+      }
+      if (rc != TRAN_BUSY) break;
+      delay(drv_usectohz(1000)); /* the ring is full of real I/O; it drains */
+    }
+    (void)pvscsi_poll(sc, cmd, kProbeSeconds);
+    auto status = static_cast<hw::HostStatus>(cmd->host_status);
+    if (status == hw::HostStatus::kSeltimeo) return false;
+    /* A reset or abort got in the way: ask again. */
+    if (status != hw::HostStatus::kBusreset && status != hw::HostStatus::kAbortqueue &&
+        status != hw::HostStatus::kSentrst && status != hw::HostStatus::kRecvrst)
+      return true;
+  }
+  return true;
+}
+
+void target_address(uint32_t target, char *buf, size_t len) {
+  (void)snprintf(buf, len, "%x", target);
+}
+
+/*
+ * Report the recorded changes to the target map. Runs on the taskq, one instance at a time,
+ * until no work is left.
+ */
+void discovery_task(void *arg) {
+  auto *sc = static_cast<pvscsi_softc *>(arg);
+  for (;;) {
+    uint8_t pending[kMaxTargets / 8], present[kMaxTargets / 8], rescan[kMaxTargets / 8];
+    bool all;
+    scsi_hba_tgtmap_t *map;
+    uint32_t limit;
+    {
+      LockGuard g(&sc->lock);
+      map = sc->tgtmap;
+      all = sc->rescan_all;
+      bool work = all;
+      for (uint32_t i = 0; i < kMaxTargets / 8; i++)
+        work = work || sc->tgt_pending[i] != 0 || sc->lun_rescan[i] != 0;
+      if (!work || map == nullptr) {
+        /* Without an iport the work stays recorded; iport attach rescans everything. */
+        sc->task_queued = false;
+        return;
+      }
+      bcopy(sc->tgt_pending, pending, sizeof(pending));
+      bcopy(sc->tgt_present, present, sizeof(present));
+      bcopy(sc->lun_rescan, rescan, sizeof(rescan));
+      bzero(sc->tgt_pending, sizeof(sc->tgt_pending));
+      bzero(sc->lun_rescan, sizeof(sc->lun_rescan));
+      sc->rescan_all = false;
+      limit = sc->probe_limit > sc->max_targets ? sc->probe_limit : sc->max_targets;
+      if (all) sc->stats.rescans++;
+    }
+    for (uint32_t t = 0; t < kMaxTargets; t++) {
+      bool now_present;
+      if (all && t < limit)
+        now_present = probe_target(sc, t);
+      else if (bit_test(pending, t))
+        now_present = bit_test(present, t);
+      else if (all)
+        now_present = bit_test(sc->tgt_reported, t) && probe_target(sc, t);
+      else
+        now_present = bit_test(sc->tgt_reported, t);
+      char addr[16];
+      target_address(t, addr, sizeof(addr));
+      bool was = bit_test(sc->tgt_reported, t);
+      if (now_present && !was) {
+        if (scsi_hba_tgtmap_tgt_add(map, SCSI_TGT_SCSI_DEVICE, addr, nullptr) == DDI_SUCCESS)
+          bit_set(sc->tgt_reported, t);
+        LockGuard g(&sc->lock);
+        if (t >= sc->max_targets) sc->max_targets = t + 1;
+      } else if (!now_present && was) {
+        (void)scsi_hba_tgtmap_tgt_remove(map, SCSI_TGT_SCSI_DEVICE, addr);
+        bit_clear(sc->tgt_reported, t);
+      } else if (now_present && (bit_test(rescan, t) || bit_test(pending, t))) {
+        /* A LUN came or went, or the target was replaced: enumerate its LUNs again. */
+        (void)scsi_hba_tgtmap_scan_luns(map, addr);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+/* Queue the discovery task unless it is queued already. Lock held. */
+void pvscsi_schedule_task(pvscsi_softc *sc) {
+  ASSERT(mutex_owned(&sc->lock));
+  if (sc->task_queued || sc->detaching || sc->tgtmap == nullptr) return;
+  if (ddi_taskq_dispatch(sc->taskq, discovery_task, sc, DDI_NOSLEEP) == DDI_SUCCESS)
+    sc->task_queued = true;
+  /* else the bits stay set and the watchdog dispatches again */
+}
+
+/*
+ * Drain the message ring. Lock held. Every message is consumed: hotplug messages become bits
+ * of pending work, anything else is counted and skipped.
+ */
+void pvscsi_process_msgs(pvscsi_softc *sc) {
+  ASSERT(mutex_owned(&sc->lock));
+  auto *rs = reinterpret_cast<hw::RingsState *>(sc->rings_state.kaddr);
+  pvscsi_sync(sc->rings_state, hw::RingsState::kMsgProdIdxOffset, 12, DDI_DMA_SYNC_FORKERNEL);
+  uint32_t prod = rs->msg_prod_idx();
+  uint32_t avail = prod - sc->msg_cons;
+  if (avail > sc->msg_entries) {
+    pvscsi_report_bogus(sc, "message producer index", prod);
+    sc->restart_needed = true;
+    return;
+  }
+  if (avail == 0) return;
+  /* A full ring may have made the device drop messages: look at every target again. */
+  if (avail == sc->msg_entries) sc->rescan_all = true;
+  for (; avail > 0; avail--, sc->msg_cons++) {
+    uint32_t idx = sc->msg_cons & (sc->msg_entries - 1);
+    pvscsi_sync(sc->msg_ring, off_t(idx) * hw::RingMsgDesc::kSize, hw::RingMsgDesc::kSize,
+                DDI_DMA_SYNC_FORKERNEL);
+    const auto &m = *reinterpret_cast<const hw::MsgDevStatusChanged *>(
+        sc->msg_ring.kaddr + idx * hw::RingMsgDesc::kSize);
+    uint32_t type = m.type();
+    if (type != hw::to_raw(hw::MsgType::kDevAdded) && type != hw::to_raw(hw::MsgType::kDevRemoved)) {
+      sc->stats.unknown_msgs++;
+      continue;
+    }
+    uint32_t target = m.target();
+    if (m.bus() != 0 || target >= kMaxTargets) {
+      pvscsi_report_bogus(sc, "hotplug target", target);
+      continue;
+    }
+    sc->stats.hotplug_events++;
+    bool added = type == hw::to_raw(hw::MsgType::kDevAdded);
+    DTRACE_PROBE3(pvscsi__hotplug, pvscsi_softc *, sc, uint32_t, target, int, added);
+    if (decode_lun(m) != 0) {
+      bit_set(sc->lun_rescan, target);
+    } else {
+      bit_set(sc->tgt_pending, target);
+      if (added)
+        bit_set(sc->tgt_present, target);
+      else
+        bit_clear(sc->tgt_present, target);
+    }
+  }
+  rs->set_msg_cons_idx(sc->msg_cons);
+  pvscsi_sync(sc->rings_state, hw::RingsState::kMsgConsIdxOffset, 4, DDI_DMA_SYNC_FORDEV);
+  pvscsi_schedule_task(sc);
+}
+
+int pvscsi_iport_attach(dev_info_t *dip) {
+  pvscsi_softc *sc = iport_softc(dip);
+  const char *ua = scsi_hba_iport_unit_address(dip);
+  if (sc == nullptr || ua == nullptr || strcmp(ua, "iport0") != 0) return DDI_FAILURE;
+  scsi_hba_tgtmap_t *map;
+  if (scsi_hba_tgtmap_create(dip, SCSI_TM_PERADDR, 0, kTgtmapSettleUsec, sc, nullptr, nullptr,
+                             &map) != DDI_SUCCESS)
+    return DDI_FAILURE;
+  {
+    LockGuard g(&sc->lock);
+    sc->iport_dip = dip;
+    sc->tgtmap = map;
+    sc->rescan_all = true;
+    pvscsi_schedule_task(sc);
+  }
+  /* Discovery completes before attach returns: the targets present now are reported. */
+  ddi_taskq_wait(sc->taskq);
+  return DDI_SUCCESS;
+}
+
+int pvscsi_iport_detach(dev_info_t *dip) {
+  pvscsi_softc *sc = iport_softc(dip);
+  if (sc == nullptr) return DDI_FAILURE;
+  scsi_hba_tgtmap_t *map;
+  {
+    LockGuard g(&sc->lock);
+    map = sc->tgtmap;
+    sc->tgtmap = nullptr; /* no new discovery work starts */
+  }
+  ddi_taskq_wait(sc->taskq);
+  if (map != nullptr) scsi_hba_tgtmap_destroy(map);
+  LockGuard g(&sc->lock);
+  bzero(sc->tgt_reported, sizeof(sc->tgt_reported));
+  sc->iport_dip = nullptr;
+  return DDI_SUCCESS;
+}
+
+/* A LUN node is being created: remember its target and LUN from the unit address "T,L". */
+int pvscsi_tran_tgt_init(dev_info_t *, dev_info_t *, scsi_hba_tran_t *, struct scsi_device *sd) {
+  const char *ua = scsi_device_unit_address(sd);
+  uint64_t target, lun;
+  const char *p = ua != nullptr ? parse_hex(ua, &target) : nullptr;
+  if (p == nullptr || *p != ',' || (p = parse_hex(p + 1, &lun)) == nullptr || *p != '\0' ||
+      target >= kMaxTargets || lun > kMaxLun)
+    return DDI_FAILURE;
+  auto *l = static_cast<pvscsi_lun *>(kmem_zalloc(sizeof(pvscsi_lun), KM_SLEEP));
+  l->target = uint32_t(target);
+  l->lun = lun;
+  scsi_device_hba_private_set(sd, l);
+  return DDI_SUCCESS;
+}
+
+void pvscsi_tran_tgt_free(dev_info_t *, dev_info_t *, scsi_hba_tran_t *, struct scsi_device *sd) {
+  auto *l = static_cast<pvscsi_lun *>(scsi_device_hba_private_get(sd));
+  if (l == nullptr) return;
+  scsi_device_hba_private_set(sd, nullptr);
+  kmem_free(l, sizeof(pvscsi_lun));
+}
+
+}  // namespace pvscsi

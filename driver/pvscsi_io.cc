@@ -1,0 +1,444 @@
+/*
+ * pvscsi: the I/O path - packet set-up, request submission with the request-call threshold,
+ * completion ring processing, status mapping, interrupts and polled I/O.
+ */
+#include <sys/types.h>
+#include <sys/debug.h>
+#include <sys/errno.h>
+#include <sys/ddi.h>
+#include <sys/sunddi.h>
+#include <sys/sdt.h>
+#include <sys/scsi/scsi.h>
+
+#include "pvscsi.h"
+
+namespace pvscsi {
+
+/* Per-command SG list + sense buffer: 2 KiB aligned so the SG list never crosses a page. */
+const ddi_dma_attr_t pvscsi_cmd_dma_attr = {
+    DMA_ATTR_V0, 0, 0xFFFFFFFFFFFFFFFFull, 0xFFFFFFFFull, kSgListBytes, 1, 1, 0xFFFFFFFFull,
+    0xFFFFFFFFFFFFFFFFull, 1, 1, 0,
+};
+
+namespace {
+
+constexpr uint_t kStateCompleted = STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD | STATE_GOT_STATUS;
+
+pvscsi_cmd *pkt_to_cmd(struct scsi_pkt *pkt) { return static_cast<pvscsi_cmd *>(pkt->pkt_ha_private); }
+
+pvscsi_softc *ap_to_softc(struct scsi_address *ap) {
+  return static_cast<pvscsi_softc *>(ap->a_hba_tran->tran_hba_private);
+}
+
+/* READ and WRITE go through KICK_RW_IO and honour the threshold; all else KICK_NON_RW_IO. */
+bool is_read_write(uint8_t opcode) {
+  switch (opcode) {
+    case SCMD_READ:
+    case SCMD_WRITE:
+    case SCMD_READ_G1:
+    case SCMD_WRITE_G1:
+    case SCMD_READ_G4:
+    case SCMD_WRITE_G4:
+    case SCMD_READ_G5:
+    case SCMD_WRITE_G5:
+      return true;
+    default:
+      return false;
+  }
+}
+
+/* SAM LUN encoding: peripheral addressing below 256, flat addressing up to 16383. */
+void encode_lun(hw::RingReqDesc *d, uint64_t lun) {
+  if (lun >= 256) d->set_lun(0, uint8_t(0x40 | ((lun >> 8) & 0x3F)));
+  d->set_lun(1, uint8_t(lun & 0xFF));
+}
+
+/* Write the request descriptor for cmd into ring slot idx. */
+void build_request(pvscsi_softc *sc, pvscsi_cmd *cmd, uint32_t idx) {
+  auto *d = reinterpret_cast<hw::RingReqDesc *>(sc->req_ring.kaddr + idx * hw::RingReqDesc::kSize);
+  bzero(d, sizeof(*d)); /* unused bytes must be zero */
+  d->set_context(cmd->ctx)
+      .set_sense_addr(cmd->dma.paddr + kSgListBytes)
+      .set_sense_len(kSenseBufLen)
+      .set_cdb_len(cmd->cdblen)
+      .set_tag(cmd->tag)
+      .set_bus(0)
+      .set_target(uint8_t(cmd->target));
+  for (uint32_t i = 0; i < cmd->cdblen; i++) d->set_cdb(i, cmd->cdb[i]);
+  encode_lun(d, cmd->lun);
+
+  struct scsi_pkt *pkt = cmd->pkt;
+  uint_t n = (pkt != nullptr) ? pkt->pkt_numcookies : 0;
+  if (n == 0) {
+    d->set_flags(hw::to_raw(hw::RequestFlag::kDirNone));
+  } else {
+    /* The direction is always set, whatever the number of cookies. */
+    uint32_t flags = hw::to_raw((pkt->pkt_dma_flags & DDI_DMA_READ) ? hw::RequestFlag::kDirToHost
+                                                                     : hw::RequestFlag::kDirToDevice);
+    d->set_data_len(pkt->pkt_dma_len);
+    if (n == 1) {
+      d->set_data_addr(pkt->pkt_cookies[0].dmac_laddress);
+    } else {
+      auto *sg = reinterpret_cast<hw::SgElement *>(cmd->dma.kaddr);
+      for (uint_t i = 0; i < n; i++)
+        sg[i]
+            .set_addr(pkt->pkt_cookies[i].dmac_laddress)
+            .set_length(uint32_t(pkt->pkt_cookies[i].dmac_size))
+            .set_flags(0);
+      pvscsi_sync(cmd->dma, 0, n * hw::SgElement::kSize, DDI_DMA_SYNC_FORDEV);
+      d->set_data_addr(cmd->dma.paddr);
+      flags |= hw::to_raw(hw::RequestFlag::kWithSgList);
+    }
+    d->set_flags(flags);
+  }
+  pvscsi_sync(sc->req_ring, off_t(idx) * hw::RingReqDesc::kSize, hw::RingReqDesc::kSize,
+              DDI_DMA_SYNC_FORDEV);
+}
+
+hw::RingsState *rings_state(pvscsi_softc *sc) {
+  return reinterpret_cast<hw::RingsState *>(sc->rings_state.kaddr);
+}
+
+/* Doorbells: only when the device asks for them (request-call threshold) or cannot poll. */
+void kick(pvscsi_softc *sc, uint8_t opcode) {
+  RegIo io(sc);
+  if (!is_read_write(opcode)) {
+    hw::KickNonRwIo::ring(io);
+    sc->stats.kicks_non_rw++;
+    return;
+  }
+  if (sc->use_threshold) {
+    pvscsi_sync(sc->rings_state, 0, hw::RingsState::kReqCallThresholdOffset + 4,
+                DDI_DMA_SYNC_FORKERNEL);
+    uint32_t pending = sc->req_prod - rings_state(sc)->req_cons_idx();
+    uint32_t threshold = rings_state(sc)->req_call_threshold();
+    /* "Kick when reqProdIdx - reqConsIdx >= reqCallThreshold"; a nonsensical value kicks. */
+    if (pending <= sc->req_entries && threshold != 0 && threshold <= sc->req_entries &&
+        pending < threshold) {
+      sc->stats.kicks_saved++;
+      return;
+    }
+  }
+  hw::KickRwIo::ring(io);
+  sc->stats.kicks_rw++;
+}
+
+void set_arq(pvscsi_cmd *cmd, uint32_t sense_len) {
+  struct scsi_pkt *pkt = cmd->pkt;
+  constexpr size_t kSenseOffset = __builtin_offsetof(struct scsi_arq_status, sts_sensedata);
+  if (sense_len == 0 || size_t(pkt->pkt_scblen) < sizeof(struct scsi_arq_status)) return;
+  size_t room = size_t(pkt->pkt_scblen) - kSenseOffset;
+  size_t len = sense_len < kSenseBufLen ? sense_len : kSenseBufLen;
+  if (len > room) len = room;
+  pvscsi_sync(cmd->dma, kSgListBytes, len, DDI_DMA_SYNC_FORKERNEL);
+  auto *arq = reinterpret_cast<struct scsi_arq_status *>(pkt->pkt_scbp);
+  bcopy(cmd->dma.kaddr + kSgListBytes, &arq->sts_sensedata, len);
+  arq->sts_rqpkt_reason = CMD_CMPLT;
+  arq->sts_rqpkt_state = kStateCompleted | STATE_XFERRED_DATA;
+  arq->sts_rqpkt_resid = ssize_t(room - len);
+  arq->sts_rqpkt_statistics = 0;
+  pkt->pkt_state |= STATE_ARQ_DONE;
+}
+
+/* Map the device's host and SCSI status onto the packet. */
+void finish_pkt(pvscsi_cmd *cmd, const hw::RingCmpDesc &c) {
+  struct scsi_pkt *pkt = cmd->pkt;
+  pkt->pkt_resid = 0;
+  pkt->pkt_statistics = 0;
+  switch (static_cast<hw::HostStatus>(c.host_status())) {
+    case hw::HostStatus::kSuccess:
+    case hw::HostStatus::kLinkedCommandCompleted:
+    case hw::HostStatus::kLinkedCommandCompletedWithFlag:
+    case hw::HostStatus::kDataUnderrun:
+    case hw::HostStatus::kDatarun: {
+      /* dataLen 0 means "unknown" (QEMU): only 0 < dataLen < requested is a short transfer. */
+      uint64_t moved = c.data_len();
+      pkt->pkt_reason = CMD_CMPLT;
+      pkt->pkt_state = kStateCompleted | (pkt->pkt_dma_len != 0 ? STATE_XFERRED_DATA : 0);
+      if (moved != 0 && moved < pkt->pkt_dma_len) pkt->pkt_resid = ssize_t(pkt->pkt_dma_len - moved);
+      *pkt->pkt_scbp = uint8_t(c.scsi_status());
+      if (c.scsi_status() == hw::to_raw(hw::ScsiStatus::kCheckCondition))
+        set_arq(cmd, c.sense_len());
+      return;
+    }
+    case hw::HostStatus::kSeltimeo:
+      pkt->pkt_reason = CMD_DEV_GONE;
+      pkt->pkt_state = STATE_GOT_BUS;
+      return;
+    case hw::HostStatus::kAbortqueue:
+      pkt->pkt_reason = CMD_ABORTED;
+      pkt->pkt_statistics = STAT_ABORTED;
+      break;
+    case hw::HostStatus::kBusreset:
+      pkt->pkt_reason = CMD_RESET;
+      pkt->pkt_statistics = STAT_BUS_RESET;
+      break;
+    case hw::HostStatus::kSentrst:
+    case hw::HostStatus::kRecvrst:
+      pkt->pkt_reason = CMD_RESET;
+      pkt->pkt_statistics = STAT_DEV_RESET;
+      break;
+    case hw::HostStatus::kHatimeout:
+      pkt->pkt_reason = CMD_TIMEOUT;
+      pkt->pkt_statistics = STAT_TIMEOUT;
+      break;
+    case hw::HostStatus::kBusfree:
+      pkt->pkt_reason = CMD_UNX_BUS_FREE;
+      break;
+    case hw::HostStatus::kTagreject:
+      pkt->pkt_reason = CMD_TAG_REJECT;
+      break;
+    case hw::HostStatus::kScsiparity:
+      pkt->pkt_reason = CMD_TRAN_ERR;
+      pkt->pkt_statistics = STAT_PERR;
+      break;
+    default:
+      pkt->pkt_reason = CMD_TRAN_ERR;
+      break;
+  }
+  pkt->pkt_state = STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD;
+}
+
+}  // namespace
+
+/* Release the context and record the completion; polled and internal commands are not listed. */
+void pvscsi_retire(pvscsi_softc *sc, pvscsi_cmd *cmd, pvscsi_cmd ***tail) {
+  uint16_t slot = uint16_t(cmd->ctx - 1);
+  sc->ctx_table[slot] = nullptr;
+  sc->ctx_free[sc->ctx_nfree++] = slot;
+  cmd->ctx = 0;
+  cmd->done = true;
+  DTRACE_PROBE2(pvscsi__complete, pvscsi_softc *, sc, struct scsi_pkt *, cmd->pkt);
+  if (cmd->pkt != nullptr && !(cmd->pkt->pkt_flags & FLAG_NOINTR)) {
+    cmd->next = nullptr;
+    **tail = cmd;
+    *tail = &cmd->next;
+  }
+}
+
+int pvscsi_pkt_constructor(struct scsi_pkt *pkt, scsi_hba_tran_t *tran, int kmflag) {
+  auto *sc = static_cast<pvscsi_softc *>(tran->tran_hba_private);
+  pvscsi_cmd *cmd = pkt_to_cmd(pkt);
+  bzero(cmd, sizeof(*cmd));
+  cmd->sc = sc;
+  cmd->pkt = pkt;
+  return pvscsi_dma_alloc(sc, &cmd->dma, kCmdDmaBytes, &pvscsi_cmd_dma_attr, kmflag) == DDI_SUCCESS
+             ? 0
+             : -1;
+}
+
+void pvscsi_pkt_destructor(struct scsi_pkt *pkt, scsi_hba_tran_t *) {
+  pvscsi_dma_free(&pkt_to_cmd(pkt)->dma);
+}
+
+/* The framework has bound the data buffer; everything else was preallocated. */
+int pvscsi_tran_setup_pkt(struct scsi_pkt *pkt, int (*)(caddr_t), caddr_t) {
+  pvscsi_cmd *cmd = pkt_to_cmd(pkt);
+  if (pkt->pkt_numcookies > hw::kMaxSgEntriesPerSegment) return -1;
+  cmd->pkt = pkt;
+  cmd->ctx = 0;
+  cmd->done = false;
+  return 0;
+}
+
+void pvscsi_tran_teardown_pkt(struct scsi_pkt *) {}
+
+/*
+ * Queue one command. Lock held. The only busy condition is a full ring: contexts are as many
+ * as ring slots, and a slot's context is reused only once the device completed it.
+ */
+int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd) {
+  ASSERT(mutex_owned(&sc->lock));
+  if (sc->dead) return TRAN_FATAL_ERROR;
+  if (sc->ctx_nfree == 0 || sc->restart_needed) {
+    sc->stats.busy++;
+    return TRAN_BUSY;
+  }
+  uint16_t slot = sc->ctx_free[--sc->ctx_nfree];
+  sc->ctx_table[slot] = cmd;
+  cmd->ctx = uint16_t(slot + 1); /* never 0, never above 32 bits */
+  cmd->done = false;
+  cmd->step = Step::kNone;
+  build_request(sc, cmd, sc->req_prod & (sc->req_entries - 1));
+  sc->req_prod++;
+  rings_state(sc)->set_req_prod_idx(sc->req_prod);
+  pvscsi_sync(sc->rings_state, hw::RingsState::kReqProdIdxOffset, 4, DDI_DMA_SYNC_FORDEV);
+  sc->stats.commands++;
+  DTRACE_PROBE2(pvscsi__submit, pvscsi_softc *, sc, struct scsi_pkt *, cmd->pkt);
+  kick(sc, cmd->cdb[0]);
+  return TRAN_ACCEPT;
+}
+
+int pvscsi_tran_start(struct scsi_address *ap, struct scsi_pkt *pkt) {
+  pvscsi_softc *sc = ap_to_softc(ap);
+  pvscsi_cmd *cmd = pkt_to_cmd(pkt);
+  auto *lun = static_cast<pvscsi_lun *>(scsi_device_hba_private_get(scsi_address_device(ap)));
+  if (lun == nullptr || pkt->pkt_cdblen > hw::RingReqDesc::kCdbCount) return TRAN_BADPKT;
+
+  pkt->pkt_reason = CMD_CMPLT;
+  pkt->pkt_state = 0;
+  pkt->pkt_statistics = 0;
+  pkt->pkt_resid = 0;
+  *pkt->pkt_scbp = 0;
+  cmd->target = lun->target;
+  cmd->lun = lun->lun;
+  cmd->cdb = pkt->pkt_cdbp;
+  cmd->cdblen = uint8_t(pkt->pkt_cdblen);
+  cmd->tag = hw::to_raw((pkt->pkt_flags & FLAG_HTAG)   ? hw::Tag::kHeadOfQueue
+                        : (pkt->pkt_flags & FLAG_OTAG) ? hw::Tag::kOrdered
+                                                       : hw::Tag::kSimple);
+  bool polled = (pkt->pkt_flags & FLAG_NOINTR) != 0;
+  /* pkt_time 0 means no timeout; polled commands keep their own clock. */
+  cmd->deadline = (pkt->pkt_time > 0 && !polled) ? gethrtime() + hrtime_t(pkt->pkt_time) * NANOSEC : 0;
+
+  int rc;
+  {
+    LockGuard g(&sc->lock);
+    rc = pvscsi_submit(sc, cmd);
+  }
+  if (rc == TRAN_ACCEPT && polled) (void)pvscsi_poll(sc, cmd, pkt->pkt_time > 0 ? pkt->pkt_time : kPollTimeSec);
+  return rc;
+}
+
+/*
+ * Drain the completion ring. Lock held. Returns the interrupt-mode packets to complete once
+ * the lock is dropped. Every device-written value is checked before use.
+ */
+pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc) {
+  ASSERT(mutex_owned(&sc->lock));
+  pvscsi_cmd *head = nullptr, **tail = &head;
+  pvscsi_sync(sc->rings_state, 0, hw::RingsState::kReqCallThresholdOffset + 4,
+              DDI_DMA_SYNC_FORKERNEL);
+  uint32_t prod = rings_state(sc)->cmp_prod_idx();
+  uint32_t avail = prod - sc->cmp_cons;
+  if (avail > sc->cmp_entries) {
+    /* The device's producer index cannot be trusted: start over with fresh rings. */
+    pvscsi_report_bogus(sc, "completion producer index", prod);
+    sc->restart_needed = true;
+    return head;
+  }
+  for (; avail > 0; avail--, sc->cmp_cons++) {
+    uint32_t idx = sc->cmp_cons & (sc->cmp_entries - 1);
+    pvscsi_sync(sc->cmp_ring, off_t(idx) * hw::RingCmpDesc::kSize, hw::RingCmpDesc::kSize,
+                DDI_DMA_SYNC_FORKERNEL);
+    const auto &c = *reinterpret_cast<const hw::RingCmpDesc *>(sc->cmp_ring.kaddr +
+                                                               idx * hw::RingCmpDesc::kSize);
+    uint64_t ctx = c.context();
+    if (ctx == 0 || ctx > sc->req_entries || sc->ctx_table[ctx - 1] == nullptr) {
+      pvscsi_report_bogus(sc, "completion context", ctx);
+      continue;
+    }
+    pvscsi_cmd *cmd = sc->ctx_table[ctx - 1];
+    cmd->host_status = c.host_status();
+    cmd->scsi_status = c.scsi_status();
+    if (cmd->pkt != nullptr) finish_pkt(cmd, c);
+    pvscsi_retire(sc, cmd, &tail);
+  }
+  rings_state(sc)->set_cmp_cons_idx(sc->cmp_cons);
+  pvscsi_sync(sc->rings_state, hw::RingsState::kCmpConsIdxOffset, 4, DDI_DMA_SYNC_FORDEV);
+  return head;
+}
+
+/* Give a command that the device will never complete its final status. Lock held. */
+void pvscsi_fail_cmd(pvscsi_cmd *cmd, uchar_t reason, uint_t stat) {
+  if (cmd->pkt == nullptr) {
+    cmd->host_status = hw::to_raw(hw::HostStatus::kBusreset);
+    return;
+  }
+  cmd->pkt->pkt_reason = reason;
+  cmd->pkt->pkt_statistics |= stat;
+  cmd->pkt->pkt_state = STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD;
+}
+
+/* Call back completed packets, outside the lock. */
+void pvscsi_complete_list(pvscsi_cmd *list) {
+  while (list != nullptr) {
+    pvscsi_cmd *next = list->next; /* the callback may reuse the packet */
+    scsi_hba_pkt_comp(list->pkt);
+    list = next;
+  }
+}
+
+/* Reap completions and messages; restart the adapter if the device proved untrustworthy. */
+pvscsi_cmd *pvscsi_service(pvscsi_softc *sc) {
+  pvscsi_cmd *done = pvscsi_process_rings(sc);
+  if (sc->have_msg_ring) pvscsi_process_msgs(sc);
+  if (sc->restart_needed) pvscsi_append(&done, pvscsi_restart_adapter(sc));
+  return done;
+}
+
+uint_t pvscsi_intr(caddr_t arg1, caddr_t) {
+  auto *sc = reinterpret_cast<pvscsi_softc *>(arg1);
+  if (sc->intr_type == DDI_INTR_TYPE_FIXED) {
+    /* INTx is shared and level-triggered: claim only our causes, and clear them. */
+    RegIo io(sc);
+    hw::IntrStatus st = hw::IntrStatus::read(io);
+    if ((st.value() & hw::kIntrAllSupported) == 0) return DDI_INTR_UNCLAIMED;
+    hw::IntrStatus(st.value() & hw::kIntrAllSupported).ack(io);
+  }
+  pvscsi_cmd *done;
+  {
+    LockGuard g(&sc->lock);
+    sc->stats.interrupts++;
+    done = pvscsi_service(sc);
+  }
+  pvscsi_complete_list(done);
+  return DDI_INTR_CLAIMED;
+}
+
+/*
+ * Wait for a polled or internal command, reaping completions ourselves (crash dumps run with
+ * interrupts off). Past its time, escalate with real waits between the steps.
+ */
+int pvscsi_poll(pvscsi_softc *sc, pvscsi_cmd *cmd, int seconds) {
+  hrtime_t deadline = gethrtime() + hrtime_t(seconds) * NANOSEC;
+  for (;;) {
+    pvscsi_cmd *done;
+    bool finished;
+    {
+      LockGuard g(&sc->lock);
+      done = pvscsi_service(sc);
+      finished = cmd->done;
+      if (!finished && gethrtime() > deadline) {
+        pvscsi_append(&done, pvscsi_escalate(sc, cmd));
+        deadline = gethrtime() + (cmd->step == Step::kAbort ? kAbortWaitNsec : kResetWaitNsec);
+        finished = cmd->done;
+      }
+    }
+    pvscsi_complete_list(done);
+    if (finished) return DDI_SUCCESS;
+    drv_usecwait(100);
+  }
+}
+
+int pvscsi_tran_getcap(struct scsi_address *ap, char *cap, int) {
+  if (cap == nullptr) return -1;
+  switch (scsi_hba_lookup_capstr(cap)) {
+    case SCSI_CAP_ARQ:
+    case SCSI_CAP_TAGGED_QING:
+    case SCSI_CAP_UNTAGGED_QING:
+      return 1;
+    case SCSI_CAP_CDB_LEN:
+      return int(hw::RingReqDesc::kCdbCount);
+    case SCSI_CAP_DMA_MAX:
+      return int(ap_to_softc(ap)->data_dma_attr.dma_attr_maxxfer);
+    case SCSI_CAP_INTERCONNECT_TYPE:
+      return INTERCONNECT_PARALLEL;
+    default:
+      return -1;
+  }
+}
+
+int pvscsi_tran_setcap(struct scsi_address *, char *cap, int value, int) {
+  if (cap == nullptr) return -1;
+  switch (scsi_hba_lookup_capstr(cap)) {
+    case SCSI_CAP_ARQ:
+    case SCSI_CAP_TAGGED_QING:
+    case SCSI_CAP_UNTAGGED_QING:
+      return value == 1 ? 1 : 0; /* always on */
+    default:
+      return -1;
+  }
+}
+
+}  // namespace pvscsi

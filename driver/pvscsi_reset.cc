@@ -1,0 +1,204 @@
+/*
+ * pvscsi: error handling - the watchdog, per-command escalation (abort, device reset, bus
+ * reset, adapter restart), tran_abort and tran_reset.
+ *
+ * Every step runs under the one lock and never waits inside it: a step is sent, and the next
+ * one is due when the command is still outstanding after its wait. A command's context stays
+ * reserved until the device completes it (or an adapter reset makes the device forget it), so
+ * a late completion can never land on a new command.
+ */
+#include <sys/types.h>
+#include <sys/debug.h>
+#include <sys/errno.h>
+#include <sys/ddi.h>
+#include <sys/sunddi.h>
+#include <sys/sdt.h>
+#include <sys/scsi/scsi.h>
+
+#include "pvscsi.h"
+
+namespace pvscsi {
+namespace {
+
+uint32_t send_abort(pvscsi_softc *sc, const pvscsi_cmd *cmd) {
+  hw::CmdDescAbortCmd d{};
+  d.set_context(cmd->ctx).set_target(cmd->target);
+  sc->stats.aborts++;
+  return pvscsi_command<hw::CmdAbortCmd>(sc, d);
+}
+
+uint32_t send_device_reset(pvscsi_softc *sc, uint32_t target, uint64_t lun) {
+  hw::CmdDescResetDevice d{};
+  d.set_target(target);
+  if (lun >= 256) d.set_lun(0, uint8_t(0x40 | ((lun >> 8) & 0x3F)));
+  d.set_lun(1, uint8_t(lun & 0xFF));
+  sc->stats.device_resets++;
+  DTRACE_PROBE2(pvscsi__reset, pvscsi_softc *, sc, int, RESET_TARGET);
+  return pvscsi_command<hw::CmdResetDevice>(sc, d);
+}
+
+uint32_t send_bus_reset(pvscsi_softc *sc) {
+  sc->stats.bus_resets++;
+  DTRACE_PROBE2(pvscsi__reset, pvscsi_softc *, sc, int, RESET_ALL);
+  return pvscsi_command(sc, hw::CommandCode::kResetBus, nullptr, 0);
+}
+
+pvscsi_lun *ap_to_lun(struct scsi_address *ap) {
+  return static_cast<pvscsi_lun *>(scsi_device_hba_private_get(scsi_address_device(ap)));
+}
+
+}  // namespace
+
+/*
+ * Take the next escalation step for an overdue command. Lock held. Returns the completions
+ * the step produced (a device may complete synchronously).
+ */
+pvscsi_cmd *pvscsi_escalate(pvscsi_softc *sc, pvscsi_cmd *cmd) {
+  ASSERT(mutex_owned(&sc->lock));
+  hrtime_t wait = kResetWaitNsec;
+  switch (cmd->step) {
+    case Step::kNone:
+      sc->stats.timeouts++;
+      (void)send_abort(sc, cmd);
+      cmd->step = Step::kAbort;
+      wait = kAbortWaitNsec;
+      break;
+    case Step::kAbort:
+      (void)send_device_reset(sc, cmd->target, cmd->lun);
+      cmd->step = Step::kDeviceReset;
+      break;
+    case Step::kDeviceReset:
+      (void)send_bus_reset(sc);
+      cmd->step = Step::kBusReset;
+      break;
+    case Step::kBusReset:
+      return pvscsi_restart_adapter(sc);
+  }
+  if (cmd->deadline != 0) cmd->deadline = gethrtime() + wait;
+  return pvscsi_process_rings(sc);
+}
+
+/*
+ * Reset the adapter and start over. Lock held. ADAPTER_RESET completes what it can into the
+ * old ring; that is drained first, then every command still outstanding is completed exactly
+ * once with CMD_RESET, the rings are set up again, and discovery looks at every target (the
+ * device drops hotplug messages while its rings are down).
+ */
+pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
+  ASSERT(mutex_owned(&sc->lock));
+  sc->stats.adapter_resets++;
+  DTRACE_PROBE2(pvscsi__reset, pvscsi_softc *, sc, int, -1);
+  RegIo io(sc);
+  hw::IntrMask(0).write(io);
+  (void)pvscsi_command(sc, hw::CommandCode::kAdapterReset, nullptr, 0);
+  sc->restart_needed = false;
+  pvscsi_cmd *done = pvscsi_process_rings(sc);
+  pvscsi_cmd **tail = &done;
+  while (*tail != nullptr) tail = &(*tail)->next;
+  for (uint32_t i = 0; i < sc->req_entries; i++) {
+    pvscsi_cmd *cmd = sc->ctx_table[i];
+    if (cmd == nullptr) continue;
+    pvscsi_fail_cmd(cmd, CMD_RESET, STAT_BUS_RESET);
+    pvscsi_retire(sc, cmd, &tail);
+  }
+  sc->restart_needed = false;
+  if (pvscsi_setup_rings(sc) != DDI_SUCCESS) {
+    /* Nothing more can be sent; every new command fails rather than hangs. */
+    sc->dead = true;
+    dev_err(sc->dip, CE_WARN, "!adapter did not accept its rings after a reset");
+    return done;
+  }
+  hw::IntrMask(hw::kIntrCmplMask | (sc->have_msg_ring ? hw::kIntrMsgMask : 0)).write(io);
+  sc->rescan_all = true;
+  pvscsi_schedule_task(sc);
+  return done;
+}
+
+/*
+ * Periodic: reap completions whose interrupt was lost, escalate overdue commands, retry
+ * discovery work whose dispatch failed, and kick a device that stopped polling.
+ */
+void pvscsi_watchdog(void *arg) {
+  auto *sc = static_cast<pvscsi_softc *>(arg);
+  pvscsi_cmd *done;
+  {
+    LockGuard g(&sc->lock);
+    if (sc->detaching) return;
+    done = pvscsi_service(sc);
+    hrtime_t now = gethrtime();
+    for (uint32_t i = 0; i < sc->req_entries; i++) {
+      pvscsi_cmd *cmd = sc->ctx_table[i];
+      if (cmd != nullptr && cmd->deadline != 0 && now > cmd->deadline)
+        pvscsi_append(&done, pvscsi_escalate(sc, cmd));
+    }
+    bool work = sc->rescan_all;
+    for (uint32_t i = 0; i < kMaxTargets / 8; i++)
+      work = work || sc->tgt_pending[i] != 0 || sc->lun_rescan[i] != 0;
+    if (work) pvscsi_schedule_task(sc);
+    if (sc->use_threshold) {
+      /* Requests pending and none consumed for a whole period: the device stopped polling. */
+      pvscsi_sync(sc->rings_state, 0, hw::RingsState::kReqConsIdxOffset + 4,
+                  DDI_DMA_SYNC_FORKERNEL);
+      uint32_t cons = reinterpret_cast<hw::RingsState *>(sc->rings_state.kaddr)->req_cons_idx();
+      if (cons != sc->req_prod && cons == sc->wd_req_cons) {
+        RegIo io(sc);
+        hw::KickRwIo::ring(io);
+        sc->stats.kicks_rw++;
+      }
+      sc->wd_req_cons = cons;
+    }
+    sc->watchdog = timeout(pvscsi_watchdog, sc, drv_usectohz(kWatchdogUsec));
+  }
+  pvscsi_complete_list(done);
+}
+
+/* Abort one packet, or every packet of the LUN when pkt is NULL. */
+int pvscsi_tran_abort(struct scsi_address *ap, struct scsi_pkt *pkt) {
+  auto *sc = static_cast<pvscsi_softc *>(ap->a_hba_tran->tran_hba_private);
+  pvscsi_lun *lun = ap_to_lun(ap);
+  if (lun == nullptr) return 0;
+  int rc = 1;
+  pvscsi_cmd *done;
+  {
+    LockGuard g(&sc->lock);
+    for (uint32_t i = 0; i < sc->req_entries; i++) {
+      pvscsi_cmd *cmd = sc->ctx_table[i];
+      if (cmd == nullptr || cmd->pkt == nullptr) continue;
+      if (pkt != nullptr ? cmd->pkt == pkt : (cmd->target == lun->target && cmd->lun == lun->lun))
+        if (send_abort(sc, cmd) != hw::kCommandStatusSuccess) rc = 0;
+    }
+    done = pvscsi_process_rings(sc);
+  }
+  pvscsi_complete_list(done);
+  return rc;
+}
+
+int pvscsi_tran_reset(struct scsi_address *ap, int level) {
+  auto *sc = static_cast<pvscsi_softc *>(ap->a_hba_tran->tran_hba_private);
+  pvscsi_lun *lun = ap_to_lun(ap);
+  uint32_t status;
+  pvscsi_cmd *done;
+  {
+    LockGuard g(&sc->lock);
+    switch (level) {
+      case RESET_LUN:
+        if (lun == nullptr) return 0;
+        status = send_device_reset(sc, lun->target, lun->lun);
+        break;
+      case RESET_TARGET:
+        if (lun == nullptr) return 0;
+        status = send_device_reset(sc, lun->target, 0);
+        break;
+      case RESET_ALL:
+        status = send_bus_reset(sc);
+        break;
+      default:
+        return 0;
+    }
+    done = pvscsi_process_rings(sc);
+  }
+  pvscsi_complete_list(done);
+  return status == hw::kCommandStatusSuccess ? 1 : 0;
+}
+
+}  // namespace pvscsi
