@@ -13,6 +13,7 @@ The object fails the check when it
     the allowlist names the function as an illumos kernel function, e.g. memcpy, strlen);
   - has static constructors or destructors (.init_array, .ctors, .fini_array, .dtors), exception
     tables (.gcc_except_table, a non-empty .eh_frame) or thread-local storage;
+  - has GOT or TLS relocations (position-independent or thread-local code);
   - uses floating-point or SIMD registers (found by disassembly);
   - does not define _init, _fini and _info as global functions with C linkage, or has no
     modlinkage object.
@@ -33,7 +34,6 @@ Standard library only; uses the architecture's binutils (readelf, objdump) and c
 
 import argparse
 import fnmatch
-import os
 import re
 import shutil
 import subprocess
@@ -138,6 +138,9 @@ FORBIDDEN_SECTIONS = [
 ]
 
 ENTRY_POINTS = ["_init", "_fini", "_info"]
+
+# Relocation types of position-independent (GOT) or thread-local code.
+PIC_TLS_RELOC = re.compile(r"GOT|TLS|TPOFF|DTPMOD|DTPOFF|TPREL|DTPREL")
 
 # Floating-point / SIMD register use, on operands of disassembled instructions.
 FP_X86_REG = re.compile(r"%(?:[xyz]mm\d+|mm\d|st(?:\(\d\))?|k[0-7]|mxcsr)\b")
@@ -286,6 +289,14 @@ class ElfObject:
         self.sections = self._sections(run([readelf, "-W", "-S", path]))
         self.symbols = self._symbols(run([readelf, "-W", "-s", path]))
         self.relocs = self._relocs(run([readelf, "-W", "-r", path]))
+        # A readelf whose output this parser misreads must not make the checks pass silently.
+        want = fields.get("Number of section headers", "").split(" ")[0]
+        if not want.isdigit() or int(want) != len(self.sections):
+            raise InputError(f"{path}: read {len(self.sections)} section headers of "
+                             f"'{want}' from {readelf}: unexpected readelf output")
+        if self.symbols.get(0) is None or len(self.symbols) != self._symtab_entries:
+            raise InputError(f"{path}: read {len(self.symbols)} of {self._symtab_entries} "
+                             f".symtab entries from {readelf}: unexpected readelf output")
 
     @staticmethod
     def _sections(text):
@@ -299,13 +310,16 @@ class ElfObject:
                                            int(size, 16), flags, int(info))
         return sections
 
-    @staticmethod
-    def _symbols(text):
+    def _symbols(self, text):
         symbols = {}
         table = None
+        self._symtab_entries = 0
         for line in text.splitlines():
             if line.startswith("Symbol table"):
                 table = line.split("'")[1] if "'" in line else None
+                m = re.search(r"contains (\d+) entr", line)
+                if table == ".symtab" and m:
+                    self._symtab_entries = int(m.group(1))
                 continue
             if table != ".symtab":
                 continue
@@ -320,8 +334,8 @@ class ElfObject:
         return symbols
 
     def _relocs(self, text):
-        """Returns [(target section index, offset, symbol index)]."""
-        by_offset = {s.offset: s for s in self.sections.values()}
+        """Returns [(target section index, offset, symbol index, relocation type)]."""
+        by_offset = {s.offset: s for s in self.sections.values() if s.type in ("RELA", "REL")}
         relocs = []
         target = None
         for line in text.splitlines():
@@ -332,7 +346,8 @@ class ElfObject:
                 continue
             m = RELOC_RE.match(line)
             if m and target is not None:
-                relocs.append((target, int(m.group(1), 16), int(m.group(2), 16) >> 32))
+                relocs.append((target, int(m.group(1), 16), int(m.group(2), 16) >> 32,
+                               m.group(3)))
         return relocs
 
 
@@ -389,7 +404,7 @@ class Checker:
         return f"{secname} in {kind} {self.demangle(best.name)} (+{offset - best.value:#x})"
 
     def references(self, symidx):
-        refs = [self.location(t, off) for t, off, s in self.obj.relocs if s == symidx]
+        refs = [self.location(t, off) for t, off, s, _type in self.obj.relocs if s == symidx]
         if not refs:
             return "no relocation refers to it"
         more = f" and {len(refs) - MAX_REFS} more" if len(refs) > MAX_REFS else ""
@@ -399,6 +414,8 @@ class Checker:
         want = ARCHES[self.arch][0]
         if self.obj.machine != want:
             raise InputError(f"{self.obj.path}: machine is '{self.obj.machine}', not {self.arch}")
+        if self.obj.elf_class != "ELF64":
+            raise InputError(f"{self.obj.path}: class '{self.obj.elf_class}', not ELF64")
         if not self.obj.elf_type.startswith("REL"):
             raise InputError(f"{self.obj.path}: ELF type '{self.obj.elf_type}' is not a "
                              "relocatable object (link the module with ld -r)")
@@ -453,7 +470,7 @@ class Checker:
     def section_users(self, secidx):
         """The functions a table section points at (the constructors in .init_array, ...)."""
         names = []
-        for target, _off, symidx in self.obj.relocs:
+        for target, _off, symidx, _type in self.obj.relocs:
             if target != secidx:
                 continue
             s = self.obj.symbols.get(symidx)
@@ -468,6 +485,28 @@ class Checker:
         unique = list(dict.fromkeys(names))
         return unique[:MAX_REFS] + ([f"{len(unique) - MAX_REFS} more"]
                                     if len(unique) > MAX_REFS else [])
+
+    def check_relocations(self):
+        """GOT and TLS relocations: position-independent or thread-local code, which the kernel
+        runtime linker does not resolve for modules. One error per symbol."""
+        uses = {}
+        for target, off, symidx, type_ in self.obj.relocs:
+            if not PIC_TLS_RELOC.search(type_):
+                continue
+            sec = self.obj.sections.get(target)
+            if sec is not None and "A" not in sec.flags:
+                continue  # debug information may refer to anything
+            uses.setdefault(symidx, []).append((type_, target, off))
+        for symidx, refs in uses.items():
+            types = sorted({t for t, _, _ in refs})
+            kind = ("thread-local storage" if any(re.search("TLS|TPOFF|DTP", t) for t in types)
+                    else "position-independent code (GOT)")
+            sym = self.obj.symbols.get(symidx)
+            name = self.demangle(sym.name) if sym and sym.name else "?"
+            where = "; ".join(self.location(t, o) for _, t, o in refs[:MAX_REFS])
+            more = f" and {len(refs) - MAX_REFS} more" if len(refs) > MAX_REFS else ""
+            self.error(f"relocation {'/'.join(types)} ({kind}) against '{name}' at {where}{more}: "
+                       "build with -fno-pic -fno-pie and without thread_local")
 
     def check_entry_points(self):
         defined = [s for s in self.obj.symbols.values() if not s.undefined and s.name]
@@ -541,6 +580,7 @@ class Checker:
         self.check_elf()
         self.check_imports()
         self.check_sections()
+        self.check_relocations()
         self.check_entry_points()
         self.check_fp()
         return self.errors

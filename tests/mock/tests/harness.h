@@ -1,0 +1,391 @@
+// Test scaffolding for the mock device: a DeviceHost with flat memory above 4 GiB, a recorded
+// interrupt log and a manual clock with a sorted schedule; and a Harness that plays the driver
+// at the register and ring level (no driver, no userland kernel).
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <vector>
+
+#include "mock_device.h"
+
+namespace pvscsi_mock::testing {
+
+namespace hw = pvscsi::hw;
+
+struct IrqEvent {
+  enum Kind { kIntxHigh, kIntxLow, kMsi } kind;
+  unsigned vector;
+  int64_t at_ns;
+};
+
+class TestHost : public fk::DeviceHost {
+ public:
+  static constexpr uint64_t kBase = 0x1'2000'0000ull;  // above 4 GiB: 32-bit truncation fails
+
+  explicit TestHost(size_t size = 4u << 20) : mem_(size, 0) {}
+
+  bool dma_read(uint64_t paddr, void *buf, size_t len) override {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!in_range(paddr, len)) {
+      dma_faults++;
+      return false;
+    }
+    std::memcpy(buf, &mem_[paddr - kBase], len);
+    return true;
+  }
+  bool dma_write(uint64_t paddr, const void *buf, size_t len) override {
+    std::lock_guard<std::mutex> g(mu_);
+    if (!in_range(paddr, len)) {
+      dma_faults++;
+      return false;
+    }
+    std::memcpy(&mem_[paddr - kBase], buf, len);
+    return true;
+  }
+  void set_intx(bool asserted) override {
+    std::lock_guard<std::mutex> g(mu_);
+    intx = asserted;
+    irqs.push_back({asserted ? IrqEvent::kIntxHigh : IrqEvent::kIntxLow, 0, clock_});
+  }
+  void send_msi(unsigned vector) override {
+    std::lock_guard<std::mutex> g(mu_);
+    irqs.push_back({IrqEvent::kMsi, vector, clock_});
+  }
+  int64_t now_ns() override {
+    std::lock_guard<std::mutex> g(mu_);
+    return clock_;
+  }
+  uint64_t schedule(int64_t when_ns, std::function<void()> fn) override {
+    std::lock_guard<std::mutex> g(mu_);
+    uint64_t id = ++next_id_;
+    sched_[{when_ns, id}] = std::move(fn);
+    return id;
+  }
+  bool cancel(uint64_t id) override {
+    std::lock_guard<std::mutex> g(mu_);
+    for (auto it = sched_.begin(); it != sched_.end(); ++it) {
+      if (it->first.second == id) {
+        sched_.erase(it);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Runs every scheduled call due up to now + ns, in time order, moving the clock to each.
+  void advance(int64_t ns) {
+    int64_t end;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      end = clock_ + ns;
+    }
+    for (;;) {
+      std::function<void()> fn;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        if (sched_.empty() || sched_.begin()->first.first > end) {
+          clock_ = end;
+          return;
+        }
+        auto it = sched_.begin();
+        clock_ = std::max(clock_, it->first.first);
+        fn = std::move(it->second);
+        sched_.erase(it);
+      }
+      fn();
+    }
+  }
+  size_t scheduled() {
+    std::lock_guard<std::mutex> g(mu_);
+    return sched_.size();
+  }
+  int64_t clock() {
+    std::lock_guard<std::mutex> g(mu_);
+    return clock_;
+  }
+  size_t msi_count() {
+    std::lock_guard<std::mutex> g(mu_);
+    size_t n = 0;
+    for (auto &e : irqs) {
+      n += e.kind == IrqEvent::kMsi;
+    }
+    return n;
+  }
+
+  // Memory for the "driver": a bump allocator of aligned physical ranges.
+  uint64_t alloc(size_t len, size_t align = 4096) {
+    next_ = (next_ + align - 1) / align * align;
+    uint64_t p = kBase + next_;
+    next_ += len;
+    EXPECT_LE(next_, mem_.size()) << "test host memory exhausted";
+    return p;
+  }
+  uint8_t *ptr(uint64_t paddr) { return &mem_[paddr - kBase]; }
+  // Locked copies (the device may be writing from another thread).
+  void read_mem(uint64_t paddr, void *dst, size_t len) {
+    std::lock_guard<std::mutex> g(mu_);
+    std::memcpy(dst, &mem_[paddr - kBase], len);
+  }
+  void write_mem(uint64_t paddr, const void *src, size_t len) {
+    std::lock_guard<std::mutex> g(mu_);
+    std::memcpy(&mem_[paddr - kBase], src, len);
+  }
+  uint32_t r32(uint64_t paddr) {
+    uint32_t v;
+    read_mem(paddr, &v, 4);
+    return v;
+  }
+  void w32(uint64_t paddr, uint32_t v) { write_mem(paddr, &v, 4); }
+  uint64_t end() const { return kBase + mem_.size(); }
+
+  std::vector<IrqEvent> irqs;
+  bool intx = false;
+  uint64_t dma_faults = 0;
+
+ private:
+  bool in_range(uint64_t paddr, size_t len) const {
+    return paddr >= kBase && len <= mem_.size() && paddr - kBase <= mem_.size() - len;
+  }
+  std::mutex mu_;
+  std::vector<uint8_t> mem_;
+  size_t next_ = 0;
+  int64_t clock_ = 0;
+  uint64_t next_id_ = 0;
+  std::map<std::pair<int64_t, uint64_t>, std::function<void()>> sched_;
+};
+
+// Direction of a test request.
+enum class Dir { kNone, kIn, kOut };
+
+// The result of one SCSI request as the driver sees it.
+struct Done {
+  hw::RingCmpDesc cmp{};
+  std::vector<uint8_t> data;   // the data buffer after completion
+  std::vector<uint8_t> sense;  // the sense buffer after completion
+  uint16_t host() const { return cmp.host_status(); }
+  uint16_t scsi() const { return cmp.scsi_status(); }
+};
+
+// Plays the driver.
+class Harness {
+ public:
+  explicit Harness(const Config &cfg = Config::vmware(), size_t mem = 4u << 20)
+      : host(mem), dev(cfg) {
+    dev.connect(&host);
+    rs = host.alloc(4096);
+    for (auto &p : req_pages) {
+      p = host.alloc(4096);
+    }
+    for (auto &p : cmp_pages) {
+      p = host.alloc(4096);
+    }
+    for (auto &p : msg_pages) {
+      p = host.alloc(4096);
+    }
+    data = host.alloc(256 * 1024);
+    sense = host.alloc(4096);
+    sgl = host.alloc(4096);
+  }
+  ~Harness() { dev.disconnect(); }
+
+  uint32_t status() { return dev.read32(hw::CommandStatus::kOffset); }
+
+  // Writes a command and its descriptor dwords; returns COMMAND_STATUS.
+  uint32_t command(hw::CommandCode code, const std::vector<uint32_t> &dwords = {}) {
+    dev.write32(hw::Command::kOffset, hw::to_raw(code));
+    for (uint32_t d : dwords) {
+      dev.write32(hw::CommandData::kOffset, d);
+    }
+    return status();
+  }
+  template <class Desc>
+  uint32_t command(hw::CommandCode code, const Desc &d) {
+    std::vector<uint32_t> v;
+    for (uint32_t i = 0; i < Desc::kSize / 4; i++) {
+      v.push_back(d.dword(i));
+    }
+    return command(code, v);
+  }
+
+  hw::CmdDescSetupRings rings_desc(uint32_t nreq, uint32_t ncmp) {
+    hw::CmdDescSetupRings d{};
+    d.set_req_ring_num_pages(nreq).set_cmp_ring_num_pages(ncmp);
+    d.set_rings_state_ppn(rs >> 12);
+    for (uint32_t i = 0; i < 32; i++) {
+      d.set_req_ring_ppns(i, req_pages[i] >> 12);
+      d.set_cmp_ring_ppns(i, cmp_pages[i] >> 12);
+    }
+    return d;
+  }
+  // Sets up the rings with indices starting at `start`.
+  uint32_t setup_rings(uint32_t nreq = 1, uint32_t ncmp = 1, uint32_t start = 0) {
+    std::memset(host.ptr(rs), 0, 4096);
+    for (uint32_t off : {0u, 4u, 12u, 16u}) {
+      host.w32(rs + off, start);
+    }
+    req_prod = start;
+    cmp_cons = start;
+    this->nreq = nreq;
+    this->ncmp = ncmp;
+    return command(hw::CommandCode::kSetupRings, rings_desc(nreq, ncmp));
+  }
+  uint32_t setup_msg_ring(uint32_t n = 1, uint32_t start = 0) {
+    host.w32(rs + 128, start);
+    host.w32(rs + 132, start);
+    msg_cons = start;
+    nmsg = n;
+    hw::CmdDescSetupMsgRing d{};
+    d.set_num_pages(n);
+    for (uint32_t i = 0; i < 16; i++) {
+      d.set_ring_ppns(i, msg_pages[i] >> 12);
+    }
+    return command(hw::CommandCode::kSetupMsgRing, d);
+  }
+
+  uint32_t rs_field(uint32_t off) { return host.r32(rs + off); }
+  uint32_t req_entries() { return 1u << rs_field(8); }
+  uint32_t cmp_entries() { return 1u << rs_field(20); }
+
+  // Puts a request in the ring (not kicked).
+  void put(const hw::RingReqDesc &d) {
+    const uint32_t entries = nreq * 32;
+    const uint32_t slot = req_prod & (entries - 1);
+    host.write_mem(req_pages[slot / 32] + (slot % 32) * 128, d.raw, 128);
+    req_prod++;
+    host.w32(rs + 0, req_prod);
+  }
+  void kick(bool rw = true) {
+    dev.write32(rw ? hw::KickRwIo::kOffset : hw::KickNonRwIo::kOffset, 0);
+  }
+  // Completions the device has written since the last call.
+  std::vector<hw::RingCmpDesc> take() {
+    std::vector<hw::RingCmpDesc> out;
+    const uint32_t prod = rs_field(12);
+    const uint32_t entries = ncmp * 128;
+    while (cmp_cons != prod && out.size() < entries) {
+      const uint32_t slot = cmp_cons & (entries - 1);
+      hw::RingCmpDesc c;
+      host.read_mem(cmp_pages[slot / 128] + (slot % 128) * 32, c.raw, 32);
+      out.push_back(c);
+      cmp_cons++;
+    }
+    host.w32(rs + 16, cmp_cons);
+    return out;
+  }
+  std::vector<hw::RingMsgDesc> take_msgs() {
+    std::vector<hw::RingMsgDesc> out;
+    const uint32_t prod = rs_field(128);
+    const uint32_t entries = nmsg * 32;
+    while (msg_cons != prod && out.size() < entries) {
+      const uint32_t slot = msg_cons & (entries - 1);
+      hw::RingMsgDesc m;
+      host.read_mem(msg_pages[slot / 32] + (slot % 32) * 128, m.raw, 128);
+      out.push_back(m);
+      msg_cons++;
+    }
+    host.w32(rs + 132, msg_cons);
+    return out;
+  }
+
+  // Builds a request descriptor for a CDB.
+  hw::RingReqDesc request(const std::vector<uint8_t> &cdb, uint32_t target = 0, uint16_t lun = 0,
+                          Dir dir = Dir::kNone, uint64_t len = 0, uint64_t ctx = 0) {
+    hw::RingReqDesc d{};
+    d.set_context(ctx ? ctx : ++next_ctx);
+    d.set_data_addr(len ? data : 0).set_data_len(len);
+    d.set_sense_addr(sense).set_sense_len(18);
+    uint32_t flags = dir == Dir::kIn    ? hw::to_raw(hw::RequestFlag::kDirToHost)
+                     : dir == Dir::kOut ? hw::to_raw(hw::RequestFlag::kDirToDevice)
+                                        : hw::to_raw(hw::RequestFlag::kDirNone);
+    d.set_flags(flags);
+    for (uint32_t i = 0; i < cdb.size() && i < 16; i++) {
+      d.set_cdb(i, cdb[i]);
+    }
+    d.set_cdb_len(uint8_t(cdb.size()));
+    uint8_t enc[8];
+    encode_lun(lun, enc);
+    for (uint32_t i = 0; i < 8; i++) {
+      d.set_lun(i, enc[i]);
+    }
+    d.set_tag(hw::to_raw(hw::Tag::kSimple));
+    d.set_target(uint8_t(target));
+    return d;
+  }
+
+  // Submits one request, kicks, lets the clock run and returns its completion.
+  Done run(const hw::RingReqDesc &d, int64_t wait_ns = 10'000'000) {
+    std::memset(host.ptr(sense), 0xEE, 256);
+    put(d);
+    kick(d.cdb(0) == 0x28 || d.cdb(0) == 0x2A);
+    Done r;
+    std::vector<hw::RingCmpDesc> c = take();
+    if (c.empty()) {
+      host.advance(wait_ns);
+      c = take();
+    }
+    EXPECT_EQ(c.size(), 1u) << "expected exactly one completion";
+    if (!c.empty()) {
+      r.cmp = c.back();
+      EXPECT_EQ(r.cmp.context(), d.context());
+    }
+    const uint64_t len = std::min<uint64_t>(d.data_len(), 256 * 1024);
+    if (d.data_addr() == data) {
+      r.data.assign(host.ptr(data), host.ptr(data) + len);
+    }
+    r.sense.assign(host.ptr(sense), host.ptr(sense) + 18);
+    return r;
+  }
+  // One SCSI command with a data-in buffer of len bytes (or data-out from `out`).
+  Done scsi(const std::vector<uint8_t> &cdb, uint32_t target = 0, uint16_t lun = 0,
+            Dir dir = Dir::kNone, uint64_t len = 0, const std::vector<uint8_t> &out = {}) {
+    if (!out.empty()) {
+      std::memcpy(host.ptr(data), out.data(), out.size());
+    } else if (dir == Dir::kIn) {
+      std::memset(host.ptr(data), 0xAA, std::min<uint64_t>(len, 256 * 1024));
+    }
+    return run(request(cdb, target, lun, dir, len));
+  }
+  // Clears the power-on unit attention of a LUN (TEST UNIT READY until GOOD).
+  void clear_ua(uint32_t target = 0, uint16_t lun = 0) {
+    for (int i = 0; i < 4; i++) {
+      if (scsi({0, 0, 0, 0, 0, 0}, target, lun).scsi() == 0) {
+        return;
+      }
+    }
+  }
+
+  TestHost host;
+  MockDevice dev;
+  uint64_t rs = 0, data = 0, sense = 0, sgl = 0;
+  uint64_t req_pages[32] = {}, cmp_pages[32] = {}, msg_pages[16] = {};
+  uint32_t req_prod = 0, cmp_cons = 0, msg_cons = 0;
+  uint32_t nreq = 1, ncmp = 1, nmsg = 1;
+  uint64_t next_ctx = 0;
+};
+
+inline std::vector<uint8_t> cdb10(uint8_t op, uint32_t lba, uint16_t count) {
+  return {op,           0, uint8_t(lba >> 24),  uint8_t(lba >> 16), uint8_t(lba >> 8),
+          uint8_t(lba), 0, uint8_t(count >> 8), uint8_t(count),     0};
+}
+inline std::vector<uint8_t> cdb16(uint8_t op, uint64_t lba, uint32_t count) {
+  std::vector<uint8_t> c(16, 0);
+  c[0] = op;
+  for (int i = 0; i < 8; i++) {
+    c[2 + i] = uint8_t(lba >> (56 - 8 * i));
+  }
+  for (int i = 0; i < 4; i++) {
+    c[10 + i] = uint8_t(count >> (24 - 8 * i));
+  }
+  return c;
+}
+
+constexpr uint16_t raw(hw::HostStatus s) {
+  return hw::to_raw(s);
+}
+
+}  // namespace pvscsi_mock::testing
