@@ -98,7 +98,7 @@ int map_registers(pvscsi_softc *sc) {
   int rnumber = -1;
   for (uint_t i = 1; i < nregs / per && rnumber < 0; i++) {
     const pci_regspec_t *rp = reinterpret_cast<const pci_regspec_t *>(&regs[i * per]);
-    uint_t space = PCI_REG_ADDR_G(rp->pci_phys_hi);
+    uint_t space = rp->pci_phys_hi & PCI_REG_ADDR_M;
     off_t size;
     if ((space == PCI_ADDR_MEM32 || space == PCI_ADDR_MEM64) &&
         ddi_dev_regsize(sc->dip, i, &size) == DDI_SUCCESS && size >= off_t(hw::kBarSize))
@@ -477,6 +477,7 @@ int pvscsi_dma_alloc(pvscsi_softc *sc, pvscsi_dma *d, size_t len, const ddi_dma_
     return DDI_FAILURE;
   }
   bzero(d->kaddr, real);
+  (void)ddi_dma_sync(d->dmah, 0, 0, DDI_DMA_SYNC_FORDEV);
   d->paddr = cookie.dmac_laddress;
   d->len = len;
   return DDI_SUCCESS;

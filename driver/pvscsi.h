@@ -69,7 +69,6 @@ struct pvscsi_cmd {
   /* State while in the context table. */
   uint16_t ctx; /* slot + 1 while outstanding, else 0 */
   bool done;
-  bool overdue_reported;
   Step step;
   hrtime_t deadline; /* 0: no timeout */
   /* Completion of an internal command. */
@@ -249,6 +248,9 @@ void pvscsi_process_msgs(pvscsi_softc *sc);
 void pvscsi_schedule_task(pvscsi_softc *sc);
 
 /* pvscsi_reset.cc: timeouts, aborts, resets, adapter restart */
+uint32_t send_abort(pvscsi_softc *sc, const pvscsi_cmd *cmd);
+uint32_t send_device_reset(pvscsi_softc *sc, uint32_t target, uint64_t lun);
+uint32_t send_bus_reset(pvscsi_softc *sc);
 int pvscsi_tran_abort(struct scsi_address *ap, struct scsi_pkt *pkt);
 int pvscsi_tran_reset(struct scsi_address *ap, int level);
 void pvscsi_watchdog(void *arg);

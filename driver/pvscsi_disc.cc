@@ -226,15 +226,20 @@ int pvscsi_iport_attach(dev_info_t *dip) {
   if (scsi_hba_tgtmap_create(dip, SCSI_TM_PERADDR, 0, kTgtmapSettleUsec, sc, nullptr, nullptr,
                              &map) != DDI_SUCCESS)
     return DDI_FAILURE;
+  bool run_here;
   {
     LockGuard g(&sc->lock);
     sc->iport_dip = dip;
     sc->tgtmap = map;
     sc->rescan_all = true;
-    pvscsi_schedule_task(sc);
+    /* Discover in this thread unless the task is already queued (then it will). */
+    run_here = !sc->task_queued;
+    sc->task_queued = true;
   }
-  /* Discovery completes before attach returns: the targets present now are reported. */
-  ddi_taskq_wait(sc->taskq);
+  if (run_here)
+    discovery_task(sc);
+  else
+    ddi_taskq_wait(sc->taskq);
   return DDI_SUCCESS;
 }
 

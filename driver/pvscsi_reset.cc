@@ -18,8 +18,8 @@
 #include "pvscsi.h"
 
 namespace pvscsi {
-namespace {
 
+/* The three recovery commands. Lock held (command-register sequences are serialized). */
 uint32_t send_abort(pvscsi_softc *sc, const pvscsi_cmd *cmd) {
   hw::CmdDescAbortCmd d{};
   d.set_context(cmd->ctx).set_target(cmd->target);
@@ -43,11 +43,9 @@ uint32_t send_bus_reset(pvscsi_softc *sc) {
   return pvscsi_command(sc, hw::CommandCode::kResetBus, nullptr, 0);
 }
 
-pvscsi_lun *ap_to_lun(struct scsi_address *ap) {
+static pvscsi_lun *ap_to_lun(struct scsi_address *ap) {
   return static_cast<pvscsi_lun *>(scsi_device_hba_private_get(scsi_address_device(ap)));
 }
-
-}  // namespace
 
 /*
  * Take the next escalation step for an overdue command. Lock held. Returns the completions

@@ -11,35 +11,35 @@ struct vnode;
 struct proc;
 
 typedef struct buf {
-  int b_flags;                /* see defines below */
-  struct buf *b_forw;         /* headed by d_tab of conf.c */
-  struct buf *b_back;         /* "" */
-  struct buf *av_forw;        /* position on free list, */
-  struct buf *av_back;        /*   if not BUSY */
-  dev_t b_dev;                /* major+minor device name */
-  size_t b_bcount;            /* transfer count */
+  int b_flags;         /* see defines below */
+  struct buf *b_forw;  /* headed by d_tab of conf.c */
+  struct buf *b_back;  /* "" */
+  struct buf *av_forw; /* position on free list, */
+  struct buf *av_back; /*   if not BUSY */
+  dev_t b_dev;         /* major+minor device name */
+  size_t b_bcount;     /* transfer count */
   union {
-    caddr_t b_addr;           /* low order core address */
+    caddr_t b_addr; /* low order core address */
     struct fs *b_fs;
     struct cg *b_cg;
     struct dinode *b_dino;
     daddr32_t *b_daddr;
   } b_un;
-  daddr_t b_blkno;            /* block # on device (union with b_lblkno) */
+  daddr_t b_blkno; /* block # on device (union with b_lblkno) */
   char b_obs1;
-  size_t b_resid;             /* words not transferred after error */
+  size_t b_resid; /* words not transferred after error */
   clock_t b_start;
-  struct proc *b_proc;        /* process doing physical or swap I/O */
-  struct page *b_pages;       /* page list for PAGEIO */
+  struct proc *b_proc;  /* process doing physical or swap I/O */
+  struct page *b_pages; /* page list for PAGEIO */
   clock_t b_obs2;
-  size_t b_bufsize;           /* size of allocated buffer */
+  size_t b_bufsize;              /* size of allocated buffer */
   int (*b_iodone)(struct buf *); /* function called by iodone */
   struct vnode *b_vp;
   struct buf *b_chain;
   int b_obs3;
-  int b_error;                /* expanded error field */
-  void *b_private;            /* "opaque" driver private area */
-  dev_t b_edev;               /* expanded dev field */
+  int b_error;     /* expanded error field */
+  void *b_private; /* "opaque" driver private area */
+  dev_t b_edev;    /* expanded dev field */
   ksema_t b_sem;
   ksema_t b_io;
   struct buf *b_list;
@@ -75,7 +75,6 @@ typedef struct buf {
 #define B_SHADOW 0x200000
 #define B_RETRYWRI 0x400000
 #define B_FAILFAST 0x01000000
-
 
 #ifdef __cplusplus
 extern "C" {

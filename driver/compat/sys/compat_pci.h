@@ -86,20 +86,20 @@ typedef struct pci_regspec {
   uint_t pci_size_low; /* low 32 bits of the size */
 } pci_regspec_t;
 
-#define PCI_REG_REG_M 0xff        /* register number mask */
-#define PCI_REG_FUNC_M 0x700      /* function number mask */
-#define PCI_REG_DEV_M 0xf800      /* device number mask */
-#define PCI_REG_BUS_M 0xff0000    /* bus number mask */
-#define PCI_REG_ADDR_M 0x3000000  /* address space mask */
+#define PCI_REG_REG_M 0xff         /* register number mask */
+#define PCI_REG_FUNC_M 0x700       /* function number mask */
+#define PCI_REG_DEV_M 0xf800       /* device number mask */
+#define PCI_REG_BUS_M 0xff0000     /* bus number mask */
+#define PCI_REG_ADDR_M 0x3000000   /* address space mask */
 #define PCI_REG_ALIAS_M 0x20000000 /* aliased bit mask */
-#define PCI_REG_PF_M 0x40000000   /* prefetch bit mask */
-#define PCI_REG_REL_M 0x80000000  /* relocation bit mask */
+#define PCI_REG_PF_M 0x40000000    /* prefetch bit mask */
+#define PCI_REG_REL_M 0x80000000   /* relocation bit mask */
 
-#define PCI_REG_REG_G(x) ((x) & PCI_REG_REG_M)
-#define PCI_REG_FUNC_G(x) (((x) & PCI_REG_FUNC_M) >> 8)
-#define PCI_REG_DEV_G(x) (((x) & PCI_REG_DEV_M) >> 11)
-#define PCI_REG_BUS_G(x) (((x) & PCI_REG_BUS_M) >> 16)
-#define PCI_REG_ADDR_G(x) (((x) & PCI_REG_ADDR_M) >> 24)
+#define PCI_REG_REG_G(x) ((x)&PCI_REG_REG_M)
+#define PCI_REG_FUNC_G(x) (((x)&PCI_REG_FUNC_M) >> 8)
+#define PCI_REG_DEV_G(x) (((x)&PCI_REG_DEV_M) >> 11)
+#define PCI_REG_BUS_G(x) (((x)&PCI_REG_BUS_M) >> 16)
+#define PCI_REG_ADDR_G(x) (((x)&PCI_REG_ADDR_M) >> 24)
 
 /* Values of PCI_REG_ADDR_G(pci_phys_hi). */
 #define PCI_ADDR_CONFIG 0x00000000

@@ -6,14 +6,7 @@
 #include <sys/mutex.h>
 
 /* Resolution of cv_reltimedwait()'s delta. */
-typedef enum {
-  TR_NANOSEC,
-  TR_MICROSEC,
-  TR_MILLISEC,
-  TR_SEC,
-  TR_CLOCK_TICK,
-  TR_COUNT
-} time_res_t;
+typedef enum { TR_NANOSEC, TR_MICROSEC, TR_MILLISEC, TR_SEC, TR_CLOCK_TICK, TR_COUNT } time_res_t;
 
 #ifdef __cplusplus
 extern "C" {

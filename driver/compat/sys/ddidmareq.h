@@ -6,18 +6,18 @@
 #include <sys/compat_types.h>
 
 typedef struct ddi_dma_attr {
-  uint_t dma_attr_version;      /* version number (DMA_ATTR_V0) */
-  uint64_t dma_attr_addr_lo;    /* low DMA address range */
-  uint64_t dma_attr_addr_hi;    /* high DMA address range */
-  uint64_t dma_attr_count_max;  /* DMA counter register (max cookie size - 1) */
-  uint64_t dma_attr_align;      /* DMA address alignment */
-  uint_t dma_attr_burstsizes;   /* DMA burstsizes */
-  uint32_t dma_attr_minxfer;    /* min effective DMA size */
-  uint64_t dma_attr_maxxfer;    /* max DMA xfer size */
-  uint64_t dma_attr_seg;        /* segment boundary */
-  int dma_attr_sgllen;          /* s/g length (max cookies) */
-  uint32_t dma_attr_granular;   /* granularity of device */
-  uint_t dma_attr_flags;        /* bus-specific DMA flags */
+  uint_t dma_attr_version;     /* version number (DMA_ATTR_V0) */
+  uint64_t dma_attr_addr_lo;   /* low DMA address range */
+  uint64_t dma_attr_addr_hi;   /* high DMA address range */
+  uint64_t dma_attr_count_max; /* DMA counter register (max cookie size - 1) */
+  uint64_t dma_attr_align;     /* DMA address alignment */
+  uint_t dma_attr_burstsizes;  /* DMA burstsizes */
+  uint32_t dma_attr_minxfer;   /* min effective DMA size */
+  uint64_t dma_attr_maxxfer;   /* max DMA xfer size */
+  uint64_t dma_attr_seg;       /* segment boundary */
+  int dma_attr_sgllen;         /* s/g length (max cookies) */
+  uint32_t dma_attr_granular;  /* granularity of device */
+  uint_t dma_attr_flags;       /* bus-specific DMA flags */
 } ddi_dma_attr_t;
 
 #define DMA_ATTR_V0 0

@@ -15,10 +15,10 @@
 #define DDI_FM_ERRCB_CAPABLE 0x00000008
 
 #define DDI_FM_DEFAULT_CAP(cap) ((cap) == DDI_FM_NOT_CAPABLE)
-#define DDI_FM_EREPORT_CAP(cap) ((cap) & DDI_FM_EREPORT_CAPABLE)
-#define DDI_FM_ACC_ERR_CAP(cap) ((cap) & DDI_FM_ACCCHK_CAPABLE)
-#define DDI_FM_DMA_ERR_CAP(cap) ((cap) & DDI_FM_DMACHK_CAPABLE)
-#define DDI_FM_ERRCB_CAP(cap) ((cap) & DDI_FM_ERRCB_CAPABLE)
+#define DDI_FM_EREPORT_CAP(cap) ((cap)&DDI_FM_EREPORT_CAPABLE)
+#define DDI_FM_ACC_ERR_CAP(cap) ((cap)&DDI_FM_ACCCHK_CAPABLE)
+#define DDI_FM_DMA_ERR_CAP(cap) ((cap)&DDI_FM_DMACHK_CAPABLE)
+#define DDI_FM_ERRCB_CAP(cap) ((cap)&DDI_FM_ERRCB_CAPABLE)
 
 /* Error status. */
 #define DDI_FM_OK 0
@@ -72,8 +72,8 @@ extern void ddi_fm_fini(dev_info_t *dip);
 extern int ddi_fm_capable(dev_info_t *dip);
 extern void ddi_fm_handler_register(dev_info_t *dip, ddi_err_func_t handler, void *impl_data);
 extern void ddi_fm_handler_unregister(dev_info_t *dip);
-extern void ddi_fm_ereport_post(dev_info_t *dip, const char *error_class, uint64_t ena,
-                                int sflag, ...);
+extern void ddi_fm_ereport_post(dev_info_t *dip, const char *error_class, uint64_t ena, int sflag,
+                                ...);
 extern void ddi_fm_service_impact(dev_info_t *dip, int svc_impact);
 extern void ddi_fm_acc_err_get(ddi_acc_handle_t handle, ddi_fm_error_t *de, int version);
 extern void ddi_fm_dma_err_get(ddi_dma_handle_t handle, ddi_fm_error_t *de, int version);

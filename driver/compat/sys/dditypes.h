@@ -23,8 +23,8 @@ typedef struct ddi_taskq ddi_taskq_t;
  */
 typedef struct {
   union {
-    uint64_t _dmac_ll;     /* 64-bit DMA address */
-    uint32_t _dmac_la[2];  /* 2 x 32-bit address */
+    uint64_t _dmac_ll;    /* 64-bit DMA address */
+    uint32_t _dmac_la[2]; /* 2 x 32-bit address */
   } _dmu;
   size_t dmac_size; /* DMA cookie size */
   uint_t dmac_type; /* bus specific type bits */

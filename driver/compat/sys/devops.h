@@ -40,10 +40,9 @@ struct cb_ops {
   int (*cb_mmap)(dev_t dev, off_t off, int prot);
   int (*cb_segmap)(dev_t dev, off_t off, struct as *asp, caddr_t *addrp, off_t len,
                    unsigned int prot, unsigned int maxprot, unsigned int flags, cred_t *credp);
-  int (*cb_chpoll)(dev_t dev, short events, int anyyet, short *reventsp,
-                   struct pollhead **phpp);
-  int (*cb_prop_op)(dev_t dev, dev_info_t *dip, ddi_prop_op_t prop_op, int mod_flags,
-                    char *name, caddr_t valuep, int *lengthp);
+  int (*cb_chpoll)(dev_t dev, short events, int anyyet, short *reventsp, struct pollhead **phpp);
+  int (*cb_prop_op)(dev_t dev, dev_info_t *dip, ddi_prop_op_t prop_op, int mod_flags, char *name,
+                    caddr_t valuep, int *lengthp);
   struct streamtab *cb_str;
   int cb_flag;
   int cb_rev;

@@ -31,9 +31,8 @@ extern void strfree(char *str);
 
 extern kmem_cache_t *kmem_cache_create(const char *name, size_t bufsize, size_t align,
                                        int (*constructor)(void *, void *, int),
-                                       void (*destructor)(void *, void *),
-                                       void (*reclaim)(void *), void *priv, vmem_t *vmp,
-                                       int cflags);
+                                       void (*destructor)(void *, void *), void (*reclaim)(void *),
+                                       void *priv, vmem_t *vmp, int cflags);
 extern void kmem_cache_destroy(kmem_cache_t *cp);
 extern void *kmem_cache_alloc(kmem_cache_t *cp, int kmflag);
 extern void kmem_cache_free(kmem_cache_t *cp, void *buf);

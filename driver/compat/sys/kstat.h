@@ -8,24 +8,24 @@
 #define KSTAT_STRLEN 31
 
 typedef struct kstat {
-  hrtime_t ks_crtime;          /* creation time (from gethrtime()) */
-  struct kstat *ks_next;       /* kstat chain linkage */
-  kid_t ks_kid;                /* unique kstat ID */
-  char ks_module[KSTAT_STRLEN]; /* provider module name */
-  uchar_t ks_resv;             /* reserved, currently just padding */
-  int ks_instance;             /* provider module's instance */
-  char ks_name[KSTAT_STRLEN];  /* kstat name */
-  uchar_t ks_type;             /* kstat data type */
-  char ks_class[KSTAT_STRLEN]; /* kstat class */
-  uchar_t ks_flags;            /* kstat flags */
-  void *ks_data;               /* kstat type-specific data */
-  uint_t ks_ndata;             /* # of type-specific data records */
-  size_t ks_data_size;         /* total size of kstat data section */
-  hrtime_t ks_snaptime;        /* time of last data snapshot */
+  hrtime_t ks_crtime;                    /* creation time (from gethrtime()) */
+  struct kstat *ks_next;                 /* kstat chain linkage */
+  kid_t ks_kid;                          /* unique kstat ID */
+  char ks_module[KSTAT_STRLEN];          /* provider module name */
+  uchar_t ks_resv;                       /* reserved, currently just padding */
+  int ks_instance;                       /* provider module's instance */
+  char ks_name[KSTAT_STRLEN];            /* kstat name */
+  uchar_t ks_type;                       /* kstat data type */
+  char ks_class[KSTAT_STRLEN];           /* kstat class */
+  uchar_t ks_flags;                      /* kstat flags */
+  void *ks_data;                         /* kstat type-specific data */
+  uint_t ks_ndata;                       /* # of type-specific data records */
+  size_t ks_data_size;                   /* total size of kstat data section */
+  hrtime_t ks_snaptime;                  /* time of last data snapshot */
   int (*ks_update)(struct kstat *, int); /* dynamic update */
-  void *ks_private;            /* arbitrary provider-private data */
+  void *ks_private;                      /* arbitrary provider-private data */
   int (*ks_snapshot)(struct kstat *, void *, int);
-  void *ks_lock;               /* protects this kstat's data */
+  void *ks_lock; /* protects this kstat's data */
 } kstat_t;
 
 /* ks_type */

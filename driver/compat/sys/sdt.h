@@ -29,39 +29,43 @@ extern void fk_sdt_probe(const char *name, int nargs, uintptr_t a0, uintptr_t a1
   fk_sdt_probe(#name, 2, (uintptr_t)(arg1), (uintptr_t)(arg2), 0, 0)
 #define DTRACE_PROBE3(name, type1, arg1, type2, arg2, type3, arg3) \
   fk_sdt_probe(#name, 3, (uintptr_t)(arg1), (uintptr_t)(arg2), (uintptr_t)(arg3), 0)
-#define DTRACE_PROBE4(name, type1, arg1, type2, arg2, type3, arg3, type4, arg4)            \
-  fk_sdt_probe(#name, 4, (uintptr_t)(arg1), (uintptr_t)(arg2), (uintptr_t)(arg3), \
-               (uintptr_t)(arg4))
+#define DTRACE_PROBE4(name, type1, arg1, type2, arg2, type3, arg3, type4, arg4) \
+  fk_sdt_probe(#name, 4, (uintptr_t)(arg1), (uintptr_t)(arg2), (uintptr_t)(arg3), (uintptr_t)(arg4))
 
-#else /* freestanding: the illumos expansion (asm labels keep the C symbol name in C++) */
+#else
+/*
+ * Freestanding: the illumos expansion. The asm label keeps the C symbol name in C++. The
+ * block-scope declaration takes the linkage of the enclosing namespace, so probes must not be
+ * used in functions inside an unnamed namespace (the symbol would be internal).
+ */
 
-#define DTRACE_PROBE(name)                                                          \
-  do {                                                                              \
-    extern void __dtrace_probe_##name(void) __asm__("__dtrace_probe_" #name);      \
-    __dtrace_probe_##name();                                                        \
+#define DTRACE_PROBE(name)                                                    \
+  do {                                                                        \
+    extern void __dtrace_probe_##name(void) __asm__("__dtrace_probe_" #name); \
+    __dtrace_probe_##name();                                                  \
   } while (0)
-#define DTRACE_PROBE1(name, type1, arg1)                                            \
-  do {                                                                              \
+#define DTRACE_PROBE1(name, type1, arg1)                                           \
+  do {                                                                             \
     extern void __dtrace_probe_##name(uintptr_t) __asm__("__dtrace_probe_" #name); \
-    __dtrace_probe_##name((uintptr_t)(arg1));                                       \
+    __dtrace_probe_##name((uintptr_t)(arg1));                                      \
   } while (0)
-#define DTRACE_PROBE2(name, type1, arg1, type2, arg2)                                          \
-  do {                                                                                         \
+#define DTRACE_PROBE2(name, type1, arg1, type2, arg2)                                         \
+  do {                                                                                        \
     extern void __dtrace_probe_##name(uintptr_t, uintptr_t) __asm__("__dtrace_probe_" #name); \
-    __dtrace_probe_##name((uintptr_t)(arg1), (uintptr_t)(arg2));                               \
+    __dtrace_probe_##name((uintptr_t)(arg1), (uintptr_t)(arg2));                              \
   } while (0)
 #define DTRACE_PROBE3(name, type1, arg1, type2, arg2, type3, arg3)                  \
   do {                                                                              \
-    extern void __dtrace_probe_##name(uintptr_t, uintptr_t, uintptr_t) __asm__(    \
-        "__dtrace_probe_" #name);                                                   \
+    extern void __dtrace_probe_##name(uintptr_t, uintptr_t,                         \
+                                      uintptr_t) __asm__("__dtrace_probe_" #name);  \
     __dtrace_probe_##name((uintptr_t)(arg1), (uintptr_t)(arg2), (uintptr_t)(arg3)); \
   } while (0)
-#define DTRACE_PROBE4(name, type1, arg1, type2, arg2, type3, arg3, type4, arg4)          \
-  do {                                                                                   \
-    extern void __dtrace_probe_##name(uintptr_t, uintptr_t, uintptr_t, uintptr_t) __asm__( \
-        "__dtrace_probe_" #name);                                                        \
-    __dtrace_probe_##name((uintptr_t)(arg1), (uintptr_t)(arg2), (uintptr_t)(arg3),       \
-                          (uintptr_t)(arg4));                                            \
+#define DTRACE_PROBE4(name, type1, arg1, type2, arg2, type3, arg3, type4, arg4)    \
+  do {                                                                             \
+    extern void __dtrace_probe_##name(uintptr_t, uintptr_t, uintptr_t,             \
+                                      uintptr_t) __asm__("__dtrace_probe_" #name); \
+    __dtrace_probe_##name((uintptr_t)(arg1), (uintptr_t)(arg2), (uintptr_t)(arg3), \
+                          (uintptr_t)(arg4));                                      \
   } while (0)
 
 #endif

@@ -21,6 +21,7 @@
 #include <sys/kmem.h>
 #include <sys/systm.h>
 #include <sys/ddi.h>
+#include <sys/errno.h>
 
 /* General return values. */
 #define DDI_SUCCESS 0
@@ -31,6 +32,12 @@
 #define DDI_ENOTSUP -5
 #define DDI_EPENDING -6
 #define DDI_EALREADY -7
+
+/* probe(9E) return values. */
+#define DDI_PROBE_FAILURE ENXIO
+#define DDI_PROBE_DONTCARE 0
+#define DDI_PROBE_PARTIAL 1
+#define DDI_PROBE_SUCCESS 2
 
 /* Sleep flags for ddi_taskq_dispatch() and others. */
 #define DDI_SLEEP 0
@@ -110,14 +117,14 @@ extern void ddi_soft_state_free(void *state, int item);
 extern int ddi_prop_exists(dev_t match_dev, dev_info_t *dip, uint_t flags, const char *name);
 extern int ddi_prop_get_int(dev_t match_dev, dev_info_t *dip, uint_t flags, const char *name,
                             int defvalue);
-extern int64_t ddi_prop_get_int64(dev_t match_dev, dev_info_t *dip, uint_t flags,
-                                  const char *name, int64_t defvalue);
+extern int64_t ddi_prop_get_int64(dev_t match_dev, dev_info_t *dip, uint_t flags, const char *name,
+                                  int64_t defvalue);
 extern int ddi_prop_lookup_int_array(dev_t match_dev, dev_info_t *dip, uint_t flags,
                                      const char *name, int **datap, uint_t *nelementsp);
 extern int ddi_prop_lookup_int64_array(dev_t match_dev, dev_info_t *dip, uint_t flags,
                                        const char *name, int64_t **datap, uint_t *nelementsp);
-extern int ddi_prop_lookup_string(dev_t match_dev, dev_info_t *dip, uint_t flags,
-                                  const char *name, char **datap);
+extern int ddi_prop_lookup_string(dev_t match_dev, dev_info_t *dip, uint_t flags, const char *name,
+                                  char **datap);
 extern int ddi_prop_lookup_string_array(dev_t match_dev, dev_info_t *dip, uint_t flags,
                                         const char *name, char ***datap, uint_t *nelementsp);
 extern int ddi_prop_lookup_byte_array(dev_t match_dev, dev_info_t *dip, uint_t flags,
@@ -128,10 +135,10 @@ extern int ddi_prop_update_int64(dev_t dev, dev_info_t *dip, const char *name, i
 extern int ddi_prop_update_int_array(dev_t dev, dev_info_t *dip, const char *name, int *data,
                                      uint_t nelements);
 extern int ddi_prop_update_string(dev_t dev, dev_info_t *dip, const char *name, char *data);
-extern int ddi_prop_update_string_array(dev_t dev, dev_info_t *dip, const char *name,
-                                        char **data, uint_t nelements);
-extern int ddi_prop_update_byte_array(dev_t dev, dev_info_t *dip, const char *name,
-                                      uchar_t *data, uint_t nelements);
+extern int ddi_prop_update_string_array(dev_t dev, dev_info_t *dip, const char *name, char **data,
+                                        uint_t nelements);
+extern int ddi_prop_update_byte_array(dev_t dev, dev_info_t *dip, const char *name, uchar_t *data,
+                                      uint_t nelements);
 extern int ddi_prop_remove(dev_t dev, dev_info_t *dip, const char *name);
 extern void ddi_prop_remove_all(dev_info_t *dip);
 
@@ -169,21 +176,20 @@ extern void ddi_rep_put64(ddi_acc_handle_t handle, uint64_t *host_addr, uint64_t
 extern int ddi_check_acc_handle(ddi_acc_handle_t handle);
 
 /* DMA. */
-extern int ddi_dma_alloc_handle(dev_info_t *dip, ddi_dma_attr_t *attr,
-                                int (*waitfp)(caddr_t), caddr_t arg,
-                                ddi_dma_handle_t *handlep);
+extern int ddi_dma_alloc_handle(dev_info_t *dip, ddi_dma_attr_t *attr, int (*waitfp)(caddr_t),
+                                caddr_t arg, ddi_dma_handle_t *handlep);
 extern void ddi_dma_free_handle(ddi_dma_handle_t *handlep);
 extern int ddi_dma_mem_alloc(ddi_dma_handle_t handle, size_t length,
-                             ddi_device_acc_attr_t *accattrp, uint_t flags,
-                             int (*waitfp)(caddr_t), caddr_t arg, caddr_t *kaddrp,
-                             size_t *real_length, ddi_acc_handle_t *handlep);
+                             ddi_device_acc_attr_t *accattrp, uint_t flags, int (*waitfp)(caddr_t),
+                             caddr_t arg, caddr_t *kaddrp, size_t *real_length,
+                             ddi_acc_handle_t *handlep);
 extern void ddi_dma_mem_free(ddi_acc_handle_t *handlep);
 extern int ddi_dma_addr_bind_handle(ddi_dma_handle_t handle, struct as *as, caddr_t addr,
-                                    size_t len, uint_t flags, int (*waitfp)(caddr_t),
-                                    caddr_t arg, ddi_dma_cookie_t *cookiep, uint_t *ccountp);
+                                    size_t len, uint_t flags, int (*waitfp)(caddr_t), caddr_t arg,
+                                    ddi_dma_cookie_t *cookiep, uint_t *ccountp);
 extern int ddi_dma_buf_bind_handle(ddi_dma_handle_t handle, struct buf *bp, uint_t flags,
-                                   int (*waitfp)(caddr_t), caddr_t arg,
-                                   ddi_dma_cookie_t *cookiep, uint_t *ccountp);
+                                   int (*waitfp)(caddr_t), caddr_t arg, ddi_dma_cookie_t *cookiep,
+                                   uint_t *ccountp);
 extern int ddi_dma_unbind_handle(ddi_dma_handle_t handle);
 extern void ddi_dma_nextcookie(ddi_dma_handle_t handle, ddi_dma_cookie_t *cookiep);
 extern int ddi_dma_numwin(ddi_dma_handle_t handle, uint_t *nwinp);
@@ -198,11 +204,10 @@ extern int ddi_dma_sync(ddi_dma_handle_t handle, off_t offset, size_t length, ui
 extern int ddi_check_dma_handle(ddi_dma_handle_t handle);
 
 /* Task queues. */
-extern ddi_taskq_t *ddi_taskq_create(dev_info_t *dip, const char *name, int nthreads,
-                                     pri_t pri, uint_t cflags);
+extern ddi_taskq_t *ddi_taskq_create(dev_info_t *dip, const char *name, int nthreads, pri_t pri,
+                                     uint_t cflags);
 extern void ddi_taskq_destroy(ddi_taskq_t *tq);
-extern int ddi_taskq_dispatch(ddi_taskq_t *tq, void (*func)(void *), void *arg,
-                              uint_t dflags);
+extern int ddi_taskq_dispatch(ddi_taskq_t *tq, void (*func)(void *), void *arg, uint_t dflags);
 extern void ddi_taskq_wait(ddi_taskq_t *tq);
 extern void ddi_taskq_suspend(ddi_taskq_t *tq);
 extern boolean_t ddi_taskq_suspended(ddi_taskq_t *tq);

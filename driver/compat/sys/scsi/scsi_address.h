@@ -42,7 +42,6 @@ struct scsi_address {
 typedef uint64_t scsi_lun64_t;
 #define SCSI_LUN64_ILLEGAL (-1L)
 
-
 #ifdef __cplusplus
 }
 #endif

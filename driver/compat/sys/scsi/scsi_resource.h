@@ -23,7 +23,7 @@ struct scsi_pkt;
 #endif
 
 /* scsi_init_pkt(9F) flags */
-#define PKT_CONSISTENT 0x0001   /* an 'iopb' packet: consistent DMA */
+#define PKT_CONSISTENT 0x0001    /* an 'iopb' packet: consistent DMA */
 #define PKT_DMA_PARTIAL 0x040000 /* partial transfer is acceptable */
 #define PKT_XARQ 0x080000        /* request extra sense */
 #define PKT_CONSISTENT_OLD 0x001000

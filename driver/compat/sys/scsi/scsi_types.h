@@ -13,6 +13,8 @@
 #include <sys/ddidmareq.h>
 #include <sys/ddi.h>
 #include <sys/sunddi.h>
+#include <sys/mutex.h>
+#include <sys/condvar.h>
 
 #ifdef __cplusplus
 extern "C" {

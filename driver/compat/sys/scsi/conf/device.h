@@ -16,11 +16,11 @@ struct scsi_inquiry;
 struct scsi_extended_sense;
 
 struct scsi_device {
-  struct scsi_address sd_address; /* routing: transport and unit address */
-  dev_info_t *sd_dev;             /* the LUN's dev_info node */
-  kmutex_t sd_mutex;              /* target driver mutex, initialized by the framework */
-  void *sd_hba_private;           /* SCSI_HBA_ADDR_COMPLEX per-device HBA data (private) */
-  struct scsi_inquiry *sd_inq;    /* INQUIRY data, filled by the framework's probe */
+  struct scsi_address sd_address;       /* routing: transport and unit address */
+  dev_info_t *sd_dev;                   /* the LUN's dev_info node */
+  kmutex_t sd_mutex;                    /* target driver mutex, initialized by the framework */
+  void *sd_hba_private;                 /* SCSI_HBA_ADDR_COMPLEX per-device HBA data (private) */
+  struct scsi_inquiry *sd_inq;          /* INQUIRY data, filled by the framework's probe */
   struct scsi_extended_sense *sd_sense; /* target driver's sense buffer */
   void *sd_private;                     /* target driver soft state */
   int sd_fm_capable;
@@ -42,13 +42,10 @@ char *scsi_device_unit_address(struct scsi_device *sd);
 int scsi_device_prop_get_int(struct scsi_device *sd, uint_t flags, char *name, int defvalue);
 int64_t scsi_device_prop_get_int64(struct scsi_device *sd, uint_t flags, char *name,
                                    int64_t defvalue);
-int scsi_device_prop_lookup_string(struct scsi_device *sd, uint_t flags, char *name,
-                                   char **data);
+int scsi_device_prop_lookup_string(struct scsi_device *sd, uint_t flags, char *name, char **data);
 int scsi_device_prop_update_int(struct scsi_device *sd, uint_t flags, char *name, int data);
-int scsi_device_prop_update_int64(struct scsi_device *sd, uint_t flags, char *name,
-                                  int64_t data);
-int scsi_device_prop_update_string(struct scsi_device *sd, uint_t flags, char *name,
-                                   char *data);
+int scsi_device_prop_update_int64(struct scsi_device *sd, uint_t flags, char *name, int64_t data);
+int scsi_device_prop_update_string(struct scsi_device *sd, uint_t flags, char *name, char *data);
 int scsi_device_prop_remove(struct scsi_device *sd, uint_t flags, char *name);
 void scsi_device_prop_free(struct scsi_device *sd, uint_t flags, void *data);
 

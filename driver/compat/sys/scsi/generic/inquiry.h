@@ -37,9 +37,9 @@ struct scsi_inquiry {
   uchar_t inq_sftre : 1, inq_cmdque : 1, inq_trandis : 1, inq_linked : 1, inq_sync : 1,
       inq_wbus16 : 1, inq_wbus32 : 1, inq_reladdr : 1;
 #endif
-  char inq_vid[8];       /* vendor identification */
-  char inq_pid[16];      /* product identification */
-  char inq_revision[4];  /* product revision level */
+  char inq_vid[8];      /* vendor identification */
+  char inq_pid[16];     /* product identification */
+  char inq_revision[4]; /* product revision level */
   uchar_t inq_serial[12];
   uchar_t inq_vendor_specific[8];
   uchar_t inq_clk_qas_ius;

@@ -57,12 +57,14 @@ void scsi_log(dev_info_t *dev, char *label, uint_t level, const char *fmt, ...)
 #define SCSI_CAP_CDB_LEN 20
 #define SCSI_CAP_DMA_MAX_ARCH 21
 #define SCSI_CAP_TRAN_LAYER_RETRIES 22
-#define SCSI_CAP_ASCII                                                                       \
-  {"dma-max",     "msg-out",      "disconnect",         "synchronous",   "wide-xfer",          \
-   "parity",      "initiator-id", "untagged-qing",      "tagged-qing",   "auto-rqsense",       \
-   "linked-cmds", "sector-size",  "total-sectors",      "geometry",      "reset-notification", \
-   "qfull-retries", "qfull-retry-interval", "scsi-version", "interconnect-type", "lun-reset", \
-   "max-cdb-length", "dma-max-arch", "tran-layer-retries", NULL}
+#define SCSI_CAP_ASCII                                                                        \
+  {                                                                                           \
+    "dma-max", "msg-out", "disconnect", "synchronous", "wide-xfer", "parity", "initiator-id", \
+        "untagged-qing", "tagged-qing", "auto-rqsense", "linked-cmds", "sector-size",         \
+        "total-sectors", "geometry", "reset-notification", "qfull-retries",                   \
+        "qfull-retry-interval", "scsi-version", "interconnect-type", "lun-reset",             \
+        "max-cdb-length", "dma-max-arch", "tran-layer-retries", NULL                          \
+  }
 
 /* SCSI_CAP_SCSI_VERSION values */
 #define SCSI_VERSION_1 1

@@ -28,12 +28,12 @@ struct scsi_status {
 #define sts_scsi2 sts_vu6
 
 struct scsi_arq_status {
-  struct scsi_status sts_status;        /* status of the command */
-  struct scsi_status sts_rqpkt_status;  /* status of the request sense */
-  uchar_t sts_rqpkt_reason;             /* pkt_reason of the request sense */
-  uchar_t sts_rqpkt_resid;              /* residue of the request sense */
-  uint_t sts_rqpkt_state;               /* pkt_state of the request sense */
-  uint_t sts_rqpkt_statistics;          /* pkt_statistics of the request sense */
+  struct scsi_status sts_status;       /* status of the command */
+  struct scsi_status sts_rqpkt_status; /* status of the request sense */
+  uchar_t sts_rqpkt_reason;            /* pkt_reason of the request sense */
+  uchar_t sts_rqpkt_resid;             /* residue of the request sense */
+  uint_t sts_rqpkt_state;              /* pkt_state of the request sense */
+  uint_t sts_rqpkt_statistics;         /* pkt_statistics of the request sense */
   struct scsi_extended_sense sts_sensedata;
 };
 

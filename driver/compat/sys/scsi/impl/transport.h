@@ -18,6 +18,41 @@ struct scsi_pkt;
 struct scsi_device;
 struct scsi_inquiry;
 
+/*
+ * Nexus types the transport vectors mention. On illumos they come from <sys/dditypes.h> (the
+ * NDI event service handles; repeating an identical typedef is harmless) and
+ * <sys/nexusdefs.h> (used when the compat tree has it).
+ */
+typedef struct ddi_event_cookie *ddi_eventcookie_t;
+typedef struct ddi_event_callbacks *ddi_callback_id_t;
+#if defined(__has_include)
+#if __has_include(<sys/nexusdefs.h>)
+#include <sys/nexusdefs.h>
+#endif
+#endif
+#ifndef _SYS_NEXUSDEFS_H
+typedef enum {
+  BUS_ENUMERATE = 0,
+  BUS_CONFIG_ONE,
+  BUS_CONFIG_ALL,
+  BUS_CONFIG_AP,
+  BUS_CONFIG_DRIVER,
+  BUS_UNCONFIG_ONE,
+  BUS_UNCONFIG_DRIVER,
+  BUS_UNCONFIG_ALL,
+  BUS_UNCONFIG_AP,
+  BUS_CONFIG_OBP_ARGS
+} ddi_bus_config_op_t;
+typedef enum {
+  BUS_POWER_CHILD_PWRCHG = 0,
+  BUS_POWER_NEXUS_PWRUP,
+  BUS_POWER_PRE_NOTIFICATION,
+  BUS_POWER_POST_NOTIFICATION,
+  BUS_POWER_HAS_CHANGED,
+  BUS_POWER_NOINVOL
+} pm_bus_power_op_t;
+#endif
+
 /* Opaque handles to the address maps. */
 typedef struct __scsi_iportmap scsi_hba_iportmap_t;
 typedef struct __scsi_tgtmap scsi_hba_tgtmap_t;
@@ -44,9 +79,9 @@ struct scsi_hba_tran {
   int (*tran_getcap)(struct scsi_address *ap, char *cap, int whom);
   int (*tran_setcap)(struct scsi_address *ap, char *cap, int value, int whom);
 
-  struct scsi_pkt *(*tran_init_pkt)(struct scsi_address *ap, struct scsi_pkt *pkt,
-                                    struct buf *bp, int cmdlen, int statuslen, int tgtlen,
-                                    int flags, int (*callback)(caddr_t arg), caddr_t callback_arg);
+  struct scsi_pkt *(*tran_init_pkt)(struct scsi_address *ap, struct scsi_pkt *pkt, struct buf *bp,
+                                    int cmdlen, int statuslen, int tgtlen, int flags,
+                                    int (*callback)(caddr_t arg), caddr_t callback_arg);
   void (*tran_destroy_pkt)(struct scsi_address *ap, struct scsi_pkt *pkt);
   void (*tran_dmafree)(struct scsi_address *ap, struct scsi_pkt *pkt);
   void (*tran_sync_pkt)(struct scsi_address *ap, struct scsi_pkt *pkt);
@@ -108,8 +143,8 @@ void scsi_initialize_hba_interface(void);
 int scsi_hba_init(struct modlinkage *modlp);
 void scsi_hba_fini(struct modlinkage *modlp);
 
-int scsi_hba_attach_setup(dev_info_t *hba_dip, ddi_dma_attr_t *hba_dma_attr,
-                          scsi_hba_tran_t *tran, int flags);
+int scsi_hba_attach_setup(dev_info_t *hba_dip, ddi_dma_attr_t *hba_dma_attr, scsi_hba_tran_t *tran,
+                          int flags);
 int scsi_hba_detach(dev_info_t *hba_dip);
 
 scsi_hba_tran_t *scsi_hba_tran_alloc(dev_info_t *hba_dip, int flags);
@@ -118,8 +153,8 @@ void scsi_hba_tran_free(scsi_hba_tran_t *tran);
 int scsi_hba_probe(struct scsi_device *sd, int (*callback)(void));
 
 struct scsi_pkt *scsi_hba_pkt_alloc(dev_info_t *hba_dip, struct scsi_address *ap, int cmdlen,
-                                    int statuslen, int tgtlen, int hbalen,
-                                    int (*callback)(caddr_t), caddr_t arg);
+                                    int statuslen, int tgtlen, int hbalen, int (*callback)(caddr_t),
+                                    caddr_t arg);
 void scsi_hba_pkt_free(struct scsi_address *ap, struct scsi_pkt *pkt);
 
 int scsi_hba_lookup_capstr(char *capstr);
