@@ -1,4 +1,97 @@
-# The generated hardware interface: a header-only target, regenerated when hw/ or templates/
-# change. (Owned by the generator; see gen/.)
+# The generated hardware interface (owned by the generator; see gen/ and hw/pvscsi.yaml).
+#
+# - pvscsi_generated: a header-only INTERFACE target for generated/.
+# - pvscsi_generate: regenerates generated/ when hw/, templates/ or gen/ change (only files
+#   whose text changes are rewritten, so dependents rebuild only when they must).
+# - CTest: the generated layout tests, the handwritten golden and skeleton tests, a
+#   freestanding (-ffreestanding -nostdinc) compile of the headers, pytest for the generator,
+#   and `gen --check`.
+
+set(PVSCSI_GEN_SOURCE_DIR ${CMAKE_CURRENT_LIST_DIR}/..)
+cmake_path(NORMAL_PATH PVSCSI_GEN_SOURCE_DIR)
+set(PVSCSI_GENERATED_DIR ${PVSCSI_GEN_SOURCE_DIR}/generated)
+
 add_library(pvscsi_generated INTERFACE)
-target_include_directories(pvscsi_generated INTERFACE ${CMAKE_SOURCE_DIR}/generated)
+target_include_directories(pvscsi_generated INTERFACE ${PVSCSI_GENERATED_DIR})
+
+option(PVSCSI_REGENERATE "regenerate generated/ during the build when its inputs change" ON)
+if(PVSCSI_REGENERATE)
+  file(GLOB PVSCSI_GEN_INPUTS CONFIGURE_DEPENDS
+       ${PVSCSI_GEN_SOURCE_DIR}/hw/*.yaml
+       ${PVSCSI_GEN_SOURCE_DIR}/templates/*.j2
+       ${PVSCSI_GEN_SOURCE_DIR}/gen/*.py)
+  set(PVSCSI_GENERATED_FILES
+      ${PVSCSI_GENERATED_DIR}/pvscsi_defs.h
+      ${PVSCSI_GENERATED_DIR}/pvscsi_regs.h
+      ${PVSCSI_GENERATED_DIR}/pvscsi_layouts.h
+      ${PVSCSI_GENERATED_DIR}/pvscsi_hw.h
+      ${PVSCSI_GENERATED_DIR}/pvscsi_mock_skeleton.h
+      ${PVSCSI_GENERATED_DIR}/pvscsi_layout_test.cc
+      ${PVSCSI_GENERATED_DIR}/REGISTERS.md)
+  add_custom_command(
+    OUTPUT ${CMAKE_BINARY_DIR}/pvscsi_generated.stamp
+    BYPRODUCTS ${PVSCSI_GENERATED_FILES}
+    COMMAND ${PVSCSI_PYTHON} -B -m gen --quiet
+    COMMAND ${CMAKE_COMMAND} -E touch ${CMAKE_BINARY_DIR}/pvscsi_generated.stamp
+    DEPENDS ${PVSCSI_GEN_INPUTS} ${PVSCSI_GEN_SOURCE_DIR}/.clang-format
+    WORKING_DIRECTORY ${PVSCSI_GEN_SOURCE_DIR}
+    COMMENT "Generating generated/ from hw/pvscsi.yaml"
+    VERBATIM)
+  add_custom_target(pvscsi_generate ALL DEPENDS ${CMAKE_BINARY_DIR}/pvscsi_generated.stamp)
+  add_dependencies(pvscsi_generated pvscsi_generate)
+endif()
+
+# Host-side tests of the generated code. <sys/int_types.h> comes from driver/compat when it
+# has one, else from the tiny copy under tests/generated/include (both after the C library).
+set(PVSCSI_GEN_TEST_DIR ${PVSCSI_GEN_SOURCE_DIR}/tests/generated)
+add_library(pvscsi_generated_host INTERFACE)
+target_link_libraries(pvscsi_generated_host INTERFACE pvscsi_generated pvscsi_compat_host)
+target_compile_options(pvscsi_generated_host INTERFACE
+  "SHELL:-idirafter ${PVSCSI_GEN_TEST_DIR}/include")
+
+include(GoogleTest)
+foreach(test_name IN ITEMS layout golden skeleton)
+  if(test_name STREQUAL "layout")
+    set(test_source ${PVSCSI_GENERATED_DIR}/pvscsi_layout_test.cc)
+  else()
+    set(test_source ${PVSCSI_GEN_TEST_DIR}/${test_name}_test.cc)
+  endif()
+  add_executable(pvscsi_generated_${test_name}_test ${test_source})
+  target_link_libraries(pvscsi_generated_${test_name}_test PRIVATE pvscsi_generated_host
+                        GTest::gtest_main)
+  target_compile_options(pvscsi_generated_${test_name}_test PRIVATE ${PVSCSI_WARNINGS})
+  gtest_discover_tests(pvscsi_generated_${test_name}_test TEST_PREFIX "generated.${test_name}.")
+endforeach()
+
+# The headers as kernel code sees them: no C library, no C++ library, no exceptions or RTTI.
+foreach(compiler IN ITEMS ${CMAKE_CXX_COMPILER} clang++)
+  if(NOT IS_ABSOLUTE ${compiler})
+    find_program(PVSCSI_CLANGXX clang++)
+    if(NOT PVSCSI_CLANGXX)
+      continue()
+    endif()
+    set(compiler ${PVSCSI_CLANGXX})
+  endif()
+  get_filename_component(compiler_name ${compiler} NAME)
+  add_test(NAME generated.freestanding.${compiler_name}
+           COMMAND ${compiler} -std=c++17 -ffreestanding -nostdinc -fno-exceptions -fno-rtti
+                   -fno-threadsafe-statics -Wall -Wextra -Werror -fsyntax-only
+                   -I${PVSCSI_GEN_TEST_DIR}/include -I${PVSCSI_GENERATED_DIR}
+                   ${PVSCSI_GEN_TEST_DIR}/freestanding.cc)
+endforeach()
+
+# The same with the project's own <sys/int_types.h> (driver/compat), once it exists.
+if(EXISTS ${PVSCSI_GEN_SOURCE_DIR}/driver/compat/sys/int_types.h)
+  add_test(NAME generated.freestanding.compat
+           COMMAND ${CMAKE_CXX_COMPILER} -std=c++17 -ffreestanding -nostdinc -fno-exceptions
+                   -fno-rtti -fno-threadsafe-statics -Wall -Wextra -Werror -fsyntax-only
+                   -I${PVSCSI_GEN_SOURCE_DIR}/driver/compat -I${PVSCSI_GENERATED_DIR}
+                   ${PVSCSI_GEN_TEST_DIR}/freestanding.cc)
+endif()
+
+add_test(NAME generated.pytest
+         COMMAND ${PVSCSI_PYTHON} -B -m pytest -q -p no:cacheprovider tests/gen
+         WORKING_DIRECTORY ${PVSCSI_GEN_SOURCE_DIR})
+add_test(NAME generated.check
+         COMMAND ${PVSCSI_PYTHON} -B -m gen --check
+         WORKING_DIRECTORY ${PVSCSI_GEN_SOURCE_DIR})

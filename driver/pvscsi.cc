@@ -150,7 +150,7 @@ uint32_t read_max_targets(pvscsi_softc *sc) {
   uint32_t status = pvscsi_command<hw::CmdConfig>(sc, d);
   pvscsi_sync(page, 0, 0, DDI_DMA_SYNC_FORKERNEL);
   uint32_t n = 0;
-  if (status == hw::kCommandStatusSuccess &&
+  if (pvscsi_command_ok(status) &&
       ctl->header().host_status() == hw::to_raw(hw::HostStatus::kSuccess) &&
       ctl->header().scsi_status() == hw::to_raw(hw::ScsiStatus::kGood)) {
     uint32_t phys = ctl->num_phys();
@@ -534,8 +534,7 @@ int pvscsi_setup_rings(pvscsi_softc *sc) {
     rings.set_req_ring_ppns(i, (sc->req_ring.paddr >> hw::kPageShift) + i);
   for (uint32_t i = 0; i < sc->cmp_pages; i++)
     rings.set_cmp_ring_ppns(i, (sc->cmp_ring.paddr >> hw::kPageShift) + i);
-  if (pvscsi_command<hw::CmdSetupRings>(sc, rings) != hw::kCommandStatusSuccess)
-    return DDI_FAILURE;
+  if (!pvscsi_command_ok(pvscsi_command<hw::CmdSetupRings>(sc, rings))) return DDI_FAILURE;
 
   if (sc->have_msg_ring) {
     bzero(sc->msg_ring.kaddr, sc->msg_ring.len);
@@ -544,13 +543,13 @@ int pvscsi_setup_rings(pvscsi_softc *sc) {
     msg.set_num_pages(sc->msg_pages);
     for (uint32_t i = 0; i < sc->msg_pages; i++)
       msg.set_ring_ppns(i, (sc->msg_ring.paddr >> hw::kPageShift) + i);
-    if (pvscsi_command<hw::CmdSetupMsgRing>(sc, msg) != hw::kCommandStatusSuccess)
-      sc->have_msg_ring = false;
+    /* QEMU answers SETUP_MSG_RING with its dword count, not 0. */
+    if (!pvscsi_command_ok(pvscsi_command<hw::CmdSetupMsgRing>(sc, msg))) sc->have_msg_ring = false;
   }
   if (sc->use_threshold) {
     hw::CmdDescSetupReqCall call{};
     call.set_enable(1);
-    if (pvscsi_command<hw::CmdSetupReqCallThreshold>(sc, call) != hw::kCommandStatusSuccess)
+    if (!pvscsi_command_ok(pvscsi_command<hw::CmdSetupReqCallThreshold>(sc, call)))
       sc->use_threshold = false;
   }
   return DDI_SUCCESS;

@@ -195,6 +195,26 @@ class LockGuard {
   kmutex_t *m_;
 };
 
+/*
+ * The 8 SAM LUN bytes of an illumos 64-bit LUN (scsi_lun64_t): a LUN below 256 is the plain
+ * single-level number (peripheral addressing, in byte 1); anything else already is the SAM
+ * form, most significant byte first.
+ */
+template <class Desc>
+inline void pvscsi_set_lun(Desc *d, uint64_t lun64) {
+  if (lun64 < 256) {
+    d->set_lun(1, uint8_t(lun64));
+    return;
+  }
+  for (uint32_t i = 0; i < 8; i++) d->set_lun(i, uint8_t(lun64 >> (56 - 8 * i)));
+}
+
+/* Command status: -1 is failure (or unsupported), -2 an incomplete descriptor; QEMU answers
+ * some commands with other non-zero values on success. */
+inline bool pvscsi_command_ok(uint32_t status) {
+  return status != hw::kCommandStatusFailed && status != hw::kCommandStatusIncomplete;
+}
+
 /* Append a completion list to another. */
 inline void pvscsi_append(pvscsi_cmd **list, pvscsi_cmd *more) {
   while (*list != nullptr) list = &(*list)->next;

@@ -22,7 +22,6 @@ namespace {
 constexpr uint8_t kTestUnitReady[6] = {SCMD_TEST_UNIT_READY, 0, 0, 0, 0, 0};
 constexpr int kProbeSeconds = 10;
 constexpr int kProbeTries = 3;
-constexpr uint32_t kMaxLun = 16383; /* flat addressing */
 
 pvscsi_softc *iport_softc(dev_info_t *dip) {
   dev_info_t *parent = ddi_get_parent(dip);
@@ -266,7 +265,7 @@ int pvscsi_tran_tgt_init(dev_info_t *, dev_info_t *, scsi_hba_tran_t *, struct s
   uint64_t target, lun;
   const char *p = ua != nullptr ? parse_hex(ua, &target) : nullptr;
   if (p == nullptr || *p != ',' || (p = parse_hex(p + 1, &lun)) == nullptr || *p != '\0' ||
-      target >= kMaxTargets || lun > kMaxLun)
+      target >= kMaxTargets)
     return DDI_FAILURE;
   auto *l = static_cast<pvscsi_lun *>(kmem_zalloc(sizeof(pvscsi_lun), KM_SLEEP));
   l->target = uint32_t(target);

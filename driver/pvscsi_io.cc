@@ -47,12 +47,6 @@ bool is_read_write(uint8_t opcode) {
   }
 }
 
-/* SAM LUN encoding: peripheral addressing below 256, flat addressing up to 16383. */
-void encode_lun(hw::RingReqDesc *d, uint64_t lun) {
-  if (lun >= 256) d->set_lun(0, uint8_t(0x40 | ((lun >> 8) & 0x3F)));
-  d->set_lun(1, uint8_t(lun & 0xFF));
-}
-
 /* Write the request descriptor for cmd into ring slot idx. */
 void build_request(pvscsi_softc *sc, pvscsi_cmd *cmd, uint32_t idx) {
   auto *d = reinterpret_cast<hw::RingReqDesc *>(sc->req_ring.kaddr + idx * hw::RingReqDesc::kSize);
@@ -65,7 +59,7 @@ void build_request(pvscsi_softc *sc, pvscsi_cmd *cmd, uint32_t idx) {
       .set_bus(0)
       .set_target(uint8_t(cmd->target));
   for (uint32_t i = 0; i < cmd->cdblen; i++) d->set_cdb(i, cmd->cdb[i]);
-  encode_lun(d, cmd->lun);
+  pvscsi_set_lun(d, cmd->lun);
 
   struct scsi_pkt *pkt = cmd->pkt;
   uint_t n = (pkt != nullptr) ? pkt->pkt_numcookies : 0;

@@ -30,8 +30,7 @@ uint32_t send_abort(pvscsi_softc *sc, const pvscsi_cmd *cmd) {
 uint32_t send_device_reset(pvscsi_softc *sc, uint32_t target, uint64_t lun) {
   hw::CmdDescResetDevice d{};
   d.set_target(target);
-  if (lun >= 256) d.set_lun(0, uint8_t(0x40 | ((lun >> 8) & 0x3F)));
-  d.set_lun(1, uint8_t(lun & 0xFF));
+  pvscsi_set_lun(&d, lun);
   sc->stats.device_resets++;
   DTRACE_PROBE2(pvscsi__reset, pvscsi_softc *, sc, int, RESET_TARGET);
   return pvscsi_command<hw::CmdResetDevice>(sc, d);
@@ -163,7 +162,7 @@ int pvscsi_tran_abort(struct scsi_address *ap, struct scsi_pkt *pkt) {
       pvscsi_cmd *cmd = sc->ctx_table[i];
       if (cmd == nullptr || cmd->pkt == nullptr) continue;
       if (pkt != nullptr ? cmd->pkt == pkt : (cmd->target == lun->target && cmd->lun == lun->lun))
-        if (send_abort(sc, cmd) != hw::kCommandStatusSuccess) rc = 0;
+        if (!pvscsi_command_ok(send_abort(sc, cmd))) rc = 0;
     }
     done = pvscsi_process_rings(sc);
   }
@@ -196,7 +195,7 @@ int pvscsi_tran_reset(struct scsi_address *ap, int level) {
     done = pvscsi_process_rings(sc);
   }
   pvscsi_complete_list(done);
-  return status == hw::kCommandStatusSuccess ? 1 : 0;
+  return pvscsi_command_ok(status) ? 1 : 0;
 }
 
 }  // namespace pvscsi

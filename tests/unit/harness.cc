@@ -89,7 +89,14 @@ uint64_t Hba::stat(const std::string &name) const {
 }
 
 std::vector<fk::client::LunRef> Hba::luns() {
-  fk::client::settle();
+  // Let every consequence of what the device did play out: its scheduled work (interrupts,
+  // coalesced), the interrupt threads, the driver's discovery task, the target map's settle
+  // time and the framework's LUN scans.
+  for (int i = 0; i < 3; i++) {
+    fk::advance(1000000);
+    fk::drain();
+    fk::client::settle();
+  }
   return fk::client::discover(dip_);
 }
 

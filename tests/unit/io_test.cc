@@ -206,10 +206,11 @@ TEST_P(IoTest, HighLunsUseTheRightAddressing) {
   }
   Hba hba(cfg);
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
-  std::vector<uint64_t> luns = {0, 5};
-  if (GetParam() == Profile::kVmware) luns.push_back(300);
-  for (uint64_t l : luns) {
-    scsi_device *sd = hba.lun(2, l);
+  // illumos's 64-bit LUNs: a plain number below 256, the SAM bytes above (flat space 300).
+  std::vector<std::pair<uint64_t, uint16_t>> luns = {{0, 0}, {5, 5}};
+  if (GetParam() == Profile::kVmware) luns.push_back({0x412c000000000000ull, 300});
+  for (auto [lun64, l] : luns) {
+    scsi_device *sd = hba.lun(2, lun64);
     ASSERT_NE(sd, nullptr) << "lun " << l;
     KBuf out(512), in(512);
     fill_pattern(out.data(), 512, l + 1, 1, 512);
@@ -217,7 +218,7 @@ TEST_P(IoTest, HighLunsUseTheRightAddressing) {
     ASSERT_TRUE(fk::client::read(sd, 1, 1, 512, in.data()).ok());
     EXPECT_TRUE(check_pattern(in.data(), 512, l + 1, 1, 512));
     std::vector<uint8_t> stored;
-    ASSERT_TRUE(hba.dev().read_blocks(2, uint16_t(l), 1, 1, &stored));
+    ASSERT_TRUE(hba.dev().read_blocks(2, l, 1, 1, &stored));
     EXPECT_EQ(memcmp(stored.data(), out.data(), 512), 0) << "lun " << l;
   }
 }

@@ -1,0 +1,7 @@
+"""Entry point for `python3 -m gen`."""
+
+import sys
+
+from gen.cli import main
+
+sys.exit(main())

@@ -1,0 +1,195 @@
+#include "qmp_client.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <thread>
+
+namespace pvscsi_qemu {
+
+using Clock = std::chrono::steady_clock;
+
+QmpClient::~QmpClient() {
+  close();
+}
+
+void QmpClient::close() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+bool QmpClient::connect(const std::string &path, Clock::time_point deadline,
+                        const std::function<bool()> &alive, std::string *error) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) {
+    *error = "QMP socket path too long: " + path;
+    return false;
+  }
+  memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  while (true) {
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+      *error = std::string("socket: ") + strerror(errno);
+      return false;
+    }
+    if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0) {
+      fd_ = fd;
+      break;
+    }
+    int err = errno;
+    ::close(fd);
+    if (err != ENOENT && err != ECONNREFUSED) {
+      *error = "cannot connect to QMP socket " + path + ": " + strerror(err);
+      return false;
+    }
+    if (!alive()) {
+      *error = "QEMU exited before its QMP socket appeared";
+      return false;
+    }
+    if (Clock::now() >= deadline) {
+      *error = "timed out waiting for QMP socket " + path;
+      return false;
+    }
+    // QEMU creates the socket during start-up; poll for it in short bounded steps.
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  json::Value greeting;
+  if (!read_message(deadline, &greeting, error)) {
+    return false;
+  }
+  if (greeting.find("QMP") == nullptr) {
+    *error = "unexpected QMP greeting: " + greeting.dump();
+    return false;
+  }
+  json::Value ret;
+  return execute("qmp_capabilities", json::Value(), &ret, error);
+}
+
+bool QmpClient::read_message(Clock::time_point deadline, json::Value *msg, std::string *error) {
+  while (true) {
+    size_t nl = buf_.find('\n');
+    if (nl != std::string::npos) {
+      std::string line = buf_.substr(0, nl);
+      buf_.erase(0, nl + 1);
+      if (line.find_first_not_of(" \r\t") == std::string::npos) {
+        continue;
+      }
+      if (!json::parse(line, msg, error)) {
+        *error = "bad QMP message (" + *error + "): " + line;
+        return false;
+      }
+      return true;
+    }
+    if (fd_ < 0) {
+      *error = "QMP not connected";
+      return false;
+    }
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      *error = "timed out waiting for a QMP message";
+      return false;
+    }
+    pollfd p{fd_, POLLIN, 0};
+    int r = poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) {
+      continue;
+    }
+    if (r == 0) {
+      continue;  // the deadline check above ends the loop
+    }
+    char chunk[4096];
+    ssize_t n = ::read(fd_, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      *error = "QMP connection closed by QEMU";
+      close();
+      return false;
+    }
+    buf_.append(chunk, static_cast<size_t>(n));
+  }
+}
+
+bool QmpClient::execute(const std::string &name, const json::Value &args, json::Value *ret,
+                        std::string *error) {
+  if (fd_ < 0) {
+    *error = "QMP not connected";
+    return false;
+  }
+  json::Value cmd = json::Value::object();
+  cmd.set("execute", name);
+  if (args.is_object()) {
+    cmd.set("arguments", args);
+  }
+  std::string out = cmd.dump() + "\n";
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::send(fd_, out.data() + done, out.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      *error = "QMP write failed for " + name;
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  Clock::time_point deadline = Clock::now() + timeout_;
+  while (true) {
+    json::Value msg;
+    if (!read_message(deadline, &msg, error)) {
+      *error = name + ": " + *error;
+      return false;
+    }
+    if (msg.find("event") != nullptr) {
+      events_.push_back(std::move(msg));
+      continue;
+    }
+    if (const json::Value *r = msg.find("return")) {
+      *ret = *r;
+      return true;
+    }
+    if (const json::Value *e = msg.find("error")) {
+      *error = name + " failed: " + (*e)["class"].as_string() + ": " + (*e)["desc"].as_string();
+      return false;
+    }
+    *error = name + ": unexpected QMP reply " + msg.dump();
+    return false;
+  }
+}
+
+bool QmpClient::wait_event(const std::string &name,
+                           const std::function<bool(const json::Value &)> &match,
+                           std::chrono::milliseconds timeout, json::Value *event,
+                           std::string *error) {
+  Clock::time_point deadline = Clock::now() + timeout;
+  size_t checked = 0;
+  while (true) {
+    for (; checked < events_.size(); checked++) {
+      const json::Value &e = events_[checked];
+      if (e["event"].as_string() == name && (!match || match(e["data"]))) {
+        *event = e;
+        events_.erase(events_.begin() + static_cast<long>(checked));
+        return true;
+      }
+    }
+    json::Value msg;
+    if (!read_message(deadline, &msg, error)) {
+      *error = "waiting for QMP event " + name + ": " + *error;
+      return false;
+    }
+    if (msg.find("event") != nullptr) {
+      events_.push_back(std::move(msg));
+    }
+  }
+}
+
+}  // namespace pvscsi_qemu

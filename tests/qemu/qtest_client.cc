@@ -1,0 +1,183 @@
+#include "qtest_client.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+
+namespace pvscsi_qemu {
+
+QtestClient::QtestClient(int fd, IrqCallback on_irq, std::chrono::milliseconds timeout)
+    : fd_(fd), on_irq_(std::move(on_irq)), timeout_(timeout) {
+  thread_ = std::thread([this] { reader(); });
+}
+
+QtestClient::~QtestClient() {
+  close();
+}
+
+void QtestClient::close() {
+  if (fd_ >= 0) {
+    shutdown(fd_, SHUT_RDWR);
+  }
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  fail("qtest connection closed");
+}
+
+void QtestClient::fail(const std::string &why) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (!dead_) {
+    dead_ = true;
+    error_ = why;
+  }
+  cv_.notify_all();
+}
+
+bool QtestClient::dead() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return dead_;
+}
+
+std::string QtestClient::error() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return error_;
+}
+
+void QtestClient::reader() {
+  std::string buf;
+  char chunk[4096];
+  while (true) {
+    ssize_t n = ::read(fd_, chunk, sizeof chunk);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      fail(n == 0 ? "qtest connection closed by QEMU" : "qtest read error");
+      return;
+    }
+    buf.append(chunk, static_cast<size_t>(n));
+    size_t nl;
+    while ((nl = buf.find('\n')) != std::string::npos) {
+      std::string line = buf.substr(0, nl);
+      buf.erase(0, nl + 1);
+      if (line.compare(0, 4, "IRQ ") == 0) {
+        // "IRQ raise N" / "IRQ lower N"
+        bool raised = line.compare(4, 5, "raise") == 0;
+        int irq = std::atoi(line.c_str() + 10);
+        if (on_irq_) {
+          on_irq_(irq, raised);
+        }
+        continue;
+      }
+      std::lock_guard<std::mutex> g(mu_);
+      replies_.push_back(std::move(line));
+      cv_.notify_all();
+    }
+  }
+}
+
+bool QtestClient::command(const std::string &line, std::string *reply) {
+  std::lock_guard<std::mutex> cmd(cmd_mu_);
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (dead_) {
+      *reply = error_;
+      return false;
+    }
+    replies_.clear();
+  }
+  std::string out = line + "\n";
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::send(fd_, out.data() + done, out.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      fail("qtest write error (QEMU gone?)");
+      *reply = error();
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  std::unique_lock<std::mutex> g(mu_);
+  if (!cv_.wait_for(g, timeout_, [this] { return dead_ || !replies_.empty(); })) {
+    dead_ = true;
+    error_ =
+        "qtest command '" + line + "' timed out after " + std::to_string(timeout_.count()) + " ms";
+    *reply = error_;
+    return false;
+  }
+  if (replies_.empty()) {
+    *reply = error_;
+    return false;
+  }
+  std::string r = std::move(replies_.front());
+  replies_.pop_front();
+  if (r.compare(0, 2, "OK") == 0) {
+    size_t start = r.find_first_not_of(' ', 2);
+    *reply = start == std::string::npos ? "" : r.substr(start);
+    return true;
+  }
+  *reply = "qtest command '" + line + "' failed: " + r;
+  return false;
+}
+
+namespace {
+const char *suffix(unsigned width) {
+  switch (width) {
+    case 1:
+      return "b";
+    case 2:
+      return "w";
+    case 8:
+      return "q";
+    default:
+      return "l";
+  }
+}
+uint64_t all_ones(unsigned width) {
+  return width >= 8 ? ~0ull : (1ull << (8 * width)) - 1;
+}
+std::string hex(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+}  // namespace
+
+uint64_t QtestClient::read(uint64_t addr, unsigned width) {
+  std::string reply;
+  if (!command(std::string("read") + suffix(width) + " " + hex(addr), &reply)) {
+    return all_ones(width);
+  }
+  return std::strtoull(reply.c_str(), nullptr, 0) & all_ones(width);
+}
+
+void QtestClient::write(uint64_t addr, unsigned width, uint64_t value) {
+  std::string reply;
+  command(std::string("write") + suffix(width) + " " + hex(addr) + " " + hex(value), &reply);
+}
+
+uint32_t QtestClient::in(uint16_t port, unsigned width) {
+  std::string reply;
+  if (!command(std::string("in") + suffix(width) + " " + hex(port), &reply)) {
+    return static_cast<uint32_t>(all_ones(width));
+  }
+  return static_cast<uint32_t>(std::strtoull(reply.c_str(), nullptr, 0) & all_ones(width));
+}
+
+void QtestClient::out(uint16_t port, unsigned width, uint32_t value) {
+  std::string reply;
+  command(std::string("out") + suffix(width) + " " + hex(port) + " " + hex(value), &reply);
+}
+
+}  // namespace pvscsi_qemu
