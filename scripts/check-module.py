@@ -564,6 +564,10 @@ class Checker:
                     mnemonic, operands = parts[0], parts[1] if len(parts) > 1 else ""
                 bad = FP_X86_REG.search(operands) or FP_X86_MNEMONIC.match(mnemonic)
             else:
+                # A branch's or adr's last operand is an address ("cbnz w0, b20" jumps to
+                # 0xb20): not a register.
+                if re.match(r"^(b|bl|b\.\w+|cbz|cbnz|tbz|tbnz|adr|adrp)$", mnemonic):
+                    operands = operands.rsplit(",", 1)[0] if "," in operands else ""
                 bad = FP_ARM_REG.search(operands) or mnemonic.startswith("f")
             if bad:
                 key = (section, function)

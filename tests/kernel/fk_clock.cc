@@ -490,15 +490,20 @@ timeout_id_t timeout(void (*func)(void *), void *arg, clock_t ticks) {
   uint64_t id = clock_add(
       clock_now() + static_cast<int64_t>(ticks) * kTickNs,
       [func, arg, holder] {
-        untrack("timeout", reinterpret_cast<void *>(holder->load()));
+        // The callout can fire before timeout() has recorded it: wait until it has, so the
+        // record is always removed (else a fired timeout would be reported as a leak).
+        uint64_t me;
+        while ((me = holder->load()) == 0)
+          std::this_thread::yield();
+        untrack("timeout", reinterpret_cast<void *>(me));
         ctr().timeouts_fired++;
         tctx().in_timeout = true;
         func(arg);
         tctx().in_timeout = false;
       },
       true);
-  holder->store(id);
   track("timeout", reinterpret_cast<void *>(id), 0, site);
+  holder->store(id);
   return reinterpret_cast<timeout_id_t>(id);
 }
 
