@@ -220,6 +220,12 @@ int kstat_update(kstat_t *ks, int rw) {
   auto *sc = static_cast<pvscsi_softc *>(ks->ks_private);
   auto *kn = static_cast<kstat_named_t *>(ks->ks_data);
   LockGuard g(&sc->lock);
+  sc->stats.req_entries = sc->req_entries;
+  sc->stats.cmp_entries = sc->cmp_entries;
+  sc->stats.msg_entries = sc->have_msg_ring ? sc->msg_entries : 0;
+  sc->stats.max_targets = sc->max_targets;
+  sc->stats.intr_type = uint64_t(sc->intr_type);
+  sc->stats.threshold = sc->use_threshold;
   const uint64_t *v = &sc->stats.commands;
   for (size_t i = 0; i < sizeof(pvscsi_stats) / sizeof(uint64_t); i++) kn[i].value.ui64 = v[i];
   return 0;
@@ -229,7 +235,9 @@ void create_kstats(pvscsi_softc *sc) {
   static const char *const names[] = {
       "commands",      "kicks_rw",      "kicks_non_rw",   "kicks_saved",  "interrupts",
       "busy",          "timeouts",      "aborts",         "device_resets", "bus_resets",
-      "adapter_resets", "bogus_values", "hotplug_events", "unknown_msgs", "rescans"};
+      "adapter_resets", "bogus_values", "hotplug_events", "unknown_msgs", "rescans",
+      "req_ring_entries", "cmp_ring_entries", "msg_ring_entries", "max_targets", "intr_type",
+      "req_call_threshold"};
   static_assert(sizeof(names) / sizeof(names[0]) == sizeof(pvscsi_stats) / sizeof(uint64_t),
                 "one kstat per counter");
   uint_t n = sizeof(names) / sizeof(names[0]);

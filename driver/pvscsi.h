@@ -21,7 +21,8 @@
 
 namespace pvscsi {
 
-namespace hw = ::pvscsi::hw;
+/* pvscsi::hw (the generated interface) is already visible here as `hw`; an alias of the same
+ * name is ill-formed ([namespace.alias]) and clang rejects it (gcc accepts it). */
 
 /* Tunables and defaults (pvscsi.conf may override the ring sizes and features). */
 constexpr uint32_t kDefaultReqRingPages = 8;
@@ -99,6 +100,13 @@ struct pvscsi_stats {
   uint64_t hotplug_events;
   uint64_t unknown_msgs;
   uint64_t rescans;
+  /* What attach negotiated (constant while attached). */
+  uint64_t req_entries;
+  uint64_t cmp_entries;
+  uint64_t msg_entries; /* 0: no message ring */
+  uint64_t max_targets;
+  uint64_t intr_type; /* DDI_INTR_TYPE_* */
+  uint64_t threshold; /* 1: request-call threshold in use */
 };
 
 struct pvscsi_softc {

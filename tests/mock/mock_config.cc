@@ -35,6 +35,8 @@ Config Config::qemu() {
   c.intr_types = 0x1 | 0x2;
   c.msix_vectors = 0;
   c.config_supported = false;
+  c.config_fails_after_data = true;
+  c.msg_ring_status_is_dwords = true;
   c.req_call_threshold_supported = false;
   c.get_max_targets_supported = false;
   c.msg_ring_supported = true;

@@ -66,6 +66,11 @@ struct Config {
   bool get_max_targets_supported = false;  // FreeBSD's command 11: VMware answers -1 too
   bool msg_ring_supported = true;
   bool device_unplug_supported = false;
+  // QEMU 7.2's answers: CONFIG looks supported to the probe (-2 after its code) but fails
+  // (-1) once its descriptor is written; SETUP_MSG_RING succeeds with status 34 (its dword
+  // count) instead of 0.
+  bool config_fails_after_data = false;
+  bool msg_ring_status_is_dwords = false;
 
   // Request processing: with poll_while_busy the device polls the request ring while requests
   // are in the device (VMware), every poll_interval_ns (backing off when idle polls find

@@ -416,7 +416,7 @@ bool MockDevice::command_supported(hw::CommandCode code) {
       ok = false;
       break;
     case hw::CommandCode::kConfig:
-      ok = config_.config_supported;
+      ok = config_.config_supported || config_.config_fails_after_data;
       break;
     case hw::CommandCode::kSetupMsgRing:
       ok = config_.msg_ring_supported;
@@ -537,6 +537,7 @@ uint32_t MockDevice::handle(hw::CmdAbortCmd, const hw::CmdDescAbortCmd &d) {
 }
 
 uint32_t MockDevice::handle(hw::CmdConfig, const hw::CmdDescConfig &d) {
+  if (!config_.config_supported) return kFailed;  // config_fails_after_data: nothing written
   hw::ConfigPageController page{};
   const uint32_t page_num = d.config_page_num();
   const uint32_t addr_type = uint32_t(d.config_page_address() >> 32);
@@ -584,7 +585,8 @@ uint32_t MockDevice::handle(hw::CmdSetupMsgRing, const hw::CmdDescSetupMsgRing &
   msg_ring_ = hw::RingView<hw::MsgRing>(ppns, n);
   msg_prod_ = prod;
   msg_valid_ = true;
-  return hw::kCommandStatusSuccess;
+  return config_.msg_ring_status_is_dwords ? hw::CmdSetupMsgRing::kDwords
+                                           : hw::kCommandStatusSuccess;
 }
 
 uint32_t MockDevice::handle(hw::CmdDeviceUnplug) {

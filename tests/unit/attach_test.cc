@@ -51,6 +51,15 @@ TEST_P(AttachTest, FeatureProbesFollowTheDevice) {
   // Default ring: 8 pages of 32 requests; the completion ring never smaller.
   EXPECT_EQ(rs.req_entries, 256u);
   EXPECT_GE(rs.cmp_entries, rs.req_entries);
+  // The kstats say what was negotiated. QEMU: no CONFIG (16 targets assumed), status 34 from
+  // SETUP_MSG_RING is success.
+  EXPECT_EQ(hba.stat("req_ring_entries"), 256u);
+  EXPECT_EQ(hba.stat("cmp_ring_entries"), rs.cmp_entries);
+  EXPECT_EQ(hba.stat("msg_ring_entries"), 32u);
+  EXPECT_EQ(hba.stat("req_call_threshold"), GetParam() == Profile::kVmware ? 1u : 0u);
+  EXPECT_EQ(hba.stat("max_targets"), GetParam() == Profile::kVmware ? 16u : 16u);
+  EXPECT_EQ(hba.stat("intr_type"),
+            uint64_t(GetParam() == Profile::kVmware ? DDI_INTR_TYPE_MSIX : DDI_INTR_TYPE_MSI));
 }
 
 TEST_P(AttachTest, RingSizesFromPropertiesAreRoundedToPowersOfTwo) {

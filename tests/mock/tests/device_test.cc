@@ -125,7 +125,8 @@ TEST(MockCommands, ProbeSemanticsPerProfile) {
     bool vmware, qemu;
   };
   const Case cases[] = {
-      {CommandCode::kConfig, true, false},      {CommandCode::kSetupReqCallThreshold, true, false},
+      // QEMU's CONFIG passes the probe (-2) and fails only once its descriptor is written.
+      {CommandCode::kConfig, true, true},       {CommandCode::kSetupReqCallThreshold, true, false},
       {CommandCode::kSetupMsgRing, true, true}, {CommandCode::kResetDevice, true, true},
       {CommandCode::kAbortCmd, true, true},
   };
@@ -190,7 +191,7 @@ TEST(MockCommands, SetupMsgRingOnlyAfterRingsAndValidated) {
   EXPECT_EQ(h.setup_msg_ring(3), kFailed);
   EXPECT_EQ(h.setup_msg_ring(32), kFailed);
   EXPECT_FALSE(h.dev.ring_state().msg_valid);
-  EXPECT_EQ(h.setup_msg_ring(16), 0u);
+  EXPECT_EQ(h.setup_msg_ring(16), hw::CmdSetupMsgRing::kDwords);  // QEMU: 34 on success
   EXPECT_EQ(h.rs_field(136), 9u);  // 16 pages x 32 entries
   EXPECT_EQ(h.dev.ring_state().msg_entries, 512u);
 }
@@ -223,6 +224,18 @@ TEST(MockCommands, ConfigControllerPage) {
   d.set_cmp_addr(0x1000);
   EXPECT_EQ(h.command(CommandCode::kConfig, d), kFailed);
   EXPECT_GE(h.dev.counters().dma_errors, 1u);
+}
+
+TEST(MockCommands, QemuConfigFailsAfterItsDescriptorWritingNothing) {
+  Harness h(quiet(Config::qemu()));
+  const uint64_t page = h.host.alloc(4096);
+  std::memset(h.host.ptr(page), 0xA5, 16);
+  hw::CmdDescConfig d{};
+  d.set_cmp_addr(page);
+  d.set_config_page_address(uint64_t{hw::to_raw(hw::ConfigAddrType::kController)} << 32);
+  d.set_config_page_num(hw::to_raw(hw::ConfigPageType::kController));
+  EXPECT_EQ(h.command(CommandCode::kConfig, d), kFailed);
+  EXPECT_EQ(static_cast<const uint8_t *>(h.host.ptr(page))[6], 0xA5);  // header untouched
 }
 
 TEST(MockCommands, ReqCallThresholdNeedsRingsAndPublishes) {
