@@ -2,20 +2,13 @@
  * pvscsi: VMware paravirtual SCSI HBA driver - module linkage, attach, detach, quiesce, and the
  * device set-up shared by attach and adapter restart.
  */
-#include <sys/types.h>
-#include <sys/debug.h>
 #include <sys/errno.h>
 #include <sys/conf.h>
 #include <sys/modctl.h>
 #include <sys/cmn_err.h>
 #include <sys/kmem.h>
 #include <sys/pci.h>
-#include <sys/ddi.h>
-#include <sys/sunddi.h>
 #include <sys/ddifm.h>
-#include <sys/fm/protocol.h>
-#include <sys/fm/util.h>
-#include <sys/scsi/scsi.h>
 
 #include "pvscsi.h"
 
@@ -28,47 +21,27 @@ void *pvscsi_sstate;
 ddi_device_acc_attr_t pvscsi_reg_attr = {DDI_DEVICE_ATTR_V1, DDI_STRUCTURE_LE_ACC,
                                          DDI_STRICTORDER_ACC, DDI_DEFAULT_ACC};
 /* Shared memory: little-endian structures, accessed through the generated layouts. */
-ddi_device_acc_attr_t pvscsi_mem_attr = {DDI_DEVICE_ATTR_V0, DDI_NEVERSWAP_ACC,
-                                         DDI_STRICTORDER_ACC, DDI_DEFAULT_ACC};
+ddi_device_acc_attr_t pvscsi_mem_attr = {DDI_DEVICE_ATTR_V0, DDI_NEVERSWAP_ACC, DDI_STRICTORDER_ACC,
+                                         DDI_DEFAULT_ACC};
 
-/*
- * Rings and the rings-state page: page aligned, any 64-bit address (the device takes page
- * numbers, so nothing limits us to 4 GiB), one contiguous segment per ring.
- */
+/* ddi_dma_attr_t fields: version, addr_lo, addr_hi, count_max, align, burstsizes, minxfer,
+ * maxxfer, seg, sgllen, granular, flags. */
+
+/* Rings and the rings-state page: page aligned, any 64-bit address (the device takes page
+ * numbers, so nothing limits us to 4 GiB), one contiguous segment per ring. */
 const ddi_dma_attr_t pvscsi_ring_dma_attr = {
-    DMA_ATTR_V0,           /* version */
-    0,                     /* addr_lo */
-    0xFFFFFFFFFFFFFFFFull, /* addr_hi */
-    0xFFFFFFFFull,         /* count_max */
-    hw::kPageSize,         /* align */
-    1,                     /* burstsizes */
-    1,                     /* minxfer */
-    0xFFFFFFFFull,         /* maxxfer */
-    0xFFFFFFFFFFFFFFFFull, /* seg */
-    1,                     /* sgllen */
-    1,                     /* granular */
-    0,                     /* flags */
-};
+    DMA_ATTR_V0, 0, ~0ull, 0xFFFFFFFFull, hw::kPageSize, 1, 1, 0xFFFFFFFFull, ~0ull, 1, 1, 0};
 
-/*
- * Data buffers: 64-bit, at most one SG list of kMaxSgEntriesPerSegment elements (chaining is
- * not portable). maxxfer leaves room for a buffer that starts mid-page: any buffer of
- * (sgllen - 1) pages spans at most sgllen pages, so a page-scattered buffer still fits.
- */
+/* Data: 64-bit, one SG list of kMaxSgEntriesPerSegment elements at most (chaining is not
+ * portable), an element's length is 32 bits. maxxfer leaves room for a buffer starting
+ * mid-page: (sgllen - 1) pages span at most sgllen pages. Granularity: whole sectors. */
 const ddi_dma_attr_t pvscsi_data_dma_attr = {
-    DMA_ATTR_V0,
-    0,
-    0xFFFFFFFFFFFFFFFFull,
-    0xFFFFFFFFull, /* an SG element's length is 32 bits */
-    1,
-    1,
-    1,
-    (hw::kMaxSgEntriesPerSegment - 1) * hw::kPageSize,
-    0xFFFFFFFFFFFFFFFFull,
-    hw::kMaxSgEntriesPerSegment,
-    512, /* DEV_BSIZE: partial transfers stay whole sectors */
-    0,
-};
+    DMA_ATTR_V0, 0,
+    ~0ull,       0xFFFFFFFFull,
+    1,           1,
+    1,           (hw::kMaxSgEntriesPerSegment - 1) * hw::kPageSize,
+    ~0ull,       hw::kMaxSgEntriesPerSegment,
+    512,         0};
 
 int pvscsi_nulldev(dev_info_t *) { return DDI_SUCCESS; }
 int pvscsi_probe(dev_info_t *) { return DDI_PROBE_DONTCARE; }
@@ -81,8 +54,7 @@ uint32_t pow2_pages(uint32_t v, uint32_t max) {
 }
 
 int prop_int(pvscsi_softc *sc, const char *name, int def) {
-  return ddi_prop_get_int(DDI_DEV_T_ANY, sc->dip, DDI_PROP_DONTPASS, const_cast<char *>(name),
-                          def);
+  return ddi_prop_get_int(DDI_DEV_T_ANY, sc->dip, DDI_PROP_DONTPASS, const_cast<char *>(name), def);
 }
 
 /* Map the first memory BAR of at least kBarSize bytes (QEMU has it at BAR0; VMware need not). */
@@ -134,8 +106,7 @@ bool command_supported(pvscsi_softc *sc, hw::CommandCode code) {
 uint32_t read_max_targets(pvscsi_softc *sc) {
   if (!command_supported(sc, hw::CommandCode::kConfig)) return 0;
   pvscsi_dma page;
-  if (pvscsi_dma_alloc(sc, &page, hw::kPageSize, &pvscsi_ring_dma_attr, KM_SLEEP) !=
-      DDI_SUCCESS)
+  if (pvscsi_dma_alloc(sc, &page, hw::kPageSize, &pvscsi_ring_dma_attr, KM_SLEEP) != DDI_SUCCESS)
     return 0;
   auto *ctl = reinterpret_cast<hw::ConfigPageController *>(page.kaddr);
   /* Pre-fill an error, so a device that writes nothing is detected. */
@@ -232,18 +203,18 @@ int kstat_update(kstat_t *ks, int rw) {
 }
 
 void create_kstats(pvscsi_softc *sc) {
-  static const char *const names[] = {
-      "commands",      "kicks_rw",      "kicks_non_rw",   "kicks_saved",  "interrupts",
-      "busy",          "timeouts",      "aborts",         "device_resets", "bus_resets",
-      "adapter_resets", "bogus_values", "hotplug_events", "unknown_msgs", "rescans",
-      "req_ring_entries", "cmp_ring_entries", "msg_ring_entries", "max_targets", "intr_type",
-      "req_call_threshold"};
+  static const char *const names[] = {"commands",         "kicks_rw",         "kicks_non_rw",
+                                      "kicks_saved",      "interrupts",       "busy",
+                                      "timeouts",         "aborts",           "device_resets",
+                                      "bus_resets",       "adapter_resets",   "bogus_values",
+                                      "hotplug_events",   "unknown_msgs",     "rescans",
+                                      "req_ring_entries", "cmp_ring_entries", "msg_ring_entries",
+                                      "max_targets",      "intr_type",        "req_call_threshold"};
   static_assert(sizeof(names) / sizeof(names[0]) == sizeof(pvscsi_stats) / sizeof(uint64_t),
                 "one kstat per counter");
   uint_t n = sizeof(names) / sizeof(names[0]);
-  sc->kstat = kstat_create(const_cast<char *>("pvscsi"), sc->instance,
-                           const_cast<char *>("stats"), const_cast<char *>("controller"),
-                           KSTAT_TYPE_NAMED, n, 0);
+  sc->kstat = kstat_create(const_cast<char *>("pvscsi"), sc->instance, const_cast<char *>("stats"),
+                           const_cast<char *>("controller"), KSTAT_TYPE_NAMED, n, 0);
   if (sc->kstat == nullptr) return;
   auto *kn = static_cast<kstat_named_t *>(sc->kstat->ks_data);
   for (uint_t i = 0; i < n; i++)
@@ -347,8 +318,8 @@ int hba_attach(dev_info_t *dip) {
   /* Every outstanding request must have room for its completion. */
   while (sc->cmp_pages * hw::kCmpEntriesPerPage < sc->req_pages * hw::kReqEntriesPerPage)
     sc->cmp_pages <<= 1;
-  sc->msg_pages = pow2_pages(prop_int(sc, "pvscsi-msg-ring-pages", kDefaultMsgRingPages),
-                             hw::kMaxMsgRingPages);
+  sc->msg_pages =
+      pow2_pages(prop_int(sc, "pvscsi-msg-ring-pages", kDefaultMsgRingPages), hw::kMaxMsgRingPages);
   sc->req_entries = sc->req_pages * hw::kReqEntriesPerPage;
   sc->cmp_entries = sc->cmp_pages * hw::kCmpEntriesPerPage;
   sc->msg_entries = sc->msg_pages * hw::kMsgEntriesPerPage;
@@ -365,6 +336,7 @@ int hba_attach(dev_info_t *dip) {
   sc->ctx_free = static_cast<uint16_t *>(kmem_zalloc(sc->req_entries * sizeof(uint16_t), KM_SLEEP));
   sc->probe_cmd = static_cast<pvscsi_cmd *>(kmem_zalloc(sizeof(pvscsi_cmd), KM_SLEEP));
   sc->probe_cmd->sc = sc;
+  sc->probe_cmd->tag = hw::to_raw(hw::Tag::kSimple);
   if (pvscsi_dma_alloc(sc, &sc->probe_cmd->dma, kCmdDmaBytes, &pvscsi_cmd_dma_attr, KM_SLEEP) !=
       DDI_SUCCESS)
     goto fail;
@@ -437,20 +409,11 @@ int pvscsi_quiesce(dev_info_t *dip) {
   return DDI_SUCCESS;
 }
 
+/* rev, refcnt, getinfo, identify, probe, attach, detach, reset, cb_ops, bus_ops, power,
+ * quiesce */
 struct dev_ops pvscsi_dev_ops = {
-    DEVO_REV,       /* devo_rev */
-    0,              /* devo_refcnt */
-    ddi_no_info,    /* devo_getinfo */
-    pvscsi_nulldev, /* devo_identify */
-    pvscsi_probe,   /* devo_probe */
-    pvscsi_attach,  /* devo_attach */
-    pvscsi_detach,  /* devo_detach */
-    pvscsi_reset,   /* devo_reset */
-    nullptr,        /* devo_cb_ops */
-    nullptr,        /* devo_bus_ops */
-    nullptr,        /* devo_power */
-    pvscsi_quiesce, /* devo_quiesce */
-};
+    DEVO_REV,     0,       ddi_no_info, pvscsi_nulldev, pvscsi_probe,  pvscsi_attach, pvscsi_detach,
+    pvscsi_reset, nullptr, nullptr,     nullptr,        pvscsi_quiesce};
 
 struct modldrv pvscsi_modldrv = {&mod_driverops, const_cast<char *>("VMware PVSCSI"),
                                  &pvscsi_dev_ops};
@@ -471,8 +434,8 @@ int pvscsi_dma_alloc(pvscsi_softc *sc, pvscsi_dma *d, size_t len, const ddi_dma_
     d->dmah = nullptr;
     return DDI_FAILURE;
   }
-  if (ddi_dma_mem_alloc(d->dmah, len, &pvscsi_mem_attr, DDI_DMA_CONSISTENT, cb, nullptr,
-                        &d->kaddr, &real, &d->acch) != DDI_SUCCESS) {
+  if (ddi_dma_mem_alloc(d->dmah, len, &pvscsi_mem_attr, DDI_DMA_CONSISTENT, cb, nullptr, &d->kaddr,
+                        &real, &d->acch) != DDI_SUCCESS) {
     ddi_dma_free_handle(&d->dmah);
     *d = pvscsi_dma{};
     return DDI_FAILURE;

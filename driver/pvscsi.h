@@ -12,6 +12,7 @@
 #define _PVSCSI_H
 
 #include <sys/types.h>
+#include <sys/debug.h>
 #include <sys/ddi.h>
 #include <sys/sunddi.h>
 #include <sys/scsi/scsi.h>
@@ -83,30 +84,12 @@ struct pvscsi_lun {
   uint64_t lun;
 };
 
-/* Counters exported as named kstats (and read by tests). */
+/* Named kstats, in this order (pvscsi.cc names them): counters, then what attach negotiated
+ * (ring entries, message ring entries or 0, targets, DDI_INTR_TYPE_*, threshold in use). */
 struct pvscsi_stats {
-  uint64_t commands;
-  uint64_t kicks_rw;
-  uint64_t kicks_non_rw;
-  uint64_t kicks_saved; /* doorbells skipped thanks to the request-call threshold */
-  uint64_t interrupts;
-  uint64_t busy;
-  uint64_t timeouts;
-  uint64_t aborts;
-  uint64_t device_resets;
-  uint64_t bus_resets;
-  uint64_t adapter_resets;
-  uint64_t bogus;
-  uint64_t hotplug_events;
-  uint64_t unknown_msgs;
-  uint64_t rescans;
-  /* What attach negotiated (constant while attached). */
-  uint64_t req_entries;
-  uint64_t cmp_entries;
-  uint64_t msg_entries; /* 0: no message ring */
-  uint64_t max_targets;
-  uint64_t intr_type; /* DDI_INTR_TYPE_* */
-  uint64_t threshold; /* 1: request-call threshold in use */
+  uint64_t commands, kicks_rw, kicks_non_rw, kicks_saved, interrupts, busy, timeouts, aborts;
+  uint64_t device_resets, bus_resets, adapter_resets, bogus, hotplug_events, unknown_msgs;
+  uint64_t rescans, req_entries, cmp_entries, msg_entries, max_targets, intr_type, threshold;
 };
 
 struct pvscsi_softc {
@@ -120,29 +103,21 @@ struct pvscsi_softc {
 
   /* Interrupts. */
   ddi_intr_handle_t ihandle;
-  int intr_type;
+  int intr_type, intr_cap;
   uint_t intr_pri;
-  int intr_cap;
   bool intr_enabled;
 
   /* Device features, probed at attach. */
-  bool have_msg_ring;
-  bool have_threshold;
-  bool use_threshold;
-  uint32_t max_targets;   /* CONFIG numPhys, else 16 (raised if discovery finds more) */
-  uint32_t probe_limit;   /* targets discovery probes: numPhys, else QEMU's 64 */
-  bool dead;              /* the device failed to come back from a reset */
+  bool have_msg_ring, have_threshold, use_threshold;
+  uint32_t max_targets; /* CONFIG numPhys, else 16 (raised if discovery finds more) */
+  uint32_t probe_limit; /* targets discovery probes: numPhys, else QEMU's 64 */
+  bool dead;            /* the device failed to come back from a reset */
 
   /* Rings. */
-  pvscsi_dma rings_state;
-  pvscsi_dma req_ring;
-  pvscsi_dma cmp_ring;
-  pvscsi_dma msg_ring;
+  pvscsi_dma rings_state, req_ring, cmp_ring, msg_ring;
   uint32_t req_pages, cmp_pages, msg_pages;
   uint32_t req_entries, cmp_entries, msg_entries;
-  uint32_t req_prod; /* driver-owned indices (the shared copies are never trusted) */
-  uint32_t cmp_cons;
-  uint32_t msg_cons;
+  uint32_t req_prod, cmp_cons, msg_cons; /* ours: the shared copies are never trusted */
 
   /* Outstanding commands: slot i holds context i + 1. */
   pvscsi_cmd **ctx_table;
@@ -157,8 +132,7 @@ struct pvscsi_softc {
 
   /* Discovery and hotplug: work is recorded in bitmaps so it can never be lost. */
   ddi_taskq_t *taskq;
-  bool task_queued;
-  bool rescan_all;
+  bool task_queued, rescan_all;
   uint8_t tgt_pending[kMaxTargets / 8]; /* target add/remove to report */
   uint8_t tgt_present[kMaxTargets / 8]; /* latest state the device announced */
   uint8_t tgt_reported[kMaxTargets / 8];
@@ -167,9 +141,7 @@ struct pvscsi_softc {
 
   /* Error handling. */
   timeout_id_t watchdog;
-  bool detaching;
-  bool restart_needed;
-  bool bogus_reported;
+  bool detaching, restart_needed, bogus_reported;
   uint32_t wd_req_cons; /* reqConsIdx at the last watchdog tick */
 
   pvscsi_stats stats;
@@ -262,7 +234,6 @@ pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc);
 pvscsi_cmd *pvscsi_service(pvscsi_softc *sc);
 void pvscsi_retire(pvscsi_softc *sc, pvscsi_cmd *cmd, pvscsi_cmd ***tail);
 void pvscsi_complete_list(pvscsi_cmd *list);
-void pvscsi_fail_cmd(pvscsi_cmd *cmd, uchar_t reason, uint_t stat);
 int pvscsi_poll(pvscsi_softc *sc, pvscsi_cmd *cmd, int seconds);
 
 /* pvscsi_disc.cc: iport, target map, discovery, hotplug messages */
@@ -274,11 +245,9 @@ void pvscsi_tran_tgt_free(dev_info_t *hba_dip, dev_info_t *tgt_dip, scsi_hba_tra
                           struct scsi_device *sd);
 void pvscsi_process_msgs(pvscsi_softc *sc);
 void pvscsi_schedule_task(pvscsi_softc *sc);
+bool pvscsi_discovery_work(const pvscsi_softc *sc);
 
 /* pvscsi_reset.cc: timeouts, aborts, resets, adapter restart */
-uint32_t send_abort(pvscsi_softc *sc, const pvscsi_cmd *cmd);
-uint32_t send_device_reset(pvscsi_softc *sc, uint32_t target, uint64_t lun);
-uint32_t send_bus_reset(pvscsi_softc *sc);
 int pvscsi_tran_abort(struct scsi_address *ap, struct scsi_pkt *pkt);
 int pvscsi_tran_reset(struct scsi_address *ap, int level);
 void pvscsi_watchdog(void *arg);

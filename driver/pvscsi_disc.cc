@@ -6,13 +6,7 @@
  * a single-threaded taskq; a failed dispatch leaves the bits set for the watchdog to retry, so
  * no notification the device delivered is ever lost.
  */
-#include <sys/types.h>
-#include <sys/debug.h>
-#include <sys/errno.h>
-#include <sys/ddi.h>
-#include <sys/sunddi.h>
 #include <sys/sdt.h>
-#include <sys/scsi/scsi.h>
 
 #include "pvscsi.h"
 
@@ -30,27 +24,11 @@ pvscsi_softc *iport_softc(dev_info_t *dip) {
   return tran != nullptr ? static_cast<pvscsi_softc *>(tran->tran_hba_private) : nullptr;
 }
 
-/* Parse a hex number; returns the position after it, or nullptr when there is none. */
-const char *parse_hex(const char *s, uint64_t *out) {
-  uint64_t v = 0;
-  const char *p = s;
-  for (;; p++) {
-    int d = (*p >= '0' && *p <= '9')   ? *p - '0'
-            : (*p >= 'a' && *p <= 'f') ? *p - 'a' + 10
-            : (*p >= 'A' && *p <= 'F') ? *p - 'A' + 10
-                                       : -1;
-    if (d < 0 || v > (0xFFFFFFFFFFFFFFFFull >> 4)) break;
-    v = v * 16 + uint64_t(d);
-  }
-  *out = v;
-  return p == s ? nullptr : p;
-}
-
-/* Decode the SAM LUN bytes of a device-status-changed message. */
-uint64_t decode_lun(const hw::MsgDevStatusChanged &m) {
-  uint8_t method = m.lun(0) >> 6;
-  if (method == 1) return uint64_t(m.lun(0) & 0x3F) << 8 | m.lun(1); /* flat */
-  return m.lun(1);                                                     /* peripheral */
+/* A LUN-level change names a non-zero LUN (in any SAM addressing method). */
+bool lun_nonzero(const hw::MsgDevStatusChanged &m) {
+  for (uint32_t i = 0; i < hw::MsgDevStatusChanged::kLunCount; i++)
+    if (m.lun(i) != 0) return true;
+  return false;
 }
 
 /*
@@ -60,13 +38,9 @@ uint64_t decode_lun(const hw::MsgDevStatusChanged &m) {
 bool probe_target(pvscsi_softc *sc, uint32_t target) {
   pvscsi_cmd *cmd = sc->probe_cmd;
   for (int attempt = 0; attempt < kProbeTries; attempt++) {
-    cmd->pkt = nullptr;
-    cmd->target = target;
-    cmd->lun = 0;
+    cmd->target = target; /* LUN 0, no packet, no deadline: zeroed at attach */
     cmd->cdb = kTestUnitReady;
     cmd->cdblen = sizeof(kTestUnitReady);
-    cmd->tag = hw::to_raw(hw::Tag::kSimple);
-    cmd->deadline = 0;
     cmd->host_status = hw::to_raw(hw::HostStatus::kBusreset);
     int rc;
     for (;;) {
@@ -89,10 +63,6 @@ bool probe_target(pvscsi_softc *sc, uint32_t target) {
   return true;
 }
 
-void target_address(uint32_t target, char *buf, size_t len) {
-  (void)snprintf(buf, len, "%x", target);
-}
-
 /*
  * Report the recorded changes to the target map. Runs on the taskq, one instance at a time,
  * until no work is left.
@@ -108,10 +78,7 @@ void discovery_task(void *arg) {
       LockGuard g(&sc->lock);
       map = sc->tgtmap;
       all = sc->rescan_all;
-      bool work = all;
-      for (uint32_t i = 0; i < kMaxTargets / 8; i++)
-        work = work || sc->tgt_pending[i] != 0 || sc->lun_rescan[i] != 0;
-      if (!work || map == nullptr) {
+      if (!pvscsi_discovery_work(sc) || map == nullptr) {
         /* Without an iport the work stays recorded; iport attach rescans everything. */
         sc->task_queued = false;
         return;
@@ -135,8 +102,8 @@ void discovery_task(void *arg) {
         now_present = bit_test(sc->tgt_reported, t) && probe_target(sc, t);
       else
         now_present = bit_test(sc->tgt_reported, t);
-      char addr[16];
-      target_address(t, addr, sizeof(addr));
+      char addr[16]; /* target addresses are hex, as tran_tgt_init reads them */
+      (void)snprintf(addr, sizeof(addr), "%x", t);
       bool was = bit_test(sc->tgt_reported, t);
       if (now_present && !was) {
         if (scsi_hba_tgtmap_tgt_add(map, SCSI_TGT_SCSI_DEVICE, addr, nullptr) == DDI_SUCCESS)
@@ -155,6 +122,14 @@ void discovery_task(void *arg) {
 }
 
 }  // namespace
+
+/* Is there recorded discovery work? Lock held. */
+bool pvscsi_discovery_work(const pvscsi_softc *sc) {
+  bool work = sc->rescan_all;
+  for (uint32_t i = 0; i < kMaxTargets / 8; i++)
+    work = work || sc->tgt_pending[i] != 0 || sc->lun_rescan[i] != 0;
+  return work;
+}
 
 /* Queue the discovery task unless it is queued already. Lock held. */
 void pvscsi_schedule_task(pvscsi_softc *sc) {
@@ -190,7 +165,8 @@ void pvscsi_process_msgs(pvscsi_softc *sc) {
     const auto &m = *reinterpret_cast<const hw::MsgDevStatusChanged *>(
         sc->msg_ring.kaddr + idx * hw::RingMsgDesc::kSize);
     uint32_t type = m.type();
-    if (type != hw::to_raw(hw::MsgType::kDevAdded) && type != hw::to_raw(hw::MsgType::kDevRemoved)) {
+    if (type != hw::to_raw(hw::MsgType::kDevAdded) &&
+        type != hw::to_raw(hw::MsgType::kDevRemoved)) {
       sc->stats.unknown_msgs++;
       continue;
     }
@@ -202,7 +178,7 @@ void pvscsi_process_msgs(pvscsi_softc *sc) {
     sc->stats.hotplug_events++;
     bool added = type == hw::to_raw(hw::MsgType::kDevAdded);
     DTRACE_PROBE3(pvscsi__hotplug, pvscsi_softc *, sc, uint32_t, target, int, added);
-    if (decode_lun(m) != 0) {
+    if (lun_nonzero(m)) {
       bit_set(sc->lun_rescan, target);
     } else {
       bit_set(sc->tgt_pending, target);
@@ -259,17 +235,21 @@ int pvscsi_iport_detach(dev_info_t *dip) {
   return DDI_SUCCESS;
 }
 
-/* A LUN node is being created: remember its target and LUN from the unit address "T,L". */
+/* A LUN node is being created: remember its target (as reported: hex) and 64-bit LUN. */
 int pvscsi_tran_tgt_init(dev_info_t *, dev_info_t *, scsi_hba_tran_t *, struct scsi_device *sd) {
-  const char *ua = scsi_device_unit_address(sd);
-  uint64_t target, lun;
-  const char *p = ua != nullptr ? parse_hex(ua, &target) : nullptr;
-  if (p == nullptr || *p != ',' || (p = parse_hex(p + 1, &lun)) == nullptr || *p != '\0' ||
-      target >= kMaxTargets)
+  char *port;
+  unsigned long target;
+  if (scsi_device_prop_lookup_string(sd, SCSI_DEVICE_PROP_PATH,
+                                     const_cast<char *>(SCSI_ADDR_PROP_TARGET_PORT),
+                                     &port) != DDI_PROP_SUCCESS)
     return DDI_FAILURE;
+  int rc = ddi_strtoul(port, nullptr, 16, &target);
+  scsi_device_prop_free(sd, SCSI_DEVICE_PROP_PATH, port);
+  if (rc != 0 || target >= kMaxTargets) return DDI_FAILURE;
   auto *l = static_cast<pvscsi_lun *>(kmem_zalloc(sizeof(pvscsi_lun), KM_SLEEP));
   l->target = uint32_t(target);
-  l->lun = lun;
+  l->lun = uint64_t(scsi_device_prop_get_int64(sd, SCSI_DEVICE_PROP_PATH,
+                                               const_cast<char *>(SCSI_ADDR_PROP_LUN64), 0));
   scsi_device_hba_private_set(sd, l);
   return DDI_SUCCESS;
 }

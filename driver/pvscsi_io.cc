@@ -2,13 +2,7 @@
  * pvscsi: the I/O path - packet set-up, request submission with the request-call threshold,
  * completion ring processing, status mapping, interrupts and polled I/O.
  */
-#include <sys/types.h>
-#include <sys/debug.h>
-#include <sys/errno.h>
-#include <sys/ddi.h>
-#include <sys/sunddi.h>
 #include <sys/sdt.h>
-#include <sys/scsi/scsi.h>
 
 #include "pvscsi.h"
 
@@ -16,35 +10,28 @@ namespace pvscsi {
 
 /* Per-command SG list + sense buffer: 2 KiB aligned so the SG list never crosses a page. */
 const ddi_dma_attr_t pvscsi_cmd_dma_attr = {
-    DMA_ATTR_V0, 0, 0xFFFFFFFFFFFFFFFFull, 0xFFFFFFFFull, kSgListBytes, 1, 1, 0xFFFFFFFFull,
-    0xFFFFFFFFFFFFFFFFull, 1, 1, 0,
+    DMA_ATTR_V0, 0, 0xFFFFFFFFFFFFFFFFull, 0xFFFFFFFFull,         kSgListBytes,
+    1,           1, 0xFFFFFFFFull,         0xFFFFFFFFFFFFFFFFull, 1,
+    1,           0,
 };
 
 namespace {
 
-constexpr uint_t kStateCompleted = STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD | STATE_GOT_STATUS;
+constexpr uint_t kStateCompleted =
+    STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD | STATE_GOT_STATUS;
 
-pvscsi_cmd *pkt_to_cmd(struct scsi_pkt *pkt) { return static_cast<pvscsi_cmd *>(pkt->pkt_ha_private); }
+pvscsi_cmd *pkt_to_cmd(struct scsi_pkt *pkt) {
+  return static_cast<pvscsi_cmd *>(pkt->pkt_ha_private);
+}
 
 pvscsi_softc *ap_to_softc(struct scsi_address *ap) {
   return static_cast<pvscsi_softc *>(ap->a_hba_tran->tran_hba_private);
 }
 
 /* READ and WRITE go through KICK_RW_IO and honour the threshold; all else KICK_NON_RW_IO. */
-bool is_read_write(uint8_t opcode) {
-  switch (opcode) {
-    case SCMD_READ:
-    case SCMD_WRITE:
-    case SCMD_READ_G1:
-    case SCMD_WRITE_G1:
-    case SCMD_READ_G4:
-    case SCMD_WRITE_G4:
-    case SCMD_READ_G5:
-    case SCMD_WRITE_G5:
-      return true;
-    default:
-      return false;
-  }
+bool is_read_write(uint8_t op) {
+  return op == SCMD_READ || op == SCMD_WRITE || op == SCMD_READ_G1 || op == SCMD_WRITE_G1 ||
+         op == SCMD_READ_G4 || op == SCMD_WRITE_G4 || op == SCMD_READ_G5 || op == SCMD_WRITE_G5;
 }
 
 /* Write the request descriptor for cmd into ring slot idx. */
@@ -67,8 +54,9 @@ void build_request(pvscsi_softc *sc, pvscsi_cmd *cmd, uint32_t idx) {
     d->set_flags(hw::to_raw(hw::RequestFlag::kDirNone));
   } else {
     /* The direction is always set, whatever the number of cookies. */
-    uint32_t flags = hw::to_raw((pkt->pkt_dma_flags & DDI_DMA_READ) ? hw::RequestFlag::kDirToHost
-                                                                     : hw::RequestFlag::kDirToDevice);
+    uint32_t flags =
+        hw::to_raw((pkt->pkt_dma_flags & DDI_DMA_READ) ? hw::RequestFlag::kDirToHost
+                                                       : hw::RequestFlag::kDirToDevice);
     d->set_data_len(pkt->pkt_dma_len);
     if (n == 1) {
       d->set_data_addr(pkt->pkt_cookies[0].dmac_laddress);
@@ -134,63 +122,51 @@ void set_arq(pvscsi_cmd *cmd, uint32_t sense_len) {
   pkt->pkt_state |= STATE_ARQ_DONE;
 }
 
+/* Host statuses that end a command before it reached a SCSI status, as the target sees them. */
+struct HostMap {
+  hw::HostStatus host;
+  uchar_t reason;
+  uint_t stat;
+};
+constexpr HostMap kHostMap[] = {
+    {hw::HostStatus::kSeltimeo, CMD_DEV_GONE, 0},
+    {hw::HostStatus::kAbortqueue, CMD_ABORTED, STAT_ABORTED},
+    {hw::HostStatus::kBusreset, CMD_RESET, STAT_BUS_RESET},
+    {hw::HostStatus::kSentrst, CMD_RESET, STAT_DEV_RESET},
+    {hw::HostStatus::kRecvrst, CMD_RESET, STAT_DEV_RESET},
+    {hw::HostStatus::kHatimeout, CMD_TIMEOUT, STAT_TIMEOUT},
+    {hw::HostStatus::kBusfree, CMD_UNX_BUS_FREE, 0},
+    {hw::HostStatus::kTagreject, CMD_TAG_REJECT, 0},
+    {hw::HostStatus::kScsiparity, CMD_TRAN_ERR, STAT_PERR},
+};
+
 /* Map the device's host and SCSI status onto the packet. */
 void finish_pkt(pvscsi_cmd *cmd, const hw::RingCmpDesc &c) {
   struct scsi_pkt *pkt = cmd->pkt;
   pkt->pkt_resid = 0;
   pkt->pkt_statistics = 0;
-  switch (static_cast<hw::HostStatus>(c.host_status())) {
-    case hw::HostStatus::kSuccess:
-    case hw::HostStatus::kLinkedCommandCompleted:
-    case hw::HostStatus::kLinkedCommandCompletedWithFlag:
-    case hw::HostStatus::kDataUnderrun:
-    case hw::HostStatus::kDatarun: {
-      /* dataLen 0 means "unknown" (QEMU): only 0 < dataLen < requested is a short transfer. */
-      uint64_t moved = c.data_len();
-      pkt->pkt_reason = CMD_CMPLT;
-      pkt->pkt_state = kStateCompleted | (pkt->pkt_dma_len != 0 ? STATE_XFERRED_DATA : 0);
-      if (moved != 0 && moved < pkt->pkt_dma_len) pkt->pkt_resid = ssize_t(pkt->pkt_dma_len - moved);
-      *pkt->pkt_scbp = uint8_t(c.scsi_status());
-      if (c.scsi_status() == hw::to_raw(hw::ScsiStatus::kCheckCondition))
-        set_arq(cmd, c.sense_len());
-      return;
-    }
-    case hw::HostStatus::kSeltimeo:
-      pkt->pkt_reason = CMD_DEV_GONE;
-      pkt->pkt_state = STATE_GOT_BUS;
-      return;
-    case hw::HostStatus::kAbortqueue:
-      pkt->pkt_reason = CMD_ABORTED;
-      pkt->pkt_statistics = STAT_ABORTED;
-      break;
-    case hw::HostStatus::kBusreset:
-      pkt->pkt_reason = CMD_RESET;
-      pkt->pkt_statistics = STAT_BUS_RESET;
-      break;
-    case hw::HostStatus::kSentrst:
-    case hw::HostStatus::kRecvrst:
-      pkt->pkt_reason = CMD_RESET;
-      pkt->pkt_statistics = STAT_DEV_RESET;
-      break;
-    case hw::HostStatus::kHatimeout:
-      pkt->pkt_reason = CMD_TIMEOUT;
-      pkt->pkt_statistics = STAT_TIMEOUT;
-      break;
-    case hw::HostStatus::kBusfree:
-      pkt->pkt_reason = CMD_UNX_BUS_FREE;
-      break;
-    case hw::HostStatus::kTagreject:
-      pkt->pkt_reason = CMD_TAG_REJECT;
-      break;
-    case hw::HostStatus::kScsiparity:
-      pkt->pkt_reason = CMD_TRAN_ERR;
-      pkt->pkt_statistics = STAT_PERR;
-      break;
-    default:
-      pkt->pkt_reason = CMD_TRAN_ERR;
-      break;
+  auto host = static_cast<hw::HostStatus>(c.host_status());
+  if (host == hw::HostStatus::kSuccess || host == hw::HostStatus::kLinkedCommandCompleted ||
+      host == hw::HostStatus::kLinkedCommandCompletedWithFlag ||
+      host == hw::HostStatus::kDataUnderrun || host == hw::HostStatus::kDatarun) {
+    /* dataLen 0 means "unknown" (QEMU): only 0 < dataLen < requested is a short transfer. */
+    uint64_t moved = c.data_len();
+    pkt->pkt_reason = CMD_CMPLT;
+    pkt->pkt_state = kStateCompleted | (pkt->pkt_dma_len != 0 ? STATE_XFERRED_DATA : 0);
+    if (moved != 0 && moved < pkt->pkt_dma_len) pkt->pkt_resid = ssize_t(pkt->pkt_dma_len - moved);
+    *pkt->pkt_scbp = uint8_t(c.scsi_status());
+    if (c.scsi_status() == hw::to_raw(hw::ScsiStatus::kCheckCondition)) set_arq(cmd, c.sense_len());
+    return;
   }
-  pkt->pkt_state = STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD;
+  pkt->pkt_reason = CMD_TRAN_ERR; /* anything else is a transport error */
+  for (const HostMap &m : kHostMap)
+    if (m.host == host) {
+      pkt->pkt_reason = m.reason;
+      pkt->pkt_statistics = m.stat;
+    }
+  pkt->pkt_state = pkt->pkt_reason == CMD_DEV_GONE
+                       ? uint_t(STATE_GOT_BUS)
+                       : STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD;
 }
 
 }  // namespace
@@ -283,14 +259,16 @@ int pvscsi_tran_start(struct scsi_address *ap, struct scsi_pkt *pkt) {
                                                        : hw::Tag::kSimple);
   bool polled = (pkt->pkt_flags & FLAG_NOINTR) != 0;
   /* pkt_time 0 means no timeout; polled commands keep their own clock. */
-  cmd->deadline = (pkt->pkt_time > 0 && !polled) ? gethrtime() + hrtime_t(pkt->pkt_time) * NANOSEC : 0;
+  cmd->deadline =
+      (pkt->pkt_time > 0 && !polled) ? gethrtime() + hrtime_t(pkt->pkt_time) * NANOSEC : 0;
 
   int rc;
   {
     LockGuard g(&sc->lock);
     rc = pvscsi_submit(sc, cmd);
   }
-  if (rc == TRAN_ACCEPT && polled) (void)pvscsi_poll(sc, cmd, pkt->pkt_time > 0 ? pkt->pkt_time : kPollTimeSec);
+  if (rc == TRAN_ACCEPT && polled)
+    (void)pvscsi_poll(sc, cmd, pkt->pkt_time > 0 ? pkt->pkt_time : kPollTimeSec);
   return rc;
 }
 
@@ -331,17 +309,6 @@ pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc) {
   rings_state(sc)->set_cmp_cons_idx(sc->cmp_cons);
   pvscsi_sync(sc->rings_state, hw::RingsState::kCmpConsIdxOffset, 4, DDI_DMA_SYNC_FORDEV);
   return head;
-}
-
-/* Give a command that the device will never complete its final status. Lock held. */
-void pvscsi_fail_cmd(pvscsi_cmd *cmd, uchar_t reason, uint_t stat) {
-  if (cmd->pkt == nullptr) {
-    cmd->host_status = hw::to_raw(hw::HostStatus::kBusreset);
-    return;
-  }
-  cmd->pkt->pkt_reason = reason;
-  cmd->pkt->pkt_statistics |= stat;
-  cmd->pkt->pkt_state = STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD;
 }
 
 /* Call back completed packets, outside the lock. */

@@ -7,13 +7,7 @@
  * reserved until the device completes it (or an adapter reset makes the device forget it), so
  * a late completion can never land on a new command.
  */
-#include <sys/types.h>
-#include <sys/debug.h>
-#include <sys/errno.h>
-#include <sys/ddi.h>
-#include <sys/sunddi.h>
 #include <sys/sdt.h>
-#include <sys/scsi/scsi.h>
 
 #include "pvscsi.h"
 
@@ -88,14 +82,18 @@ pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
   RegIo io(sc);
   hw::IntrMask(0).write(io);
   (void)pvscsi_command(sc, hw::CommandCode::kAdapterReset, nullptr, 0);
-  sc->restart_needed = false;
-  pvscsi_cmd *done = pvscsi_process_rings(sc);
+  pvscsi_cmd *done = pvscsi_process_rings(sc); /* if it proved bogus, nothing is drained */
   pvscsi_cmd **tail = &done;
   while (*tail != nullptr) tail = &(*tail)->next;
   for (uint32_t i = 0; i < sc->req_entries; i++) {
     pvscsi_cmd *cmd = sc->ctx_table[i];
     if (cmd == nullptr) continue;
-    pvscsi_fail_cmd(cmd, CMD_RESET, STAT_BUS_RESET);
+    cmd->host_status = hw::to_raw(hw::HostStatus::kBusreset);
+    if (cmd->pkt != nullptr) {
+      cmd->pkt->pkt_reason = CMD_RESET;
+      cmd->pkt->pkt_statistics |= STAT_BUS_RESET;
+      cmd->pkt->pkt_state = STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD;
+    }
     pvscsi_retire(sc, cmd, &tail);
   }
   sc->restart_needed = false;
@@ -128,10 +126,7 @@ void pvscsi_watchdog(void *arg) {
       if (cmd != nullptr && cmd->deadline != 0 && now > cmd->deadline)
         pvscsi_append(&done, pvscsi_escalate(sc, cmd));
     }
-    bool work = sc->rescan_all;
-    for (uint32_t i = 0; i < kMaxTargets / 8; i++)
-      work = work || sc->tgt_pending[i] != 0 || sc->lun_rescan[i] != 0;
-    if (work) pvscsi_schedule_task(sc);
+    if (pvscsi_discovery_work(sc)) pvscsi_schedule_task(sc);
     if (sc->use_threshold) {
       /* Requests pending and none consumed for a whole period: the device stopped polling. */
       pvscsi_sync(sc->rings_state, 0, hw::RingsState::kReqConsIdxOffset + 4,
