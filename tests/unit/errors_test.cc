@@ -67,6 +67,7 @@ TEST_P(ErrorsTest, HungTargetEscalatesThroughEveryStepInOrder) {
   EXPECT_LT(first["bus_resets"], first["adapter_resets"]);
   EXPECT_EQ(hba.stat("adapter_resets"), 1u);
   EXPECT_GT(hba.dev().counters().commands[int(CommandCode::kAbortCmd)], 0u);
+  EXPECT_GE(fk::sdt_count("pvscsi__reset"), 3u);  // device, bus, adapter
   // Recovery is complete: the rings and the threshold are set up again.
   hba.dev().set_target_hung(0, false);
   hba.dev().refuse_command(CommandCode::kAbortCmd, 0);

@@ -53,6 +53,8 @@ TEST_P(HotplugTest, HotAddDuringIoToAnotherTarget) {
   EXPECT_TRUE(fk::client::read(sd9, 3, 1, 512, in.data()).ok());
   EXPECT_TRUE(check_pattern(in.data(), 512, 9, 3, 512));
   EXPECT_EQ(hba.stat("hotplug_events"), 1u);
+  EXPECT_EQ(fk::sdt_count("pvscsi__hotplug"), 1u);
+  EXPECT_EQ(fk::sdt_last_args("pvscsi__hotplug").at(1), 9u);  // the target
 }
 
 TEST_P(HotplugTest, HotRemoveWithIoInFlight) {

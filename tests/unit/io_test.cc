@@ -37,7 +37,11 @@ TEST_P(IoTest, WriteThenReadBackBothBlockSizes) {
     std::vector<uint8_t> stored;
     ASSERT_TRUE(hba.dev().read_blocks(0, 0, 100, 16, &stored));
     EXPECT_EQ(memcmp(stored.data(), out.data(), out.size()), 0);
+    // Every command fired its DTrace probes.
+    EXPECT_GE(fk::sdt_count("pvscsi__submit"), 2u);
+    EXPECT_EQ(fk::sdt_count("pvscsi__submit"), fk::sdt_count("pvscsi__complete"));
     ASSERT_EQ(hba.detach(), DDI_SUCCESS);
+    fk::sdt_reset();
   }
 }
 
