@@ -196,7 +196,7 @@ int kstat_update(kstat_t *ks, int rw) {
   sc->stats.msg_entries = sc->have_msg_ring ? sc->msg_entries : 0;
   sc->stats.max_targets = sc->max_targets;
   sc->stats.intr_type = uint64_t(sc->intr_type);
-  sc->stats.threshold = sc->use_threshold;
+  sc->stats.threshold = uint64_t(sc->have_threshold) + sc->use_threshold; /* 0, 1, 2: used */
   const uint64_t *v = &sc->stats.commands;
   for (size_t i = 0; i < sizeof(pvscsi_stats) / sizeof(uint64_t); i++) kn[i].value.ui64 = v[i];
   return 0;

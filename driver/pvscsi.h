@@ -22,9 +22,6 @@
 
 namespace pvscsi {
 
-/* pvscsi::hw (the generated interface) is already visible here as `hw`; an alias of the same
- * name is ill-formed ([namespace.alias]) and clang rejects it (gcc accepts it). */
-
 /* Tunables and defaults (pvscsi.conf may override the ring sizes and features). */
 constexpr uint32_t kDefaultReqRingPages = 8;
 constexpr uint32_t kDefaultMsgRingPages = 1;
@@ -69,7 +66,7 @@ struct pvscsi_cmd {
   uint8_t cdblen;
   uint8_t tag;
   /* State while in the context table. */
-  uint16_t ctx; /* slot + 1 while outstanding, else 0 */
+  uint32_t ctx; /* while outstanding: slot + 1 | submission tag << 16; else 0 */
   bool done;
   Step step;
   hrtime_t deadline; /* 0: no timeout */
@@ -85,7 +82,8 @@ struct pvscsi_lun {
 };
 
 /* Named kstats, in this order (pvscsi.cc names them): counters, then what attach negotiated
- * (ring entries, message ring entries or 0, targets, DDI_INTR_TYPE_*, threshold in use). */
+ * (ring entries, message ring entries or 0, targets, DDI_INTR_TYPE_*, request-call threshold:
+ * 0 unsupported, 1 supported but off, 2 in use). */
 struct pvscsi_stats {
   uint64_t commands, kicks_rw, kicks_non_rw, kicks_saved, interrupts, busy, timeouts, aborts;
   uint64_t device_resets, bus_resets, adapter_resets, bogus, hotplug_events, unknown_msgs;

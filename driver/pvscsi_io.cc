@@ -10,10 +10,7 @@ namespace pvscsi {
 
 /* Per-command SG list + sense buffer: 2 KiB aligned so the SG list never crosses a page. */
 const ddi_dma_attr_t pvscsi_cmd_dma_attr = {
-    DMA_ATTR_V0, 0, 0xFFFFFFFFFFFFFFFFull, 0xFFFFFFFFull,         kSgListBytes,
-    1,           1, 0xFFFFFFFFull,         0xFFFFFFFFFFFFFFFFull, 1,
-    1,           0,
-};
+    DMA_ATTR_V0, 0, ~0ull, 0xFFFFFFFFull, kSgListBytes, 1, 1, 0xFFFFFFFFull, ~0ull, 1, 1, 0};
 
 namespace {
 
@@ -173,7 +170,7 @@ void finish_pkt(pvscsi_cmd *cmd, const hw::RingCmpDesc &c) {
 
 /* Release the context and record the completion; polled and internal commands are not listed. */
 void pvscsi_retire(pvscsi_softc *sc, pvscsi_cmd *cmd, pvscsi_cmd ***tail) {
-  uint16_t slot = uint16_t(cmd->ctx - 1);
+  uint16_t slot = uint16_t(uint16_t(cmd->ctx) - 1);
   sc->ctx_table[slot] = nullptr;
   sc->ctx_free[sc->ctx_nfree++] = slot;
   cmd->ctx = 0;
@@ -226,7 +223,9 @@ int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd) {
   }
   uint16_t slot = sc->ctx_free[--sc->ctx_nfree];
   sc->ctx_table[slot] = cmd;
-  cmd->ctx = uint16_t(slot + 1); /* never 0, never above 32 bits */
+  /* Slot + 1 in the low 16 bits, a per-submission tag above: a stale or replayed completion
+   * of a reused slot is rejected (found by fuzzing). Never 0, upper 32 bits always zero. */
+  cmd->ctx = uint64_t(uint16_t(sc->stats.commands)) << 16 | (slot + 1);
   cmd->done = false;
   cmd->step = Step::kNone;
   build_request(sc, cmd, sc->req_prod & (sc->req_entries - 1));
@@ -296,11 +295,13 @@ pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc) {
     const auto &c = *reinterpret_cast<const hw::RingCmpDesc *>(sc->cmp_ring.kaddr +
                                                                idx * hw::RingCmpDesc::kSize);
     uint64_t ctx = c.context();
-    if (ctx == 0 || ctx > sc->req_entries || sc->ctx_table[ctx - 1] == nullptr) {
+    uint32_t slot = uint16_t(ctx) - 1u;
+    if (slot >= sc->req_entries || sc->ctx_table[slot] == nullptr ||
+        sc->ctx_table[slot]->ctx != ctx) {
       pvscsi_report_bogus(sc, "completion context", ctx);
       continue;
     }
-    pvscsi_cmd *cmd = sc->ctx_table[ctx - 1];
+    pvscsi_cmd *cmd = sc->ctx_table[slot];
     cmd->host_status = c.host_status();
     cmd->scsi_status = c.scsi_status();
     if (cmd->pkt != nullptr) finish_pkt(cmd, c);

@@ -19,6 +19,27 @@
 
 #include "fk_impl.h"
 
+// AddressSanitizer: memory of the anonymous arena that is not allocated (never allocated, or
+// freed) is poisoned, so a driver touching kmem or DMA memory after kmem_free or
+// ddi_dma_mem_free - or past the end of a kmem buffer - is reported by ASan at the faulting
+// access (tests/fuzz/planted_uaf_test.cc proves it). File-backed arenas (QEMU guest RAM) are not
+// poisoned: the QEMU backend's helpers use guest memory the kernel never allocated.
+#if defined(__SANITIZE_ADDRESS__)
+#define FK_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define FK_ASAN 1
+#endif
+#endif
+#ifdef FK_ASAN
+#include <sanitizer/asan_interface.h>
+#define FK_POISON(p, n) ASAN_POISON_MEMORY_REGION((p), (n))
+#define FK_UNPOISON(p, n) ASAN_UNPOISON_MEMORY_REGION((p), (n))
+#else
+#define FK_POISON(p, n) ((void)(p), (void)(n))
+#define FK_UNPOISON(p, n) ((void)(p), (void)(n))
+#endif
+
 namespace fk::impl {
 namespace {
 
@@ -29,6 +50,7 @@ struct Segment {
   uint64_t size = 0;
   uint8_t *va = nullptr;
   bool scramble = false;
+  bool poisoned = false;  // anonymous: free space is poisoned for ASan
   unsigned zones = 0;
   std::map<uint64_t, uint64_t> free;  // offset -> length, address ordered
 };
@@ -131,6 +153,7 @@ uint8_t *map_anon(uint64_t size) {
     perror("fk: arena mmap");
     abort();
   }
+  FK_POISON(p, size);  // nothing is allocated yet
   return static_cast<uint8_t *>(p);
 }
 
@@ -177,6 +200,7 @@ void arena_init(const Options &o) {
   k.pa = o.arena_base;
   k.size = half;
   k.va = map_anon(half);
+  k.poisoned = true;
   k.scramble = true;
   k.zones = kZoneKmem;
   k.free[0] = half;
@@ -185,6 +209,7 @@ void arena_init(const Options &o) {
   d.pa = o.arena_base + half;
   d.size = half;
   d.va = map_anon(half);
+  d.poisoned = true;
   d.zones = kZoneDma;
   d.free[0] = half;
   g_segs.push_back(std::move(d));
@@ -193,6 +218,7 @@ void arena_init(const Options &o) {
     l.pa = o.low_base;
     l.size = o.low_size;
     l.va = map_anon(o.low_size);
+    l.poisoned = true;
     l.zones = kZoneLow;
     l.free[0] = o.low_size;
     g_segs.push_back(std::move(l));
@@ -202,8 +228,13 @@ void arena_init(const Options &o) {
 void arena_fini() {
   {
     std::lock_guard<std::mutex> lk(g_arena_mu);
-    for (Segment &s : g_segs)
+    for (Segment &s : g_segs) {
+      // The address range goes back to the host: it must not stay poisoned for whatever the
+      // host maps there next.
+      if (s.poisoned)
+        FK_UNPOISON(s.va, s.size);
       munmap(s.va, s.size);
+    }
     g_segs.clear();
   }
   std::lock_guard<std::mutex> lk(g_kmem_mu);
@@ -229,6 +260,10 @@ void *arena_alloc(size_t size, unsigned zones, const Constraints &c) {
       if (off == ~0ull)
         continue;
       seg_take(s, off, sz);
+      // kmem is unpoisoned to its exact size, so an overrun of a kmem buffer is caught too; DMA
+      // memory to the rounded size (the DDI may hand out more than asked).
+      if (s.poisoned)
+        FK_UNPOISON(s.va + off, z == kZoneKmem ? size : sz);
       return s.va + off;
     }
   }
@@ -242,6 +277,8 @@ void arena_free(void *va, size_t size) {
   if (s == nullptr)
     return;
   seg_give(*s, static_cast<uint8_t *>(va) - s->va, sz);
+  if (s->poisoned)
+    FK_POISON(va, sz);
 }
 
 uint64_t arena_va_to_pa(const void *va) {

@@ -341,19 +341,21 @@ void MockDevice::arm_timer(int64_t when_ns) {
       return;  // an earlier service call re-arms when it runs
     }
   }
-  // The callback takes the lock before reading its id, so the id is always set by then.
+  // The callback reads its id only once it holds the lock, which this function holds until
+  // the id is stored: a timer that fires at once (its time has come) still finds its entry.
+  // (Reading the id before taking the lock left a stale entry that blocked every later timer,
+  // and completions waited for the driver's next register access: found by tests/bench.)
   auto token = std::make_shared<uint64_t>(0);
-  *token = host_->schedule(when_ns, [this, token] { on_timer(*token); });
+  *token = host_->schedule(when_ns, [this, token] { on_timer(token); });
   timers_[*token] = when_ns;
 }
 
-void MockDevice::on_timer(uint64_t id) {
+void MockDevice::on_timer(const std::shared_ptr<uint64_t> &token) {
   std::lock_guard<std::mutex> g(mu_);
-  (void)id;
   if (!connected_) {
     return;
   }
-  timers_.erase(id);
+  timers_.erase(*token);
   service();
 }
 
@@ -1096,7 +1098,11 @@ void MockDevice::service() {
   publish_threshold();
   int64_t next = INT64_MAX;
   for (const Pending &p : pending_) {
-    if (!hung_targets_.count(p.req.target())) {
+    // Requests already due are either completed above or held for a batch; the batch can only
+    // grow when another request falls due (or arrives with a kick). Arming the timer at a due
+    // time in the past would fire it at once, forever, and the virtual clock would never move
+    // (found by tests/fuzz: completion_batch > 1 with latency jitter).
+    if (!hung_targets_.count(p.req.target()) && p.due_ns > t) {
       next = std::min(next, p.due_ns);
     }
   }

@@ -259,7 +259,7 @@ class MockDevice : public fk::DeviceBackend, public hw::DeviceSkeleton<MockDevic
   void publish_threshold();
   void service();
   void arm_timer(int64_t when_ns);
-  void on_timer(uint64_t id);
+  void on_timer(const std::shared_ptr<uint64_t> &token);
   bool decode_lun(const hw::RingReqDesc &req, uint16_t *lun) const;
   ScsiTarget *target(uint32_t id);
   const ScsiTarget *target(uint32_t id) const;

@@ -56,7 +56,7 @@ TEST_P(AttachTest, FeatureProbesFollowTheDevice) {
   EXPECT_EQ(hba.stat("req_ring_entries"), 256u);
   EXPECT_EQ(hba.stat("cmp_ring_entries"), rs.cmp_entries);
   EXPECT_EQ(hba.stat("msg_ring_entries"), 32u);
-  EXPECT_EQ(hba.stat("req_call_threshold"), GetParam() == Profile::kVmware ? 1u : 0u);
+  EXPECT_EQ(hba.stat("req_call_threshold"), GetParam() == Profile::kVmware ? 2u : 0u);
   EXPECT_EQ(hba.stat("max_targets"), GetParam() == Profile::kVmware ? 16u : 16u);
   EXPECT_EQ(hba.stat("intr_type"),
             uint64_t(GetParam() == Profile::kVmware ? DDI_INTR_TYPE_MSIX : DDI_INTR_TYPE_MSI));
@@ -82,6 +82,7 @@ TEST_P(AttachTest, LargestRingsAndThresholdOff) {
   auto rs = hba.dev().ring_state();
   EXPECT_EQ(rs.req_entries, 1024u);
   EXPECT_FALSE(rs.threshold_enabled);
+  EXPECT_EQ(hba.stat("req_call_threshold"), GetParam() == Profile::kVmware ? 1u : 0u);
 }
 
 INSTANTIATE_TEST_SUITE_P(Profiles, AttachTest, ::testing::Values(Profile::kVmware, Profile::kQemu),

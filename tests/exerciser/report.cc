@@ -1,0 +1,301 @@
+#include "report.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <sstream>
+
+#include "json.h"
+#include "sizes.h"
+
+namespace exerciser {
+
+void LatencyStats::sort() const {
+  if (!sorted_) {
+    std::sort(samples_.begin(), samples_.end());
+    sorted_ = true;
+  }
+}
+
+uint64_t LatencyStats::percentile(double p) const {
+  if (samples_.empty()) return 0;
+  sort();
+  if (p <= 0) return samples_.front();
+  if (p >= 100) return samples_.back();
+  // Nearest rank: the smallest value with at least p% of the samples at or below it.
+  size_t rank = size_t((p / 100.0) * double(samples_.size()) + 0.999999999);
+  if (rank < 1) rank = 1;
+  if (rank > samples_.size()) rank = samples_.size();
+  return samples_[rank - 1];
+}
+
+uint64_t LatencyStats::max() const {
+  if (samples_.empty()) return 0;
+  sort();
+  return samples_.back();
+}
+
+double LatencyStats::mean() const {
+  if (samples_.empty()) return 0;
+  long double sum = 0;
+  for (uint64_t s : samples_) sum += s;
+  return double(sum / samples_.size());
+}
+
+const std::vector<std::string> &error_kinds() {
+  static const std::vector<std::string> kinds = {
+      "transport",        // scsi_transport refused the packet (after the client's retries)
+      "timeout",          // CMD_TIMEOUT
+      "reset",            // CMD_RESET
+      "aborted",          // CMD_ABORTED
+      "incomplete",       // CMD_INCOMPLETE / CMD_DEV_GONE: the target went away
+      "tran_err",         // CMD_TRAN_ERR and other pkt_reasons
+      "check_condition",  // CHECK CONDITION after the client's retries
+      "scsi_status",      // BUSY, RESERVATION CONFLICT, ...
+      "short_transfer",   // pkt_resid != 0
+  };
+  return kinds;
+}
+
+void Report::judge() {
+  failures.clear();
+  if (!fatal.empty()) failures.push_back(fatal);
+  if (io_hung) failures.push_back("I/O hung: some commands never completed");
+  if (ios == 0 && fatal.empty() && !io_hung)
+    failures.push_back("no I/O was done (every LUN was offline?)");
+  if (verify_failures > 0) failures.push_back(std::to_string(verify_failures) + " verify failures");
+  if (errors_unexplained > 0)
+    failures.push_back(std::to_string(errors_unexplained) +
+                       " I/O errors not explained by an injected event");
+  if (leaked_bytes > 0 || !leaks.empty())
+    failures.push_back("leaks after detach: " + std::to_string(leaked_bytes) + " bytes in " +
+                       std::to_string(leaks.size()) + " allocations");
+  if (lock_violations > 0) failures.push_back(std::to_string(lock_violations) + " lock violations");
+  if (sync_violations > 0) failures.push_back(std::to_string(sync_violations) + " sync violations");
+  if (other_violations > 0)
+    failures.push_back(std::to_string(other_violations) + " other kernel violations");
+  for (const auto &e : events) {
+    if (!e.ok)
+      failures.push_back("event " + std::to_string(e.at) + ":" + e.action + " failed: " + e.detail);
+  }
+  exit_status = failures.empty() ? 0 : 1;
+}
+
+std::string report_json(const Report &r) {
+  JsonWriter j;
+  j.begin_object();
+  j.field("tool", "pvscsi-exercise");
+  j.field("report_version", 1);
+  j.field("verdict", r.exit_status == 0 ? "verified" : "failed");
+  j.field("exit_status", r.exit_status);
+  j.key("failures").begin_array();
+  for (const auto &f : r.failures) j.value(f);
+  j.end_array();
+  j.field("device", r.device);
+  j.key("profile");
+  if (r.profile.empty())
+    j.null();
+  else
+    j.value(r.profile);
+  j.key("driver").begin_object();
+  j.field("interrupt_type", r.driver.interrupt_type);
+  j.field("interrupt_vectors", r.driver.interrupt_vectors);
+  j.field("req_ring_entries", r.driver.req_ring_entries);
+  j.field("cmp_ring_entries", r.driver.cmp_ring_entries);
+  j.field("msg_ring_entries", r.driver.msg_ring_entries);
+  j.field("msg_ring", r.driver.msg_ring);
+  j.field("req_call_threshold", r.driver.req_call_threshold);
+  j.field("use_req_call_threshold", r.driver.use_req_call_threshold);
+  j.field("max_targets", r.driver.max_targets);
+  j.end_object();
+  j.key("targets").begin_array();
+  for (const auto &t : r.targets) {
+    j.begin_object();
+    j.field("target", t.target);
+    j.field("lun", t.lun);
+    j.field("blocks", t.blocks);
+    j.field("block_size", t.block_size);
+    j.field("capacity_bytes", t.blocks * t.block_size);
+    j.field("vendor", t.vendor);
+    j.field("product", t.product);
+    j.end_object();
+  }
+  j.end_array();
+  j.key("workload").begin_object();
+  if (r.seconds_requested > 0) {
+    j.key("ops").null();
+    j.field("seconds", r.seconds_requested);
+  } else {
+    j.field("ops", r.ops_requested);
+    j.key("seconds").null();
+  }
+  j.field("qd", r.qd);
+  j.field("bs", r.bs);
+  j.field("read_pct", r.read_pct);
+  j.field("pattern", r.pattern);
+  j.field("seed", r.seed);
+  j.field("verify", r.verify);
+  j.end_object();
+  j.key("events").begin_array();
+  for (const auto &e : r.events) {
+    j.begin_object();
+    j.field("at", e.at);
+    j.field("action", e.action);
+    j.field("ok", e.ok);
+    j.field("detail", e.detail);
+    j.field("ms", e.ms);
+    j.end_object();
+  }
+  j.end_array();
+  j.field("ios", r.ios);
+  j.field("reads", r.reads);
+  j.field("writes", r.writes);
+  j.field("bytes", r.bytes);
+  j.field("skipped", r.skipped);
+  j.key("errors").begin_object();
+  for (const auto &k : error_kinds()) {
+    auto it = r.errors.find(k);
+    j.field(k, it == r.errors.end() ? uint64_t(0) : it->second);
+  }
+  j.end_object();
+  j.field("errors_explained", r.errors_explained);
+  j.field("errors_unexplained", r.errors_unexplained);
+  j.key("error_samples").begin_array();
+  for (const auto &s : r.error_samples) j.value(s);
+  j.end_array();
+  j.field("verify_failures", r.verify_failures);
+  j.key("verify_samples").begin_array();
+  for (const auto &s : r.verify_samples) j.value(s);
+  j.end_array();
+  j.field("verified_blocks", r.verified_blocks);
+  j.field("final_check_blocks", r.final_check_blocks);
+  j.field("elapsed_s", r.elapsed_s);
+  j.field("iops", r.iops);
+  j.field("mb_per_s", r.mbps);
+  j.key("latency_us").begin_object();
+  j.field("p50", r.p50_us);
+  j.field("p99", r.p99_us);
+  j.field("max", r.max_us);
+  j.field("mean", r.mean_us);
+  j.end_object();
+  j.field("doorbells", r.doorbells);
+  j.field("interrupts", r.interrupts);
+  j.field("doorbells_per_io", r.doorbells_per_io);
+  j.field("interrupts_per_io", r.interrupts_per_io);
+  j.field("hotplug_events", r.hotplug_events);
+  j.field("resets", r.resets);
+  j.field("leaked_bytes", r.leaked_bytes);
+  j.key("leaks").begin_array();
+  for (const auto &s : r.leaks) j.value(s);
+  j.end_array();
+  j.field("lock_violations", r.lock_violations);
+  j.field("sync_violations", r.sync_violations);
+  j.field("other_violations", r.other_violations);
+  j.key("violation_samples").begin_array();
+  for (const auto &s : r.violation_samples) j.value(s);
+  j.end_array();
+  j.end_object();
+  return j.str() + "\n";
+}
+
+namespace {
+
+std::string pad(const std::string &s, size_t w, bool right = false) {
+  if (s.size() >= w) return s;
+  return right ? std::string(w - s.size(), ' ') + s : s + std::string(w - s.size(), ' ');
+}
+
+std::string fmt(const char *f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+std::string human_bytes(uint64_t b) {
+  if (b >= (1ull << 30)) return fmt("%.1f GiB", double(b) / double(1ull << 30));
+  if (b >= (1ull << 20)) return fmt("%.1f MiB", double(b) / double(1ull << 20));
+  if (b >= (1ull << 10)) return fmt("%.1f KiB", double(b) / double(1ull << 10));
+  return std::to_string(b) + " B";
+}
+
+}  // namespace
+
+std::string discovery_table(const Report &r) {
+  std::ostringstream o;
+  o << "device     " << r.device << (r.profile.empty() ? "" : " (profile " + r.profile + ")")
+    << "\n";
+  o << "interrupts " << r.driver.interrupt_type << ", " << r.driver.interrupt_vectors
+    << " vector(s)\n";
+  o << "rings      request " << r.driver.req_ring_entries << ", completion "
+    << r.driver.cmp_ring_entries << ", message "
+    << (r.driver.msg_ring ? std::to_string(r.driver.msg_ring_entries) : std::string("none"))
+    << " entries\n";
+  o << "features   message ring " << (r.driver.msg_ring ? "yes" : "no")
+    << ", request-call threshold "
+    << (r.driver.req_call_threshold ? (r.driver.use_req_call_threshold ? "yes (used)" : "yes")
+                                    : "no")
+    << ", max targets " << r.driver.max_targets << "\n";
+  o << "\n"
+    << pad("target", 7) << pad("lun", 5) << pad("blocks", 12, true) << pad("bsize", 7, true)
+    << pad("capacity", 11, true) << "  vendor/product\n";
+  for (const auto &t : r.targets) {
+    o << pad(std::to_string(t.target), 7) << pad(std::to_string(t.lun), 5)
+      << pad(std::to_string(t.blocks), 12, true) << pad(std::to_string(t.block_size), 7, true)
+      << pad(human_bytes(t.blocks * t.block_size), 11, true) << "  " << t.vendor << " " << t.product
+      << "\n";
+  }
+  if (r.targets.empty()) o << "(no LUNs found)\n";
+  return o.str();
+}
+
+std::string result_table(const Report &r) {
+  std::ostringstream o;
+  auto row = [&](const std::string &k, const std::string &v) { o << pad(k, 22) << v << "\n"; };
+  row("I/Os", std::to_string(r.ios) + " (" + std::to_string(r.reads) + " reads, " +
+                  std::to_string(r.writes) + " writes, " + human_bytes(r.bytes) + ")");
+  if (r.skipped > 0) row("skipped (offline)", std::to_string(r.skipped));
+  row("elapsed", fmt("%.3f s", r.elapsed_s));
+  row("IOPS", fmt("%.0f", r.iops) + fmt("  (%.1f MB/s)", r.mbps));
+  row("latency us", "p50 " + std::to_string(r.p50_us) + "  p99 " + std::to_string(r.p99_us) +
+                        "  max " + std::to_string(r.max_us));
+  row("doorbells", std::to_string(r.doorbells) + fmt("  (%.3f per I/O)", r.doorbells_per_io));
+  row("interrupts", std::to_string(r.interrupts) + fmt("  (%.3f per I/O)", r.interrupts_per_io));
+  row("hotplug events", std::to_string(r.hotplug_events));
+  row("resets", std::to_string(r.resets));
+  for (const auto &e : r.events)
+    row("event at " + std::to_string(e.at), e.action + (e.ok ? " ok" : " FAILED") +
+                                                (e.detail.empty() ? "" : " (" + e.detail + ")") +
+                                                fmt(", %.1f ms", e.ms));
+  std::string errs;
+  for (const auto &kv : r.errors) {
+    if (kv.second == 0) continue;
+    errs += (errs.empty() ? "" : ", ") + kv.first + " " + std::to_string(kv.second);
+  }
+  row("errors", errs.empty()
+                    ? "none"
+                    : errs + " (" + std::to_string(r.errors_explained) + " explained by events, " +
+                          std::to_string(r.errors_unexplained) + " unexplained)");
+  for (const auto &s : r.error_samples) row("", s);
+  row("verified blocks", r.verify
+                             ? std::to_string(r.verified_blocks) + " (" +
+                                   std::to_string(r.final_check_blocks) + " in the final read-back)"
+                             : std::string("verification off"));
+  row("verify failures", std::to_string(r.verify_failures));
+  for (const auto &s : r.verify_samples) row("", s);
+  row("leaked after detach", std::to_string(r.leaked_bytes) + " bytes");
+  for (const auto &s : r.leaks) row("", s);
+  row("violations", "lock " + std::to_string(r.lock_violations) + ", sync " +
+                        std::to_string(r.sync_violations) + ", other " +
+                        std::to_string(r.other_violations));
+  for (const auto &s : r.violation_samples) row("", s);
+  o << "\n";
+  if (r.exit_status == 0) {
+    o << "VERIFIED: every block read back matched what was written; the kernel is clean.\n";
+  } else {
+    o << "FAILED:";
+    for (size_t i = 0; i < r.failures.size(); i++) o << (i ? "; " : " ") << r.failures[i];
+    o << "\n";
+  }
+  return o.str();
+}
+
+}  // namespace exerciser
