@@ -173,18 +173,15 @@ class LockGuard {
   kmutex_t *m_;
 };
 
-/*
- * The 8 SAM LUN bytes of an illumos 64-bit LUN (scsi_lun64_t): a LUN below 256 is the plain
- * single-level number (peripheral addressing, in byte 1); anything else already is the SAM
- * form, most significant byte first.
- */
+/* The 8 SAM LUN bytes of a scsi_lun64_t: below 256 the plain number (peripheral addressing,
+ * byte 1), else already the SAM form, most significant byte first. */
 template <class Desc>
 inline void pvscsi_set_lun(Desc *d, uint64_t lun64) {
-  if (lun64 < 256) {
-    d->set_lun(1, uint8_t(lun64));
-    return;
-  }
-  for (uint32_t i = 0; i < 8; i++) d->set_lun(i, uint8_t(lun64 >> (56 - 8 * i)));
+  uint64_t sam = lun64 < 256 ? lun64 << 48 : lun64;
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  sam = __builtin_bswap64(sam); /* the bytes go most significant first */
+#endif
+  __builtin_memcpy(d->raw + Desc::kLunOffset, &sam, sizeof(sam));
 }
 
 /* Command status: -1 is failure (or unsupported), -2 an incomplete descriptor; QEMU answers

@@ -34,15 +34,19 @@ bool is_read_write(uint8_t op) {
 /* Write the request descriptor for cmd into ring slot idx. */
 void build_request(pvscsi_softc *sc, pvscsi_cmd *cmd, uint32_t idx) {
   auto *d = reinterpret_cast<hw::RingReqDesc *>(sc->req_ring.kaddr + idx * hw::RingReqDesc::kSize);
-  bzero(d, sizeof(*d)); /* unused bytes must be zero */
+  /* Every field is written each time; the bytes no field covers were zeroed at ring set-up. */
   d->set_context(cmd->ctx)
+      .set_data_addr(0)
+      .set_data_len(0)
       .set_sense_addr(cmd->dma.paddr + kSgListBytes)
       .set_sense_len(kSenseBufLen)
       .set_cdb_len(cmd->cdblen)
       .set_tag(cmd->tag)
       .set_bus(0)
       .set_target(uint8_t(cmd->target));
-  for (uint32_t i = 0; i < cmd->cdblen; i++) d->set_cdb(i, cmd->cdb[i]);
+  bcopy(cmd->cdb, d->raw + hw::RingReqDesc::kCdbOffset, cmd->cdblen);
+  bzero(d->raw + hw::RingReqDesc::kCdbOffset + cmd->cdblen,
+        hw::RingReqDesc::kCdbCount - cmd->cdblen);
   pvscsi_set_lun(d, cmd->lun);
 
   struct scsi_pkt *pkt = cmd->pkt;
