@@ -150,9 +150,7 @@ class TestDevice : public DeviceSkeleton<TestDevice> {
   }
 };
 
-void send(TestDevice &dev, CommandCode code) {
-  dev.mmio_write32(Command::kOffset, to_raw(code));
-}
+void send(TestDevice &dev, CommandCode code) { dev.mmio_write32(Command::kOffset, to_raw(code)); }
 
 TEST(Skeleton, SetupRingsCollectsEveryDwordBeforeTheHandlerRuns) {
   TestDevice dev;

@@ -66,8 +66,7 @@ void callout_main(Clock *c) {
   std::unique_lock<std::mutex> lk(c->mu);
   for (;;) {
     c->cv.wait(lk, [c] { return c->stop || !c->ready.empty(); });
-    if (c->ready.empty())
-      return;
+    if (c->ready.empty()) return;
     auto [id, fn] = std::move(c->ready.front());
     c->ready.pop_front();
     c->running = id;
@@ -81,14 +80,11 @@ void callout_main(Clock *c) {
 
 // Pop the earliest event due at or before target; false if none. Called with c.mu held.
 bool pop_due(Clock &c, int64_t target, uint64_t *id, Event *ev) {
-  if (c.events.empty())
-    return false;
+  if (c.events.empty()) return false;
   auto it = c.events.begin();
-  if (it->first.first > target)
-    return false;
+  if (it->first.first > target) return false;
   *id = it->first.second;
-  if (c.mode == ClockMode::kVirtual && it->first.first > c.now)
-    c.now = it->first.first;
+  if (c.mode == ClockMode::kVirtual && it->first.first > c.now) c.now = it->first.first;
   *ev = std::move(it->second);
   c.when_of.erase(*id);
   c.events.erase(it);
@@ -96,9 +92,7 @@ bool pop_due(Clock &c, int64_t target, uint64_t *id, Event *ev) {
 }
 
 // The callout thread has nothing to do, or is blocked in a kernel primitive.
-bool callouts_settled(Clock &c) {
-  return c.ready.empty() && (c.running == 0 || callout_blocked());
-}
+bool callouts_settled(Clock &c) { return c.ready.empty() && (c.running == 0 || callout_blocked()); }
 
 void dispatch(Clock &c, std::unique_lock<std::mutex> &lk, uint64_t id, Event &ev, bool wait) {
   if (ev.callout) {
@@ -128,8 +122,7 @@ void timer_main(Clock *c) {
     }
     uint64_t id;
     Event ev;
-    while (pop_due(*c, now_locked(*c), &id, &ev))
-      dispatch(*c, lk, id, ev, false);
+    while (pop_due(*c, now_locked(*c), &id, &ev)) dispatch(*c, lk, id, ev, false);
   }
 }
 
@@ -146,13 +139,11 @@ void auto_main(Clock *c) {
     std::this_thread::sleep_for(std::chrono::microseconds(200));
     bool idle = intr_idle() && taskqs_idle();
     lk.lock();
-    if (!idle || c->events.empty() || !c->auto_advance || !callouts_settled(*c))
-      continue;
+    if (!idle || c->events.empty() || !c->auto_advance || !callouts_settled(*c)) continue;
     int64_t target = c->events.begin()->first.first;
     uint64_t id;
     Event ev;
-    while (pop_due(*c, target, &id, &ev))
-      dispatch(*c, lk, id, ev, true);
+    while (pop_due(*c, target, &id, &ev)) dispatch(*c, lk, id, ev, true);
   }
 }
 
@@ -165,14 +156,12 @@ void clock_init(ClockMode mode) {
   g_clock->now = 0;
   g_clock->callout_thread = std::thread(callout_main, g_clock);
   g_clock->callout_tid = g_clock->callout_thread.get_id();
-  if (mode == ClockMode::kReal)
-    g_clock->timer_thread = std::thread(timer_main, g_clock);
+  if (mode == ClockMode::kReal) g_clock->timer_thread = std::thread(timer_main, g_clock);
 }
 
 void clock_fini() {
   Clock *c = g_clock;
-  if (c == nullptr)
-    return;
+  if (c == nullptr) return;
   {
     std::lock_guard<std::mutex> lk(c->mu);
     c->stop = true;
@@ -181,20 +170,16 @@ void clock_fini() {
     c->when_of.clear();
     c->cv.notify_all();
   }
-  if (c->callout_thread.joinable())
-    c->callout_thread.join();
-  if (c->timer_thread.joinable())
-    c->timer_thread.join();
-  if (c->auto_thread.joinable())
-    c->auto_thread.join();
+  if (c->callout_thread.joinable()) c->callout_thread.join();
+  if (c->timer_thread.joinable()) c->timer_thread.join();
+  if (c->auto_thread.joinable()) c->auto_thread.join();
   g_callout_blocked = nullptr;
   g_clock = nullptr;
   delete c;
 }
 
 int64_t clock_now() {
-  if (g_clock == nullptr)
-    return 0;
+  if (g_clock == nullptr) return 0;
   std::lock_guard<std::mutex> lk(g_clock->mu);
   return now_locked(*g_clock);
 }
@@ -211,8 +196,7 @@ uint64_t clock_add(int64_t when, std::function<void()> fn, bool callout) {
 
 bool clock_cancel(uint64_t id, bool wait) {
   Clock *cp = g_clock;
-  if (cp == nullptr)
-    return false;
+  if (cp == nullptr) return false;
   Clock &c = *cp;
   std::unique_lock<std::mutex> lk(c.mu);
   auto w = c.when_of.find(id);
@@ -241,14 +225,11 @@ bool clock_pending(uint64_t id) {
 void clock_advance_to(int64_t target, bool wait) {
   Clock &c = *g_clock;
   std::unique_lock<std::mutex> lk(c.mu);
-  if (c.mode == ClockMode::kReal)
-    return;
+  if (c.mode == ClockMode::kReal) return;
   uint64_t id;
   Event ev;
-  while (pop_due(c, target, &id, &ev))
-    dispatch(c, lk, id, ev, wait);
-  if (target > c.now)
-    c.now = target;
+  while (pop_due(c, target, &id, &ev)) dispatch(c, lk, id, ev, wait);
+  if (target > c.now) c.now = target;
 }
 
 void clock_sleep_until(int64_t when) {
@@ -301,8 +282,7 @@ void taskq_main(ddi_taskq *tq) {
   std::unique_lock<std::mutex> lk(tq->mu);
   for (;;) {
     tq->cv.wait(lk, [tq] { return tq->stop || (!tq->suspended && !tq->q.empty()); });
-    if (tq->q.empty() || (tq->stop && tq->suspended))
-      return;
+    if (tq->q.empty() || (tq->stop && tq->suspended)) return;
     auto [fn, arg] = tq->q.front();
     tq->q.pop_front();
     tq->running++;
@@ -321,16 +301,14 @@ void taskqs_fini() {
     std::lock_guard<std::mutex> lk(g_tq_mu);
     left = g_taskqs;
   }
-  for (ddi_taskq *tq : left)
-    ddi_taskq_destroy(tq);
+  for (ddi_taskq *tq : left) ddi_taskq_destroy(tq);
 }
 
 bool taskqs_idle() {
   std::lock_guard<std::mutex> lk(g_tq_mu);
   for (ddi_taskq *tq : g_taskqs) {
     std::lock_guard<std::mutex> l2(tq->mu);
-    if (!tq->q.empty() || tq->running != 0)
-      return false;
+    if (!tq->q.empty() || tq->running != 0) return false;
   }
   return true;
 }
@@ -340,13 +318,10 @@ bool taskqs_idle() {
 namespace fk {
 using namespace fk::impl;
 
-int64_t now_ns() {
-  return clock_now();
-}
+int64_t now_ns() { return clock_now(); }
 
 void advance(int64_t ns) {
-  if (ns < 0)
-    return;
+  if (ns < 0) return;
   if (g_clock->mode == ClockMode::kReal) {
     std::this_thread::sleep_for(std::chrono::nanoseconds(ns));
     return;
@@ -359,8 +334,7 @@ bool run_next_event() {
   int64_t target;
   {
     std::lock_guard<std::mutex> lk(c.mu);
-    if (c.mode == ClockMode::kReal || c.events.empty())
-      return false;
+    if (c.mode == ClockMode::kReal || c.events.empty()) return false;
     target = c.events.begin()->first.first;
   }
   clock_advance_to(target, true);
@@ -369,8 +343,7 @@ bool run_next_event() {
 
 std::optional<int64_t> next_event_ns() {
   std::lock_guard<std::mutex> lk(g_clock->mu);
-  if (g_clock->events.empty())
-    return std::nullopt;
+  if (g_clock->events.empty()) return std::nullopt;
   return g_clock->events.begin()->first.first;
 }
 
@@ -384,19 +357,16 @@ void set_auto_advance(bool on) {
   std::thread old;
   {
     std::lock_guard<std::mutex> lk(c.mu);
-    if (c.mode != ClockMode::kVirtual || c.auto_advance == on)
-      return;
+    if (c.mode != ClockMode::kVirtual || c.auto_advance == on) return;
     c.auto_advance = on;
     c.cv.notify_all();
     if (on) {
-      if (c.auto_thread.joinable())
-        old = std::move(c.auto_thread);
+      if (c.auto_thread.joinable()) old = std::move(c.auto_thread);
     } else {
       old = std::move(c.auto_thread);
     }
   }
-  if (old.joinable())
-    old.join();
+  if (old.joinable()) old.join();
   if (on) {
     std::lock_guard<std::mutex> lk(c.mu);
     c.auto_thread = std::thread(auto_main, &c);
@@ -412,8 +382,7 @@ void drain() {
       std::lock_guard<std::mutex> lk(g_clock->mu);
       settled = callouts_settled(*g_clock);
     }
-    if (clock_idle() && tq_idle && irq_idle)
-      return;
+    if (clock_idle() && tq_idle && irq_idle) return;
     // Virtual clock: task-queue work waiting while no callout or interrupt runs is waiting for
     // time (a device's latency, a timeout): after ~1 ms without activity, jump ahead.
     if (g_clock->mode == ClockMode::kVirtual && !tq_idle && settled && irq_idle &&
@@ -435,34 +404,23 @@ using namespace fk::impl;
 
 extern "C" {
 
-hrtime_t gethrtime(void) {
-  return clock_now();
-}
-clock_t ddi_get_lbolt(void) {
-  return static_cast<clock_t>(clock_now() / kTickNs);
-}
-int64_t ddi_get_lbolt64(void) {
-  return clock_now() / kTickNs;
-}
-time_t ddi_get_time(void) {
-  return static_cast<time_t>(1700000000 + clock_now() / 1000000000);
-}
+hrtime_t gethrtime(void) { return clock_now(); }
+clock_t ddi_get_lbolt(void) { return static_cast<clock_t>(clock_now() / kTickNs); }
+int64_t ddi_get_lbolt64(void) { return clock_now() / kTickNs; }
+time_t ddi_get_time(void) { return static_cast<time_t>(1700000000 + clock_now() / 1000000000); }
 
 clock_t drv_usectohz(clock_t us) {
-  if (us <= 0)
-    return 0;
+  if (us <= 0) return 0;
   return static_cast<clock_t>((static_cast<int64_t>(us) * 1000 + kTickNs - 1) / kTickNs);
 }
 
 clock_t drv_hztousec(clock_t ticks) {
-  if (ticks <= 0)
-    return 0;
+  if (ticks <= 0) return 0;
   return static_cast<clock_t>(static_cast<int64_t>(ticks) * (kTickNs / 1000));
 }
 
 void drv_usecwait(clock_t us) {
-  if (us <= 0)
-    return;
+  if (us <= 0) return;
   if (g_clock->mode == fk::ClockMode::kReal) {
     auto end = std::chrono::steady_clock::now() + std::chrono::microseconds(us);
     while (std::chrono::steady_clock::now() < end) {
@@ -477,14 +435,12 @@ void drv_usecwait(clock_t us) {
 
 void delay(clock_t ticks) {
   fk::check_may_sleep("delay", nullptr, __builtin_return_address(0));
-  if (ticks <= 0)
-    return;
+  if (ticks <= 0) return;
   clock_sleep_until(clock_now() + static_cast<int64_t>(ticks) * kTickNs);
 }
 
 timeout_id_t timeout(void (*func)(void *), void *arg, clock_t ticks) {
-  if (ticks <= 0)
-    ticks = 1;
+  if (ticks <= 0) ticks = 1;
   const void *site = __builtin_return_address(0);
   auto holder = std::make_shared<std::atomic<uint64_t>>(0);
   uint64_t id = clock_add(
@@ -493,8 +449,7 @@ timeout_id_t timeout(void (*func)(void *), void *arg, clock_t ticks) {
         // The callout can fire before timeout() has recorded it: wait until it has, so the
         // record is always removed (else a fired timeout would be reported as a leak).
         uint64_t me;
-        while ((me = holder->load()) == 0)
-          std::this_thread::yield();
+        while ((me = holder->load()) == 0) std::this_thread::yield();
         untrack("timeout", reinterpret_cast<void *>(me));
         ctr().timeouts_fired++;
         tctx().in_timeout = true;
@@ -509,19 +464,16 @@ timeout_id_t timeout(void (*func)(void *), void *arg, clock_t ticks) {
 
 clock_t untimeout(timeout_id_t tid) {
   uint64_t id = reinterpret_cast<uint64_t>(tid);
-  if (id == 0)
-    return -1;
+  if (id == 0) return -1;
   int64_t when = -1;
   {
     std::lock_guard<std::mutex> lk(g_clock->mu);
     auto it = g_clock->when_of.find(id);
-    if (it != g_clock->when_of.end())
-      when = it->second;
+    if (it != g_clock->when_of.end()) when = it->second;
   }
   if (clock_cancel(id, true)) {
     untrack("timeout", reinterpret_cast<void *>(id));
-    if (when < 0)
-      return 0;
+    if (when < 0) return 0;
     int64_t left = (when - clock_now() + kTickNs - 1) / kTickNs;
     return left > 0 ? left : 0;
   }
@@ -533,8 +485,7 @@ clock_t untimeout(timeout_id_t tid) {
 ddi_taskq_t *ddi_taskq_create(dev_info_t *, const char *name, int nthreads, pri_t, uint_t) {
   auto *tq = new ddi_taskq;
   tq->name = name ? name : "";
-  if (nthreads < 1)
-    nthreads = 1;
+  if (nthreads < 1) nthreads = 1;
   for (int i = 0; i < nthreads; i++) {
     tq->threads.emplace_back(taskq_main, tq);
     tq->tids.push_back(tq->threads.back().get_id());
@@ -549,8 +500,7 @@ ddi_taskq_t *ddi_taskq_create(dev_info_t *, const char *name, int nthreads, pri_
 
 static bool on_taskq_thread(ddi_taskq *tq) {
   for (auto &id : tq->tids)
-    if (id == std::this_thread::get_id())
-      return true;
+    if (id == std::this_thread::get_id()) return true;
   return false;
 }
 
@@ -567,8 +517,7 @@ void ddi_taskq_destroy(ddi_taskq_t *tq) {
     tq->stop = true;
     tq->cv.notify_all();
   }
-  for (auto &t : tq->threads)
-    t.join();
+  for (auto &t : tq->threads) t.join();
   {
     std::lock_guard<std::mutex> lk(g_tq_mu);
     g_taskqs.erase(std::find(g_taskqs.begin(), g_taskqs.end(), tq));
@@ -579,8 +528,7 @@ void ddi_taskq_destroy(ddi_taskq_t *tq) {
 
 int ddi_taskq_dispatch(ddi_taskq_t *tq, void (*func)(void *), void *arg, uint_t dflags) {
   if (dflags & DDI_NOSLEEP) {
-    if (should_fail(fk::kFailTaskqDispatch))
-      return DDI_FAILURE;
+    if (should_fail(fk::kFailTaskqDispatch)) return DDI_FAILURE;
   } else {
     fk::check_may_sleep("ddi_taskq_dispatch(DDI_SLEEP)", nullptr, __builtin_return_address(0));
   }

@@ -64,26 +64,18 @@ AtomicCounters g_counters;
 
 }  // namespace
 
-AtomicCounters &ctr() {
-  return g_counters;
-}
-const Options &opts() {
-  return core().opts;
-}
-bool is_booted() {
-  return core().booted;
-}
+AtomicCounters &ctr() { return g_counters; }
+const Options &opts() { return core().opts; }
+bool is_booted() { return core().booted; }
 
 bool should_fail(unsigned cls, int itype) {
   Core &c = core();
   std::lock_guard<std::mutex> lk(c.mu);
   bool fail = false;
   for (FailRule &r : c.fail) {
-    if (!(r.classes & cls) || r.spent)
-      continue;
+    if (!(r.classes & cls) || r.spent) continue;
     if (r.itype != 0) {
-      if (r.itype == itype)
-        fail = true;
+      if (r.itype == itype) fail = true;
       continue;
     }
     r.seen++;
@@ -92,24 +84,19 @@ bool should_fail(unsigned cls, int itype) {
       fail = true;
     } else if (r.nth == 0 && r.p > 0) {
       std::uniform_real_distribution<double> d(0.0, 1.0);
-      if (d(c.rng) < r.p)
-        fail = true;
+      if (d(c.rng) < r.p) fail = true;
     }
   }
-  if (fail)
-    c.failures++;
+  if (fail) c.failures++;
   return fail;
 }
 
 void console_emit(int level, const std::string &prefix, const char *fmt, va_list ap) {
-  if (level == CE_IGNORE)
-    return;
+  if (level == CE_IGNORE) return;
   bool to_console = true, to_log = true;
   if (fmt != nullptr && (fmt[0] == '!' || fmt[0] == '^' || fmt[0] == '?')) {
-    if (fmt[0] == '!')
-      to_console = false;
-    if (fmt[0] == '^')
-      to_log = false;
+    if (fmt[0] == '!') to_console = false;
+    if (fmt[0] == '^') to_log = false;
     if (fmt[0] == '?') {
       to_log = false;
       to_console = core().opts.verbose_boot;
@@ -170,8 +157,7 @@ void report_violation(const char *kind, const std::string &text) {
 }
 
 std::string describe_site(const void *pc) {
-  if (pc == nullptr)
-    return "?";
+  if (pc == nullptr) return "?";
   Dl_info info;
   char buf[512];
   if (dladdr(pc, &info) != 0) {
@@ -213,8 +199,7 @@ void boot(const Options &o) {
 }
 
 void shutdown() {
-  if (!core().booted)
-    return;
+  if (!core().booted) return;
   devtree_fini();
   taskqs_fini();
   clock_fini();
@@ -223,12 +208,8 @@ void shutdown() {
   core().booted = false;
 }
 
-bool booted() {
-  return core().booted;
-}
-const Options &options() {
-  return core().opts;
-}
+bool booted() { return core().booted; }
+const Options &options() { return core().opts; }
 
 std::vector<ConsoleMessage> console() {
   std::lock_guard<std::mutex> lk(core().mu);
@@ -238,8 +219,7 @@ std::vector<ConsoleMessage> console() {
 bool console_contains(const std::string &s) {
   std::lock_guard<std::mutex> lk(core().mu);
   for (const auto &m : core().console)
-    if (m.text.find(s) != std::string::npos)
-      return true;
+    if (m.text.find(s) != std::string::npos) return true;
   return false;
 }
 
@@ -247,8 +227,7 @@ size_t console_count(int level) {
   std::lock_guard<std::mutex> lk(core().mu);
   size_t n = 0;
   for (const auto &m : core().console)
-    if (m.level == level)
-      n++;
+    if (m.level == level) n++;
   return n;
 }
 
@@ -303,8 +282,7 @@ uint64_t leaked_bytes() {
   std::lock_guard<std::mutex> lk(core().mu);
   uint64_t n = 0;
   for (const auto &[key, rec] : core().tracked)
-    if (key.first == "kmem" || key.first == "dma-mem")
-      n += rec.size;
+    if (key.first == "kmem" || key.first == "dma-mem") n += rec.size;
   return n;
 }
 
@@ -317,8 +295,7 @@ size_t violation_count(const std::string &kind) {
   std::lock_guard<std::mutex> lk(core().mu);
   size_t n = 0;
   for (const auto &v : core().violations)
-    if (kind.empty() || v.kind == kind)
-      n++;
+    if (kind.empty() || v.kind == kind) n++;
   return n;
 }
 
@@ -393,18 +370,10 @@ void reset_counters() {
     p->store(0);
 }
 
-uint64_t va_to_pa(const void *va) {
-  return dma_va_to_pa(va);
-}
-void *pa_to_va(uint64_t pa) {
-  return arena_pa_to_va(pa);
-}
-bool device_dma_read(uint64_t pa, void *buf, size_t len) {
-  return dma_read(pa, buf, len);
-}
-bool device_dma_write(uint64_t pa, const void *buf, size_t len) {
-  return dma_write(pa, buf, len);
-}
+uint64_t va_to_pa(const void *va) { return dma_va_to_pa(va); }
+void *pa_to_va(uint64_t pa) { return arena_pa_to_va(pa); }
+bool device_dma_read(uint64_t pa, void *buf, size_t len) { return dma_read(pa, buf, len); }
+bool device_dma_write(uint64_t pa, const void *buf, size_t len) { return dma_write(pa, buf, len); }
 
 }  // namespace fk
 
@@ -423,8 +392,7 @@ void fk_sdt_probe(const char *name, int nargs, uintptr_t a0, uintptr_t a1, uintp
     s.last.assign(args, args + nargs);
     hook = core().sdt_hook;
   }
-  if (hook)
-    hook(name, nargs, args);
+  if (hook) hook(name, nargs, args);
 }
 
 void cmn_err(int level, const char *fmt, ...) {
@@ -479,73 +447,48 @@ size_t strlcpy(char *dst, const char *src, size_t len) {
 
 size_t strlcat(char *dst, const char *src, size_t len) {
   size_t d = strnlen(dst, len);
-  if (d == len)
-    return len + strlen(src);
+  if (d == len) return len + strlen(src);
   return d + strlcpy(dst + d, src, len - d);
 }
 
-int ddi_ffs(long mask) {
-  return mask == 0 ? 0 : __builtin_ctzl((unsigned long)mask) + 1;
-}
-int ddi_fls(long mask) {
-  return mask == 0 ? 0 : 64 - __builtin_clzl((unsigned long)mask);
-}
+int ddi_ffs(long mask) { return mask == 0 ? 0 : __builtin_ctzl((unsigned long)mask) + 1; }
+int ddi_fls(long mask) { return mask == 0 ? 0 : 64 - __builtin_clzl((unsigned long)mask); }
 
 int ddi_strtol(const char *str, char **nptr, int base, long *result) {
-  if (str == nullptr || result == nullptr)
-    return EINVAL;
+  if (str == nullptr || result == nullptr) return EINVAL;
   errno = 0;
   char *end;
   long v = strtol(str, &end, base);
-  if (errno != 0)
-    return errno;
-  if (end == str)
-    return EINVAL;
-  if (nptr)
-    *nptr = end;
+  if (errno != 0) return errno;
+  if (end == str) return EINVAL;
+  if (nptr) *nptr = end;
   *result = v;
   return 0;
 }
 
 int ddi_strtoul(const char *str, char **nptr, int base, unsigned long *result) {
-  if (str == nullptr || result == nullptr)
-    return EINVAL;
+  if (str == nullptr || result == nullptr) return EINVAL;
   errno = 0;
   char *end;
   unsigned long v = strtoul(str, &end, base);
-  if (errno != 0)
-    return errno;
-  if (end == str)
-    return EINVAL;
-  if (nptr)
-    *nptr = end;
+  if (errno != 0) return errno;
+  if (end == str) return EINVAL;
+  if (nptr) *nptr = end;
   *result = v;
   return 0;
 }
 
-unsigned long ddi_ptob(dev_info_t *, unsigned long pages) {
-  return pages << MMU_PAGESHIFT;
-}
-unsigned long ddi_btop(dev_info_t *, unsigned long bytes) {
-  return bytes >> MMU_PAGESHIFT;
-}
+unsigned long ddi_ptob(dev_info_t *, unsigned long pages) { return pages << MMU_PAGESHIFT; }
+unsigned long ddi_btop(dev_info_t *, unsigned long bytes) { return bytes >> MMU_PAGESHIFT; }
 unsigned long ddi_btopr(dev_info_t *, unsigned long bytes) {
   return (bytes + MMU_PAGEOFFSET) >> MMU_PAGESHIFT;
 }
-int ddi_in_panic(void) {
-  return 0;
-}
+int ddi_in_panic(void) { return 0; }
 
 // Atomics (atomic_ops(9F)).
-void atomic_inc_32(volatile uint32_t *t) {
-  __atomic_add_fetch(t, 1, __ATOMIC_SEQ_CST);
-}
-void atomic_dec_32(volatile uint32_t *t) {
-  __atomic_sub_fetch(t, 1, __ATOMIC_SEQ_CST);
-}
-void atomic_add_32(volatile uint32_t *t, int32_t d) {
-  __atomic_add_fetch(t, d, __ATOMIC_SEQ_CST);
-}
+void atomic_inc_32(volatile uint32_t *t) { __atomic_add_fetch(t, 1, __ATOMIC_SEQ_CST); }
+void atomic_dec_32(volatile uint32_t *t) { __atomic_sub_fetch(t, 1, __ATOMIC_SEQ_CST); }
+void atomic_add_32(volatile uint32_t *t, int32_t d) { __atomic_add_fetch(t, d, __ATOMIC_SEQ_CST); }
 uint32_t atomic_inc_32_nv(volatile uint32_t *t) {
   return __atomic_add_fetch(t, 1, __ATOMIC_SEQ_CST);
 }
@@ -562,15 +505,9 @@ uint32_t atomic_cas_32(volatile uint32_t *t, uint32_t cmp, uint32_t nv) {
 uint32_t atomic_swap_32(volatile uint32_t *t, uint32_t nv) {
   return __atomic_exchange_n(t, nv, __ATOMIC_SEQ_CST);
 }
-void atomic_inc_64(volatile uint64_t *t) {
-  __atomic_add_fetch(t, 1, __ATOMIC_SEQ_CST);
-}
-void atomic_dec_64(volatile uint64_t *t) {
-  __atomic_sub_fetch(t, 1, __ATOMIC_SEQ_CST);
-}
-void atomic_add_64(volatile uint64_t *t, int64_t d) {
-  __atomic_add_fetch(t, d, __ATOMIC_SEQ_CST);
-}
+void atomic_inc_64(volatile uint64_t *t) { __atomic_add_fetch(t, 1, __ATOMIC_SEQ_CST); }
+void atomic_dec_64(volatile uint64_t *t) { __atomic_sub_fetch(t, 1, __ATOMIC_SEQ_CST); }
+void atomic_add_64(volatile uint64_t *t, int64_t d) { __atomic_add_fetch(t, d, __ATOMIC_SEQ_CST); }
 uint64_t atomic_inc_64_nv(volatile uint64_t *t) {
   return __atomic_add_fetch(t, 1, __ATOMIC_SEQ_CST);
 }
@@ -581,26 +518,14 @@ uint64_t atomic_cas_64(volatile uint64_t *t, uint64_t cmp, uint64_t nv) {
   __atomic_compare_exchange_n(t, &cmp, nv, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
   return cmp;
 }
-void atomic_or_32(volatile uint32_t *t, uint32_t b) {
-  __atomic_or_fetch(t, b, __ATOMIC_SEQ_CST);
-}
-void atomic_and_32(volatile uint32_t *t, uint32_t b) {
-  __atomic_and_fetch(t, b, __ATOMIC_SEQ_CST);
-}
+void atomic_or_32(volatile uint32_t *t, uint32_t b) { __atomic_or_fetch(t, b, __ATOMIC_SEQ_CST); }
+void atomic_and_32(volatile uint32_t *t, uint32_t b) { __atomic_and_fetch(t, b, __ATOMIC_SEQ_CST); }
 // A sequentially consistent read-modify-write orders like a full fence (and, unlike a fence,
 // is understood by ThreadSanitizer).
 static int g_membar;
-void membar_enter(void) {
-  __atomic_fetch_add(&g_membar, 0, __ATOMIC_SEQ_CST);
-}
-void membar_exit(void) {
-  __atomic_fetch_add(&g_membar, 0, __ATOMIC_SEQ_CST);
-}
-void membar_producer(void) {
-  __atomic_fetch_add(&g_membar, 0, __ATOMIC_SEQ_CST);
-}
-void membar_consumer(void) {
-  __atomic_fetch_add(&g_membar, 0, __ATOMIC_SEQ_CST);
-}
+void membar_enter(void) { __atomic_fetch_add(&g_membar, 0, __ATOMIC_SEQ_CST); }
+void membar_exit(void) { __atomic_fetch_add(&g_membar, 0, __ATOMIC_SEQ_CST); }
+void membar_producer(void) { __atomic_fetch_add(&g_membar, 0, __ATOMIC_SEQ_CST); }
+void membar_consumer(void) { __atomic_fetch_add(&g_membar, 0, __ATOMIC_SEQ_CST); }
 
 }  // extern "C"

@@ -68,20 +68,16 @@ int alloc_instance(const std::string &driver) {
 
 void free_instance(const std::string &driver, int inst) {
   auto &v = g_instances[driver];
-  if (inst >= 0 && static_cast<size_t>(inst) < v.size())
-    v[inst] = false;
+  if (inst >= 0 && static_cast<size_t>(inst) < v.size()) v[inst] = false;
 }
 
 const PropValue *find_prop(dev_info_t *dip, const char *name, uint_t flags) {
   for (dev_info *d = dip; d != nullptr; d = d->parent) {
     auto it = d->driver_props.find(name);
-    if (it != d->driver_props.end())
-      return &it->second;
+    if (it != d->driver_props.end()) return &it->second;
     it = d->system_props.find(name);
-    if (it != d->system_props.end())
-      return &it->second;
-    if (flags & DDI_PROP_DONTPASS)
-      break;
+    if (it != d->system_props.end()) return &it->second;
+    if (flags & DDI_PROP_DONTPASS) break;
   }
   return nullptr;
 }
@@ -113,8 +109,7 @@ void devtree_fini() {
       dev_info *c = d->children.back();
       rm(c);
       d->children.pop_back();
-      if (c->pci)
-        pci_node_fini(c);
+      if (c->pci) pci_node_fini(c);
       delete c;
     }
   };
@@ -125,8 +120,7 @@ void devtree_fini() {
   }
   std::lock_guard<std::mutex> lk(g_ks_mu);
   for (KstatRec &r : g_kstats) {
-    if (r.data_alloc)
-      free(r.ksp->ks_data);
+    if (r.data_alloc) free(r.ksp->ks_data);
     delete r.ksp;
   }
   g_kstats.clear();
@@ -139,9 +133,7 @@ void devtree_fini() {
 namespace fk {
 using namespace fk::impl;
 
-dev_info_t *root_node() {
-  return g_root;
-}
+dev_info_t *root_node() { return g_root; }
 
 dev_info_t *create_child(dev_info_t *parent, const char *node_name, struct dev_ops *ops,
                          const char *unit_address, const char *driver_name) {
@@ -158,8 +150,7 @@ dev_info_t *create_child(dev_info_t *parent, const char *node_name, struct dev_o
 }
 
 int attach_node(dev_info_t *dip) {
-  if (dip->ops == nullptr || dip->ops->devo_attach == nullptr)
-    return DDI_FAILURE;
+  if (dip->ops == nullptr || dip->ops->devo_attach == nullptr) return DDI_FAILURE;
   if (dip->attached) {
     report_violation("devtree", "attach of an attached node " + dip->node_name);
     return DDI_FAILURE;
@@ -170,27 +161,23 @@ int attach_node(dev_info_t *dip) {
       return DDI_FAILURE;
   }
   int r = dip->ops->devo_attach(dip, DDI_ATTACH);
-  if (r == DDI_SUCCESS)
-    dip->attached = true;
+  if (r == DDI_SUCCESS) dip->attached = true;
   return r;
 }
 
 int detach_node(dev_info_t *dip, ddi_detach_cmd_t cmd) {
-  if (dip->ops == nullptr || dip->ops->devo_detach == nullptr)
-    return DDI_FAILURE;
+  if (dip->ops == nullptr || dip->ops->devo_detach == nullptr) return DDI_FAILURE;
   if (!dip->attached) {
     report_violation("devtree", "detach of a node that is not attached: " + dip->node_name);
     return DDI_FAILURE;
   }
   int r = dip->ops->devo_detach(dip, cmd);
-  if (r == DDI_SUCCESS && cmd == DDI_DETACH)
-    dip->attached = false;
+  if (r == DDI_SUCCESS && cmd == DDI_DETACH) dip->attached = false;
   return r;
 }
 
 void remove_node(dev_info_t *dip) {
-  if (dip == nullptr || dip == g_root)
-    return;
+  if (dip == nullptr || dip == g_root) return;
   if (dip->attached || !dip->children.empty()) {
     report_violation("devtree", "remove_node of " + dip->node_name + "@" + dip->unit_address +
                                     (dip->attached ? ": still attached" : ": has children"));
@@ -202,8 +189,7 @@ void remove_node(dev_info_t *dip) {
     sib.erase(std::find(sib.begin(), sib.end(), dip));
     free_instance(dip->driver_name, dip->instance);
   }
-  if (dip->pci)
-    pci_node_fini(dip);
+  if (dip->pci) pci_node_fini(dip);
   if (!dip->driver_props.empty())
     report_violation("devtree", "node " + dip->node_name +
                                     " removed with driver properties set"
@@ -214,8 +200,7 @@ void remove_node(dev_info_t *dip) {
 dev_info_t *find_child(dev_info_t *parent, const char *node_name, const char *unit_address) {
   std::lock_guard<std::mutex> lk(g_tree_mu);
   for (dev_info *c : parent->children)
-    if (c->node_name == node_name && c->unit_address == unit_address)
-      return c;
+    if (c->node_name == node_name && c->unit_address == unit_address) return c;
   return nullptr;
 }
 
@@ -229,30 +214,22 @@ int load_driver(const char *name) {
 }
 
 int driver_info() {
-  if (fk_module_info == nullptr)
-    return 0;
+  if (fk_module_info == nullptr) return 0;
   return fk_module_info(reinterpret_cast<struct modinfo *>(alloca(64)));
 }
 
 int unload_driver() {
-  if (fk_module_fini == nullptr)
-    return ENOENT;
+  if (fk_module_fini == nullptr) return ENOENT;
   return fk_module_fini();
 }
 
 struct dev_ops *driver_ops() {
   return g_ops;
 }
-const std::string &driver_name() {
-  return g_driver_name;
-}
+const std::string &driver_name() { return g_driver_name; }
 
-int attach(dev_info_t *dip) {
-  return attach_node(dip);
-}
-int detach(dev_info_t *dip, ddi_detach_cmd_t cmd) {
-  return detach_node(dip, cmd);
-}
+int attach(dev_info_t *dip) { return attach_node(dip); }
+int detach(dev_info_t *dip, ddi_detach_cmd_t cmd) { return detach_node(dip, cmd); }
 
 // ---- properties (test side) ----
 static void set_sys(dev_info_t *dip, const std::string &name, PropValue v) {
@@ -288,9 +265,7 @@ void set_prop_strings(dev_info_t *dip, const std::string &name,
   set_sys(dip, name, v);
 }
 
-void set_prop_boolean(dev_info_t *dip, const std::string &name) {
-  set_sys(dip, name, PropValue{});
-}
+void set_prop_boolean(dev_info_t *dip, const std::string &name) { set_sys(dip, name, PropValue{}); }
 
 std::string load_driver_conf(const std::string &text) {
   // Tokenise: identifiers, integers, quoted strings, '=', ',', ';'. Comments start with '#'.
@@ -305,8 +280,7 @@ std::string load_driver_conf(const std::string &text) {
       } else if (isspace(static_cast<unsigned char>(text[i]))) {
         i++;
       } else if (text[i] == '#') {
-        while (i < text.size() && text[i] != '\n')
-          i++;
+        while (i < text.size() && text[i] != '\n') i++;
       } else {
         break;
       }
@@ -314,29 +288,24 @@ std::string load_driver_conf(const std::string &text) {
   };
   for (;;) {
     skip();
-    if (i >= text.size())
-      break;
+    if (i >= text.size()) break;
     size_t s = i;
     while (i < text.size() && (isalnum(static_cast<unsigned char>(text[i])) || text[i] == '-' ||
                                text[i] == '_' || text[i] == '.' || text[i] == ','))
       i++;
-    if (i == s)
-      return err(std::string("expected a property name, found '") + text[i] + "'");
+    if (i == s) return err(std::string("expected a property name, found '") + text[i] + "'");
     std::string name = text.substr(s, i - s);
     skip();
-    if (i >= text.size() || text[i] != '=')
-      return err("expected '=' after " + name);
+    if (i >= text.size() || text[i] != '=') return err("expected '=' after " + name);
     i++;
     PropValue v;
     bool first = true;
     for (;;) {
       skip();
-      if (i >= text.size())
-        return err("unexpected end of file in " + name);
+      if (i >= text.size()) return err("unexpected end of file in " + name);
       if (text[i] == '"') {
         size_t e = text.find('"', i + 1);
-        if (e == std::string::npos)
-          return err("unterminated string in " + name);
+        if (e == std::string::npos) return err("unterminated string in " + name);
         if (!first && v.type != PropValue::Type::kString)
           return err("mixed strings and integers in " + name);
         v.type = PropValue::Type::kString;
@@ -349,8 +318,7 @@ std::string load_driver_conf(const std::string &text) {
         std::string tok = text.substr(i, e - i);
         char *end = nullptr;
         long long n = tok.empty() ? 0 : strtoll(tok.c_str(), &end, 0);
-        if (tok.empty() || *end != '\0')
-          return err("bad value '" + tok + "' for " + name);
+        if (tok.empty() || *end != '\0') return err("bad value '" + tok + "' for " + name);
         if (!first && v.type != PropValue::Type::kInt)
           return err("mixed strings and integers in " + name);
         v.type = PropValue::Type::kInt;
@@ -371,15 +339,13 @@ std::string load_driver_conf(const std::string &text) {
     }
     out.emplace_back(name, v);
   }
-  for (auto &p : out)
-    g_conf_props.push_back(p);
+  for (auto &p : out) g_conf_props.push_back(p);
   return "";
 }
 
 std::string load_driver_conf_file(const std::string &path) {
   std::ifstream f(path);
-  if (!f)
-    return "cannot open " + path;
+  if (!f) return "cannot open " + path;
   std::stringstream ss;
   ss << f.rdbuf();
   return load_driver_conf(ss.str());
@@ -397,18 +363,14 @@ kstat_t *kstat_find(const std::string &module, int instance, const std::string &
 std::optional<uint64_t> kstat_value(const std::string &module, int instance,
                                     const std::string &name, const std::string &stat) {
   kstat_t *ksp = kstat_find(module, instance, name);
-  if (ksp == nullptr || ksp->ks_type != KSTAT_TYPE_NAMED)
-    return std::nullopt;
+  if (ksp == nullptr || ksp->ks_type != KSTAT_TYPE_NAMED) return std::nullopt;
   auto *lock = static_cast<kmutex_t *>(ksp->ks_lock);
-  if (lock)
-    mutex_enter(lock);
-  if (ksp->ks_update)
-    ksp->ks_update(ksp, KSTAT_READ);
+  if (lock) mutex_enter(lock);
+  if (ksp->ks_update) ksp->ks_update(ksp, KSTAT_READ);
   std::optional<uint64_t> v;
   auto *kn = static_cast<kstat_named_t *>(ksp->ks_data);
   for (uint_t i = 0; i < ksp->ks_ndata; i++) {
-    if (stat != kn[i].name)
-      continue;
+    if (stat != kn[i].name) continue;
     switch (kn[i].data_type) {
       case KSTAT_DATA_INT32:
         v = static_cast<uint64_t>(kn[i].value.i32);
@@ -426,8 +388,7 @@ std::optional<uint64_t> kstat_value(const std::string &module, int instance,
         break;
     }
   }
-  if (lock)
-    mutex_exit(lock);
+  if (lock) mutex_exit(lock);
   return v;
 }
 
@@ -436,8 +397,7 @@ std::optional<uint64_t> kstat_value(const std::string &module, int instance,
 namespace fk::impl {
 // Applied by the PCI node helper: driver.conf properties for nodes of the loaded driver.
 void apply_conf_props(dev_info_t *dip) {
-  for (auto &[name, v] : g_conf_props)
-    dip->system_props[name] = v;
+  for (auto &[name, v] : g_conf_props) dip->system_props[name] = v;
 }
 }  // namespace fk::impl
 
@@ -447,14 +407,11 @@ extern "C" {
 
 // ---- module linkage ----
 int mod_install(struct modlinkage *ml) {
-  if (ml == nullptr || ml->ml_rev != MODREV_1 || ml->ml_linkage[0] == nullptr)
-    return EINVAL;
-  if (g_linkage != nullptr)
-    return EBUSY;
+  if (ml == nullptr || ml->ml_rev != MODREV_1 || ml->ml_linkage[0] == nullptr) return EINVAL;
+  if (g_linkage != nullptr) return EBUSY;
   auto *md = static_cast<struct modldrv *>(ml->ml_linkage[0]);
   if (md->drv_modops == &mod_driverops) {
-    if (md->drv_dev_ops == nullptr || md->drv_dev_ops->devo_rev != DEVO_REV)
-      return EINVAL;
+    if (md->drv_dev_ops == nullptr || md->drv_dev_ops->devo_rev != DEVO_REV) return EINVAL;
     g_ops = md->drv_dev_ops;
   }
   g_linkage = ml;
@@ -462,42 +419,26 @@ int mod_install(struct modlinkage *ml) {
 }
 
 int mod_remove(struct modlinkage *ml) {
-  if (ml != g_linkage)
-    return EINVAL;
+  if (ml != g_linkage) return EINVAL;
   std::function<bool(dev_info *)> busy = [&](dev_info *d) {
-    if (d != g_root && d->attached && d->ops == g_ops)
-      return true;
+    if (d != g_root && d->attached && d->ops == g_ops) return true;
     for (dev_info *c : d->children)
-      if (busy(c))
-        return true;
+      if (busy(c)) return true;
     return false;
   };
-  if (g_ops != nullptr && busy(g_root))
-    return EBUSY;
+  if (g_ops != nullptr && busy(g_root)) return EBUSY;
   g_linkage = nullptr;
   g_ops = nullptr;
   return 0;
 }
 
-int mod_info(struct modlinkage *ml, struct modinfo *) {
-  return ml == g_linkage ? 1 : 0;
-}
+int mod_info(struct modlinkage *ml, struct modinfo *) { return ml == g_linkage ? 1 : 0; }
 
-int nulldev(void) {
-  return 0;
-}
-int nodev(void) {
-  return ENXIO;
-}
-int ddi_no_info(dev_info_t *, ddi_info_cmd_t, void *, void **) {
-  return DDI_FAILURE;
-}
-int ddi_quiesce_not_needed(dev_info_t *) {
-  return DDI_SUCCESS;
-}
-int ddi_quiesce_not_supported(dev_info_t *) {
-  return DDI_FAILURE;
-}
+int nulldev(void) { return 0; }
+int nodev(void) { return ENXIO; }
+int ddi_no_info(dev_info_t *, ddi_info_cmd_t, void *, void **) { return DDI_FAILURE; }
+int ddi_quiesce_not_needed(dev_info_t *) { return DDI_SUCCESS; }
+int ddi_quiesce_not_supported(dev_info_t *) { return DDI_FAILURE; }
 
 // ---- messages ----
 void dev_err(dev_info_t *dip, int ce, const char *fmt, ...) {
@@ -511,33 +452,22 @@ void dev_err(dev_info_t *dip, int ce, const char *fmt, ...) {
 }
 
 // ---- device tree ----
-int ddi_get_instance(dev_info_t *dip) {
-  return dip->instance;
-}
-dev_info_t *ddi_get_parent(dev_info_t *dip) {
-  return dip->parent;
-}
+int ddi_get_instance(dev_info_t *dip) { return dip->instance; }
+dev_info_t *ddi_get_parent(dev_info_t *dip) { return dip->parent; }
 dev_info_t *ddi_get_child(dev_info_t *dip) {
   std::lock_guard<std::mutex> lk(g_tree_mu);
   return dip->children.empty() ? nullptr : dip->children.front();
 }
 dev_info_t *ddi_get_next_sibling(dev_info_t *dip) {
   std::lock_guard<std::mutex> lk(g_tree_mu);
-  if (dip->parent == nullptr)
-    return nullptr;
+  if (dip->parent == nullptr) return nullptr;
   auto &s = dip->parent->children;
   auto it = std::find(s.begin(), s.end(), dip);
   return (it == s.end() || ++it == s.end()) ? nullptr : *it;
 }
-const char *ddi_driver_name(dev_info_t *dip) {
-  return dip->driver_name.c_str();
-}
-char *ddi_node_name(dev_info_t *dip) {
-  return const_cast<char *>(dip->node_name.c_str());
-}
-char *ddi_get_name(dev_info_t *dip) {
-  return const_cast<char *>(dip->node_name.c_str());
-}
+const char *ddi_driver_name(dev_info_t *dip) { return dip->driver_name.c_str(); }
+char *ddi_node_name(dev_info_t *dip) { return const_cast<char *>(dip->node_name.c_str()); }
+char *ddi_get_name(dev_info_t *dip) { return const_cast<char *>(dip->node_name.c_str()); }
 char *ddi_get_name_addr(dev_info_t *dip) {
   return dip->unit_address.empty() ? nullptr : const_cast<char *>(dip->unit_address.c_str());
 }
@@ -548,33 +478,19 @@ char *ddi_pathname(dev_info_t *dip, char *path) {
   strlcpy(path, p.empty() ? "/" : p.c_str(), MAXPATHLEN);
   return path;
 }
-major_t ddi_driver_major(dev_info_t *) {
-  return 200;
-}
-void *ddi_get_driver_private(dev_info_t *dip) {
-  return dip->driver_private;
-}
-void ddi_set_driver_private(dev_info_t *dip, void *data) {
-  dip->driver_private = data;
-}
+major_t ddi_driver_major(dev_info_t *) { return 200; }
+void *ddi_get_driver_private(dev_info_t *dip) { return dip->driver_private; }
+void ddi_set_driver_private(dev_info_t *dip, void *data) { dip->driver_private = data; }
 void ddi_report_dev(dev_info_t *dip) {
   cmn_err(CE_CONT, "?%s%d at %s%d\n", dip->driver_name.c_str(), dip->instance,
           dip->parent ? dip->parent->driver_name.c_str() : "?",
           dip->parent ? dip->parent->instance : 0);
 }
-int ddi_dev_is_sid(dev_info_t *) {
-  return DDI_FAILURE;
-}
+int ddi_dev_is_sid(dev_info_t *) { return DDI_FAILURE; }
 
-major_t getmajor(dev_t dev) {
-  return static_cast<major_t>(dev >> 32);
-}
-minor_t getminor(dev_t dev) {
-  return static_cast<minor_t>(dev & 0xffffffffu);
-}
-dev_t makedevice(major_t maj, minor_t min) {
-  return (static_cast<dev_t>(maj) << 32) | min;
-}
+major_t getmajor(dev_t dev) { return static_cast<major_t>(dev >> 32); }
+minor_t getminor(dev_t dev) { return static_cast<minor_t>(dev & 0xffffffffu); }
+dev_t makedevice(major_t maj, minor_t min) { return (static_cast<dev_t>(maj) << 32) | min; }
 
 // ---- soft state ----
 struct SoftState {
@@ -583,8 +499,7 @@ struct SoftState {
 };
 
 int ddi_soft_state_init(void **state_p, size_t size, size_t n_items) {
-  if (state_p == nullptr || size == 0)
-    return EINVAL;
+  if (state_p == nullptr || size == 0) return EINVAL;
   auto *s = new SoftState;
   s->size = size;
   s->items.resize(n_items ? n_items : 1);
@@ -594,8 +509,7 @@ int ddi_soft_state_init(void **state_p, size_t size, size_t n_items) {
 }
 
 void ddi_soft_state_fini(void **state_p) {
-  if (state_p == nullptr || *state_p == nullptr)
-    return;
+  if (state_p == nullptr || *state_p == nullptr) return;
   auto *s = static_cast<SoftState *>(*state_p);
   for (size_t i = 0; i < s->items.size(); i++)
     if (s->items[i] != nullptr) {
@@ -610,32 +524,25 @@ void ddi_soft_state_fini(void **state_p) {
 
 int ddi_soft_state_zalloc(void *state, int item) {
   auto *s = static_cast<SoftState *>(state);
-  if (s == nullptr || item < 0)
-    return DDI_FAILURE;
-  if (static_cast<size_t>(item) >= s->items.size())
-    s->items.resize(item + 1);
-  if (s->items[item] != nullptr)
-    return DDI_FAILURE;
+  if (s == nullptr || item < 0) return DDI_FAILURE;
+  if (static_cast<size_t>(item) >= s->items.size()) s->items.resize(item + 1);
+  if (s->items[item] != nullptr) return DDI_FAILURE;
   void *p = kmem_zalloc(s->size, KM_NOSLEEP);
-  if (p == nullptr)
-    return DDI_FAILURE;
+  if (p == nullptr) return DDI_FAILURE;
   s->items[item] = p;
   return DDI_SUCCESS;
 }
 
 void *ddi_get_soft_state(void *state, int item) {
   auto *s = static_cast<SoftState *>(state);
-  if (s == nullptr || item < 0 || static_cast<size_t>(item) >= s->items.size())
-    return nullptr;
+  if (s == nullptr || item < 0 || static_cast<size_t>(item) >= s->items.size()) return nullptr;
   return s->items[item];
 }
 
 void ddi_soft_state_free(void *state, int item) {
   auto *s = static_cast<SoftState *>(state);
-  if (s == nullptr || item < 0 || static_cast<size_t>(item) >= s->items.size())
-    return;
-  if (s->items[item] != nullptr)
-    kmem_free(s->items[item], s->size);
+  if (s == nullptr || item < 0 || static_cast<size_t>(item) >= s->items.size()) return;
+  if (s->items[item] != nullptr) kmem_free(s->items[item], s->size);
   s->items[item] = nullptr;
 }
 
@@ -646,10 +553,8 @@ int ddi_prop_exists(dev_t, dev_info_t *dip, uint_t flags, const char *name) {
 
 int ddi_prop_get_int(dev_t, dev_info_t *dip, uint_t flags, const char *name, int defvalue) {
   const fk::PropValue *p = find_prop(dip, name, flags);
-  if (p == nullptr)
-    return defvalue;
-  if (p->type == fk::PropValue::Type::kBoolean)
-    return 1;
+  if (p == nullptr) return defvalue;
+  if (p->type == fk::PropValue::Type::kBoolean) return 1;
   if ((p->type != fk::PropValue::Type::kInt && p->type != fk::PropValue::Type::kInt64) ||
       p->ints.empty())
     return defvalue;
@@ -659,26 +564,20 @@ int ddi_prop_get_int(dev_t, dev_info_t *dip, uint_t flags, const char *name, int
 int64_t ddi_prop_get_int64(dev_t, dev_info_t *dip, uint_t flags, const char *name,
                            int64_t defvalue) {
   const fk::PropValue *p = find_prop(dip, name, flags);
-  if (p == nullptr)
-    return defvalue;
-  if (p->type == fk::PropValue::Type::kBoolean)
-    return 1;
-  if (p->type != fk::PropValue::Type::kInt64 || p->ints.empty())
-    return defvalue;
+  if (p == nullptr) return defvalue;
+  if (p->type == fk::PropValue::Type::kBoolean) return 1;
+  if (p->type != fk::PropValue::Type::kInt64 || p->ints.empty()) return defvalue;
   return p->ints[0];
 }
 
 int ddi_prop_lookup_int_array(dev_t, dev_info_t *dip, uint_t flags, const char *name, int **datap,
                               uint_t *nelementsp) {
   const fk::PropValue *p = find_prop(dip, name, flags);
-  if (p == nullptr)
-    return DDI_PROP_NOT_FOUND;
-  if (p->type != fk::PropValue::Type::kInt || p->ints.empty())
-    return DDI_PROP_CANNOT_DECODE;
+  if (p == nullptr) return DDI_PROP_NOT_FOUND;
+  if (p->type != fk::PropValue::Type::kInt || p->ints.empty()) return DDI_PROP_CANNOT_DECODE;
   auto *d =
       static_cast<int *>(prop_alloc(p->ints.size() * sizeof(int), __builtin_return_address(0)));
-  for (size_t i = 0; i < p->ints.size(); i++)
-    d[i] = static_cast<int>(p->ints[i]);
+  for (size_t i = 0; i < p->ints.size(); i++) d[i] = static_cast<int>(p->ints[i]);
   *datap = d;
   *nelementsp = static_cast<uint_t>(p->ints.size());
   return DDI_PROP_SUCCESS;
@@ -687,14 +586,11 @@ int ddi_prop_lookup_int_array(dev_t, dev_info_t *dip, uint_t flags, const char *
 int ddi_prop_lookup_int64_array(dev_t, dev_info_t *dip, uint_t flags, const char *name,
                                 int64_t **datap, uint_t *nelementsp) {
   const fk::PropValue *p = find_prop(dip, name, flags);
-  if (p == nullptr)
-    return DDI_PROP_NOT_FOUND;
-  if (p->type != fk::PropValue::Type::kInt64 || p->ints.empty())
-    return DDI_PROP_CANNOT_DECODE;
+  if (p == nullptr) return DDI_PROP_NOT_FOUND;
+  if (p->type != fk::PropValue::Type::kInt64 || p->ints.empty()) return DDI_PROP_CANNOT_DECODE;
   auto *d = static_cast<int64_t *>(
       prop_alloc(p->ints.size() * sizeof(int64_t), __builtin_return_address(0)));
-  for (size_t i = 0; i < p->ints.size(); i++)
-    d[i] = p->ints[i];
+  for (size_t i = 0; i < p->ints.size(); i++) d[i] = p->ints[i];
   *datap = d;
   *nelementsp = static_cast<uint_t>(p->ints.size());
   return DDI_PROP_SUCCESS;
@@ -702,10 +598,8 @@ int ddi_prop_lookup_int64_array(dev_t, dev_info_t *dip, uint_t flags, const char
 
 int ddi_prop_lookup_string(dev_t, dev_info_t *dip, uint_t flags, const char *name, char **datap) {
   const fk::PropValue *p = find_prop(dip, name, flags);
-  if (p == nullptr)
-    return DDI_PROP_NOT_FOUND;
-  if (p->type != fk::PropValue::Type::kString || p->strings.empty())
-    return DDI_PROP_CANNOT_DECODE;
+  if (p == nullptr) return DDI_PROP_NOT_FOUND;
+  if (p->type != fk::PropValue::Type::kString || p->strings.empty()) return DDI_PROP_CANNOT_DECODE;
   auto *d = static_cast<char *>(prop_alloc(p->strings[0].size() + 1, __builtin_return_address(0)));
   memcpy(d, p->strings[0].c_str(), p->strings[0].size() + 1);
   *datap = d;
@@ -715,13 +609,10 @@ int ddi_prop_lookup_string(dev_t, dev_info_t *dip, uint_t flags, const char *nam
 int ddi_prop_lookup_string_array(dev_t, dev_info_t *dip, uint_t flags, const char *name,
                                  char ***datap, uint_t *nelementsp) {
   const fk::PropValue *p = find_prop(dip, name, flags);
-  if (p == nullptr)
-    return DDI_PROP_NOT_FOUND;
-  if (p->type != fk::PropValue::Type::kString || p->strings.empty())
-    return DDI_PROP_CANNOT_DECODE;
+  if (p == nullptr) return DDI_PROP_NOT_FOUND;
+  if (p->type != fk::PropValue::Type::kString || p->strings.empty()) return DDI_PROP_CANNOT_DECODE;
   size_t n = p->strings.size(), bytes = (n + 1) * sizeof(char *);
-  for (auto &s : p->strings)
-    bytes += s.size() + 1;
+  for (auto &s : p->strings) bytes += s.size() + 1;
   auto *d = static_cast<char **>(prop_alloc(bytes, __builtin_return_address(0)));
   char *str = reinterpret_cast<char *>(d + n + 1);
   for (size_t i = 0; i < n; i++) {
@@ -737,10 +628,8 @@ int ddi_prop_lookup_string_array(dev_t, dev_info_t *dip, uint_t flags, const cha
 int ddi_prop_lookup_byte_array(dev_t, dev_info_t *dip, uint_t flags, const char *name,
                                uchar_t **datap, uint_t *nelementsp) {
   const fk::PropValue *p = find_prop(dip, name, flags);
-  if (p == nullptr)
-    return DDI_PROP_NOT_FOUND;
-  if (p->type != fk::PropValue::Type::kByte)
-    return DDI_PROP_CANNOT_DECODE;
+  if (p == nullptr) return DDI_PROP_NOT_FOUND;
+  if (p->type != fk::PropValue::Type::kByte) return DDI_PROP_CANNOT_DECODE;
   auto *d = static_cast<uchar_t *>(prop_alloc(p->bytes.size(), __builtin_return_address(0)));
   memcpy(d, p->bytes.data(), p->bytes.size());
   *datap = d;
@@ -749,8 +638,7 @@ int ddi_prop_lookup_byte_array(dev_t, dev_info_t *dip, uint_t flags, const char 
 }
 
 void ddi_prop_free(void *data) {
-  if (data == nullptr)
-    return;
+  if (data == nullptr) return;
   if (!untrack("prop", data)) {
     fk::report_violation("prop", "ddi_prop_free of data not from a ddi_prop_lookup");
     return;
@@ -759,8 +647,7 @@ void ddi_prop_free(void *data) {
 }
 
 static int update(dev_info_t *dip, const char *name, fk::PropValue v) {
-  if (dip == nullptr || name == nullptr || name[0] == '\0')
-    return DDI_PROP_INVAL_ARG;
+  if (dip == nullptr || name == nullptr || name[0] == '\0') return DDI_PROP_INVAL_ARG;
   dip->driver_props[name] = std::move(v);
   return DDI_PROP_SUCCESS;
 }
@@ -796,8 +683,7 @@ int ddi_prop_update_string(dev_t, dev_info_t *dip, const char *name, char *data)
 int ddi_prop_update_string_array(dev_t, dev_info_t *dip, const char *name, char **data, uint_t n) {
   fk::PropValue v;
   v.type = fk::PropValue::Type::kString;
-  for (uint_t i = 0; i < n; i++)
-    v.strings.push_back(data[i]);
+  for (uint_t i = 0; i < n; i++) v.strings.push_back(data[i]);
   return update(dip, name, v);
 }
 
@@ -812,15 +698,12 @@ int ddi_prop_remove(dev_t, dev_info_t *dip, const char *name) {
   return dip->driver_props.erase(name) ? DDI_PROP_SUCCESS : DDI_PROP_NOT_FOUND;
 }
 
-void ddi_prop_remove_all(dev_info_t *dip) {
-  dip->driver_props.clear();
-}
+void ddi_prop_remove_all(dev_info_t *dip) { dip->driver_props.clear(); }
 
 // ---- kstats ----
 kstat_t *kstat_create(const char *module, int instance, const char *name, const char *ks_class,
                       uchar_t type, uint_t ndata, uchar_t flags) {
-  if (module == nullptr || name == nullptr || type > KSTAT_TYPE_TIMER)
-    return nullptr;
+  if (module == nullptr || name == nullptr || type > KSTAT_TYPE_TIMER) return nullptr;
   auto *ksp = new kstat_t();
   strlcpy(ksp->ks_module, module, KSTAT_STRLEN);
   strlcpy(ksp->ks_name, name, KSTAT_STRLEN);
@@ -850,19 +733,15 @@ kstat_t *kstat_create(const char *module, int instance, const char *name, const 
 void kstat_install(kstat_t *ksp) {
   std::lock_guard<std::mutex> lk(g_ks_mu);
   for (KstatRec &r : g_kstats)
-    if (r.ksp == ksp)
-      r.installed = true;
+    if (r.ksp == ksp) r.installed = true;
 }
 
 void kstat_delete(kstat_t *ksp) {
-  if (ksp == nullptr)
-    return;
+  if (ksp == nullptr) return;
   std::lock_guard<std::mutex> lk(g_ks_mu);
   for (auto it = g_kstats.begin(); it != g_kstats.end(); ++it) {
-    if (it->ksp != ksp)
-      continue;
-    if (it->data_alloc)
-      free(ksp->ks_data);
+    if (it->ksp != ksp) continue;
+    if (it->data_alloc) free(ksp->ks_data);
     g_kstats.erase(it);
     untrack("kstat", ksp);
     delete ksp;
@@ -887,17 +766,11 @@ void ddi_fm_init(dev_info_t *dip, int *fmcap, ddi_iblock_cookie_t *ibcp) {
   cap &=
       DDI_FM_EREPORT_CAPABLE | DDI_FM_ACCCHK_CAPABLE | DDI_FM_DMACHK_CAPABLE | DDI_FM_ERRCB_CAPABLE;
   dip->fm_cap = cap;
-  if (fmcap)
-    *fmcap = cap;
-  if (ibcp)
-    *ibcp = reinterpret_cast<ddi_iblock_cookie_t>(DDI_INTR_PRI(5));
+  if (fmcap) *fmcap = cap;
+  if (ibcp) *ibcp = reinterpret_cast<ddi_iblock_cookie_t>(DDI_INTR_PRI(5));
 }
-void ddi_fm_fini(dev_info_t *dip) {
-  dip->fm_cap = 0;
-}
-int ddi_fm_capable(dev_info_t *dip) {
-  return dip->fm_cap;
-}
+void ddi_fm_fini(dev_info_t *dip) { dip->fm_cap = 0; }
+int ddi_fm_capable(dev_info_t *dip) { return dip->fm_cap; }
 void ddi_fm_handler_register(dev_info_t *, ddi_err_func_t, void *) {}
 void ddi_fm_handler_unregister(dev_info_t *) {}
 void ddi_fm_ereport_post(dev_info_t *dip, const char *error_class, uint64_t, int, ...) {
@@ -923,24 +796,20 @@ void ddi_fm_dma_err_get(ddi_dma_handle_t h, ddi_fm_error_t *de, int version) {
   de->fme_dma_handle = h;
 }
 void ddi_fm_acc_err_clear(ddi_acc_handle_t h, int) {
-  if (h)
-    h->fm_status = DDI_FM_OK;
+  if (h) h->fm_status = DDI_FM_OK;
 }
 void ddi_fm_dma_err_clear(ddi_dma_handle_t, int) {}
 void pci_ereport_setup(dev_info_t *) {}
 void pci_ereport_teardown(dev_info_t *) {}
 void pci_ereport_post(dev_info_t *, ddi_fm_error_t *derr, uint16_t *) {
-  if (derr)
-    derr->fme_status = DDI_FM_OK;
+  if (derr) derr->fme_status = DDI_FM_OK;
 }
 uint64_t fm_ena_generate(uint64_t timestamp, uchar_t format) {
   return ((timestamp ? timestamp : static_cast<uint64_t>(gethrtime())) << 2) | (format & 3);
 }
 
 // ---- buf(9S) helpers ----
-void bioinit(struct buf *bp) {
-  memset(bp, 0, sizeof *bp);
-}
+void bioinit(struct buf *bp) { memset(bp, 0, sizeof *bp); }
 void biofini(struct buf *) {}
 void bioerror(struct buf *bp, int error) {
   bp->b_error = error;
@@ -954,20 +823,15 @@ int geterror(struct buf *bp) {
 }
 void biodone(struct buf *bp) {
   bp->b_flags |= B_DONE;
-  if (bp->b_iodone)
-    bp->b_iodone(bp);
+  if (bp->b_iodone) bp->b_iodone(bp);
 }
-int biowait(struct buf *bp) {
-  return geterror(bp);
-}
+int biowait(struct buf *bp) { return geterror(bp); }
 void bp_mapin(struct buf *) {}
 void bp_mapout(struct buf *) {}
 struct buf *getrbuf(int sleepflag) {
   auto *bp = static_cast<struct buf *>(kmem_zalloc(sizeof(struct buf), sleepflag));
   return bp;
 }
-void freerbuf(struct buf *bp) {
-  kmem_free(bp, sizeof(struct buf));
-}
+void freerbuf(struct buf *bp) { kmem_free(bp, sizeof(struct buf)); }
 
 }  // extern "C"

@@ -67,21 +67,17 @@ std::map<const void *, KmemRec> g_kmem;
 uint64_t g_kmem_bytes = 0;
 
 uint64_t seg_off_to_pa(const Segment &s, uint64_t off) {
-  if (!s.scramble)
-    return s.pa + off;
+  if (!s.scramble) return s.pa + off;
   return s.pa + (((off / kPage) ^ 1) * kPage) + off % kPage;
 }
 
 uint64_t seg_pa_to_off(const Segment &s, uint64_t pa) {
   uint64_t off = pa - s.pa;
-  if (!s.scramble)
-    return off;
+  if (!s.scramble) return off;
   return (((off / kPage) ^ 1) * kPage) + off % kPage;
 }
 
-uint64_t align_up(uint64_t v, uint64_t a) {
-  return (v + a - 1) / a * a;
-}
+uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) / a * a; }
 
 // Find room in s; returns the offset or ~0.
 uint64_t seg_find(Segment &s, uint64_t size, const Constraints &c) {
@@ -93,14 +89,11 @@ uint64_t seg_find(Segment &s, uint64_t size, const Constraints &c) {
       // and scrambled zones never serve constrained requests.
       uint64_t pa = seg_off_to_pa(s, off);
       uint64_t apa = align_up(pa, c.align);
-      if (apa < c.lo)
-        apa = align_up(c.lo, c.align);
+      if (apa < c.lo) apa = align_up(c.lo, c.align);
       off += apa - pa;
-      if (off + size > end)
-        break;
+      if (off + size > end) break;
       pa = seg_off_to_pa(s, off);
-      if (pa + size - 1 > c.hi)
-        return ~0ull;  // later blocks are higher still
+      if (pa + size - 1 > c.hi) return ~0ull;  // later blocks are higher still
       if (c.seg != ~0ull && (pa & ~c.seg) != ((pa + size - 1) & ~c.seg)) {
         off += ((pa | c.seg) + 1) - pa;  // next boundary
         continue;
@@ -116,10 +109,8 @@ void seg_take(Segment &s, uint64_t off, uint64_t size) {
   --it;
   uint64_t bstart = it->first, blen = it->second;
   s.free.erase(it);
-  if (off > bstart)
-    s.free[bstart] = off - bstart;
-  if (off + size < bstart + blen)
-    s.free[off + size] = bstart + blen - (off + size);
+  if (off > bstart) s.free[bstart] = off - bstart;
+  if (off + size < bstart + blen) s.free[off + size] = bstart + blen - (off + size);
 }
 
 void seg_give(Segment &s, uint64_t off, uint64_t size) {
@@ -141,8 +132,7 @@ void seg_give(Segment &s, uint64_t off, uint64_t size) {
 Segment *seg_of_va(const void *va) {
   auto p = static_cast<const uint8_t *>(va);
   for (Segment &s : g_segs)
-    if (p >= s.va && p < s.va + s.size)
-      return &s;
+    if (p >= s.va && p < s.va + s.size) return &s;
   return nullptr;
 }
 
@@ -175,8 +165,7 @@ void arena_init(const Options &o) {
         opened = true;
       }
       void *p = mmap(nullptr, a.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)a.file_offset);
-      if (opened)
-        close(fd);
+      if (opened) close(fd);
       if (p == MAP_FAILED) {
         perror("fk: arena file mmap");
         abort();
@@ -231,8 +220,7 @@ void arena_fini() {
     for (Segment &s : g_segs) {
       // The address range goes back to the host: it must not stay poisoned for whatever the
       // host maps there next.
-      if (s.poisoned)
-        FK_UNPOISON(s.va, s.size);
+      if (s.poisoned) FK_UNPOISON(s.va, s.size);
       munmap(s.va, s.size);
     }
     g_segs.clear();
@@ -243,27 +231,21 @@ void arena_fini() {
 }
 
 void *arena_alloc(size_t size, unsigned zones, const Constraints &c) {
-  if (size == 0)
-    return nullptr;
+  if (size == 0) return nullptr;
   uint64_t sz = align_up(size, 16);
   std::lock_guard<std::mutex> lk(g_arena_mu);
   for (unsigned z : {kZoneKmem, kZoneDma, kZoneLow}) {
-    if (!(zones & z))
-      continue;
+    if (!(zones & z)) continue;
     for (Segment &s : g_segs) {
-      if (!(s.zones & z))
-        continue;
+      if (!(s.zones & z)) continue;
       // Scrambled pages keep only sub-page alignment and no physical contiguity.
-      if (s.scramble && (c.align > 16 || c.lo != 0 || c.hi != ~0ull || c.seg != ~0ull))
-        continue;
+      if (s.scramble && (c.align > 16 || c.lo != 0 || c.hi != ~0ull || c.seg != ~0ull)) continue;
       uint64_t off = seg_find(s, sz, c);
-      if (off == ~0ull)
-        continue;
+      if (off == ~0ull) continue;
       seg_take(s, off, sz);
       // kmem is unpoisoned to its exact size, so an overrun of a kmem buffer is caught too; DMA
       // memory to the rounded size (the DDI may hand out more than asked).
-      if (s.poisoned)
-        FK_UNPOISON(s.va + off, z == kZoneKmem ? size : sz);
+      if (s.poisoned) FK_UNPOISON(s.va + off, z == kZoneKmem ? size : sz);
       return s.va + off;
     }
   }
@@ -274,44 +256,37 @@ void arena_free(void *va, size_t size) {
   uint64_t sz = align_up(size, 16);
   std::lock_guard<std::mutex> lk(g_arena_mu);
   Segment *s = seg_of_va(va);
-  if (s == nullptr)
-    return;
+  if (s == nullptr) return;
   seg_give(*s, static_cast<uint8_t *>(va) - s->va, sz);
-  if (s->poisoned)
-    FK_POISON(va, sz);
+  if (s->poisoned) FK_POISON(va, sz);
 }
 
 uint64_t arena_va_to_pa(const void *va) {
   std::lock_guard<std::mutex> lk(g_arena_mu);
   Segment *s = seg_of_va(va);
-  if (s == nullptr)
-    return 0;
+  if (s == nullptr) return 0;
   return seg_off_to_pa(*s, static_cast<const uint8_t *>(va) - s->va);
 }
 
 void *arena_pa_to_va(uint64_t pa) {
   std::lock_guard<std::mutex> lk(g_arena_mu);
   for (Segment &s : g_segs)
-    if (pa >= s.pa && pa < s.pa + s.size)
-      return s.va + seg_pa_to_off(s, pa);
+    if (pa >= s.pa && pa < s.pa + s.size) return s.va + seg_pa_to_off(s, pa);
   return nullptr;
 }
 
 bool arena_contains(uint64_t pa, uint64_t len) {
   std::lock_guard<std::mutex> lk(g_arena_mu);
   for (Segment &s : g_segs)
-    if (pa >= s.pa && len <= s.size && pa - s.pa <= s.size - len)
-      return true;
+    if (pa >= s.pa && len <= s.size && pa - s.pa <= s.size - len) return true;
   return false;
 }
 
 void fill_pattern(void *p, size_t len) {
-  if (!opts().fill_pattern)
-    return;
+  if (!opts().fill_pattern) return;
   static const uint8_t kPat[4] = {0xfe, 0xca, 0xdd, 0xba};  // 0xbaddcafe little-endian
   auto b = static_cast<uint8_t *>(p);
-  for (size_t i = 0; i < len; i++)
-    b[i] = kPat[i % 4];
+  for (size_t i = 0; i < len; i++) b[i] = kPat[i % 4];
 }
 
 uint64_t kmem_bytes_outstanding() {
@@ -326,18 +301,14 @@ void *kmem_alloc_impl(size_t size, int kmflag, bool zero, const void *site) {
     fprintf(stderr, "fk: kmem_alloc before boot\n");
     abort();
   }
-  if (size == 0)
-    return nullptr;
-  if (!(kmflag & KM_NOSLEEP))
-    check_may_sleep("KM_SLEEP allocation", nullptr, site);
-  if ((kmflag & KM_NOSLEEP) && should_fail(kFailKmem))
-    return nullptr;
+  if (size == 0) return nullptr;
+  if (!(kmflag & KM_NOSLEEP)) check_may_sleep("KM_SLEEP allocation", nullptr, site);
+  if ((kmflag & KM_NOSLEEP) && should_fail(kFailKmem)) return nullptr;
   Constraints c;
   c.align = 8;
   void *p = arena_alloc(size, kZoneKmem, c);
   if (p == nullptr) {
-    if (kmflag & KM_NOSLEEP)
-      return nullptr;
+    if (kmflag & KM_NOSLEEP) return nullptr;
     fprintf(stderr, "fk: kmem arena exhausted allocating %zu bytes (KM_SLEEP)\n", size);
     abort();
   }
@@ -372,8 +343,7 @@ void *kmem_zalloc(size_t size, int kmflag) {
 
 void kmem_free(void *buf, size_t size) {
   if (buf == nullptr) {
-    if (size != 0)
-      fk::report_violation("kmem", "kmem_free(NULL, " + std::to_string(size) + ")");
+    if (size != 0) fk::report_violation("kmem", "kmem_free(NULL, " + std::to_string(size) + ")");
     return;
   }
   size_t real;
@@ -401,8 +371,7 @@ void kmem_free(void *buf, size_t size) {
   untrack("kmem", buf);
   static const uint8_t kDead[4] = {0xef, 0xbe, 0xad, 0xde};  // 0xdeadbeef
   auto b = static_cast<uint8_t *>(buf);
-  for (size_t i = 0; i < real; i++)
-    b[i] = kDead[i % 4];
+  for (size_t i = 0; i < real; i++) b[i] = kDead[i % 4];
   arena_free(buf, real);
 }
 
@@ -419,9 +388,7 @@ char *kmem_asprintf(const char *fmt, ...) {
   return p;
 }
 
-void strfree(char *str) {
-  kmem_free(str, strlen(str) + 1);
-}
+void strfree(char *str) { kmem_free(str, strlen(str) + 1); }
 
 }  // extern "C"
 
@@ -464,8 +431,7 @@ void kmem_cache_destroy(kmem_cache_t *cp) {
 
 void *kmem_cache_alloc(kmem_cache_t *cp, int kmflag) {
   void *p = kmem_alloc_impl(cp->size, kmflag, false, __builtin_return_address(0));
-  if (p == nullptr)
-    return nullptr;
+  if (p == nullptr) return nullptr;
   if (cp->ctor != nullptr && cp->ctor(p, cp->priv, kmflag) != 0) {
     kmem_free(p, cp->size);
     return nullptr;
@@ -475,8 +441,7 @@ void *kmem_cache_alloc(kmem_cache_t *cp, int kmflag) {
 }
 
 void kmem_cache_free(kmem_cache_t *cp, void *buf) {
-  if (cp->dtor != nullptr)
-    cp->dtor(buf, cp->priv);
+  if (cp->dtor != nullptr) cp->dtor(buf, cp->priv);
   cp->outstanding--;
   kmem_free(buf, cp->size);
 }

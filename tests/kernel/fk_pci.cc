@@ -39,24 +39,20 @@ class Host : public DeviceHost {
   void set_intx(bool asserted) override {
     PciState &s = *dip_->pci;
     std::lock_guard<std::mutex> lk(s.mu);
-    if (s.line != asserted)
-      s.line_gen++;
+    if (s.line != asserted) s.line_gen++;
     // The interrupt controller latches an assertion: even a short pulse is delivered once.
     if (asserted && !s.line)
       for (ddi_intr_handle_t h : s.handles)
-        if (h->type == DDI_INTR_TYPE_FIXED)
-          h->pending = 1;
+        if (h->type == DDI_INTR_TYPE_FIXED) h->pending = 1;
     s.line = asserted;
     s.cv.notify_all();
   }
   void send_msi(unsigned vector) override {
     PciState &s = *dip_->pci;
     std::lock_guard<std::mutex> lk(s.mu);
-    if (s.itype != DDI_INTR_TYPE_MSI && s.itype != DDI_INTR_TYPE_MSIX)
-      return;
+    if (s.itype != DDI_INTR_TYPE_MSI && s.itype != DDI_INTR_TYPE_MSIX) return;
     for (ddi_intr_handle_t h : s.handles)
-      if (h->inum == static_cast<int>(vector))
-        h->pending++;
+      if (h->inum == static_cast<int>(vector)) h->pending++;
     s.cv.notify_all();
   }
   int64_t now_ns() override { return clock_now(); }
@@ -70,8 +66,7 @@ class Host : public DeviceHost {
 };
 
 bool deliverable(PciState &s, ddi_intr_handle_t h) {
-  if (!h->enabled || s.quiesced || h->handler == nullptr)
-    return false;
+  if (!h->enabled || s.quiesced || h->handler == nullptr) return false;
   if (h->type == DDI_INTR_TYPE_FIXED)
     return (s.line || h->pending > 0) && !(h->storm && h->line_gen == s.line_gen);
   return h->pending > 0;
@@ -83,8 +78,7 @@ void intr_main(PciState *s, ddi_intr_handle_t h) {
   int consecutive = 0;
   for (;;) {
     s->cv.wait(lk, [s, h] { return h->stop || deliverable(*s, h); });
-    if (h->stop)
-      return;
+    if (h->stop) return;
     h->pending = 0;
     h->running = true;
     lk.unlock();
@@ -178,8 +172,7 @@ ddi_acc_handle_t check_handle(ddi_acc_handle_t h, const void *addr, unsigned wid
 }
 
 uint64_t swap_if(ddi_acc_handle_t h, uint64_t v, unsigned width) {
-  if (h->attr.devacc_attr_endian_flags != DDI_STRUCTURE_BE_ACC)
-    return v;
+  if (h->attr.devacc_attr_endian_flags != DDI_STRUCTURE_BE_ACC) return v;
   switch (width) {
     case 2:
       return __builtin_bswap16(static_cast<uint16_t>(v));
@@ -192,8 +185,7 @@ uint64_t swap_if(ddi_acc_handle_t h, uint64_t v, unsigned width) {
 }
 
 uint64_t acc_get(ddi_acc_handle_t h, const void *addr, unsigned width, const void *site) {
-  if (check_handle(h, addr, width, site) == nullptr)
-    return ~0ull >> (64 - 8 * width);
+  if (check_handle(h, addr, width, site) == nullptr) return ~0ull >> (64 - 8 * width);
   if (h->kind == __ddi_acc_handle::Kind::kDmaMem) {
     uint64_t v = 0;
     memcpy(&v, addr, width);
@@ -202,8 +194,7 @@ uint64_t acc_get(ddi_acc_handle_t h, const void *addr, unsigned width, const voi
   PciState &s = *h->dip->pci;
   ctr().reg_reads++;
   uint64_t off = h->reg_offset + (static_cast<const uint8_t *>(addr) - h->base);
-  if (h->fm_status != DDI_FM_OK)
-    return ~0ull >> (64 - 8 * width);
+  if (h->fm_status != DDI_FM_OK) return ~0ull >> (64 - 8 * width);
   uint64_t v = h->kind == __ddi_acc_handle::Kind::kConfig
                    ? s.dev->config_read(static_cast<uint32_t>(off), width)
                    : s.dev->reg_read(h->rnumber, off, width);
@@ -211,8 +202,7 @@ uint64_t acc_get(ddi_acc_handle_t h, const void *addr, unsigned width, const voi
 }
 
 void acc_put(ddi_acc_handle_t h, void *addr, unsigned width, uint64_t v, const void *site) {
-  if (check_handle(h, addr, width, site) == nullptr)
-    return;
+  if (check_handle(h, addr, width, site) == nullptr) return;
   v = swap_if(h, v, width);
   if (h->kind == __ddi_acc_handle::Kind::kDmaMem) {
     memcpy(addr, &v, width);
@@ -227,21 +217,17 @@ void acc_put(ddi_acc_handle_t h, void *addr, unsigned width, uint64_t v, const v
     s.dev->reg_write(h->rnumber, off, width, v);
 }
 
-PciState *pci_of(dev_info_t *dip) {
-  return dip ? dip->pci.get() : nullptr;
-}
+PciState *pci_of(dev_info_t *dip) { return dip ? dip->pci.get() : nullptr; }
 
 std::mutex g_nodes_mu;
 std::vector<PciState *> g_nodes;
 
 int intr_check_type(dev_info_t *dip, int type) {
   PciState *s = pci_of(dip);
-  if (s == nullptr)
-    return DDI_EINVAL;
+  if (s == nullptr) return DDI_EINVAL;
   if (type != DDI_INTR_TYPE_FIXED && type != DDI_INTR_TYPE_MSI && type != DDI_INTR_TYPE_MSIX)
     return DDI_EINVAL;
-  if (!(s->dev->intr_types() & type))
-    return DDI_EINVAL;
+  if (!(s->dev->intr_types() & type)) return DDI_EINVAL;
   return DDI_SUCCESS;
 }
 
@@ -252,16 +238,14 @@ bool intr_idle() {
   for (PciState *s : g_nodes) {
     std::lock_guard<std::mutex> l2(s->mu);
     for (ddi_intr_handle_t h : s->handles)
-      if (h->running || deliverable(*s, h))
-        return false;
+      if (h->running || deliverable(*s, h)) return false;
   }
   return true;
 }
 
 void pci_node_fini(dev_info_t *dip) {
   PciState *s = dip->pci.get();
-  if (s == nullptr)
-    return;
+  if (s == nullptr) return;
   {
     std::lock_guard<std::mutex> lk(g_nodes_mu);
     g_nodes.erase(std::find(g_nodes.begin(), g_nodes.end(), s));
@@ -331,16 +315,14 @@ dev_info_t *add_pci_node(DeviceBackend *dev, const PciNodeOptions &o) {
 }
 
 int quiesce(dev_info_t *dip) {
-  if (dip->ops == nullptr || dip->ops->devo_quiesce == nullptr)
-    return DDI_FAILURE;
+  if (dip->ops == nullptr || dip->ops->devo_quiesce == nullptr) return DDI_FAILURE;
   PciState *s = pci_of(dip);
   if (s) {
     std::unique_lock<std::mutex> lk(s->mu);
     s->quiesced = true;
     s->cv.wait(lk, [s] {
       for (ddi_intr_handle_t h : s->handles)
-        if (h->running)
-          return false;
+        if (h->running) return false;
       return true;
     });
   }
@@ -358,16 +340,13 @@ DeviceHost *device_host(dev_info_t *dip) {
 IntrInfo intr_info(dev_info_t *dip) {
   IntrInfo i;
   PciState *s = pci_of(dip);
-  if (s == nullptr)
-    return i;
+  if (s == nullptr) return i;
   std::lock_guard<std::mutex> lk(s->mu);
   i.type = s->itype;
   i.allocated = static_cast<int>(s->handles.size());
   for (ddi_intr_handle_t h : s->handles) {
-    if (h->enabled)
-      i.enabled++;
-    if (h->handler)
-      i.handlers++;
+    if (h->enabled) i.enabled++;
+    if (h->handler) i.handlers++;
   }
   return i;
 }
@@ -382,16 +361,14 @@ extern "C" {
 // ---- registers ----
 int ddi_dev_nregs(dev_info_t *dip, int *resultp) {
   PciState *s = pci_of(dip);
-  if (s == nullptr)
-    return DDI_FAILURE;
+  if (s == nullptr) return DDI_FAILURE;
   *resultp = static_cast<int>(s->dev->num_regions());
   return DDI_SUCCESS;
 }
 
 int ddi_dev_regsize(dev_info_t *dip, uint_t rnumber, off_t *resultp) {
   PciState *s = pci_of(dip);
-  if (s == nullptr || rnumber >= s->dev->num_regions())
-    return DDI_FAILURE;
+  if (s == nullptr || rnumber >= s->dev->num_regions()) return DDI_FAILURE;
   *resultp = static_cast<off_t>(s->dev->region(rnumber).size);
   return DDI_SUCCESS;
 }
@@ -400,16 +377,12 @@ int ddi_regs_map_setup(dev_info_t *dip, uint_t rnumber, caddr_t *addrp, offset_t
                        offset_t len, const ddi_device_acc_attr_t *accattrp,
                        ddi_acc_handle_t *handlep) {
   PciState *s = pci_of(dip);
-  if (s == nullptr || addrp == nullptr || handlep == nullptr)
-    return DDI_FAILURE;
-  if (rnumber >= s->dev->num_regions())
-    return DDI_FAILURE;
+  if (s == nullptr || addrp == nullptr || handlep == nullptr) return DDI_FAILURE;
+  if (rnumber >= s->dev->num_regions()) return DDI_FAILURE;
   RegionInfo r = s->dev->region(rnumber);
-  if (offset < 0 || static_cast<uint64_t>(offset) > r.size)
-    return DDI_FAILURE;
+  if (offset < 0 || static_cast<uint64_t>(offset) > r.size) return DDI_FAILURE;
   uint64_t l = len == 0 ? r.size - offset : static_cast<uint64_t>(len);
-  if (l == 0 || offset + l > r.size)
-    return DDI_FAILURE;
+  if (l == 0 || offset + l > r.size) return DDI_FAILURE;
   if (accattrp == nullptr || (accattrp->devacc_attr_version != DDI_DEVICE_ATTR_V0 &&
                               accattrp->devacc_attr_version != DDI_DEVICE_ATTR_V1)) {
     report_violation("regs", "ddi_regs_map_setup with a bad ddi_device_acc_attr_t");
@@ -417,8 +390,7 @@ int ddi_regs_map_setup(dev_info_t *dip, uint_t rnumber, caddr_t *addrp, offset_t
   }
   void *va = mmap(nullptr, (l + 4095) & ~4095ull, PROT_NONE,
                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (va == MAP_FAILED)
-    return DDI_FAILURE;
+  if (va == MAP_FAILED) return DDI_FAILURE;
   auto *h = new __ddi_acc_handle;
   h->kind = r.kind == RegionInfo::Kind::kConfig ? __ddi_acc_handle::Kind::kConfig
                                                 : __ddi_acc_handle::Kind::kRegs;
@@ -439,8 +411,7 @@ int ddi_regs_map_setup(dev_info_t *dip, uint_t rnumber, caddr_t *addrp, offset_t
 }
 
 static void acc_free(ddi_acc_handle_t *handlep, const char *what) {
-  if (handlep == nullptr || *handlep == nullptr)
-    return;
+  if (handlep == nullptr || *handlep == nullptr) return;
   ddi_acc_handle_t h = *handlep;
   if (!untrack("acc-handle", h)) {
     report_violation("regs", std::string(what) + " of a handle not mapped (double free?)");
@@ -458,9 +429,7 @@ static void acc_free(ddi_acc_handle_t *handlep, const char *what) {
   *handlep = nullptr;
 }
 
-void ddi_regs_map_free(ddi_acc_handle_t *handlep) {
-  acc_free(handlep, "ddi_regs_map_free");
-}
+void ddi_regs_map_free(ddi_acc_handle_t *handlep) { acc_free(handlep, "ddi_regs_map_free"); }
 
 #define FK_GETPUT(bits)                                                                           \
   uint##bits##_t ddi_get##bits(ddi_acc_handle_t h, uint##bits##_t *a) {                           \
@@ -488,16 +457,14 @@ FK_GETPUT(32)
 FK_GETPUT(64)
 
 int ddi_check_acc_handle(ddi_acc_handle_t h) {
-  if (h == nullptr)
-    return DDI_FAILURE;
+  if (h == nullptr) return DDI_FAILURE;
   return h->fm_status == DDI_FM_OK ? DDI_SUCCESS : DDI_FAILURE;
 }
 
 // ---- PCI configuration space ----
 int pci_config_setup(dev_info_t *dip, ddi_acc_handle_t *handle) {
   PciState *s = pci_of(dip);
-  if (s == nullptr || handle == nullptr)
-    return DDI_FAILURE;
+  if (s == nullptr || handle == nullptr) return DDI_FAILURE;
   auto *h = new __ddi_acc_handle;
   h->kind = __ddi_acc_handle::Kind::kConfig;
   h->dip = dip;
@@ -513,9 +480,7 @@ int pci_config_setup(dev_info_t *dip, ddi_acc_handle_t *handle) {
   return DDI_SUCCESS;
 }
 
-void pci_config_teardown(ddi_acc_handle_t *handle) {
-  acc_free(handle, "pci_config_teardown");
-}
+void pci_config_teardown(ddi_acc_handle_t *handle) { acc_free(handle, "pci_config_teardown"); }
 
 static uint64_t cfg_get(ddi_acc_handle_t h, off_t off, unsigned width, const void *site) {
   if (h == nullptr || !tracked("acc-handle", h) || h->kind != __ddi_acc_handle::Kind::kConfig) {
@@ -571,35 +536,29 @@ void pci_config_put64(ddi_acc_handle_t h, off_t o, uint64_t v) {
 // ---- interrupts ----
 int ddi_intr_get_supported_types(dev_info_t *dip, int *typesp) {
   PciState *s = pci_of(dip);
-  if (s == nullptr || typesp == nullptr)
-    return DDI_FAILURE;
+  if (s == nullptr || typesp == nullptr) return DDI_FAILURE;
   *typesp = s->dev->intr_types() & (DDI_INTR_TYPE_FIXED | DDI_INTR_TYPE_MSI | DDI_INTR_TYPE_MSIX);
   return *typesp ? DDI_SUCCESS : DDI_FAILURE;
 }
 
 int ddi_intr_get_nintrs(dev_info_t *dip, int type, int *nintrsp) {
-  if (nintrsp == nullptr || intr_check_type(dip, type) != DDI_SUCCESS)
-    return DDI_FAILURE;
+  if (nintrsp == nullptr || intr_check_type(dip, type) != DDI_SUCCESS) return DDI_FAILURE;
   *nintrsp = dip->pci->dev->intr_count(type);
   return *nintrsp > 0 ? DDI_SUCCESS : DDI_FAILURE;
 }
 
 int ddi_intr_get_navail(dev_info_t *dip, int type, int *navailp) {
-  if (navailp == nullptr || intr_check_type(dip, type) != DDI_SUCCESS)
-    return DDI_FAILURE;
+  if (navailp == nullptr || intr_check_type(dip, type) != DDI_SUCCESS) return DDI_FAILURE;
   *navailp = dip->pci->dev->intr_count(type);
   return *navailp > 0 ? DDI_SUCCESS : DDI_FAILURE;
 }
 
 int ddi_intr_alloc(dev_info_t *dip, ddi_intr_handle_t *h_array, int type, int inum, int count,
                    int *actualp, int behavior) {
-  if (h_array == nullptr || actualp == nullptr || count < 1 || inum < 0)
-    return DDI_EINVAL;
-  if (intr_check_type(dip, type) != DDI_SUCCESS)
-    return DDI_EINVAL;
+  if (h_array == nullptr || actualp == nullptr || count < 1 || inum < 0) return DDI_EINVAL;
+  if (intr_check_type(dip, type) != DDI_SUCCESS) return DDI_EINVAL;
   PciState &s = *dip->pci;
-  if (should_fail(kFailIntrAlloc, type))
-    return DDI_FAILURE;
+  if (should_fail(kFailIntrAlloc, type)) return DDI_FAILURE;
   int n = s.dev->intr_count(type);
   {
     std::lock_guard<std::mutex> lk(s.mu);
@@ -610,18 +569,14 @@ int ddi_intr_alloc(dev_info_t *dip, ddi_intr_handle_t *h_array, int type, int in
       return DDI_FAILURE;
     }
   }
-  if (type == DDI_INTR_TYPE_FIXED && count > 1)
-    count = 1;
+  if (type == DDI_INTR_TYPE_FIXED && count > 1) count = 1;
   int avail = n - inum;
-  if (avail <= 0)
-    return DDI_EINVAL;
+  if (avail <= 0) return DDI_EINVAL;
   int actual = std::min(count, avail);
   if (type == DDI_INTR_TYPE_MSI) {
-    while (actual & (actual - 1))
-      actual &= actual - 1;  // MSI: a power of two
+    while (actual & (actual - 1)) actual &= actual - 1;  // MSI: a power of two
   }
-  if (behavior == DDI_INTR_ALLOC_STRICT && actual < count)
-    return DDI_EAGAIN;
+  if (behavior == DDI_INTR_ALLOC_STRICT && actual < count) return DDI_EAGAIN;
   unsigned total;
   {
     std::lock_guard<std::mutex> lk(s.mu);
@@ -663,35 +618,29 @@ int ddi_intr_free(ddi_intr_handle_t h) {
     std::lock_guard<std::mutex> lk(s.mu);
     s.handles.erase(std::find(s.handles.begin(), s.handles.end(), h));
     last = s.handles.empty();
-    if (last)
-      s.itype = 0;
+    if (last) s.itype = 0;
   }
-  if (last)
-    s.dev->set_intr_mode(0, 0);
+  if (last) s.dev->set_intr_mode(0, 0);
   untrack("intr", h);
   delete h;
   return DDI_SUCCESS;
 }
 
 int ddi_intr_get_pri(ddi_intr_handle_t h, uint_t *prip) {
-  if (h == nullptr || prip == nullptr)
-    return DDI_EINVAL;
+  if (h == nullptr || prip == nullptr) return DDI_EINVAL;
   *prip = h->pri;
   return DDI_SUCCESS;
 }
 
 int ddi_intr_set_pri(ddi_intr_handle_t h, uint_t pri) {
-  if (h == nullptr || pri < DDI_INTR_PRI_MIN || pri > DDI_INTR_PRI_MAX)
-    return DDI_EINVAL;
-  if (h->handler != nullptr)
-    return DDI_FAILURE;
+  if (h == nullptr || pri < DDI_INTR_PRI_MIN || pri > DDI_INTR_PRI_MAX) return DDI_EINVAL;
+  if (h->handler != nullptr) return DDI_FAILURE;
   h->pri = pri;
   return DDI_SUCCESS;
 }
 
 int ddi_intr_get_cap(ddi_intr_handle_t h, int *flagsp) {
-  if (h == nullptr || flagsp == nullptr)
-    return DDI_EINVAL;
+  if (h == nullptr || flagsp == nullptr) return DDI_EINVAL;
   switch (h->type) {
     case DDI_INTR_TYPE_FIXED:
       *flagsp = DDI_INTR_FLAG_LEVEL | DDI_INTR_FLAG_MASKABLE;
@@ -706,18 +655,13 @@ int ddi_intr_get_cap(ddi_intr_handle_t h, int *flagsp) {
   return DDI_SUCCESS;
 }
 
-uint_t ddi_intr_get_hilevel_pri(void) {
-  return 10;
-}
+uint_t ddi_intr_get_hilevel_pri(void) { return 10; }
 
 int ddi_intr_add_handler(ddi_intr_handle_t h, ddi_intr_handler_t inthandler, void *arg1,
                          void *arg2) {
-  if (h == nullptr || inthandler == nullptr || !tracked("intr", h))
-    return DDI_EINVAL;
-  if (h->handler != nullptr)
-    return DDI_FAILURE;
-  if (should_fail(kFailIntrAddHandler, h->type))
-    return DDI_FAILURE;
+  if (h == nullptr || inthandler == nullptr || !tracked("intr", h)) return DDI_EINVAL;
+  if (h->handler != nullptr) return DDI_FAILURE;
+  if (should_fail(kFailIntrAddHandler, h->type)) return DDI_FAILURE;
   PciState &s = *h->dip->pci;
   std::lock_guard<std::mutex> lk(s.mu);
   h->handler = inthandler;
@@ -729,8 +673,7 @@ int ddi_intr_add_handler(ddi_intr_handle_t h, ddi_intr_handler_t inthandler, voi
 }
 
 int ddi_intr_remove_handler(ddi_intr_handle_t h) {
-  if (h == nullptr || h->handler == nullptr)
-    return DDI_EINVAL;
+  if (h == nullptr || h->handler == nullptr) return DDI_EINVAL;
   if (h->enabled) {
     report_violation("intr", "ddi_intr_remove_handler of an enabled interrupt");
     return DDI_FAILURE;
@@ -741,13 +684,11 @@ int ddi_intr_remove_handler(ddi_intr_handle_t h) {
 }
 
 static int enable(ddi_intr_handle_t h, bool on) {
-  if (h == nullptr || !tracked("intr", h))
-    return DDI_EINVAL;
+  if (h == nullptr || !tracked("intr", h)) return DDI_EINVAL;
   PciState &s = *h->dip->pci;
   std::unique_lock<std::mutex> lk(s.mu);
   if (on) {
-    if (h->handler == nullptr)
-      return DDI_FAILURE;
+    if (h->handler == nullptr) return DDI_FAILURE;
     h->enabled = true;
     s.cv.notify_all();
     return DDI_SUCCESS;
@@ -759,52 +700,37 @@ static int enable(ddi_intr_handle_t h, bool on) {
 }
 
 int ddi_intr_enable(ddi_intr_handle_t h) {
-  if (h != nullptr && should_fail(kFailIntrEnable, h->type))
-    return DDI_FAILURE;
+  if (h != nullptr && should_fail(kFailIntrEnable, h->type)) return DDI_FAILURE;
   return enable(h, true);
 }
 
-int ddi_intr_disable(ddi_intr_handle_t h) {
-  return enable(h, false);
-}
+int ddi_intr_disable(ddi_intr_handle_t h) { return enable(h, false); }
 
 int ddi_intr_block_enable(ddi_intr_handle_t *h_array, int count) {
-  if (h_array == nullptr || count < 1)
-    return DDI_EINVAL;
+  if (h_array == nullptr || count < 1) return DDI_EINVAL;
   int cap = 0;
   ddi_intr_get_cap(h_array[0], &cap);
-  if (!(cap & DDI_INTR_FLAG_BLOCK))
-    return DDI_EINVAL;
-  if (should_fail(kFailIntrEnable, h_array[0]->type))
-    return DDI_FAILURE;
+  if (!(cap & DDI_INTR_FLAG_BLOCK)) return DDI_EINVAL;
+  if (should_fail(kFailIntrEnable, h_array[0]->type)) return DDI_FAILURE;
   for (int i = 0; i < count; i++)
-    if (enable(h_array[i], true) != DDI_SUCCESS)
-      return DDI_FAILURE;
+    if (enable(h_array[i], true) != DDI_SUCCESS) return DDI_FAILURE;
   return DDI_SUCCESS;
 }
 
 int ddi_intr_block_disable(ddi_intr_handle_t *h_array, int count) {
-  if (h_array == nullptr || count < 1)
-    return DDI_EINVAL;
+  if (h_array == nullptr || count < 1) return DDI_EINVAL;
   int cap = 0;
   ddi_intr_get_cap(h_array[0], &cap);
-  if (!(cap & DDI_INTR_FLAG_BLOCK))
-    return DDI_EINVAL;
-  for (int i = 0; i < count; i++)
-    enable(h_array[i], false);
+  if (!(cap & DDI_INTR_FLAG_BLOCK)) return DDI_EINVAL;
+  for (int i = 0; i < count; i++) enable(h_array[i], false);
   return DDI_SUCCESS;
 }
 
-int ddi_intr_set_mask(ddi_intr_handle_t h) {
-  return enable(h, false);
-}
-int ddi_intr_clr_mask(ddi_intr_handle_t h) {
-  return enable(h, true);
-}
+int ddi_intr_set_mask(ddi_intr_handle_t h) { return enable(h, false); }
+int ddi_intr_clr_mask(ddi_intr_handle_t h) { return enable(h, true); }
 
 int ddi_intr_get_pending(ddi_intr_handle_t h, int *pendingp) {
-  if (h == nullptr || pendingp == nullptr)
-    return DDI_EINVAL;
+  if (h == nullptr || pendingp == nullptr) return DDI_EINVAL;
   PciState &s = *h->dip->pci;
   std::lock_guard<std::mutex> lk(s.mu);
   *pendingp = h->type == DDI_INTR_TYPE_FIXED ? s.line : h->pending > 0;

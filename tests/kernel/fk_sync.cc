@@ -61,13 +61,9 @@ std::set<std::pair<MutexImpl *, MutexImpl *>> g_reported;
 thread_local std::vector<MutexImpl *> t_held;
 thread_local ThreadCtx t_ctx;
 
-MutexImpl *impl_of(const kmutex_t *mp) {
-  return static_cast<MutexImpl *>(mp->_opaque[0]);
-}
+MutexImpl *impl_of(const kmutex_t *mp) { return static_cast<MutexImpl *>(mp->_opaque[0]); }
 
-std::string name_of(MutexImpl *m) {
-  return m->name;
-}
+std::string name_of(MutexImpl *m) { return m->name; }
 
 MutexImpl *init_mutex(kmutex_t *mp, const char *name, void *arg, const void *site) {
   auto *m = new MutexImpl;
@@ -90,17 +86,13 @@ MutexImpl *init_mutex(kmutex_t *mp, const char *name, void *arg, const void *sit
 // DFS: is there a path from 'from' to 'to' in the order graph? Fills path (excluding 'from').
 bool path_exists(MutexImpl *from, MutexImpl *to, std::vector<MutexImpl *> &path,
                  std::set<MutexImpl *> &seen) {
-  if (from == to)
-    return true;
-  if (!seen.insert(from).second)
-    return false;
+  if (from == to) return true;
+  if (!seen.insert(from).second) return false;
   auto it = g_order.find(from);
-  if (it == g_order.end())
-    return false;
+  if (it == g_order.end()) return false;
   for (auto &[next, e] : it->second) {
     path.push_back(next);
-    if (path_exists(next, to, path, seen))
-      return true;
+    if (path_exists(next, to, path, seen)) return true;
     path.pop_back();
   }
   return false;
@@ -109,11 +101,9 @@ bool path_exists(MutexImpl *from, MutexImpl *to, std::vector<MutexImpl *> &path,
 // Called with g_mu held, before blocking for m.
 void record_order(MutexImpl *m, const void *site) {
   for (MutexImpl *h : t_held) {
-    if (h == m)
-      continue;
+    if (h == m) continue;
     auto &edges = g_order[h];
-    if (edges.count(m))
-      continue;
+    if (edges.count(m)) continue;
     // Would h -> m close a cycle m -> ... -> h?
     std::vector<MutexImpl *> path;
     std::set<MutexImpl *> seen;
@@ -128,8 +118,7 @@ void record_order(MutexImpl *m, const void *site) {
         const Edge &e = g_order[prev][n];
         text += name_of(prev) + " (at " + describe_site(e.site_a) + ") -> " + name_of(n) + " (at " +
                 describe_site(e.site_b) + ")";
-        if (n != h)
-          text += ", ";
+        if (n != h) text += ", ";
         prev = n;
       }
       report_violation("lock", text);
@@ -140,8 +129,7 @@ void record_order(MutexImpl *m, const void *site) {
 
 void forget_order(MutexImpl *m) {
   g_order.erase(m);
-  for (auto &[a, edges] : g_order)
-    edges.erase(m);
+  for (auto &[a, edges] : g_order) edges.erase(m);
   for (auto it = g_reported.begin(); it != g_reported.end();) {
     if (it->first == m || it->second == m)
       it = g_reported.erase(it);
@@ -166,8 +154,7 @@ void release(MutexImpl *m) {
   m->held = false;
   m->owner = std::thread::id();
   auto it = std::find(t_held.begin(), t_held.end(), m);
-  if (it != t_held.end())
-    t_held.erase(it);
+  if (it != t_held.end()) t_held.erase(it);
   m->cv.notify_one();
 }
 
@@ -210,12 +197,8 @@ void enter(kmutex_t *mp, const void *site) {
 
 }  // namespace
 
-std::mutex &sync_mu() {
-  return g_mu;
-}
-ThreadCtx &tctx() {
-  return t_ctx;
-}
+std::mutex &sync_mu() { return g_mu; }
+ThreadCtx &tctx() { return t_ctx; }
 
 void sync_reset() {
   std::lock_guard<std::mutex> lk(g_mu);
@@ -290,14 +273,11 @@ static bool cv_block(kcondvar_t *cvp, kmutex_t *mp, int64_t deadline, const void
 namespace fk {
 using namespace fk::impl;
 
-int held_lock_count() {
-  return static_cast<int>(t_held.size());
-}
+int held_lock_count() { return static_cast<int>(t_held.size()); }
 
 std::vector<const kmutex_t *> held_locks() {
   std::vector<const kmutex_t *> out;
-  for (MutexImpl *m : t_held)
-    out.push_back(m->km);
+  for (MutexImpl *m : t_held) out.push_back(m->km);
   return out;
 }
 
@@ -313,13 +293,10 @@ std::string lock_name(const kmutex_t *mp) {
   return m ? m->name : "(uninitialised mutex)";
 }
 
-bool in_interrupt() {
-  return t_ctx.in_intr;
-}
+bool in_interrupt() { return t_ctx.in_intr; }
 
 void check_may_sleep(const char *what, const kmutex_t *except, const void *site) {
-  if (site == nullptr)
-    site = __builtin_return_address(0);
+  if (site == nullptr) site = __builtin_return_address(0);
   if (t_ctx.in_intr) {
     report_violation("lock", std::string(what) + " in interrupt context (may not sleep) at " +
                                  describe_site(site));
@@ -386,9 +363,7 @@ void mutex_destroy(kmutex_t *mp) {
   untrack("mutex", mp);
 }
 
-void mutex_enter(kmutex_t *mp) {
-  enter(mp, __builtin_return_address(0));
-}
+void mutex_enter(kmutex_t *mp) { enter(mp, __builtin_return_address(0)); }
 
 int mutex_tryenter(kmutex_t *mp) {
   std::unique_lock<std::mutex> lk(g_mu);
@@ -398,8 +373,7 @@ int mutex_tryenter(kmutex_t *mp) {
     enter(mp, __builtin_return_address(0));
     return 1;
   }
-  if (m->held)
-    return 0;
+  if (m->held) return 0;
   acquire(lk, m, __builtin_return_address(0));
   return 1;
 }
@@ -448,8 +422,7 @@ void cv_init(kcondvar_t *cvp, char *name, kcv_type_t, void *) {
 void cv_destroy(kcondvar_t *cvp) {
   std::unique_lock<std::mutex> lk(g_mu);
   auto *c = static_cast<CvImpl *>(cvp->_opaque);
-  if (c == nullptr)
-    return;
+  if (c == nullptr) return;
   if (!c->waiters.empty()) {
     lk.unlock();
     fk::report_violation(
@@ -462,9 +435,7 @@ void cv_destroy(kcondvar_t *cvp) {
   untrack("cv", cvp);
 }
 
-void cv_wait(kcondvar_t *cvp, kmutex_t *mp) {
-  cv_block(cvp, mp, -1, __builtin_return_address(0));
-}
+void cv_wait(kcondvar_t *cvp, kmutex_t *mp) { cv_block(cvp, mp, -1, __builtin_return_address(0)); }
 
 int cv_wait_sig(kcondvar_t *cvp, kmutex_t *mp) {
   cv_block(cvp, mp, -1, __builtin_return_address(0));
@@ -474,10 +445,8 @@ int cv_wait_sig(kcondvar_t *cvp, kmutex_t *mp) {
 clock_t cv_timedwait(kcondvar_t *cvp, kmutex_t *mp, clock_t timeout) {
   int64_t deadline = static_cast<int64_t>(timeout) * kTickNs;
   int64_t now = clock_now();
-  if (deadline <= now)
-    return -1;
-  if (!cv_block(cvp, mp, deadline, __builtin_return_address(0)))
-    return -1;
+  if (deadline <= now) return -1;
+  if (!cv_block(cvp, mp, deadline, __builtin_return_address(0))) return -1;
   int64_t left = (deadline - clock_now() + kTickNs - 1) / kTickNs;
   return left > 0 ? left : 1;
 }
@@ -485,11 +454,9 @@ clock_t cv_timedwait(kcondvar_t *cvp, kmutex_t *mp, clock_t timeout) {
 clock_t cv_reltimedwait(kcondvar_t *cvp, kmutex_t *mp, clock_t delta, time_res_t res) {
   static const int64_t kUnit[] = {1, 1000, 1000000, 1000000000, kTickNs, 1};
   int64_t unit = kUnit[res < TR_COUNT ? res : TR_CLOCK_TICK];
-  if (delta <= 0)
-    return -1;
+  if (delta <= 0) return -1;
   int64_t deadline = clock_now() + static_cast<int64_t>(delta) * unit;
-  if (!cv_block(cvp, mp, deadline, __builtin_return_address(0)))
-    return -1;
+  if (!cv_block(cvp, mp, deadline, __builtin_return_address(0))) return -1;
   int64_t left = (deadline - clock_now() + kTickNs - 1) / kTickNs;
   return left > 0 ? left : 1;
 }
@@ -497,8 +464,7 @@ clock_t cv_reltimedwait(kcondvar_t *cvp, kmutex_t *mp, clock_t delta, time_res_t
 void cv_signal(kcondvar_t *cvp) {
   std::lock_guard<std::mutex> lk(g_mu);
   auto *c = static_cast<CvImpl *>(cvp->_opaque);
-  if (c == nullptr)
-    return;
+  if (c == nullptr) return;
   for (Waiter *w : c->waiters) {
     if (!w->signaled && !w->timed_out) {
       w->signaled = true;
@@ -511,8 +477,7 @@ void cv_signal(kcondvar_t *cvp) {
 void cv_broadcast(kcondvar_t *cvp) {
   std::lock_guard<std::mutex> lk(g_mu);
   auto *c = static_cast<CvImpl *>(cvp->_opaque);
-  if (c == nullptr)
-    return;
+  if (c == nullptr) return;
   for (Waiter *w : c->waiters) {
     w->signaled = true;
     w->cv.notify_one();

@@ -17,9 +17,7 @@ constexpr uint32_t kMsg0 = to_raw(hw::IntrCause::kMsg0);
 constexpr uint64_t kMaxPpn = UINT64_MAX >> hw::kPageShift;
 
 // "Page counts: non-zero power of two, <= max."
-bool valid_page_count(uint32_t n, uint32_t max) {
-  return n != 0 && n <= max && (n & (n - 1)) == 0;
-}
+bool valid_page_count(uint32_t n, uint32_t max) { return n != 0 && n <= max && (n & (n - 1)) == 0; }
 
 uint32_t log2_of(uint32_t n) {
   uint32_t l = 0;
@@ -60,9 +58,7 @@ MockDevice::MockDevice(const Config &config) : config_(config), rng_(config.seed
   init_config_space();
 }
 
-MockDevice::~MockDevice() {
-  disconnect();
-}
+MockDevice::~MockDevice() { disconnect(); }
 
 void MockDevice::connect(fk::DeviceHost *host) {
   std::lock_guard<std::mutex> g(mu_);
@@ -173,9 +169,7 @@ void MockDevice::config_write(uint32_t offset, unsigned width, uint32_t value) {
   }
 }
 
-unsigned MockDevice::num_regions() {
-  return config_.io_bar ? 3 : 2;
-}
+unsigned MockDevice::num_regions() { return config_.io_bar ? 3 : 2; }
 
 fk::RegionInfo MockDevice::region(unsigned rnumber) {
   if (rnumber == 0) {
@@ -263,9 +257,7 @@ void MockDevice::msix_write(uint32_t offset, uint32_t value) {
   counters_.bad_register_accesses++;
 }
 
-int MockDevice::intr_types() {
-  return config_.intr_types;
-}
+int MockDevice::intr_types() { return config_.intr_types; }
 
 int MockDevice::intr_count(int type) {
   if ((config_.intr_types & type) == 0) {
@@ -294,9 +286,7 @@ void MockDevice::set_intr_mode(int type, unsigned nvectors) {
 // ---------------------------------------------------------------------------------------------
 // Host access helpers (lock held)
 
-int64_t MockDevice::now() const {
-  return connected_ ? host_->now_ns() : 0;
-}
+int64_t MockDevice::now() const { return connected_ ? host_->now_ns() : 0; }
 
 bool MockDevice::dma_read(uint64_t paddr, void *buf, size_t len) {
   if (!connected_ || !host_->dma_read(paddr, buf, len)) {
@@ -362,18 +352,14 @@ void MockDevice::on_timer(const std::shared_ptr<uint64_t> &token) {
 // ---------------------------------------------------------------------------------------------
 // Register hooks (called by the skeleton, lock held)
 
-uint32_t MockDevice::on_intr_status_read() {
-  return intr_status_;
-}
+uint32_t MockDevice::on_intr_status_read() { return intr_status_; }
 
 void MockDevice::on_intr_status_ack(uint32_t bits) {
   intr_status_ &= ~bits;
   update_intx();
 }
 
-uint32_t MockDevice::on_intr_mask_read() {
-  return intr_mask_;
-}
+uint32_t MockDevice::on_intr_mask_read() { return intr_mask_; }
 
 void MockDevice::on_intr_mask_write(uint32_t v) {
   const uint32_t newly = v & ~intr_mask_;
@@ -395,13 +381,9 @@ void MockDevice::on_kick(bool rw_io) {
   service();
 }
 
-void MockDevice::on_debug_write(uint32_t) {
-  counters_.debug_writes++;
-}
+void MockDevice::on_debug_write(uint32_t) { counters_.debug_writes++; }
 
-uint32_t MockDevice::on_last_sts_read(uint32_t) {
-  return 0;
-}
+uint32_t MockDevice::on_last_sts_read(uint32_t) { return 0; }
 
 bool MockDevice::command_supported(hw::CommandCode code) {
   auto it = refused_.find(to_raw(code));
@@ -446,9 +428,7 @@ uint32_t MockDevice::handle(hw::CmdAdapterReset) {
   return hw::kCommandStatusSuccess;
 }
 
-uint32_t MockDevice::handle(hw::CmdIssueScsi) {
-  return kFailed;
-}
+uint32_t MockDevice::handle(hw::CmdIssueScsi) { return kFailed; }
 
 uint32_t MockDevice::handle(hw::CmdSetupRings, const hw::CmdDescSetupRings &d) {
   const uint32_t nreq = d.req_ring_num_pages();
@@ -591,9 +571,7 @@ uint32_t MockDevice::handle(hw::CmdSetupMsgRing, const hw::CmdDescSetupMsgRing &
                                            : hw::kCommandStatusSuccess;
 }
 
-uint32_t MockDevice::handle(hw::CmdDeviceUnplug) {
-  return hw::kCommandStatusSuccess;
-}
+uint32_t MockDevice::handle(hw::CmdDeviceUnplug) { return hw::kCommandStatusSuccess; }
 
 uint32_t MockDevice::handle(hw::CmdSetupReqCallThreshold, const hw::CmdDescSetupReqCall &d) {
   if (!rings_valid_) {
@@ -605,9 +583,7 @@ uint32_t MockDevice::handle(hw::CmdSetupReqCallThreshold, const hw::CmdDescSetup
   return hw::kCommandStatusSuccess;
 }
 
-uint32_t MockDevice::handle(hw::CmdGetMaxTargets) {
-  return config_.max_targets;
-}
+uint32_t MockDevice::handle(hw::CmdGetMaxTargets) { return config_.max_targets; }
 
 // ---------------------------------------------------------------------------------------------
 // Request processing (lock held)

@@ -7,18 +7,10 @@
 
 namespace pvscsi_mock {
 
-uint32_t be16(const uint8_t *p) {
-  return (uint32_t{p[0]} << 8) | p[1];
-}
-uint32_t be24(const uint8_t *p) {
-  return (uint32_t{p[0]} << 16) | (uint32_t{p[1]} << 8) | p[2];
-}
-uint32_t be32(const uint8_t *p) {
-  return (be16(p) << 16) | be16(p + 2);
-}
-uint64_t be64(const uint8_t *p) {
-  return (uint64_t{be32(p)} << 32) | be32(p + 4);
-}
+uint32_t be16(const uint8_t *p) { return (uint32_t{p[0]} << 8) | p[1]; }
+uint32_t be24(const uint8_t *p) { return (uint32_t{p[0]} << 16) | (uint32_t{p[1]} << 8) | p[2]; }
+uint32_t be32(const uint8_t *p) { return (be16(p) << 16) | be16(p + 2); }
+uint64_t be64(const uint8_t *p) { return (uint64_t{be32(p)} << 32) | be32(p + 4); }
 void put_be16(uint8_t *p, uint32_t v) {
   p[0] = uint8_t(v >> 8);
   p[1] = uint8_t(v);
@@ -527,9 +519,7 @@ bool ScsiTarget::add_lun(const LunSpec &spec) {
   return true;
 }
 
-bool ScsiTarget::remove_lun(uint16_t lun) {
-  return luns_.erase(lun) != 0;
-}
+bool ScsiTarget::remove_lun(uint16_t lun) { return luns_.erase(lun) != 0; }
 
 ScsiLun *ScsiTarget::lun(uint16_t lun) {
   auto it = luns_.find(lun);

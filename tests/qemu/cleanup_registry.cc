@@ -112,9 +112,7 @@ int add(Kind kind, pid_t pid, const std::string &path) {
   return -1;
 }
 
-bool pid_running(pid_t pid) {
-  return kill(pid, 0) == 0 || errno == EPERM;
-}
+bool pid_running(pid_t pid) { return kill(pid, 0) == 0 || errno == EPERM; }
 
 // "pvscsi-qemu-<pid>-..." -> pid, or 0 when the name does not match.
 pid_t owner_of(const char *name) {
@@ -166,15 +164,9 @@ void sweep_dir(const std::string &dir) {
 
 }  // namespace
 
-int add_process(pid_t pid) {
-  return add(Kind::kProcess, pid, "");
-}
-int add_file(const std::string &path) {
-  return add(Kind::kFile, 0, path);
-}
-int add_dir(const std::string &path) {
-  return add(Kind::kDir, 0, path);
-}
+int add_process(pid_t pid) { return add(Kind::kProcess, pid, ""); }
+int add_file(const std::string &path) { return add(Kind::kFile, 0, path); }
+int add_dir(const std::string &path) { return add(Kind::kDir, 0, path); }
 
 void release(int id) {
   if (id >= 0 && id < kSlots) {

@@ -46,21 +46,11 @@ void HandRings::store(uint32_t offset, uint32_t v) {
   __atomic_store_n(reinterpret_cast<uint32_t *>(state_ptr_ + offset), v, __ATOMIC_RELEASE);
 }
 
-uint32_t HandRings::req_prod() const {
-  return load(hw::RingsState::kReqProdIdxOffset);
-}
-uint32_t HandRings::req_cons() const {
-  return load(hw::RingsState::kReqConsIdxOffset);
-}
-uint32_t HandRings::cmp_prod() const {
-  return load(hw::RingsState::kCmpProdIdxOffset);
-}
-uint32_t HandRings::cmp_cons() const {
-  return load(hw::RingsState::kCmpConsIdxOffset);
-}
-uint32_t HandRings::msg_prod() const {
-  return load(hw::RingsState::kMsgProdIdxOffset);
-}
+uint32_t HandRings::req_prod() const { return load(hw::RingsState::kReqProdIdxOffset); }
+uint32_t HandRings::req_cons() const { return load(hw::RingsState::kReqConsIdxOffset); }
+uint32_t HandRings::cmp_prod() const { return load(hw::RingsState::kCmpProdIdxOffset); }
+uint32_t HandRings::cmp_cons() const { return load(hw::RingsState::kCmpConsIdxOffset); }
+uint32_t HandRings::msg_prod() const { return load(hw::RingsState::kMsgProdIdxOffset); }
 uint32_t HandRings::req_entries_log2() const {
   return load(hw::RingsState::kReqNumEntriesLog2Offset);
 }

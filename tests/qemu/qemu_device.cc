@@ -39,9 +39,7 @@ constexpr unsigned kMaxTarget = 64;
 
 std::atomic<unsigned> g_run_counter{0};
 
-std::string errno_text(const std::string &what) {
-  return what + ": " + strerror(errno);
-}
+std::string errno_text(const std::string &what) { return what + ": " + strerror(errno); }
 
 // Resolves a program name the way execvp would, before fork (execv in the child is then safe).
 std::string resolve_binary(const std::string &name) {
@@ -636,13 +634,9 @@ void QemuDevice::guest_write32(uint64_t paddr, uint32_t value) {
   }
 }
 
-bool QemuDevice::failed() const {
-  return !qtest_ || qtest_->dead();
-}
+bool QemuDevice::failed() const { return !qtest_ || qtest_->dead(); }
 
-std::string QemuDevice::error() const {
-  return qtest_ ? qtest_->error() : "not started";
-}
+std::string QemuDevice::error() const { return qtest_ ? qtest_->error() : "not started"; }
 
 QemuDevice::Disk *QemuDevice::find_disk(unsigned target) {
   for (Disk &d : disks_) {

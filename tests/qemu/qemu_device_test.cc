@@ -27,9 +27,7 @@ bool exists(const std::string &path) {
   return !path.empty() && lstat(path.c_str(), &st) == 0;
 }
 
-bool process_gone(pid_t pid) {
-  return kill(pid, 0) != 0 && errno == ESRCH;
-}
+bool process_gone(pid_t pid) { return kill(pid, 0) != 0 && errno == ESRCH; }
 
 // Names this process's runs would leave in `dir` (pvscsi-qemu-<pid>-...), space-separated.
 std::string own_leftovers(const std::string &dir) {

@@ -13,9 +13,7 @@ namespace pvscsi_qemu {
 
 using Clock = std::chrono::steady_clock;
 
-QmpClient::~QmpClient() {
-  close();
-}
+QmpClient::~QmpClient() { close(); }
 
 void QmpClient::close() {
   if (fd_ >= 0) {

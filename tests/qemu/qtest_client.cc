@@ -14,9 +14,7 @@ QtestClient::QtestClient(int fd, IrqCallback on_irq, std::chrono::milliseconds t
   thread_ = std::thread([this] { reader(); });
 }
 
-QtestClient::~QtestClient() {
-  close();
-}
+QtestClient::~QtestClient() { close(); }
 
 void QtestClient::close() {
   if (fd_ >= 0) {
@@ -144,9 +142,7 @@ const char *suffix(unsigned width) {
       return "l";
   }
 }
-uint64_t all_ones(unsigned width) {
-  return width >= 8 ? ~0ull : (1ull << (8 * width)) - 1;
-}
+uint64_t all_ones(unsigned width) { return width >= 8 ? ~0ull : (1ull << (8 * width)) - 1; }
 std::string hex(uint64_t v) {
   char buf[24];
   std::snprintf(buf, sizeof buf, "0x%llx", static_cast<unsigned long long>(v));

@@ -124,7 +124,8 @@ void DriverTest::TearDown() {
     EXPECT_EQ(fk::unload_driver(), 0);
     fk::shutdown();
   }
-  for (const auto &l : fk::leaks()) ADD_FAILURE() << "leak: " << l.kind << " " << l.size << " at " << l.site;
+  for (const auto &l : fk::leaks())
+    ADD_FAILURE() << "leak: " << l.kind << " " << l.size << " at " << l.site;
   for (const auto &v : fk::violations()) {
     bool allowed = false;
     for (const auto &k : allowed_violations_) allowed = allowed || k == v.kind;

@@ -69,7 +69,8 @@ TEST_P(HotplugTest, HotRemoveWithIoInFlight) {
     fk::client::Queue q4(sd4, 16), q0(sd0, 8);
     KBuf buf4(4096), buf0(4096);
     for (int i = 0; i < 16; i++)
-      q4.read(uint64_t(i) * 8, 8, 512, buf4.data(), [&](const Result &r) { r.ok() ? ok4++ : errors4++; });
+      q4.read(uint64_t(i) * 8, 8, 512, buf4.data(),
+              [&](const Result &r) { r.ok() ? ok4++ : errors4++; });
     ASSERT_TRUE(hba.dev().remove_target(4));
     for (int i = 0; i < 64; i++)
       q0.read(uint64_t(i) * 8, 8, 512, buf0.data(), [&](const Result &r) { errors0 += !r.ok(); });

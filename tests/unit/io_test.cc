@@ -134,7 +134,8 @@ TEST_P(IoTest, BusyOnlyWhenTheRingIsFull) {
   fk::client::Queue q(sd, 40, o);
   KBuf buf(512);
   std::vector<Result> results;
-  for (int i = 0; i < 33; i++) q.read(0, 1, 512, buf.data(), [&](const Result &r) { results.push_back(r); });
+  for (int i = 0; i < 33; i++)
+    q.read(0, 1, 512, buf.data(), [&](const Result &r) { results.push_back(r); });
   q.poll();
   ASSERT_EQ(results.size(), 1u);  // only the 33rd finished: refused with TRAN_BUSY
   EXPECT_EQ(results[0].tran_rv, TRAN_BUSY);
@@ -244,7 +245,8 @@ TEST_F(DoorbellTest, ThresholdSavesDoorbellsUnderLoadAndNeverStrandsARequest) {
     KBuf buf(4096);
     unsigned errors = 0;
     for (int i = 0; i < 2000; i++)
-      q.read(uint64_t(i % 1000) * 8, 8, 512, buf.data(), [&](const Result &r) { errors += !r.ok(); });
+      q.read(uint64_t(i % 1000) * 8, 8, 512, buf.data(),
+             [&](const Result &r) { errors += !r.ok(); });
     q.wait();
     EXPECT_EQ(errors, 0u);
   }

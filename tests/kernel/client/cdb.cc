@@ -18,9 +18,7 @@ void put64(uint8_t *p, uint64_t v) {
 uint32_t get32(const uint8_t *p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
-uint64_t get64(const uint8_t *p) {
-  return (uint64_t{get32(p)} << 32) | get32(p + 4);
-}
+uint64_t get64(const uint8_t *p) { return (uint64_t{get32(p)} << 32) | get32(p + 4); }
 
 Cdb make(int len, uint8_t op) {
   Cdb c;
@@ -41,9 +39,7 @@ std::string trimmed(const uint8_t *p, size_t n) {
 
 namespace cdb {
 
-Cdb test_unit_ready() {
-  return make(6, 0x00);
-}
+Cdb test_unit_ready() { return make(6, 0x00); }
 
 Cdb inquiry(uint16_t alloc_len) {
   Cdb c = make(6, 0x12);
@@ -57,9 +53,7 @@ Cdb request_sense(uint8_t alloc_len) {
   return c;
 }
 
-Cdb read_capacity10() {
-  return make(10, 0x25);
-}
+Cdb read_capacity10() { return make(10, 0x25); }
 
 Cdb read_capacity16(uint32_t alloc_len) {
   Cdb c = make(16, 0x9e);
@@ -114,12 +108,8 @@ Cdb write(uint64_t lba, uint32_t blocks) {
                              : write16(lba, blocks);
 }
 
-Cdb synchronize_cache10() {
-  return make(10, 0x35);
-}
-Cdb synchronize_cache16() {
-  return make(16, 0x91);
-}
+Cdb synchronize_cache10() { return make(10, 0x35); }
+Cdb synchronize_cache16() { return make(16, 0x91); }
 
 }  // namespace cdb
 

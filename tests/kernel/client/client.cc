@@ -141,9 +141,7 @@ struct Completer {
 
 KBuf::KBuf(size_t len)
     : p_(static_cast<uint8_t *>(kmem_zalloc(len > 0 ? len : 1, KM_SLEEP))), len_(len) {}
-KBuf::~KBuf() {
-  kmem_free(p_, len_ > 0 ? len_ : 1);
-}
+KBuf::~KBuf() { kmem_free(p_, len_ > 0 ? len_ : 1); }
 
 std::string Result::describe() const {
   char buf[200];
@@ -189,9 +187,7 @@ std::vector<LunRef> online_luns() {
   return out;
 }
 
-bool online(const scsi_device *sd) {
-  return engine().is_online(sd);
-}
+bool online(const scsi_device *sd) { return engine().is_online(sd); }
 
 void Completer::on_complete(scsi_pkt *pkt) {
   auto *r = *static_cast<Queue::Req **>(pkt->pkt_private);
@@ -236,9 +232,7 @@ Queue::Queue(scsi_device *sd, unsigned depth, const IoOptions &o)
   }
 }
 
-Queue::~Queue() {
-  wait();
-}
+Queue::~Queue() { wait(); }
 
 unsigned Queue::outstanding() const {
   std::lock_guard<std::mutex> g(mu_);

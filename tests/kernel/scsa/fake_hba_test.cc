@@ -449,9 +449,7 @@ TEST_F(FakeHbaRestrictiveDmaTest, MultiCookieTransfersThroughBounceBuffers) {
   EXPECT_GT(fk::counters().bounce_binds, 0u);  // the framework's syncs moved the data
 }
 
-TEST_F(FakeHbaScatteredDmaTest, MultiCookieTransfersFromScatteredPages) {
-  transfer_64k();
-}
+TEST_F(FakeHbaScatteredDmaTest, MultiCookieTransfersFromScatteredPages) { transfer_64k(); }
 
 TEST_F(FakeHbaRestrictiveDmaTest, PartialDmaWindows) {
   add_and_settle("w1", {0});

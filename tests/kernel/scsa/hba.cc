@@ -290,9 +290,7 @@ int scsi_hba_init(struct modlinkage *modlp) {
   return 0;
 }
 
-void scsi_hba_fini(struct modlinkage *modlp) {
-  (void)modlp;
-}
+void scsi_hba_fini(struct modlinkage *modlp) { (void)modlp; }
 
 scsi_hba_tran_t *scsi_hba_tran_alloc(dev_info_t *hba_dip, int flags) {
   int kmflag = (flags & SCSI_HBA_CANSLEEP) ? KM_SLEEP : KM_NOSLEEP;
@@ -460,9 +458,7 @@ int scsi_hba_lookup_capstr(char *capstr) {
   return -1;
 }
 
-int scsi_hba_in_panic(void) {
-  return 0;
-}
+int scsi_hba_in_panic(void) { return 0; }
 
 int scsi_ifgetcap(struct scsi_address *ap, char *cap, int whom) {
   if (ap == nullptr || ap->a_hba_tran == nullptr || cap == nullptr) {

@@ -9,9 +9,7 @@
 namespace fk::scsa {
 namespace {
 
-size_t round16(size_t n) {
-  return (n + 15) & ~size_t{15};
-}
+size_t round16(size_t n) { return (n + 15) & ~size_t{15}; }
 
 std::string pkt_name(const scsi_pkt *pkt) {
   char buf[64];
@@ -31,9 +29,7 @@ PktWrapper *lookup(scsi_pkt *pkt) {
   return w;
 }
 
-int kmflag_for(int (*callback)(caddr_t)) {
-  return callback == SLEEP_FUNC ? KM_SLEEP : KM_NOSLEEP;
-}
+int kmflag_for(int (*callback)(caddr_t)) { return callback == SLEEP_FUNC ? KM_SLEEP : KM_NOSLEEP; }
 
 // A constructed packet from the tran's cache, or a new one (HBA private area, DMA handle,
 // tran_pkt_constructor), as the kmem cache behind tran_setup_pkt(9E) would.
@@ -220,9 +216,7 @@ bool next_window(PktWrapper *w, int (*callback)(caddr_t)) {
   return load_cookies(w, cookie, n, off, len, kmflag_for(callback));
 }
 
-void *alloc_area(size_t len, int kmflag) {
-  return len == 0 ? nullptr : kmem_zalloc(len, kmflag);
-}
+void *alloc_area(size_t len, int kmflag) { return len == 0 ? nullptr : kmem_zalloc(len, kmflag); }
 
 }  // namespace
 

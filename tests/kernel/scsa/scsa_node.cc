@@ -18,24 +18,14 @@ dev_info_t *create_child(dev_info_t *parent, const char *name, const char *addr,
   return fk::create_child(parent, name, nullptr, addr);
 }
 
-int attach(dev_info_t *dip) {
-  return fk::attach_node(dip);
-}
+int attach(dev_info_t *dip) { return fk::attach_node(dip); }
 
-int detach(dev_info_t *dip) {
-  return fk::detach_node(dip, DDI_DETACH);
-}
+int detach(dev_info_t *dip) { return fk::detach_node(dip, DDI_DETACH); }
 
-void remove(dev_info_t *dip) {
-  fk::remove_node(dip);
-}
+void remove(dev_info_t *dip) { fk::remove_node(dip); }
 
-size_t locks_held() {
-  return static_cast<size_t>(fk::held_lock_count());
-}
+size_t locks_held() { return static_cast<size_t>(fk::held_lock_count()); }
 
-void report(const std::string &what) {
-  fk::report_violation("scsa", what);
-}
+void report(const std::string &what) { fk::report_violation("scsa", what); }
 
 }  // namespace fk::scsa::node

@@ -63,9 +63,7 @@ int scsi_probe(struct scsi_device *sd, int (*callback)(void)) {
   return scsi_hba_probe(sd, callback);
 }
 
-void scsi_unprobe(struct scsi_device *sd) {
-  (void)sd;
-}
+void scsi_unprobe(struct scsi_device *sd) { (void)sd; }
 
 int scsi_clear_task_set(struct scsi_address *ap) {
   if (ap == nullptr || ap->a_hba_tran == nullptr ||

@@ -473,9 +473,7 @@ int report_result(__scsi_tgtmap *m, bool ok) {
 
 }  // namespace
 
-LunInfo lun_info(const Lun *l) {
-  return LunInfo{l->target, l->lun, l->ua, l->sd, l->dip};
-}
+LunInfo lun_info(const Lun *l) { return LunInfo{l->target, l->lun, l->ua, l->sd, l->dip}; }
 
 void request_rescan_for(scsi_device *sd) {
   __scsi_tgtmap *m = nullptr;
@@ -512,13 +510,9 @@ bool busy() {
   return false;
 }
 
-uint64_t discovery_generation() {
-  return reg().generation;
-}
+uint64_t discovery_generation() { return reg().generation; }
 
-uint64_t progress() {
-  return reg().completions + reg().generation;
-}
+uint64_t progress() { return reg().completions + reg().generation; }
 
 bool advance_if_stalled(int64_t stalled_us) {
   std::optional<int64_t> next = fk::next_event_ns();
@@ -779,13 +773,9 @@ struct scsi_device *scsi_address_device(struct scsi_address *sa) {
   return sa->a.a_sd;
 }
 
-void scsi_device_hba_private_set(struct scsi_device *sd, void *data) {
-  sd->sd_hba_private = data;
-}
+void scsi_device_hba_private_set(struct scsi_device *sd, void *data) { sd->sd_hba_private = data; }
 
-void *scsi_device_hba_private_get(struct scsi_device *sd) {
-  return sd->sd_hba_private;
-}
+void *scsi_device_hba_private_get(struct scsi_device *sd) { return sd->sd_hba_private; }
 
 int scsi_device_prop_get_int(struct scsi_device *sd, uint_t flags, char *name, int defvalue) {
   (void)flags;

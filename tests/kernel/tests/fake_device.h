@@ -51,8 +51,7 @@ class FakeDevice : public fk::DeviceBackend {
   }
   void disconnect() override {
     connected = false;
-    if (pending_ != 0)
-      host->cancel(pending_);
+    if (pending_ != 0) host->cancel(pending_);
   }
   uint32_t config_read(uint32_t off, unsigned width) override {
     uint8_t cfg[64] = {};
@@ -64,26 +63,21 @@ class FakeDevice : public fk::DeviceBackend {
     put16(cfg, 0x2e, 0x0001);
     cfg[0x3d] = 1;  // INTA
     uint32_t v = 0;
-    if (off + width <= sizeof cfg)
-      memcpy(&v, cfg + off, width);
-    if (off == 4 && width == 2)
-      v = command_;
+    if (off + width <= sizeof cfg) memcpy(&v, cfg + off, width);
+    if (off == 4 && width == 2) v = command_;
     return v;
   }
   void config_write(uint32_t off, unsigned width, uint32_t value) override {
-    if (off == 4 && width == 2)
-      command_ = static_cast<uint16_t>(value);
+    if (off == 4 && width == 2) command_ = static_cast<uint16_t>(value);
   }
   unsigned num_regions() override { return 2; }
   fk::RegionInfo region(unsigned r) override {
-    if (r == 0)
-      return {fk::RegionInfo::Kind::kConfig, 0, 256};
+    if (r == 0) return {fk::RegionInfo::Kind::kConfig, 0, 256};
     return {fk::RegionInfo::Kind::kMem32, 0, 4096};
   }
   uint64_t reg_read(unsigned rnumber, uint64_t off, unsigned width) override {
     std::lock_guard<std::mutex> lk(mu_);
-    if (rnumber != 1 || width != 4)
-      return ~0u;
+    if (rnumber != 1 || width != 4) return ~0u;
     switch (off) {
       case kRegId:
         return kId;
@@ -101,8 +95,7 @@ class FakeDevice : public fk::DeviceBackend {
     return 0;
   }
   void reg_write(unsigned rnumber, uint64_t off, unsigned width, uint64_t v) override {
-    if (rnumber != 1 || width != 4)
-      return;
+    if (rnumber != 1 || width != 4) return;
     std::unique_lock<std::mutex> lk(mu_);
     switch (off) {
       case kRegAddrLo:
@@ -137,12 +130,9 @@ class FakeDevice : public fk::DeviceBackend {
   }
   int intr_types() override { return types; }
   int intr_count(int type) override {
-    if (type == fk::kIntrFixed)
-      return 1;
-    if (type == fk::kIntrMsi)
-      return msi_count;
-    if (type == fk::kIntrMsix)
-      return msix_count;
+    if (type == fk::kIntrFixed) return 1;
+    if (type == fk::kIntrMsi) return msi_count;
+    if (type == fk::kIntrMsix) return msix_count;
     return 0;
   }
   void set_intr_mode(int type, unsigned n) override {
@@ -155,8 +145,7 @@ class FakeDevice : public fk::DeviceBackend {
   void run() {  // with mu_ held
     std::vector<uint8_t> buf(len_);
     bool ok = host->dma_read(addr_, buf.data(), buf.size());
-    for (auto &b : buf)
-      b++;
+    for (auto &b : buf) b++;
     ok = ok && host->dma_write(addr_, buf.data(), buf.size());
     status_ |= ok ? 1 : 2;
     transfers++;

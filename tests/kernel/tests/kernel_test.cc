@@ -55,8 +55,7 @@ class KernelTest : public ::testing::Test {
   void TearDown() override { fk::shutdown(); }
   bool HasViolation(const std::string &kind, const std::string &text) {
     for (auto &v : fk::violations())
-      if (v.kind == kind && v.text.find(text) != std::string::npos)
-        return true;
+      if (v.kind == kind && v.text.find(text) != std::string::npos) return true;
     return false;
   }
 };
@@ -280,8 +279,7 @@ TEST_F(DmaTest, CountMaxSplitsCookies) {
             DDI_DMA_MAPPED);
   EXPECT_EQ(n, 4u);
   EXPECT_EQ(ddi_dma_ncookies(h), 4u);
-  for (auto &ck : Cookies())
-    EXPECT_EQ(ck.dmac_size, 4096u);
+  for (auto &ck : Cookies()) EXPECT_EQ(ck.dmac_size, 4096u);
   EXPECT_EQ(fk::counters().bounce_binds, 0u);
   ddi_dma_unbind_handle(h);
   ddi_dma_mem_free(&acc);
@@ -458,10 +456,8 @@ class SyncAuditTest : public DmaTest {
     fk::clear_violations();
   }
   void TearDown() override {
-    if (h != nullptr)
-      ddi_dma_unbind_handle(h);
-    if (acc != nullptr)
-      ddi_dma_mem_free(&acc);
+    if (h != nullptr) ddi_dma_unbind_handle(h);
+    if (acc != nullptr) ddi_dma_mem_free(&acc);
     DmaTest::TearDown();
   }
 };
@@ -585,8 +581,7 @@ TEST_F(KernelTest, MutexAndCvCorrectUseIsSilent) {
     mutex_exit(&m);
   });
   mutex_enter(&m);
-  while (!ready)
-    cv_wait(&cv, &m);  // cv_wait on the intr lock itself is fine
+  while (!ready) cv_wait(&cv, &m);  // cv_wait on the intr lock itself is fine
   EXPECT_EQ(fk::held_lock_count(), 1);
   mutex_exit(&m);
   t.join();
@@ -640,13 +635,11 @@ TEST_F(KernelTest, SixteenSecondEscalationRunsInstantly) {
     intptr_t n = reinterpret_cast<intptr_t>(arg);
     at.push_back(gethrtime());
     static const clock_t kNext[] = {10, 4};
-    if (n < 2)
-      timeout(step, reinterpret_cast<void *>(n + 1), drv_sectohz(kNext[n]));
+    if (n < 2) timeout(step, reinterpret_cast<void *>(n + 1), drv_sectohz(kNext[n]));
   };
   timeout(step, reinterpret_cast<void *>(0), drv_sectohz(2));
   int events = 0;
-  while (fk::run_next_event())
-    events++;
+  while (fk::run_next_event()) events++;
   EXPECT_EQ(events, 3);
   EXPECT_EQ(at, std::vector<int64_t>({2000000000, 12000000000, 16000000000}));
 }
@@ -666,8 +659,7 @@ TEST_F(KernelTest, CvTimedwaitTimesOutWhenTimeAdvances) {
     mutex_exit(&m);
   });
   // Wait (without sleeping) until the waiter has registered its deadline.
-  while (fk::pending_events() == 0)
-    std::this_thread::yield();
+  while (fk::pending_events() == 0) std::this_thread::yield();
   EXPECT_EQ(*fk::next_event_ns(), 500000000);
   fk::advance(499000000);
   EXPECT_EQ(r.load(), 0);
@@ -685,8 +677,7 @@ TEST_F(KernelTest, DelayWakesWhenTheClockReachesIt) {
     delay(drv_usectohz(1000000));
     done = true;
   });
-  while (fk::pending_events() == 0)
-    std::this_thread::yield();
+  while (fk::pending_events() == 0) std::this_thread::yield();
   EXPECT_FALSE(done.load());
   EXPECT_TRUE(fk::run_next_event());
   t.join();
@@ -697,8 +688,7 @@ TEST_F(KernelTest, DelayWakesWhenTheClockReachesIt) {
 TEST_F(KernelTest, DrvUsecwaitAdvancesVirtualTime) {
   Boot();
   hrtime_t t0 = gethrtime();
-  for (int i = 0; i < 1000; i++)
-    drv_usecwait(1000);
+  for (int i = 0; i < 1000; i++) drv_usecwait(1000);
   EXPECT_EQ(gethrtime() - t0, 1000000000);
   EXPECT_EQ(ddi_get_lbolt(), 100);
   EXPECT_EQ(drv_usectohz(1), 1);
@@ -836,8 +826,7 @@ TEST_F(KernelTest, KstatsAreReadable) {
 
 TEST_F(KernelTest, SdtProbesAreCounted) {
   Boot();
-  for (int i = 0; i < 3; i++)
-    DTRACE_PROBE2(tiny__probe, int, i, int, 7);
+  for (int i = 0; i < 3; i++) DTRACE_PROBE2(tiny__probe, int, i, int, 7);
   DTRACE_PROBE(tiny__bare);
   EXPECT_EQ(fk::sdt_count("tiny__probe"), 3u);
   EXPECT_EQ(fk::sdt_last_args("tiny__probe"), std::vector<uintptr_t>({2, 7}));
@@ -870,8 +859,7 @@ class PciTest : public KernelTest {
     dip = fk::add_pci_node(&dev, {"tiny", 2, 0});
   }
   void TearDown() override {
-    if (dip)
-      fk::remove_node(dip);
+    if (dip) fk::remove_node(dip);
     KernelTest::TearDown();
   }
 };
@@ -917,10 +905,8 @@ uint_t TestIsr(caddr_t a1, caddr_t) {
   auto *c = reinterpret_cast<IsrCtx *>(a1);
   c->calls++;
   uint32_t st = ddi_get32(c->regs, c->base + fk_test::FakeDevice::kRegStatus / 4);
-  if (st == 0)
-    return DDI_INTR_UNCLAIMED;
-  if (c->ack)
-    ddi_put32(c->regs, c->base + fk_test::FakeDevice::kRegStatus / 4, st);
+  if (st == 0) return DDI_INTR_UNCLAIMED;
+  if (c->ack) ddi_put32(c->regs, c->base + fk_test::FakeDevice::kRegStatus / 4, st);
   return DDI_INTR_CLAIMED;
 }
 
@@ -967,8 +953,7 @@ TEST_F(PciTest, MsiFallsBackToFixedAndDelivers) {
   ddi_put32(ctx.regs, ctx.base + 4, 1);
   EXPECT_EQ(ctx.calls.load(), 0) << "disabled interrupts are not delivered";
   ASSERT_EQ(ddi_intr_enable(h), DDI_SUCCESS);
-  while (ctx.calls.load() == 0)
-    std::this_thread::yield();
+  while (ctx.calls.load() == 0) std::this_thread::yield();
   ASSERT_EQ(ddi_intr_disable(h), DDI_SUCCESS);
   EXPECT_EQ(ctx.calls.load(), 1) << "level-triggered: acked, so exactly one call";
   ASSERT_EQ(ddi_dma_unbind_handle(dh), DDI_SUCCESS);
@@ -1001,8 +986,7 @@ TEST_F(PciTest, InterruptStormFromAnUnackedLevelInterrupt) {
   ddi_put32(ctx.regs, ctx.base + fk_test::FakeDevice::kRegMask / 4, 1);
   ddi_put32(ctx.regs, ctx.base + 3, 0);
   ddi_put32(ctx.regs, ctx.base + 4, 1);  // zero-length transfer: done at once
-  while (fk::violation_count("intr") == 0)
-    std::this_thread::yield();
+  while (fk::violation_count("intr") == 0) std::this_thread::yield();
   EXPECT_GE(ctx.calls.load(), 10000);
   ddi_intr_disable(h);
   ddi_intr_remove_handler(h);
@@ -1032,8 +1016,7 @@ TEST_F(PciTest, MutexWithoutIntrPriInHandlerIsCaught) {
             DDI_SUCCESS);
   ASSERT_EQ(ddi_intr_enable(h), DDI_SUCCESS);
   fk::device_host(dip)->send_msi(0);
-  while (calls.load() == 0)
-    std::this_thread::yield();
+  while (calls.load() == 0) std::this_thread::yield();
   ddi_intr_disable(h);
   EXPECT_TRUE(HasViolation("lock", "not initialised with DDI_INTR_PRI"));
   ddi_intr_remove_handler(h);
@@ -1098,8 +1081,7 @@ TEST_F(PciTest, UnclaimedInterruptsAreCounted) {
             DDI_SUCCESS);
   ASSERT_EQ(ddi_intr_enable(h), DDI_SUCCESS);
   fk::device_host(dip)->send_msi(0);
-  while (calls.load() == 0)
-    std::this_thread::yield();
+  while (calls.load() == 0) std::this_thread::yield();
   ddi_intr_disable(h);
   EXPECT_EQ(fk::counters().interrupts_unclaimed, 1u);
   EXPECT_EQ(fk::intr_info(dip).type, DDI_INTR_TYPE_MSI);
@@ -1137,8 +1119,7 @@ TEST_F(DmaTest, PartialMappingSplitsIntoWindows) {
   Alloc(a);
   size_t len = 16 * 4096;
   auto *buf = static_cast<uint8_t *>(kmem_alloc(len, KM_SLEEP));
-  for (size_t i = 0; i < len; i++)
-    buf[i] = static_cast<uint8_t>(i / 4096);
+  for (size_t i = 0; i < len; i++) buf[i] = static_cast<uint8_t>(i / 4096);
   uint_t n;
   ddi_dma_cookie_t c;
   EXPECT_EQ(ddi_dma_addr_bind_handle(h, nullptr, reinterpret_cast<caddr_t>(buf), len, DDI_DMA_READ,
@@ -1265,8 +1246,7 @@ TEST_F(PciTest, DelayInInterruptHandlerIsCaught) {
             DDI_SUCCESS);
   ASSERT_EQ(ddi_intr_enable(h), DDI_SUCCESS);
   fk::device_host(dip)->send_msi(0);
-  while (calls.load() == 0)
-    std::this_thread::yield();
+  while (calls.load() == 0) std::this_thread::yield();
   ddi_intr_disable(h);
   EXPECT_TRUE(HasViolation("lock", "interrupt context"));
   ddi_intr_remove_handler(h);
@@ -1316,8 +1296,7 @@ TEST_F(KernelTest, SleepingInATimeoutFunctionIsCaught) {
   timeout(
       [](void *) {
         void *p = kmem_alloc(8, KM_NOSLEEP);  // fine
-        if (p != nullptr)
-          kmem_free(p, 8);
+        if (p != nullptr) kmem_free(p, 8);
       },
       nullptr, 2);
   fk::advance(100000000);

@@ -82,8 +82,7 @@ void tiny_put(tiny *t, uint32_t reg, uint32_t v) {
 uint_t tiny_intr(caddr_t arg1, caddr_t) {
   tiny *t = reinterpret_cast<tiny *>(arg1);
   uint32_t st = tiny_get(t, kRegStatus);
-  if (st == 0)
-    return DDI_INTR_UNCLAIMED;
+  if (st == 0) return DDI_INTR_UNCLAIMED;
   tiny_put(t, kRegStatus, st);  // write 1s to clear: drops the level-triggered line
   mutex_enter(&t->lock);
   t->interrupts++;
@@ -97,15 +96,12 @@ uint_t tiny_intr(caddr_t arg1, caddr_t) {
 
 int tiny_setup_intr(tiny *t) {
   int types;
-  if (ddi_intr_get_supported_types(t->dip, &types) != DDI_SUCCESS)
-    return DDI_FAILURE;
+  if (ddi_intr_get_supported_types(t->dip, &types) != DDI_SUCCESS) return DDI_FAILURE;
   const int order[] = {DDI_INTR_TYPE_MSI, DDI_INTR_TYPE_FIXED};
   for (int type : order) {
-    if (!(types & type))
-      continue;
+    if (!(types & type)) continue;
     int count = 0, actual = 0;
-    if (ddi_intr_get_nintrs(t->dip, type, &count) != DDI_SUCCESS || count < 1)
-      continue;
+    if (ddi_intr_get_nintrs(t->dip, type, &count) != DDI_SUCCESS || count < 1) continue;
     if (ddi_intr_alloc(t->dip, &t->intr, type, 0, 1, &actual, DDI_INTR_ALLOC_STRICT) != DDI_SUCCESS)
       continue;
     if (ddi_intr_get_pri(t->intr, &t->intr_pri) != DDI_SUCCESS) {
@@ -120,8 +116,7 @@ int tiny_setup_intr(tiny *t) {
 }
 
 int tiny_kstat_update(kstat_t *ks, int rw) {
-  if (rw != KSTAT_READ)
-    return EACCES;
+  if (rw != KSTAT_READ) return EACCES;
   tiny *t = static_cast<tiny *>(ks->ks_private);
   kstat_named_t *kn = KSTAT_NAMED_PTR(ks);
   kn[0].value.ui64 = t->interrupts;
@@ -130,36 +125,26 @@ int tiny_kstat_update(kstat_t *ks, int rw) {
 }
 
 void tiny_teardown(tiny *t) {
-  if (t->ks != nullptr)
-    kstat_delete(t->ks);
-  if (t->have_enabled)
-    (void)ddi_intr_disable(t->intr);
-  if (t->have_handler)
-    (void)ddi_intr_remove_handler(t->intr);
-  if (t->have_intr)
-    (void)ddi_intr_free(t->intr);
+  if (t->ks != nullptr) kstat_delete(t->ks);
+  if (t->have_enabled) (void)ddi_intr_disable(t->intr);
+  if (t->have_handler) (void)ddi_intr_remove_handler(t->intr);
+  if (t->have_intr) (void)ddi_intr_free(t->intr);
   if (t->have_lock) {
     cv_destroy(&t->cv);
     mutex_destroy(&t->lock);
   }
-  if (t->have_bind)
-    (void)ddi_dma_unbind_handle(t->dmah);
-  if (t->have_mem)
-    ddi_dma_mem_free(&t->dmaacc);
-  if (t->have_dmah)
-    ddi_dma_free_handle(&t->dmah);
-  if (t->have_regs)
-    ddi_regs_map_free(&t->regs);
-  if (t->have_cfg)
-    pci_config_teardown(&t->cfg);
+  if (t->have_bind) (void)ddi_dma_unbind_handle(t->dmah);
+  if (t->have_mem) ddi_dma_mem_free(&t->dmaacc);
+  if (t->have_dmah) ddi_dma_free_handle(&t->dmah);
+  if (t->have_regs) ddi_regs_map_free(&t->regs);
+  if (t->have_cfg) pci_config_teardown(&t->cfg);
   int inst = ddi_get_instance(t->dip);
   ddi_soft_state_free(tiny_state, inst);
 }
 
 // One transfer: the device adds 1 to every byte of the buffer.
 int tiny_selftest(tiny *t) {
-  for (size_t i = 0; i < kBufSize; i++)
-    t->buf[i] = static_cast<char>(i);
+  for (size_t i = 0; i < kBufSize; i++) t->buf[i] = static_cast<char>(i);
   (void)ddi_dma_sync(t->dmah, 0, kBufSize, DDI_DMA_SYNC_FORDEV);
   mutex_enter(&t->lock);
   t->done = false;
@@ -170,8 +155,7 @@ int tiny_selftest(tiny *t) {
   tiny_put(t, kRegGo, 1);
   clock_t deadline = ddi_get_lbolt() + drv_usectohz(1000000);
   while (!t->done) {
-    if (cv_timedwait(&t->cv, &t->lock, deadline) == -1)
-      break;
+    if (cv_timedwait(&t->cv, &t->lock, deadline) == -1) break;
   }
   bool done = t->done;
   uint32_t status = t->status;
@@ -196,16 +180,13 @@ int tiny_selftest(tiny *t) {
 }
 
 int tiny_attach(dev_info_t *dip, ddi_attach_cmd_t cmd) {
-  if (cmd != DDI_ATTACH)
-    return DDI_FAILURE;
+  if (cmd != DDI_ATTACH) return DDI_FAILURE;
   int inst = ddi_get_instance(dip);
-  if (ddi_soft_state_zalloc(tiny_state, inst) != DDI_SUCCESS)
-    return DDI_FAILURE;
+  if (ddi_soft_state_zalloc(tiny_state, inst) != DDI_SUCCESS) return DDI_FAILURE;
   tiny *t = static_cast<tiny *>(ddi_get_soft_state(tiny_state, inst));
   t->dip = dip;
 
-  if (pci_config_setup(dip, &t->cfg) != DDI_SUCCESS)
-    goto fail;
+  if (pci_config_setup(dip, &t->cfg) != DDI_SUCCESS) goto fail;
   t->have_cfg = true;
   if (pci_config_get16(t->cfg, PCI_CONF_VENID) != kVendor ||
       pci_config_get16(t->cfg, PCI_CONF_DEVID) != kDevice) {
@@ -249,12 +230,10 @@ int tiny_attach(dev_info_t *dip, ddi_attach_cmd_t cmd) {
       DDI_SUCCESS)
     goto fail;
   t->have_handler = true;
-  if (ddi_intr_enable(t->intr) != DDI_SUCCESS)
-    goto fail;
+  if (ddi_intr_enable(t->intr) != DDI_SUCCESS) goto fail;
   t->have_enabled = true;
 
-  if (tiny_selftest(t) != DDI_SUCCESS)
-    goto fail;
+  if (tiny_selftest(t) != DDI_SUCCESS) goto fail;
 
   t->ks = kstat_create("tiny", inst, "stats", "misc", KSTAT_TYPE_NAMED, 2, 0);
   if (t->ks != nullptr) {
@@ -277,11 +256,9 @@ fail:
 }
 
 int tiny_detach(dev_info_t *dip, ddi_detach_cmd_t cmd) {
-  if (cmd != DDI_DETACH)
-    return DDI_FAILURE;
+  if (cmd != DDI_DETACH) return DDI_FAILURE;
   tiny *t = static_cast<tiny *>(ddi_get_soft_state(tiny_state, ddi_get_instance(dip)));
-  if (t == nullptr)
-    return DDI_FAILURE;
+  if (t == nullptr) return DDI_FAILURE;
   tiny_put(t, kRegMask, 0);
   tiny_teardown(t);
   return DDI_SUCCESS;
@@ -290,22 +267,15 @@ int tiny_detach(dev_info_t *dip, ddi_detach_cmd_t cmd) {
 // quiesce(9E): single-threaded, no locks, no sleeping: just silence the device.
 int tiny_quiesce(dev_info_t *dip) {
   tiny *t = static_cast<tiny *>(ddi_get_soft_state(tiny_state, ddi_get_instance(dip)));
-  if (t == nullptr)
-    return DDI_FAILURE;
+  if (t == nullptr) return DDI_FAILURE;
   tiny_put(t, kRegMask, 0);
   return DDI_SUCCESS;
 }
 
 // nulldev/nodev are unprototyped in C; in C++ the entry points need their real types.
-int tiny_identify(dev_info_t *) {
-  return DDI_SUCCESS;
-}
-int tiny_probe(dev_info_t *) {
-  return DDI_PROBE_DONTCARE;
-}
-int tiny_reset(dev_info_t *, ddi_reset_cmd_t) {
-  return DDI_FAILURE;
-}
+int tiny_identify(dev_info_t *) { return DDI_SUCCESS; }
+int tiny_probe(dev_info_t *) { return DDI_PROBE_DONTCARE; }
+int tiny_reset(dev_info_t *, ddi_reset_cmd_t) { return DDI_FAILURE; }
 
 struct dev_ops tiny_dev_ops = {
     DEVO_REV,       // devo_rev
@@ -331,21 +301,16 @@ using namespace tinydrv;
 
 extern "C" int _init(void) {
   int r = ddi_soft_state_init(&tiny_state, sizeof(tiny), 1);
-  if (r != 0)
-    return r;
+  if (r != 0) return r;
   r = mod_install(&tiny_modlinkage);
-  if (r != 0)
-    ddi_soft_state_fini(&tiny_state);
+  if (r != 0) ddi_soft_state_fini(&tiny_state);
   return r;
 }
 
-extern "C" int _info(struct modinfo *modinfop) {
-  return mod_info(&tiny_modlinkage, modinfop);
-}
+extern "C" int _info(struct modinfo *modinfop) { return mod_info(&tiny_modlinkage, modinfop); }
 
 extern "C" int _fini(void) {
   int r = mod_remove(&tiny_modlinkage);
-  if (r == 0)
-    ddi_soft_state_fini(&tiny_state);
+  if (r == 0) ddi_soft_state_fini(&tiny_state);
   return r;
 }

@@ -26,16 +26,13 @@ class TinyDrvTest : public ::testing::Test {
     fk::remove_node(dip);
     dip = nullptr;
     EXPECT_EQ(fk::unload_driver(), 0);
-    for (const auto &l : fk::leaks())
-      ADD_FAILURE() << "leak: " << l.kind << " at " << l.site;
+    for (const auto &l : fk::leaks()) ADD_FAILURE() << "leak: " << l.kind << " at " << l.site;
     EXPECT_EQ(fk::leaked_bytes(), 0u);
-    for (const auto &v : fk::violations())
-      ADD_FAILURE() << v.kind << ": " << v.text;
+    for (const auto &v : fk::violations()) ADD_FAILURE() << v.kind << ": " << v.text;
     fk::shutdown();
   }
   void TearDown() override {
-    if (fk::booted())
-      fk::shutdown();
+    if (fk::booted()) fk::shutdown();
   }
 };
 
@@ -105,8 +102,7 @@ TEST_F(TinyDrvTest, AttachFailureAtEveryStepUnwinds) {
       }
       fk::remove_node(node);
       EXPECT_EQ(fk::unload_driver(), 0);
-      for (const auto &l : fk::leaks())
-        ADD_FAILURE() << "leak: " << l.kind << " at " << l.site;
+      for (const auto &l : fk::leaks()) ADD_FAILURE() << "leak: " << l.kind << " at " << l.site;
       EXPECT_EQ(fk::violation_count(), 0u);
       fk::shutdown();
       if (!injected) {

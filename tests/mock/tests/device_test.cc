@@ -192,7 +192,7 @@ TEST(MockCommands, SetupMsgRingOnlyAfterRingsAndValidated) {
   EXPECT_EQ(h.setup_msg_ring(32), kFailed);
   EXPECT_FALSE(h.dev.ring_state().msg_valid);
   EXPECT_EQ(h.setup_msg_ring(16), hw::CmdSetupMsgRing::kDwords);  // QEMU: 34 on success
-  EXPECT_EQ(h.rs_field(136), 9u);  // 16 pages x 32 entries
+  EXPECT_EQ(h.rs_field(136), 9u);                                 // 16 pages x 32 entries
   EXPECT_EQ(h.dev.ring_state().msg_entries, 512u);
 }
 

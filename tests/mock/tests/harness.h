@@ -384,8 +384,6 @@ inline std::vector<uint8_t> cdb16(uint8_t op, uint64_t lba, uint32_t count) {
   return c;
 }
 
-constexpr uint16_t raw(hw::HostStatus s) {
-  return hw::to_raw(s);
-}
+constexpr uint16_t raw(hw::HostStatus s) { return hw::to_raw(s); }
 
 }  // namespace pvscsi_mock::testing

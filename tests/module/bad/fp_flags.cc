@@ -2,6 +2,4 @@
 // build that lost -mno-sse would.
 #include "module_stub.h"
 
-extern "C" double bad_scale(double x) {
-  return x * 2.5;
-}
+extern "C" double bad_scale(double x) { return x * 2.5; }

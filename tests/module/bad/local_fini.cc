@@ -3,8 +3,6 @@
 #include "module_stub.h"
 
 extern "C" {
-static int _fini(void) {
-  return mod_remove(STUB_LINKAGE);
-}
+static int _fini(void) { return mod_remove(STUB_LINKAGE); }
 int (*bad_keep_fini)(void) = _fini;
 }

@@ -3,6 +3,4 @@
 #define STUB_NO_INIT
 #include "module_stub.h"
 
-int _init(void) {
-  return mod_install(STUB_LINKAGE);
-}
+int _init(void) { return mod_install(STUB_LINKAGE); }

@@ -23,17 +23,11 @@ static struct modlinkage *stub_linkage_ptr;
 #endif
 
 #ifndef STUB_NO_INIT
-extern "C" int _init(void) {
-  return mod_install(STUB_LINKAGE);
-}
+extern "C" int _init(void) { return mod_install(STUB_LINKAGE); }
 #endif
 
 #ifndef STUB_NO_FINI
-extern "C" int _fini(void) {
-  return mod_remove(STUB_LINKAGE);
-}
+extern "C" int _fini(void) { return mod_remove(STUB_LINKAGE); }
 #endif
 
-extern "C" int _info(struct modinfo *mip) {
-  return mod_info(STUB_LINKAGE, mip);
-}
+extern "C" int _info(struct modinfo *mip) { return mod_info(STUB_LINKAGE, mip); }

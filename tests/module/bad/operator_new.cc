@@ -5,9 +5,5 @@ struct Widget {
   int a, b;
 };
 
-extern "C" Widget *bad_make_widget(void) {
-  return new Widget{1, 2};
-}
-extern "C" void bad_drop_widget(Widget *w) {
-  delete w;
-}
+extern "C" Widget *bad_make_widget(void) { return new Widget{1, 2}; }
+extern "C" void bad_drop_widget(Widget *w) { delete w; }

@@ -5,6 +5,4 @@
 struct mod_ops;
 extern "C" struct mod_ops mod_driverops;
 
-extern "C" struct mod_ops *bad_driver_ops(void) {
-  return &mod_driverops;
-}
+extern "C" struct mod_ops *bad_driver_ops(void) { return &mod_driverops; }

@@ -6,10 +6,6 @@ struct Base {
   virtual int get() const;
   virtual ~Base() = default;
 };
-int Base::get() const {
-  return 1;
-}
+int Base::get() const { return 1; }
 
-extern "C" int bad_use_base(const Base *b) {
-  return b->get();
-}
+extern "C" int bad_use_base(const Base *b) { return b->get(); }

@@ -3,6 +3,4 @@
 
 thread_local int bad_per_thread_counter;
 
-extern "C" int bad_count(void) {
-  return ++bad_per_thread_counter;
-}
+extern "C" int bad_count(void) { return ++bad_per_thread_counter; }

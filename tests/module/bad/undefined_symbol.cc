@@ -12,6 +12,4 @@ extern "C" void *bad_spawn_worker(void) {
   return thread_create(nullptr, 0, worker, nullptr, 0, nullptr, 0, 60);
 }
 
-extern "C" void *bad_private_alloc(void *arena) {
-  return vmem_alloc(arena, 64, 0);
-}
+extern "C" void *bad_private_alloc(void *arena) { return vmem_alloc(arena, 64, 0); }

@@ -168,6 +168,4 @@ extern "C" int _fini(void) {
   return rv;
 }
 
-extern "C" int _info(struct modinfo *modinfop) {
-  return mod_info(&modlinkage, modinfop);
-}
+extern "C" int _info(struct modinfo *modinfop) { return mod_info(&modlinkage, modinfop); }

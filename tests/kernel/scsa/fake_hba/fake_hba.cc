@@ -79,9 +79,7 @@ struct Outcome {
 uint32_t be32(const uint8_t *p) {
   return (uint32_t{p[0]} << 24) | (uint32_t{p[1]} << 16) | (uint32_t{p[2]} << 8) | p[3];
 }
-uint64_t be64(const uint8_t *p) {
-  return (uint64_t{be32(p)} << 32) | be32(p + 4);
-}
+uint64_t be64(const uint8_t *p) { return (uint64_t{be32(p)} << 32) | be32(p + 4); }
 void put32(uint8_t *p, uint32_t v) {
   p[0] = static_cast<uint8_t>(v >> 24);
   p[1] = static_cast<uint8_t>(v >> 16);
@@ -362,9 +360,7 @@ void worker(void *) {
   }
 }
 
-void kick() {
-  (void)ddi_taskq_dispatch(st().tq, worker, nullptr, DDI_SLEEP);
-}
+void kick() { (void)ddi_taskq_dispatch(st().tq, worker, nullptr, DDI_SLEEP); }
 
 // ---- tran vectors ----
 
@@ -718,15 +714,9 @@ int fake_detach(dev_info_t *dip, ddi_detach_cmd_t cmd) {
 }
 
 // nulldev/nodev have no parameters; C++ wants the exact vector types.
-int fake_identify(dev_info_t *) {
-  return DDI_SUCCESS;
-}
-int fake_probe(dev_info_t *) {
-  return 0;
-}  // DDI_PROBE_DONTCARE
-int fake_reset_dev(dev_info_t *, ddi_reset_cmd_t) {
-  return DDI_FAILURE;
-}
+int fake_identify(dev_info_t *) { return DDI_SUCCESS; }
+int fake_probe(dev_info_t *) { return 0; }  // DDI_PROBE_DONTCARE
+int fake_reset_dev(dev_info_t *, ddi_reset_cmd_t) { return DDI_FAILURE; }
 
 struct dev_ops fake_ops = {
     DEVO_REV,   0,           ddi_no_info, fake_identify,
@@ -754,9 +744,7 @@ void reset(const Config &cfg) {
   s.hold = false;
 }
 
-Config &config() {
-  return st().cfg;
-}
+Config &config() { return st().cfg; }
 
 void set_defects(unsigned defects) {
   std::lock_guard<std::mutex> g(st().mu);
@@ -866,15 +854,9 @@ int report_scan_luns(const std::string &addr) {
   return scsi_hba_tgtmap_scan_luns(st().map, const_cast<char *>(addr.c_str()));
 }
 
-dev_info_t *hba_dip() {
-  return st().hba;
-}
-dev_info_t *iport_dip() {
-  return st().iport;
-}
-scsi_hba_tgtmap_t *tgtmap() {
-  return st().map;
-}
+dev_info_t *hba_dip() { return st().hba; }
+dev_info_t *iport_dip() { return st().iport; }
+scsi_hba_tgtmap_t *tgtmap() { return st().map; }
 
 }  // namespace fake_hba
 
@@ -900,8 +882,6 @@ int _fini(void) {
   return rv;
 }
 
-int _info(struct modinfo *modinfop) {
-  return mod_info(&fake_hba::fake_modlinkage, modinfop);
-}
+int _info(struct modinfo *modinfop) { return mod_info(&fake_hba::fake_modlinkage, modinfop); }
 
 }  // extern "C"
