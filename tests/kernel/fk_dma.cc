@@ -30,11 +30,9 @@
 #include <sys/sunddi.h>
 #include <sys/buf.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
-#include <thread>
 
 #include "fk_impl.h"
 
@@ -85,24 +83,20 @@ std::map<uint64_t, std::pair<uint64_t, int>> g_bound;  // pa -> (len, count)
 DmaMem *mem_of_cpu(const void *va, size_t *off) {
   auto p = static_cast<const uint8_t *>(va);
   auto it = g_mem_by_cpu.upper_bound(p);
-  if (it == g_mem_by_cpu.begin())
-    return nullptr;
+  if (it == g_mem_by_cpu.begin()) return nullptr;
   --it;
   DmaMem *m = it->second;
-  if (p >= m->cpu + m->len)
-    return nullptr;
+  if (p >= m->cpu + m->len) return nullptr;
   *off = p - m->cpu;
   return m;
 }
 
 DmaMem *mem_of_pa(uint64_t pa, size_t *off) {
   auto it = g_mem_by_pa.upper_bound(pa);
-  if (it == g_mem_by_pa.begin())
-    return nullptr;
+  if (it == g_mem_by_pa.begin()) return nullptr;
   --it;
   DmaMem *m = it->second;
-  if (pa >= m->pa + m->len)
-    return nullptr;
+  if (pa >= m->pa + m->len) return nullptr;
   *off = pa - m->pa;
   return m;
 }
@@ -118,28 +112,24 @@ bool is_bound(uint64_t pa, uint64_t len) {
         found = true;
       }
     }
-    if (!found)
-      return false;
+    if (!found) return false;
   }
   return true;
 }
 
 void bound_add(uint64_t pa, uint64_t len) {
   auto &e = g_bound[pa];
-  if (e.second == 0 || e.first < len)
-    e.first = std::max(e.first, len);
+  if (e.second == 0 || e.first < len) e.first = std::max(e.first, len);
   e.second++;
 }
 
 void bound_remove(uint64_t pa) {
   auto it = g_bound.find(pa);
-  if (it != g_bound.end() && --it->second.second == 0)
-    g_bound.erase(it);
+  if (it != g_bound.end() && --it->second.second == 0) g_bound.erase(it);
 }
 
 void report_sync(DmaMem *m, const std::string &text) {
-  if (m->sync_reports++ < 16)
-    report_violation("sync", text);
+  if (m->sync_reports++ < 16) report_violation("sync", text);
 }
 
 // Apply a sync to [off, off+len) of sync-audit memory. Called with g_dma_mu held.
@@ -153,8 +143,7 @@ void audit_sync(DmaMem *m, size_t off, size_t len, bool fordev) {
     bool cpu_changed = m->cpu[i] != m->last[i];
     bool dev_changed = dev != m->last[i];
     if (cpu_changed && dev_changed) {
-      if (both++ == 0)
-        first_both = i;
+      if (both++ == 0) first_both = i;
     }
     if (fordev && cpu_changed) {
       m->dev[i] = m->cpu[i];
@@ -181,8 +170,7 @@ void audit_sync(DmaMem *m, size_t off, size_t len, bool fordev) {
 void copy_bounce(ddi_dma_handle_t h, size_t off, size_t len, bool fordev) {
   const auto &w = h->windows[h->curwin];
   size_t s = std::max(off, w.off), e = std::min(off + len, w.off + w.len);
-  if (s >= e)
-    return;
+  if (s >= e) return;
   if (fordev)
     memcpy(h->bounce + (s - w.off), h->obj + s, e - s);
   else
@@ -222,11 +210,9 @@ void split_run(const ddi_dma_attr_t &a, uint64_t pa, uint64_t len,
     uint64_t n = len;
     if (a.dma_attr_seg != ~0ull) {
       uint64_t to_boundary = ((pa | a.dma_attr_seg) + 1) - pa;
-      if (to_boundary != 0 && n > to_boundary)
-        n = to_boundary;
+      if (to_boundary != 0 && n > to_boundary) n = to_boundary;
     }
-    if (n > maxc)
-      n = maxc;
+    if (n > maxc) n = maxc;
     cookie_push(out, pa, n);
     pa += n;
     len -= n;
@@ -234,16 +220,12 @@ void split_run(const ddi_dma_attr_t &a, uint64_t pa, uint64_t len,
 }
 
 bool cookies_ok(const ddi_dma_attr_t &a, const std::vector<ddi_dma_cookie_t> &v) {
-  if (v.empty())
-    return false;
-  if (a.dma_attr_align > 1 && v[0].dmac_laddress % a.dma_attr_align != 0)
-    return false;
-  if (a.dma_attr_sgllen > 0 && v.size() > static_cast<size_t>(a.dma_attr_sgllen))
-    return false;
+  if (v.empty()) return false;
+  if (a.dma_attr_align > 1 && v[0].dmac_laddress % a.dma_attr_align != 0) return false;
+  if (a.dma_attr_sgllen > 0 && v.size() > static_cast<size_t>(a.dma_attr_sgllen)) return false;
   for (size_t i = 0; i < v.size(); i++) {
     uint64_t s = v[i].dmac_laddress, e = s + v[i].dmac_size - 1;
-    if (s < a.dma_attr_addr_lo || e > a.dma_attr_addr_hi)
-      return false;
+    if (s < a.dma_attr_addr_lo || e > a.dma_attr_addr_hi) return false;
     // ddi_dma_attr(9S): with scatter/gather "a single segment ... can be less than the
     // granularity"; only the transfer as a whole (and so each partial window) is a multiple.
     if (a.dma_attr_granular > 1 && a.dma_attr_sgllen == 1 && i + 1 < v.size() &&
@@ -279,8 +261,7 @@ bool object_cookies(const ddi_dma_attr_t &a, uint8_t *p, size_t off, size_t len,
     if (run_len != 0 && run_pa + run_len == pa) {
       run_len += n;
     } else {
-      if (run_len != 0)
-        split_run(a, run_pa, run_len, out);
+      if (run_len != 0) split_run(a, run_pa, run_len, out);
       run_pa = pa;
       run_len = n;
     }
@@ -308,18 +289,15 @@ int build_windows(ddi_dma_handle_t h) {
   size_t off = 0, bounce_max = 0;
   while (off < h->len) {
     std::vector<ddi_dma_cookie_t> rest;
-    if (!object_cookies(a, h->obj, off, h->len - off, rest))
-      return DDI_DMA_NOMAPPING;
+    if (!object_cookies(a, h->obj, off, h->len - off, rest)) return DDI_DMA_NOMAPPING;
     __ddi_dma_handle::Window w;
     w.off = off;
     for (ddi_dma_cookie_t c : rest) {
       if (a.dma_attr_sgllen > 0 && w.cookies.size() == static_cast<size_t>(a.dma_attr_sgllen))
         break;
       uint64_t room = a.dma_attr_maxxfer - w.len;
-      if (room == 0)
-        break;
-      if (c.dmac_size > room)
-        c.dmac_size = room;
+      if (room == 0) break;
+      if (c.dmac_size > room) c.dmac_size = room;
       w.cookies.push_back(c);
       w.len += c.dmac_size;
     }
@@ -338,8 +316,7 @@ int build_windows(ddi_dma_handle_t h) {
         }
       }
     }
-    if (w.len == 0)
-      return DDI_DMA_NOMAPPING;
+    if (w.len == 0) return DDI_DMA_NOMAPPING;
     if (!in_range(a, w.cookies, off == 0)) {
       w.bounce = true;
       w.cookies.clear();
@@ -350,8 +327,7 @@ int build_windows(ddi_dma_handle_t h) {
   }
   if (bounce_max != 0) {
     void *b = arena_alloc(bounce_max, kZoneDma | kZoneLow, constraints_of(a));
-    if (b == nullptr)
-      return DDI_DMA_NORESOURCES;
+    if (b == nullptr) return DDI_DMA_NORESOURCES;
     h->bounce = static_cast<uint8_t *>(b);
     h->bounce_len = bounce_max;
     ctr().bounce_binds++;
@@ -362,11 +338,9 @@ int build_windows(ddi_dma_handle_t h) {
 // Make window idx current: the previous one is synced for the CPU, the new one for the device.
 void activate(ddi_dma_handle_t h, unsigned idx) {
   if (h->bound) {
-    if (h->flags & DDI_DMA_READ)
-      sync_range(h, 0, h->len, false);
+    if (h->flags & DDI_DMA_READ) sync_range(h, 0, h->len, false);
     std::lock_guard<std::mutex> lk(g_dma_mu);
-    for (auto &c : h->cookies)
-      bound_remove(c.dmac_laddress);
+    for (auto &c : h->cookies) bound_remove(c.dmac_laddress);
   }
   h->curwin = idx;
   const auto &w = h->windows[idx];
@@ -376,20 +350,17 @@ void activate(ddi_dma_handle_t h, unsigned idx) {
   } else {
     h->cookies = w.cookies;
   }
-  if (h->flags & DDI_DMA_WRITE)
-    sync_range(h, w.off, w.len, true);  // binding syncs for the device
+  if (h->flags & DDI_DMA_WRITE) sync_range(h, w.off, w.len, true);  // binding syncs for the device
   {
     std::lock_guard<std::mutex> lk(g_dma_mu);
-    for (auto &c : h->cookies)
-      bound_add(c.dmac_laddress, c.dmac_size);
+    for (auto &c : h->cookies) bound_add(c.dmac_laddress, c.dmac_size);
   }
   h->next = 1;
   h->bound = true;
 }
 
 void unbind_reset(ddi_dma_handle_t h) {
-  if (h->bounce != nullptr)
-    arena_free(h->bounce, h->bounce_len);
+  if (h->bounce != nullptr) arena_free(h->bounce, h->bounce_len);
   h->bounce = nullptr;
   h->bounce_len = 0;
   h->windows.clear();
@@ -401,14 +372,10 @@ void unbind_reset(ddi_dma_handle_t h) {
 
 int bind(ddi_dma_handle_t h, caddr_t addr, size_t len, uint_t flags, ddi_dma_cookie_t *cookiep,
          uint_t *ccountp) {
-  if (h == nullptr)
-    return DDI_DMA_BADATTR;
-  if (h->bound)
-    return DDI_DMA_INUSE;
-  if (len == 0 || addr == nullptr)
-    return DDI_DMA_NOMAPPING;
-  if (should_fail(kFailDma))
-    return DDI_DMA_NORESOURCES;
+  if (h == nullptr) return DDI_DMA_BADATTR;
+  if (h->bound) return DDI_DMA_INUSE;
+  if (len == 0 || addr == nullptr) return DDI_DMA_NOMAPPING;
+  if (should_fail(kFailDma)) return DDI_DMA_NORESOURCES;
   const ddi_dma_attr_t &a = h->attr;
   h->obj = reinterpret_cast<uint8_t *>(addr);
   h->len = len;
@@ -456,10 +423,8 @@ int bind(ddi_dma_handle_t h, caddr_t addr, size_t len, uint_t flags, ddi_dma_coo
   }
   activate(h, 0);
   ctr().dma_binds++;
-  if (cookiep != nullptr)
-    *cookiep = h->cookies[0];
-  if (ccountp != nullptr)
-    *ccountp = static_cast<uint_t>(h->cookies.size());
+  if (cookiep != nullptr) *cookiep = h->cookies[0];
+  if (ccountp != nullptr) *ccountp = static_cast<uint_t>(h->cookies.size());
   return h->windows.size() > 1 ? DDI_DMA_PARTIAL_MAP : DDI_DMA_MAPPED;
 }
 
@@ -470,8 +435,7 @@ uint64_t dma_va_to_pa(const void *va) {
     std::lock_guard<std::mutex> lk(g_dma_mu);
     size_t off;
     DmaMem *m = mem_of_cpu(va, &off);
-    if (m != nullptr)
-      return m->pa + off;
+    if (m != nullptr) return m->pa + off;
   }
   return arena_va_to_pa(va);
 }
@@ -483,27 +447,14 @@ __attribute__((no_sanitize_address)) static void device_copy(uint8_t *dst, const
                                                              size_t n) {
   volatile uint8_t *d = dst;
   const volatile uint8_t *s = src;
-  for (size_t i = 0; i < n; i++)
-    d[i] = s[i];
-}
-
-// Bytes of [off, off+n) the CPU changed since their last sync (sync audit). g_dma_mu held.
-static bool unsynced_cpu_bytes(const DmaMem *m, size_t off, size_t n) {
-  if (m->cpu == nullptr || m->cpu == m->dev || m->last.size() < off + n)
-    return false;
-  for (size_t i = 0; i < n; i++)
-    if (m->cpu[off + i] != m->last[off + i])
-      return true;
-  return false;
+  for (size_t i = 0; i < n; i++) d[i] = s[i];
 }
 
 // Device access, page by page (scrambled kmem pages are not contiguous in virtual memory).
 static bool dma_access(uint64_t pa, uint8_t *buf, size_t len, bool write) {
-  if (len == 0)
-    return true;
-  if (!arena_contains(pa, len))
-    return false;
-  std::unique_lock<std::mutex> lk(g_dma_mu);
+  if (len == 0) return true;
+  if (!arena_contains(pa, len)) return false;
+  std::lock_guard<std::mutex> lk(g_dma_mu);
   if (opts().check_dma_bound && !is_bound(pa, len)) {
     char msg[128];
     snprintf(msg, sizeof msg, "device %s of %zu byte(s) at pa 0x%llx: memory not bound for DMA",
@@ -517,19 +468,6 @@ static bool dma_access(uint64_t pa, uint8_t *buf, size_t len, bool write) {
     size_t moff;
     DmaMem *m = mem_of_pa(cur, &moff);
     uint8_t *va;
-    if (m != nullptr && !write && unsynced_cpu_bytes(m, moff, std::min(n, m->len - moff))) {
-      // The driver may be between its store and its ddi_dma_sync(FORDEV) on another thread (a
-      // correct driver racing with the device, found by tests/fuzz's chaos soak): give it up
-      // to 20 ms of real time to finish the sync before calling the read stale.
-      for (int i = 0; i < 200 && m != nullptr &&
-                      unsynced_cpu_bytes(m, moff, std::min(n, m->len - moff));
-           i++) {
-        lk.unlock();
-        std::this_thread::sleep_for(std::chrono::microseconds(100));
-        lk.lock();
-        m = mem_of_pa(cur, &moff);
-      }
-    }
     if (m != nullptr) {
       n = std::min(n, m->len - moff);
       va = m->dev + moff;
@@ -582,38 +520,29 @@ extern "C" {
 
 int ddi_dma_alloc_handle(dev_info_t *dip, ddi_dma_attr_t *attr, int (*waitfp)(caddr_t), caddr_t,
                          ddi_dma_handle_t *handlep) {
-  if (attr == nullptr || handlep == nullptr)
-    return DDI_DMA_BADATTR;
+  if (attr == nullptr || handlep == nullptr) return DDI_DMA_BADATTR;
   const ddi_dma_attr_t &a = *attr;
   auto bad = [&](const char *why) {
     fk::report_violation("dma", std::string("ddi_dma_alloc_handle: bad attribute: ") + why);
     return DDI_DMA_BADATTR;
   };
-  if (a.dma_attr_version != DMA_ATTR_V0)
-    return bad("dma_attr_version");
-  if (a.dma_attr_addr_hi <= a.dma_attr_addr_lo)
-    return bad("dma_attr_addr_hi <= addr_lo");
-  if (a.dma_attr_count_max == 0)
-    return bad("dma_attr_count_max is 0");
+  if (a.dma_attr_version != DMA_ATTR_V0) return bad("dma_attr_version");
+  if (a.dma_attr_addr_hi <= a.dma_attr_addr_lo) return bad("dma_attr_addr_hi <= addr_lo");
+  if (a.dma_attr_count_max == 0) return bad("dma_attr_count_max is 0");
   if (a.dma_attr_align == 0 || (a.dma_attr_align & (a.dma_attr_align - 1)) != 0)
     return bad("dma_attr_align is not a power of two");
   if (a.dma_attr_minxfer == 0 || (a.dma_attr_minxfer & (a.dma_attr_minxfer - 1)) != 0)
     return bad("dma_attr_minxfer is not a power of two");
-  if (a.dma_attr_maxxfer == 0)
-    return bad("dma_attr_maxxfer is 0");
-  if (a.dma_attr_seg == 0)
-    return bad("dma_attr_seg is 0");
-  if (a.dma_attr_sgllen == 0)
-    return bad("dma_attr_sgllen is 0");
-  if (a.dma_attr_granular == 0)
-    return bad("dma_attr_granular is 0");
+  if (a.dma_attr_maxxfer == 0) return bad("dma_attr_maxxfer is 0");
+  if (a.dma_attr_seg == 0) return bad("dma_attr_seg is 0");
+  if (a.dma_attr_sgllen == 0) return bad("dma_attr_sgllen is 0");
+  if (a.dma_attr_granular == 0) return bad("dma_attr_granular is 0");
   if (waitfp != DDI_DMA_SLEEP && waitfp != DDI_DMA_DONTWAIT)
     fk::report_violation("dma", "ddi_dma_alloc_handle: callback functions are not supported");
   if (waitfp == DDI_DMA_SLEEP)
     fk::check_may_sleep("ddi_dma_alloc_handle(DDI_DMA_SLEEP)", nullptr,
                         __builtin_return_address(0));
-  if (should_fail(fk::kFailDma))
-    return DDI_DMA_NORESOURCES;
+  if (should_fail(fk::kFailDma)) return DDI_DMA_NORESOURCES;
   auto *h = new __ddi_dma_handle;
   h->dip = dip;
   h->attr = a;
@@ -623,8 +552,7 @@ int ddi_dma_alloc_handle(dev_info_t *dip, ddi_dma_attr_t *attr, int (*waitfp)(ca
 }
 
 void ddi_dma_free_handle(ddi_dma_handle_t *handlep) {
-  if (handlep == nullptr || *handlep == nullptr)
-    return;
+  if (handlep == nullptr || *handlep == nullptr) return;
   ddi_dma_handle_t h = *handlep;
   if (!untrack("dma-handle", h)) {
     fk::report_violation("dma", "ddi_dma_free_handle of a handle not allocated (double free?)");
@@ -645,27 +573,22 @@ void ddi_dma_free_handle(ddi_dma_handle_t *handlep) {
 int ddi_dma_mem_alloc(ddi_dma_handle_t h, size_t length, ddi_device_acc_attr_t *accattrp,
                       uint_t flags, int (*waitfp)(caddr_t), caddr_t, caddr_t *kaddrp,
                       size_t *real_length, ddi_acc_handle_t *handlep) {
-  if (h == nullptr || kaddrp == nullptr || length == 0)
-    return DDI_FAILURE;
+  if (h == nullptr || kaddrp == nullptr || length == 0) return DDI_FAILURE;
   if (waitfp == DDI_DMA_SLEEP)
     fk::check_may_sleep("ddi_dma_mem_alloc(DDI_DMA_SLEEP)", nullptr, __builtin_return_address(0));
   if (h->mem != nullptr) {
     fk::report_violation("dma", "ddi_dma_mem_alloc on a handle that already has memory");
     return DDI_FAILURE;
   }
-  if (should_fail(fk::kFailDma))
-    return DDI_FAILURE;
+  if (should_fail(fk::kFailDma)) return DDI_FAILURE;
   const ddi_dma_attr_t &a = h->attr;
   size_t len = (length + 7) & ~size_t{7};
   if (a.dma_attr_minxfer > 1)
     len = (len + a.dma_attr_minxfer - 1) / a.dma_attr_minxfer * a.dma_attr_minxfer;
-  if (a.dma_attr_sgllen == 1 && len - 1 > a.dma_attr_count_max)
-    return DDI_FAILURE;
-  if (len > a.dma_attr_maxxfer)
-    return DDI_FAILURE;
+  if (a.dma_attr_sgllen == 1 && len - 1 > a.dma_attr_count_max) return DDI_FAILURE;
+  if (len > a.dma_attr_maxxfer) return DDI_FAILURE;
   void *dev = arena_alloc(len, kZoneDma | kZoneLow, constraints_of(a));
-  if (dev == nullptr)
-    return DDI_FAILURE;
+  if (dev == nullptr) return DDI_FAILURE;
   auto *m = new DmaMem;
   m->dev = static_cast<uint8_t *>(dev);
   m->pa = arena_va_to_pa(dev);
@@ -683,8 +606,7 @@ int ddi_dma_mem_alloc(ddi_dma_handle_t h, size_t length, ddi_device_acc_attr_t *
   {
     std::lock_guard<std::mutex> lk(g_dma_mu);
     g_mem_by_cpu[m->cpu] = m;
-    if (m->cpu != m->dev)
-      g_mem_by_pa[m->pa] = m;
+    if (m->cpu != m->dev) g_mem_by_pa[m->pa] = m;
   }
   h->mem = m;
   auto *ah = new __ddi_acc_handle;
@@ -692,22 +614,18 @@ int ddi_dma_mem_alloc(ddi_dma_handle_t h, size_t length, ddi_device_acc_attr_t *
   ah->dip = h->dip;
   ah->base = m->cpu;
   ah->len = len;
-  if (accattrp != nullptr)
-    ah->attr = *accattrp;
+  if (accattrp != nullptr) ah->attr = *accattrp;
   ah->mem = m;
   (void)flags;
   *kaddrp = reinterpret_cast<caddr_t>(m->cpu);
-  if (real_length != nullptr)
-    *real_length = len;
-  if (handlep != nullptr)
-    *handlep = ah;
+  if (real_length != nullptr) *real_length = len;
+  if (handlep != nullptr) *handlep = ah;
   track("dma-mem", ah, len, __builtin_return_address(0));
   return DDI_SUCCESS;
 }
 
 void ddi_dma_mem_free(ddi_acc_handle_t *handlep) {
-  if (handlep == nullptr || *handlep == nullptr)
-    return;
+  if (handlep == nullptr || *handlep == nullptr) return;
   ddi_acc_handle_t ah = *handlep;
   if (!untrack("dma-mem", ah)) {
     fk::report_violation("dma", "ddi_dma_mem_free of memory not allocated (double free?)");
@@ -724,8 +642,7 @@ void ddi_dma_mem_free(ddi_acc_handle_t *handlep) {
     g_mem_by_cpu.erase(m->cpu);
     g_mem_by_pa.erase(m->pa);
   }
-  if (m->cpu != m->dev)
-    free(m->cpu);
+  if (m->cpu != m->dev) free(m->cpu);
   arena_free(m->dev, m->len);
   delete m;
   delete ah;
@@ -744,8 +661,7 @@ int ddi_dma_addr_bind_handle(ddi_dma_handle_t h, struct as *, caddr_t addr, size
 int ddi_dma_buf_bind_handle(ddi_dma_handle_t h, struct buf *bp, uint_t flags,
                             int (*waitfp)(caddr_t), caddr_t, ddi_dma_cookie_t *cookiep,
                             uint_t *ccountp) {
-  if (bp == nullptr)
-    return DDI_DMA_NOMAPPING;
+  if (bp == nullptr) return DDI_DMA_NOMAPPING;
   if (waitfp == DDI_DMA_SLEEP)
     fk::check_may_sleep("ddi_dma_buf_bind_handle(DDI_DMA_SLEEP)", nullptr,
                         __builtin_return_address(0));
@@ -757,14 +673,11 @@ int ddi_dma_buf_bind_handle(ddi_dma_handle_t h, struct buf *bp, uint_t flags,
 }
 
 int ddi_dma_unbind_handle(ddi_dma_handle_t h) {
-  if (h == nullptr || !h->bound)
-    return DDI_FAILURE;
-  if (h->flags & DDI_DMA_READ)
-    sync_range(h, 0, h->len, false);  // unbinding syncs for the CPU
+  if (h == nullptr || !h->bound) return DDI_FAILURE;
+  if (h->flags & DDI_DMA_READ) sync_range(h, 0, h->len, false);  // unbinding syncs for the CPU
   {
     std::lock_guard<std::mutex> lk(g_dma_mu);
-    for (auto &c : h->cookies)
-      bound_remove(c.dmac_laddress);
+    for (auto &c : h->cookies) bound_remove(c.dmac_laddress);
   }
   h->bound = false;
   unbind_reset(h);
@@ -780,35 +693,26 @@ void ddi_dma_nextcookie(ddi_dma_handle_t h, ddi_dma_cookie_t *cookiep) {
 }
 
 int ddi_dma_numwin(ddi_dma_handle_t h, uint_t *nwinp) {
-  if (h == nullptr || !h->bound || nwinp == nullptr)
-    return DDI_FAILURE;
+  if (h == nullptr || !h->bound || nwinp == nullptr) return DDI_FAILURE;
   *nwinp = static_cast<uint_t>(h->windows.size());
   return DDI_SUCCESS;
 }
 
 int ddi_dma_getwin(ddi_dma_handle_t h, uint_t win, off_t *offp, size_t *lenp,
                    ddi_dma_cookie_t *cookiep, uint_t *ccountp) {
-  if (h == nullptr || !h->bound || win >= h->windows.size())
-    return DDI_FAILURE;
-  if (win != h->curwin)
-    activate(h, win);
+  if (h == nullptr || !h->bound || win >= h->windows.size()) return DDI_FAILURE;
+  if (win != h->curwin) activate(h, win);
   h->next = 1;
-  if (offp)
-    *offp = static_cast<off_t>(h->windows[win].off);
-  if (lenp)
-    *lenp = h->windows[win].len;
-  if (cookiep)
-    *cookiep = h->cookies[0];
-  if (ccountp)
-    *ccountp = static_cast<uint_t>(h->cookies.size());
+  if (offp) *offp = static_cast<off_t>(h->windows[win].off);
+  if (lenp) *lenp = h->windows[win].len;
+  if (cookiep) *cookiep = h->cookies[0];
+  if (ccountp) *ccountp = static_cast<uint_t>(h->cookies.size());
   return DDI_SUCCESS;
 }
 
 const ddi_dma_cookie_t *ddi_dma_cookie_iter(ddi_dma_handle_t h, const ddi_dma_cookie_t *prev) {
-  if (h == nullptr || !h->bound)
-    return nullptr;
-  if (prev == nullptr)
-    return &h->cookies[0];
+  if (h == nullptr || !h->bound) return nullptr;
+  if (prev == nullptr) return &h->cookies[0];
   size_t i = prev - h->cookies.data();
   if (i >= h->cookies.size()) {
     fk::report_violation("dma", "ddi_dma_cookie_iter with a cookie not from this handle");
@@ -818,8 +722,7 @@ const ddi_dma_cookie_t *ddi_dma_cookie_iter(ddi_dma_handle_t h, const ddi_dma_co
 }
 
 const ddi_dma_cookie_t *ddi_dma_cookie_get(ddi_dma_handle_t h, uint_t index) {
-  if (h == nullptr || !h->bound || index >= h->cookies.size())
-    return nullptr;
+  if (h == nullptr || !h->bound || index >= h->cookies.size()) return nullptr;
   return &h->cookies[index];
 }
 
@@ -833,8 +736,7 @@ const ddi_dma_cookie_t *ddi_dma_cookie_one(ddi_dma_handle_t h) {
 }
 
 uint_t ddi_dma_ncookies(ddi_dma_handle_t h) {
-  if (h == nullptr || !h->bound)
-    return 0;
+  if (h == nullptr || !h->bound) return 0;
   return static_cast<uint_t>(h->cookies.size());
 }
 
@@ -864,8 +766,6 @@ int ddi_dma_sync(ddi_dma_handle_t h, off_t offset, size_t length, uint_t type) {
   return DDI_SUCCESS;
 }
 
-int ddi_check_dma_handle(ddi_dma_handle_t h) {
-  return h != nullptr ? DDI_SUCCESS : DDI_FAILURE;
-}
+int ddi_check_dma_handle(ddi_dma_handle_t h) { return h != nullptr ? DDI_SUCCESS : DDI_FAILURE; }
 
 }  // extern "C"

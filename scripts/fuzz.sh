@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Fuzzes the driver with a hostile device (tests/fuzz, libFuzzer + ASan/UBSan).
+#   scripts/fuzz.sh [--seconds N] [--work DIR] [--binary PATH] [--jobs N] [--keep-going]
+#                   [-- libFuzzer flags]
+# Builds the "fuzz" preset unless --binary is given, copies the checked-in seed corpus into the
+# work directory (default build/fuzz/work: the seeds stay untouched), fuzzes for N seconds
+# (default 1800) and prints libFuzzer's final statistics and the driver functions covered.
+# Crash reproducers land in the work directory (crash-*, timeout-*); replay one with
+#   build/fuzz/tests/fuzz/pvscsi_fuzz_replay FILE
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+seconds=1800
+work="$root/build/fuzz/work"
+binary=""
+jobs=1
+keep_going=0
+extra=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --seconds) seconds="$2"; shift 2 ;;
+    --work) work="$2"; shift 2 ;;
+    --binary) binary="$2"; shift 2 ;;
+    --jobs) jobs="$2"; shift 2 ;;
+    --keep-going) keep_going=1; shift ;;  # fork mode: record findings and go on
+    --) shift; extra=("$@"); break ;;
+    *) echo "fuzz.sh: unknown argument $1" >&2; exit 2 ;;
+  esac
+done
+if [ -z "$binary" ]; then
+  cmake --preset fuzz >/dev/null
+  cmake --build --preset fuzz --target pvscsi_fuzz pvscsi_fuzz_replay
+  binary="$root/build/fuzz/tests/fuzz/pvscsi_fuzz"
+fi
+mkdir -p "$work/corpus"
+cp -n "$root"/tests/fuzz/corpus/* "$work/corpus/" 2>/dev/null || true
+cd "$work"
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}:abort_on_error=1"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+args=(-max_total_time="$seconds" -timeout=60 -rss_limit_mb=4096 -max_len=512
+      -print_final_stats=1 -artifact_prefix="$work/")
+if [ "$keep_going" = 1 ]; then
+  args+=(-fork="$jobs" -ignore_crashes=1 -ignore_timeouts=1 -ignore_ooms=1)
+elif [ "$jobs" -gt 1 ]; then
+  args+=(-jobs="$jobs" -workers="$jobs")
+fi
+echo "fuzz.sh: $binary for ${seconds}s in $work (corpus $(ls corpus | wc -l) inputs)"
+"$binary" "${args[@]}" "${extra[@]}" corpus
+echo "fuzz.sh: done, corpus now $(ls corpus | wc -l) inputs"
