@@ -352,7 +352,6 @@ int hba_attach(dev_info_t *dip) {
     }
   }
   if (enable_interrupts(sc) != DDI_SUCCESS) goto fail;
-  mask_interrupts(sc, hw::kIntrCmplMask | (sc->have_msg_ring ? hw::kIntrMsgMask : 0));
 
   if (!setup_tran(sc)) goto fail;
   create_kstats(sc);
@@ -523,6 +522,8 @@ int pvscsi_setup_rings(pvscsi_softc *sc) {
     if (!pvscsi_command_ok(pvscsi_command<hw::CmdSetupReqCallThreshold>(sc, call)))
       sc->use_threshold = false;
   }
+  /* The causes we handle; ADAPTER_RESET clears the mask, so every set-up sets it again. */
+  mask_interrupts(sc, hw::kIntrCmplMask | (sc->have_msg_ring ? hw::kIntrMsgMask : 0));
   return DDI_SUCCESS;
 }
 

@@ -103,7 +103,6 @@ pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
     dev_err(sc->dip, CE_WARN, "!adapter did not accept its rings after a reset");
     return done;
   }
-  hw::IntrMask(hw::kIntrCmplMask | (sc->have_msg_ring ? hw::kIntrMsgMask : 0)).write(io);
   sc->rescan_all = true;
   pvscsi_schedule_task(sc);
   return done;
