@@ -227,9 +227,10 @@ int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd) {
   }
   uint16_t slot = sc->ctx_free[--sc->ctx_nfree];
   sc->ctx_table[slot] = cmd;
-  /* Slot + 1 in the low 16 bits, a per-submission tag above: a stale or replayed completion
-   * of a reused slot is rejected (found by fuzzing). Never 0, upper 32 bits always zero. */
-  cmd->ctx = uint64_t(uint16_t(sc->stats.commands)) << 16 | (slot + 1);
+  /* Slot + 1 in the low 16 bits, a per-submission tag (1..65535) above: a stale or replayed
+   * completion of a reused slot is rejected (found by fuzzing), and so is any small value such
+   * as a zeroed or garbage context (the tag is never 0: found by the chaos soak). */
+  cmd->ctx = (uint32_t(sc->stats.commands % 0xFFFF) + 1) << 16 | (slot + 1u);
   cmd->done = false;
   cmd->step = Step::kNone;
   build_request(sc, cmd, sc->req_prod & (sc->req_entries - 1));

@@ -3,8 +3,8 @@
 # add/remove, aborts, resets, hung targets, bogus completions and interrupt faults, on both
 # mock profiles.
 #   scripts/soak.sh [IOS_PER_PROFILE] [SEED]     (default 1000000 and 1)
-# Set ROBUST_SOAK_SYNC_AUDIT=1 to run with the kernel's DMA sync audit (see the open finding in
-# tests/fuzz/README.md). Prints the figures per profile; fails on any verify failure, double
+# The kernel's DMA sync audit is on (ROBUST_SOAK_SYNC_AUDIT=0 turns it off). Prints the figures
+# per profile; fails on any verify failure, double
 # completion, stall, leak or violation.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"

@@ -18,7 +18,12 @@
 // last sync. ddi_dma_sync(FORDEV) copies the bytes the CPU changed (S != L) to D;
 // FORCPU/FORKERNEL copies the bytes the device changed (D != L) to S. Detected:
 //   - a device read of bytes the CPU changed but did not sync FORDEV (violation "sync"; the
-//     device sees the stale bytes, as real hardware would);
+//     device sees the stale bytes, as real hardware would). The verdict waits for the kmutexes
+//     held at the moment of the read: a device may read a producer or consumer index between
+//     the driver's store and its sync, which is harmless (it sees the old value) as long as
+//     the driver syncs before it drops its lock. So the read is a violation when the bytes are
+//     still unsynced once every kmutex held at the read has been released (at once if none
+//     was held);
 //   - bytes changed by both sides between syncs: at FORDEV (the driver would overwrite what the
 //     device wrote: it did not sync FORCPU first) and at FORCPU (the CPU's unsynced change is
 //     lost) (violation "sync").
@@ -30,7 +35,9 @@
 #include <sys/sunddi.h>
 #include <sys/buf.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <list>
 #include <cstring>
 #include <cstdlib>
 
@@ -46,6 +53,7 @@ struct DmaMem {
   std::vector<uint8_t> last;  // L (sync audit)
   ddi_dma_handle_t handle = nullptr;
   int sync_reports = 0;
+  uint64_t serial = 0;  // unique for the process's life
 };
 
 }  // namespace fk::impl
@@ -79,6 +87,19 @@ std::mutex g_dma_mu;
 std::map<uint64_t, DmaMem *> g_mem_by_pa;              // sync-audit memory by device address
 std::map<const uint8_t *, DmaMem *> g_mem_by_cpu;      // all DMA memory by driver address
 std::map<uint64_t, std::pair<uint64_t, int>> g_bound;  // pa -> (len, count)
+std::atomic<uint64_t> g_next_mem_serial{1};
+
+// A device read of bytes the driver changed and had not synced: settled once the kmutexes held
+// at the read are all released (see the header comment).
+struct Suspect {
+  uint64_t mem_pa, mem_serial;
+  size_t off;  // first unsynced byte
+  std::string text;
+  std::vector<uint64_t> holders;  // kmutex serials still to be released
+};
+std::mutex g_suspect_mu;  // taken before g_dma_mu, never inside it
+std::list<Suspect> g_suspects;
+std::atomic<bool> g_have_suspects{false};
 
 DmaMem *mem_of_cpu(const void *va, size_t *off) {
   auto p = static_cast<const uint8_t *>(va);
@@ -450,11 +471,81 @@ __attribute__((no_sanitize_address)) static void device_copy(uint8_t *dst, const
   for (size_t i = 0; i < n; i++) d[i] = s[i];
 }
 
+// Is the suspect's byte still unsynced? Reports it if so. g_dma_mu held.
+static void settle_locked(const Suspect &s) {
+  size_t off;
+  DmaMem *m = mem_of_pa(s.mem_pa, &off);
+  if (m == nullptr || m->serial != s.mem_serial) return;  // freed since: nothing to say
+  if (m->cpu[s.off] != m->last[s.off]) report_sync(m, s.text);
+}
+
+// Device reads found unsynced bytes: wait for the kmutexes held now, or judge at once.
+static void defer_suspects(std::vector<Suspect> &found) {
+  std::vector<uint64_t> held = held_mutex_serials();
+  std::lock_guard<std::mutex> sk(g_suspect_mu);
+  for (Suspect &s : found) {
+    if (held.empty()) {
+      // No lock held: unsynced now means unsynced for good, unless a writer has just entered
+      // its lock (then wait for that one).
+      bool clean;
+      {
+        std::lock_guard<std::mutex> lk(g_dma_mu);
+        size_t off;
+        DmaMem *m = mem_of_pa(s.mem_pa, &off);
+        clean = m == nullptr || m->serial != s.mem_serial || m->cpu[s.off] == m->last[s.off];
+      }
+      if (clean) continue;
+      held = held_mutex_serials();
+      if (held.empty()) {
+        std::lock_guard<std::mutex> lk(g_dma_mu);
+        settle_locked(s);
+        continue;
+      }
+    }
+    s.holders = held;
+    g_suspects.push_back(std::move(s));
+  }
+  g_have_suspects = !g_suspects.empty();
+}
+
+void sync_audit_mutex_released(uint64_t serial) {
+  if (!g_have_suspects.load(std::memory_order_acquire)) return;
+  std::lock_guard<std::mutex> sk(g_suspect_mu);
+  for (auto it = g_suspects.begin(); it != g_suspects.end();) {
+    auto &h = it->holders;
+    h.erase(std::remove(h.begin(), h.end(), serial), h.end());
+    if (h.empty()) {
+      {
+        std::lock_guard<std::mutex> lk(g_dma_mu);
+        settle_locked(*it);
+      }
+      it = g_suspects.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  g_have_suspects = !g_suspects.empty();
+}
+
+static bool dma_access_locked(uint64_t pa, uint8_t *buf, size_t len, bool write,
+                              std::vector<Suspect> *suspects);
+
 // Device access, page by page (scrambled kmem pages are not contiguous in virtual memory).
 static bool dma_access(uint64_t pa, uint8_t *buf, size_t len, bool write) {
   if (len == 0) return true;
   if (!arena_contains(pa, len)) return false;
-  std::lock_guard<std::mutex> lk(g_dma_mu);
+  std::vector<Suspect> suspects;
+  bool ok;
+  {
+    std::lock_guard<std::mutex> lk(g_dma_mu);
+    ok = dma_access_locked(pa, buf, len, write, write ? nullptr : &suspects);
+  }
+  if (!suspects.empty()) defer_suspects(suspects);
+  return ok;
+}
+
+static bool dma_access_locked(uint64_t pa, uint8_t *buf, size_t len, bool write,
+                              std::vector<Suspect> *suspects) {
   if (opts().check_dma_bound && !is_bound(pa, len)) {
     char msg[128];
     snprintf(msg, sizeof msg, "device %s of %zu byte(s) at pa 0x%llx: memory not bound for DMA",
@@ -471,16 +562,16 @@ static bool dma_access(uint64_t pa, uint8_t *buf, size_t len, bool write) {
     if (m != nullptr) {
       n = std::min(n, m->len - moff);
       va = m->dev + moff;
-      if (!write) {
+      if (!write && suspects != nullptr) {
         for (size_t i = 0; i < n; i++) {
           if (m->cpu[moff + i] != m->last[moff + i]) {
             char msg[256];
             snprintf(msg, sizeof msg,
                      "device read of %zu byte(s) at pa 0x%llx (offset %zu of DMA memory pa "
                      "0x%llx): byte at offset %zu written by the driver but not synced "
-                     "DDI_DMA_SYNC_FORDEV",
+                     "DDI_DMA_SYNC_FORDEV (still not synced when the driver dropped its locks)",
                      len, (unsigned long long)pa, moff, (unsigned long long)m->pa, moff + i);
-            report_sync(m, msg);
+            suspects->push_back(Suspect{m->pa, m->serial, moff + i, msg, {}});
             break;
           }
         }
@@ -506,6 +597,14 @@ bool dma_write(uint64_t pa, const void *buf, size_t len) {
 }
 
 void dma_fini() {
+  {
+    // Verdicts still waiting (a lock never released): judge them now.
+    std::lock_guard<std::mutex> sk(g_suspect_mu);
+    std::lock_guard<std::mutex> lk(g_dma_mu);
+    for (const Suspect &s : g_suspects) settle_locked(s);
+    g_suspects.clear();
+    g_have_suspects = false;
+  }
   std::lock_guard<std::mutex> lk(g_dma_mu);
   g_mem_by_pa.clear();
   g_mem_by_cpu.clear();
@@ -590,6 +689,7 @@ int ddi_dma_mem_alloc(ddi_dma_handle_t h, size_t length, ddi_device_acc_attr_t *
   void *dev = arena_alloc(len, kZoneDma | kZoneLow, constraints_of(a));
   if (dev == nullptr) return DDI_FAILURE;
   auto *m = new DmaMem;
+  m->serial = g_next_mem_serial++;
   m->dev = static_cast<uint8_t *>(dev);
   m->pa = arena_va_to_pa(dev);
   m->len = len;

@@ -77,6 +77,8 @@ struct ThreadCtx {
 };
 ThreadCtx &tctx();
 void sync_reset();  // at boot/shutdown
+// Serials of every kmutex held right now, by any thread (the sync audit's deferred verdicts).
+std::vector<uint64_t> held_mutex_serials();
 
 // ---- clock (fk_clock.cc) ----
 constexpr int64_t kTickNs = 10'000'000;  // hz = 100
@@ -104,6 +106,9 @@ bool dma_read(uint64_t pa, void *buf, size_t len);
 bool dma_write(uint64_t pa, const void *buf, size_t len);
 uint64_t dma_va_to_pa(const void *va);  // shadow memory (sync audit) or arena
 void dma_fini();
+// The kmutex with this serial was released (mutex_exit, mutex_destroy): settles the sync
+// audit's suspicions that waited for it.
+void sync_audit_mutex_released(uint64_t serial);
 
 // ---- device tree (fk_devtree.cc) ----
 void devtree_init();

@@ -34,6 +34,7 @@ struct MutexImpl {
   int depth = 0;  // extra recursive entries (after a reported violation)
   const void *enter_site = nullptr;
   std::condition_variable cv;
+  uint64_t serial = 0;  // unique for the process's life (addresses are reused)
 };
 
 struct Waiter {
@@ -59,6 +60,8 @@ std::map<MutexImpl *, std::map<MutexImpl *, Edge>> g_order;
 std::set<std::pair<MutexImpl *, MutexImpl *>> g_reported;
 
 thread_local std::vector<MutexImpl *> t_held;
+std::set<uint64_t> g_held_serials;  // every held mutex, by serial
+uint64_t g_next_serial = 1;
 thread_local ThreadCtx t_ctx;
 
 MutexImpl *impl_of(const kmutex_t *mp) { return static_cast<MutexImpl *>(mp->_opaque[0]); }
@@ -75,6 +78,7 @@ MutexImpl *init_mutex(kmutex_t *mp, const char *name, void *arg, const void *sit
     m->name = buf;
   }
   m->km = mp;
+  m->serial = g_next_serial++;
   m->pri = reinterpret_cast<uintptr_t>(arg);
   m->intr = arg != nullptr;
   m->init_site = site;
@@ -148,9 +152,11 @@ void acquire(std::unique_lock<std::mutex> &lk, MutexImpl *m, const void *site) {
   m->owner = std::this_thread::get_id();
   m->enter_site = site;
   t_held.push_back(m);
+  g_held_serials.insert(m->serial);
 }
 
 void release(MutexImpl *m) {
+  g_held_serials.erase(m->serial);
   m->held = false;
   m->owner = std::thread::id();
   auto it = std::find(t_held.begin(), t_held.end(), m);
@@ -198,6 +204,11 @@ void enter(kmutex_t *mp, const void *site) {
 }  // namespace
 
 std::mutex &sync_mu() { return g_mu; }
+
+std::vector<uint64_t> held_mutex_serials() {
+  std::lock_guard<std::mutex> lk(g_mu);
+  return std::vector<uint64_t>(g_held_serials.begin(), g_held_serials.end());
+}
 ThreadCtx &tctx() { return t_ctx; }
 
 void sync_reset() {
@@ -357,10 +368,13 @@ void mutex_destroy(kmutex_t *mp) {
     lk.lock();
   }
   forget_order(m);
+  g_held_serials.erase(m->serial);
+  const uint64_t serial = m->serial;
   mp->_opaque[0] = nullptr;
   delete m;
   lk.unlock();
   untrack("mutex", mp);
+  fk::impl::sync_audit_mutex_released(serial);
 }
 
 void mutex_enter(kmutex_t *mp) { enter(mp, __builtin_return_address(0)); }
@@ -401,7 +415,10 @@ void mutex_exit(kmutex_t *mp) {
     m->depth--;
     return;
   }
+  const uint64_t serial = m->serial;
   release(m);
+  lk.unlock();
+  fk::impl::sync_audit_mutex_released(serial);
 }
 
 int mutex_owned(const kmutex_t *mp) {

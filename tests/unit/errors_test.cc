@@ -268,6 +268,47 @@ TEST_P(ErrorsTest, BogusCompletionsAreSurvived) {
   EXPECT_TRUE(fk::client::read(sd, 0, 1, 512, buf.data(), o).ok());
 }
 
+TEST_P(ErrorsTest, SmallContextsNeverMatchAfterTheTagWraps) {
+  // Found by the chaos soak: the per-submission tag in bits 16-31 of a context was the 16-bit
+  // command count, so one submission in 65,536 had tag 0 and a context below 65,536. A device
+  // completing a small garbage context then completed that live packet with success (a write
+  // acknowledged before the device ran it, a read returning stale data).
+  Hba hba(mock_config(GetParam(), {0}));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  scsi_device *sd = hba.lun(0, 0);
+  {
+    fk::client::Queue q(sd, 32);
+    KBuf buf(512);
+    Tally warm;
+    // The next submission is number 65,536 (the count starts at 0).
+    for (uint64_t n = hba.stat("commands"); n < 65536; n++)
+      q.read(n % 64, 1, 512, buf.data(), warm.cb());
+    q.wait();
+    EXPECT_EQ(warm.ok, warm.total);
+  }
+  ASSERT_EQ(hba.stat("commands"), 65536u);
+  hba.dev().set_target_hung(0, true);
+  fk::client::IoOptions o;
+  o.drive_clock = false;
+  o.timeout_s = 0;
+  Tally tally;
+  fk::client::Queue q(sd, 1, o);
+  KBuf buf(512);
+  q.read(0, 1, 512, buf.data(), tally.cb());
+  fk::drain();
+  uint64_t bogus = hba.stat("bogus_values");
+  const uint64_t entries = hba.stat("req_ring_entries");
+  for (uint64_t ctx = 1; ctx <= entries; ctx++) ASSERT_TRUE(hba.dev().inject_completion(ctx, 0, 0));
+  fk::drain();
+  q.poll();
+  EXPECT_EQ(tally.total, 0u) << "a garbage context completed a live packet";
+  EXPECT_EQ(hba.stat("bogus_values"), bogus + entries);
+  hba.dev().set_target_hung(0, false);
+  fk::advance(kMs);
+  q.wait();
+  EXPECT_EQ(tally.ok, 1u);
+}
+
 TEST_P(ErrorsTest, InterruptFaultsAreSurvived) {
   Hba hba(mock_config(GetParam(), {0}));
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);

@@ -660,9 +660,27 @@ void scsi_hba_tgtmap_destroy(scsi_hba_tgtmap_t *m) {
     (void)untimeout(timer);
   }
   {
-    // Let a configuration pass in progress finish, then stop the thread.
+    // Let a configuration pass in progress finish, then stop the thread. The pass may wait for
+    // a command that needs time to pass (a hung target: the HBA's timeout and recovery), and
+    // the caller is the one who would move the virtual clock: move it while nothing else does,
+    // as settle() does. (A real detach just waits; time passes by itself.)
     std::unique_lock<std::mutex> lk(m->mu);
-    m->idle_cv.wait(lk, [m] { return m->queued == 0; });
+    uint64_t last = fk::scsa::progress();
+    auto since = std::chrono::steady_clock::now();
+    while (
+        !m->idle_cv.wait_for(lk, std::chrono::microseconds(200), [m] { return m->queued == 0; })) {
+      lk.unlock();
+      uint64_t p = fk::scsa::progress();
+      auto now = std::chrono::steady_clock::now();
+      if (p != last) {
+        last = p;
+        since = now;
+      } else if (fk::scsa::advance_if_stalled(
+                     std::chrono::duration_cast<std::chrono::microseconds>(now - since).count())) {
+        since = std::chrono::steady_clock::now();
+      }
+      lk.lock();
+    }
     m->stop_worker = true;
     m->work_cv.notify_all();
   }

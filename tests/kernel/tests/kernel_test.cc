@@ -471,6 +471,39 @@ TEST_F(SyncAuditTest, MissingForDevIsCaughtAndDeviceSeesStaleData) {
   EXPECT_TRUE(HasViolation("sync", "not synced DDI_DMA_SYNC_FORDEV"));
 }
 
+// A device may read an index between the driver's store and its sync (it sees the old value,
+// harmless): the verdict waits until the driver drops the locks it held.
+TEST_F(SyncAuditTest, ReadBetweenStoreAndSyncUnderTheLockIsNotAViolation) {
+  SetUpMem();
+  kmutex_t mu;
+  mutex_init(&mu, nullptr, MUTEX_DRIVER, nullptr);
+  mutex_enter(&mu);
+  kaddr[10] = 0x42;
+  uint8_t b = 0;
+  ASSERT_TRUE(fk::device_dma_read(pa + 10, &b, 1));
+  EXPECT_EQ(b, 0) << "the device sees the stale byte";
+  EXPECT_EQ(ddi_dma_sync(h, 10, 1, DDI_DMA_SYNC_FORDEV), DDI_SUCCESS);
+  mutex_exit(&mu);
+  EXPECT_FALSE(HasViolation("sync", "not synced"));
+  ASSERT_TRUE(fk::device_dma_read(pa + 10, &b, 1));
+  EXPECT_EQ(b, 0x42);
+  mutex_destroy(&mu);
+}
+
+TEST_F(SyncAuditTest, LockDroppedWithoutTheSyncIsAViolation) {
+  SetUpMem();
+  kmutex_t mu;
+  mutex_init(&mu, nullptr, MUTEX_DRIVER, nullptr);
+  mutex_enter(&mu);
+  kaddr[10] = 0x42;  // planted defect: the lock is dropped without ddi_dma_sync(FORDEV)
+  uint8_t b = 0;
+  ASSERT_TRUE(fk::device_dma_read(pa + 10, &b, 1));
+  EXPECT_FALSE(HasViolation("sync", "not synced")) << "judged before the lock was dropped";
+  mutex_exit(&mu);
+  EXPECT_TRUE(HasViolation("sync", "not synced DDI_DMA_SYNC_FORDEV"));
+  mutex_destroy(&mu);
+}
+
 TEST_F(SyncAuditTest, CorrectSyncsAreSilent) {
   SetUpMem();
   kaddr[10] = 0x42;
