@@ -478,10 +478,8 @@ uint32_t pvscsi_command(pvscsi_softc *sc, hw::CommandCode code, const uint8_t *d
   return hw::CommandStatus::read(io).value();
 }
 
-/*
- * Give the device fresh rings: zero the shared state, SETUP_RINGS, SETUP_MSG_RING, and the
- * request-call threshold. Used by attach and by every adapter restart. Caller holds the lock.
- */
+/* Give the device fresh rings: zero the shared state, SETUP_RINGS, SETUP_MSG_RING, and the
+ * request-call threshold. Used by attach and by every adapter restart. Caller holds the lock. */
 int pvscsi_setup_rings(pvscsi_softc *sc) {
   bzero(sc->rings_state.kaddr, hw::kPageSize);
   bzero(sc->req_ring.kaddr, sc->req_ring.len);
@@ -527,10 +525,8 @@ int pvscsi_setup_rings(pvscsi_softc *sc) {
   return DDI_SUCCESS;
 }
 
-/*
- * Everything the device writes is untrusted: a bad value is counted, reported once (console
- * and FMA), and never used.
- */
+/* Everything the device writes is untrusted: a bad value is counted, reported once (console
+ * and FMA), and never used. */
 void pvscsi_report_bogus(pvscsi_softc *sc, const char *what, uint64_t value) {
   sc->stats.bogus++;
   if (sc->bogus_reported) return;

@@ -113,10 +113,11 @@ void discovery_task(void *arg) {
       } else if (!now_present && was) {
         (void)scsi_hba_tgtmap_tgt_remove(map, SCSI_TGT_SCSI_DEVICE, addr);
         bit_clear(sc->tgt_reported, t);
-      } else if (now_present && (bit_test(rescan, t) || bit_test(pending, t))) {
-        /* A LUN came or went, or the target was replaced: enumerate its LUNs again. */
-        (void)scsi_hba_tgtmap_scan_luns(map, addr);
       }
+      /* A LUN came or went, or the target was replaced (the map may merge its removal and the
+       * add that follows into no change at all): enumerate its LUNs again. */
+      if (now_present && (bit_test(rescan, t) || bit_test(pending, t)))
+        (void)scsi_hba_tgtmap_scan_luns(map, addr);
     }
   }
 }

@@ -97,6 +97,24 @@ TEST_P(HotplugTest, RemoveThenAddTheSameTargetAgain) {
   }
 }
 
+// The target map may merge a removal and the re-add that follows within its settle time into no
+// change at all; the replacement's LUNs must still be enumerated (found by the allocation-failure
+// sweep: a target whose LUN probe had failed stayed without LUNs for good).
+TEST_F(DriverTest, TargetReplacedWithinTheSettleTimeIsEnumeratedAgain) {
+  Hba hba(mock_config(Profile::kVmware, {0, 2}));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  ASSERT_NE(hba.lun(2, 0), nullptr);
+  ASSERT_EQ(hba.lun(2, 1), nullptr);
+  int64_t start = fk::now_ns();
+  ASSERT_TRUE(hba.dev().remove_target(2));
+  fk::drain();
+  ASSERT_TRUE(hba.dev().add_target(disk(2, 2)));  // the new disk has two LUNs
+  fk::drain();
+  ASSERT_LT(fk::now_ns() - start, 100000000) << "both reports must fall in one settle time";
+  EXPECT_NE(hba.lun(2, 1), nullptr) << "the replacement's LUNs were not enumerated";
+  EXPECT_NE(hba.lun(2, 0), nullptr);
+}
+
 TEST_P(HotplugTest, LunAddedAndRemovedTriggersRescan) {
   Hba hba(mock_config(GetParam(), {1}));
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
