@@ -15,6 +15,7 @@
 
 #include <chrono>
 #include <cstring>
+#include <deque>
 #include <map>
 #include <random>
 #include <set>
@@ -53,11 +54,21 @@ uint32_t word(uint32_t target, uint64_t lba, uint32_t version, uint32_t i) {
   return uint32_t(x);
 }
 
+// What happened to a block lately (printed with the first verify failure).
+struct Op {
+  int64_t start_us, end_us;
+  char kind;       // 'W' or 'R'
+  uint32_t v;      // the version written (W) or matched (R; ~0u none)
+  uint8_t reason;  // pkt_reason
+  uint8_t status;
+};
+
 struct Stats {
   uint64_t ios = 0, writes_ok = 0, reads_verified = 0, failed = 0, ambiguous_writes = 0;
   uint64_t verify_failures = 0, double_callbacks = 0, lun_gone = 0;
   std::map<std::string, uint64_t> events;
   std::string first_verify_failure;
+  std::string first_failure_history;
 };
 
 class Soak {
@@ -98,6 +109,7 @@ class Soak {
       o.max_ua_retries = 20;
       q_[t] = std::make_unique<fk::client::Queue>(sd_[t], kDepth, o);
       shadow_[t].assign(kBlocks, std::set<uint32_t>{0});
+      hist_[t].assign(kBlocks, {});
       busy_[t].assign(kBlocks, false);
     }
     for (unsigned i = 0; i < 2 * kDepth * kIoTargets; i++)
@@ -222,9 +234,11 @@ class Soak {
       for (uint32_t i = 0; i < 128; i++) w[k * 128 + i] = word(t, lba + k, v, i);
     for (uint32_t k = 0; k < n; k++) busy_[t][lba + k] = true;
     uint64_t id = next_id_++;
-    q_[t]->write(lba, n, 512, b->data(), [this, t, lba, n, v, b, id](const Result &r) {
+    int64_t start = fk::now_ns();
+    q_[t]->write(lba, n, 512, b->data(), [this, t, lba, n, v, b, id, start](const Result &r) {
       if (!once(id)) return;
       for (uint32_t k = 0; k < n; k++) {
+        record(t, lba + k, Op{start / 1000, fk::now_ns() / 1000, 'W', v, r.reason, r.status});
         busy_[t][lba + k] = false;
         if (r.ok())
           shadow_[t][lba + k] = {v};  // acknowledged: the only version allowed now
@@ -247,12 +261,18 @@ class Soak {
     KBuf *b = take_buf();
     for (uint32_t k = 0; k < n; k++) busy_[t][lba + k] = true;
     uint64_t id = next_id_++;
-    q_[t]->read(lba, n, 512, b->data(), [this, t, lba, n, b, id](const Result &r) {
+    int64_t start = fk::now_ns();
+    q_[t]->read(lba, n, 512, b->data(), [this, t, lba, n, b, id, start](const Result &r) {
       if (!once(id)) return;
       for (uint32_t k = 0; k < n; k++) busy_[t][lba + k] = false;
       stats_.lun_gone += r.lun_gone;
+      const auto *w = reinterpret_cast<const uint32_t *>(b->data());
+      for (uint32_t k = 0; k < n; k++)
+        record(t, lba + k,
+               Op{start / 1000, fk::now_ns() / 1000, 'R', r.ok() ? matching(t, lba + k, w + k * 128)
+                                                                  : ~0u,
+                  r.reason, r.status});
       if (r.ok()) {
-        const auto *w = reinterpret_cast<const uint32_t *>(b->data());
         for (uint32_t k = 0; k < n; k++) check_block(t, lba + k, w + k * 128);
         stats_.reads_verified++;
         stats_.ios++;
@@ -279,7 +299,34 @@ class Soak {
       snprintf(msg, sizeof msg, "target %u lba %llu: content matches none of %zu allowed versions",
                t, (unsigned long long)lba, allowed.size());
       stats_.first_verify_failure = msg;
+      std::string h = "history of the block (us; kind, version written or read, reason, status):";
+      for (const Op &o : hist_[t][lba]) {
+        snprintf(msg, sizeof msg, "\n  %lld..%lld %c v=%d reason=%u status=%u",
+                 (long long)o.start_us, (long long)o.end_us, o.kind, int(o.v), o.reason,
+                 o.status);
+        h += msg;
+      }
+      stats_.first_failure_history = h;
     }
+  }
+
+  // The version of the block a read returned among those recently written (~0u: none).
+  uint32_t matching(uint32_t t, uint64_t lba, const uint32_t *w) const {
+    std::vector<uint32_t> candidates{0};
+    for (const Op &o : hist_[t][lba])
+      if (o.kind == 'W') candidates.push_back(o.v);
+    for (uint32_t v : candidates) {
+      bool match = true;
+      for (uint32_t i = 0; i < 128 && match; i++) match = w[i] == word(t, lba, v, i);
+      if (match) return v;
+    }
+    return ~0u;
+  }
+
+  void record(uint32_t t, uint64_t lba, const Op &o) {
+    auto &h = hist_[t][lba];
+    if (h.size() == 12) h.pop_front();
+    h.push_back(o);
   }
 
   bool once(uint64_t id) {
@@ -421,6 +468,7 @@ class Soak {
   std::unique_ptr<fk::client::Queue> q_[kIoTargets];
   std::vector<std::set<uint32_t>> shadow_[kIoTargets];
   std::vector<bool> busy_[kIoTargets];
+  std::vector<std::deque<Op>> hist_[kIoTargets];
   bool hung_[kIoTargets] = {};
   std::vector<KBuf *> free_bufs_;
   uint32_t version_ = 0;
@@ -463,7 +511,7 @@ TEST_P(ChaosSoak, VerifiedIoSurvivesEverything) {
   printf("[ soak ] %s events:", name);
   for (const auto &[k, v] : s.events) printf(" %s=%llu", k.c_str(), (unsigned long long)v);
   printf("\n");
-  EXPECT_EQ(s.verify_failures, 0u) << s.first_verify_failure;
+  EXPECT_EQ(s.verify_failures, 0u) << s.first_verify_failure << "\n" << s.first_failure_history;
   EXPECT_EQ(s.double_callbacks, 0u);
   EXPECT_EQ(s.lun_gone, 0u) << "an I/O LUN went offline";
   EXPECT_GE(s.ios, ios);
