@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
-# Builds and runs the whole CTest suite under AddressSanitizer + UndefinedBehaviorSanitizer
-# ("asan" preset) and ThreadSanitizer ("tsan" preset), and prints each run's wall time.
-#   scripts/sanitize.sh [asan|tsan]...   (default: both)
+# Builds and runs the unit, integration, exerciser and robustness suites under
+# AddressSanitizer + UndefinedBehaviorSanitizer ("asan" preset) and ThreadSanitizer ("tsan"
+# preset), and the libFuzzer target with clang ("fuzz" preset: corpus replay, allocation sweeps,
+# chaos soak and 120 s of fuzzing), and prints each run's wall time. .ci/run runs all three.
+#   scripts/sanitize.sh [asan|tsan|fuzz]...   (default: asan tsan)
 # Any sanitizer report fails the test that produced it (halt_on_error / abort_on_error), so a
 # green run means zero findings. The kernel arena poisons free kmem and DMA memory under ASan
 # (tests/kernel/fk_mem.cc); tests/fuzz/planted_uaf_test.cc proves a use-after-free is caught.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+bash scripts/setup.sh  # idempotent: clang, valgrind, qemu and the rest
 presets=("$@")
 [ ${#presets[@]} -eq 0 ] && presets=(asan tsan)
 rc=0

@@ -461,6 +461,39 @@ uint64_t dma_va_to_pa(const void *va) {
   return arena_va_to_pa(va);
 }
 
+// ThreadSanitizer: a device's accesses to memory it shares with the driver (its bus-master
+// copies, and the sync audit looking at the driver's view) are DMA, not CPU threads racing; their
+// ordering against the driver is what the sync audit checks. TSan is told to ignore them.
+#if defined(__SANITIZE_THREAD__)
+#define FK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FK_TSAN 1
+#endif
+#endif
+#ifdef FK_TSAN
+extern "C" {
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+void AnnotateIgnoreWritesBegin(const char *file, int line);
+void AnnotateIgnoreWritesEnd(const char *file, int line);
+}
+struct DeviceAccessScope {
+  DeviceAccessScope() {
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+  }
+  ~DeviceAccessScope() {
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+  }
+};
+#else
+struct DeviceAccessScope {
+  DeviceAccessScope() {}  // user-provided: no unused-variable warning
+};
+#endif
+
 // A device's bus-master copy is not a CPU access: it must not trip AddressSanitizer's poisoning
 // of free arena memory (fk_mem.cc). A device touching memory no handle bound is reported as a
 // "dma" violation above instead. Volatile, so the loop does not become an intercepted memcpy.
@@ -473,6 +506,7 @@ __attribute__((no_sanitize_address)) static void device_copy(uint8_t *dst, const
 
 // Is the suspect's byte still unsynced? Reports it if so. g_dma_mu held.
 static void settle_locked(const Suspect &s) {
+  DeviceAccessScope device;
   size_t off;
   DmaMem *m = mem_of_pa(s.mem_pa, &off);
   if (m == nullptr || m->serial != s.mem_serial) return;  // freed since: nothing to say
@@ -490,6 +524,7 @@ static void defer_suspects(std::vector<Suspect> &found) {
       bool clean;
       {
         std::lock_guard<std::mutex> lk(g_dma_mu);
+        DeviceAccessScope device;
         size_t off;
         DmaMem *m = mem_of_pa(s.mem_pa, &off);
         clean = m == nullptr || m->serial != s.mem_serial || m->cpu[s.off] == m->last[s.off];
@@ -538,6 +573,7 @@ static bool dma_access(uint64_t pa, uint8_t *buf, size_t len, bool write) {
   bool ok;
   {
     std::lock_guard<std::mutex> lk(g_dma_mu);
+    DeviceAccessScope device;
     ok = dma_access_locked(pa, buf, len, write, write ? nullptr : &suspects);
   }
   if (!suspects.empty()) defer_suspects(suspects);

@@ -5,10 +5,12 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "mock_device.h"
@@ -63,9 +65,30 @@ class TestHost : public fk::DeviceHost {
   uint64_t schedule(int64_t when_ns, std::function<void()> fn) override {
     std::lock_guard<std::mutex> g(mu_);
     uint64_t id = ++next_id_;
+    if (fire_at_once) {
+      // A host whose timer fires on another thread before schedule() has even returned (the
+      // clock jumps to its time): what a busy host with a due event does.
+      clock_ = std::max(clock_, when_ns);
+      at_once_.emplace_back(std::move(fn));
+      return id;
+    }
     sched_[{when_ns, id}] = std::move(fn);
     return id;
   }
+  // Waits for every call fired at once (and the ones they scheduled in turn).
+  void join_fired() {
+    for (;;) {
+      std::vector<std::thread> ts;
+      {
+        std::lock_guard<std::mutex> g(mu_);
+        ts.swap(at_once_);
+      }
+      if (ts.empty()) return;
+      for (auto &t : ts) t.join();
+    }
+  }
+  ~TestHost() override { join_fired(); }
+  std::atomic<bool> fire_at_once{false};
   bool cancel(uint64_t id) override {
     std::lock_guard<std::mutex> g(mu_);
     for (auto it = sched_.begin(); it != sched_.end(); ++it) {
@@ -157,6 +180,7 @@ class TestHost : public fk::DeviceHost {
   int64_t clock_ = 0;
   uint64_t next_id_ = 0;
   std::map<std::pair<int64_t, uint64_t>, std::function<void()>> sched_;
+  std::vector<std::thread> at_once_;
 };
 
 // Direction of a test request.
