@@ -1,9 +1,13 @@
 // On QEMU: the driver (userland kernel, target client) beside the minimal ring loop
 // (tests/qemu/ring_baseline.h), against the same QEMU process in the same run: 4 KiB random
-// I/O, half writes, queue depth 32. Order: ring loop, driver, ring loop, driver (the loop's and
-// the driver's figures are each the mean of their two runs, so drift hits both alike).
+// I/O, half writes, queue depth 32. Two ring loops: one doorbell per batch of up to 32 requests
+// (the loop's best case) and one doorbell per request (what the driver does on QEMU, which has
+// no request-call threshold: the like-for-like baseline). Order: loop (batch), loop (per
+// request), driver, then the same again; each figure is the mean of its two runs, so drift hits
+// all three alike.
 #include <cstdio>
 #include <exception>
+#include <initializer_list>
 #include <memory>
 
 #include "bench.h"
@@ -50,36 +54,47 @@ void run_qemu(const Options &o, Report *r) {
     rows.push_back(row);
     fprintf(stderr, "  qemu register access: %.1f us\n", us);
   }
-  double sum_iops[2] = {0, 0}, sum_lat[2] = {0, 0}, sum_p99[2] = {0, 0};
-  int runs[2] = {0, 0};
+  // Variants: 0 ring loop, one doorbell per batch; 1 ring loop, one per request; 2 the driver.
+  enum { kLoopBatch, kLoopPerRequest, kDriver, kVariants };
+  const char *const kWho[kVariants] = {"ring-loop-batch", "ring-loop-per-request", "driver"};
+  double sum_iops[kVariants] = {}, sum_lat[kVariants] = {}, sum_p99[kVariants] = {};
+  int runs[kVariants] = {};
+  auto add_row = [&](int v, int round, double ios_done, double failed, double iops, double mean,
+                     double p50, double p99, double kicks, double intrs) {
+    Row row;
+    row.str("who", kWho[v])
+        .num("round", round)
+        .num("qd", kQd)
+        .num("ios", ios_done)
+        .num("failed", failed)
+        .num("iops", iops)
+        .num("mean_lat_us", mean)
+        .num("p50_lat_us", p50)
+        .num("p99_lat_us", p99)
+        .num("doorbells_per_io", ios_done > 0 ? kicks / ios_done : 0)
+        .num("interrupts_per_io", ios_done > 0 ? intrs / ios_done : 0);
+    rows.push_back(row);
+    sum_iops[v] += iops, sum_lat[v] += mean, sum_p99[v] += p99;
+    runs[v]++;
+    fprintf(stderr, "  qemu %s: %.0f IOPS\n", kWho[v], iops);
+  };
   for (int round = 0; round < 2; round++) {
-    // The ring loop.
-    pvscsi_qemu::BaselineOptions bo;
-    bo.queue_depth = kQd;
-    bo.total_ios = ios;
-    bo.write_percent = 50;
-    bo.disk_bytes = kDiskBytes;
-    bo.seed = 1 + round;
-    pvscsi_qemu::BaselineResult b = pvscsi_qemu::run_ring_baseline(*dev, bo);
-    if (!b.ok) {
-      fprintf(stderr, "qemu: ring loop: %s\n", b.error.c_str());
-    } else {
-      Row row;
-      row.str("who", "ring-loop")
-          .num("round", round)
-          .num("qd", kQd)
-          .num("ios", double(b.ios))
-          .num("failed", double(b.failed_ios))
-          .num("iops", b.iops)
-          .num("mean_lat_us", b.mean_latency_us)
-          .num("p50_lat_us", b.p50_latency_us)
-          .num("p99_lat_us", b.p99_latency_us)
-          .num("doorbells_per_io", double(b.kicks) / double(b.ios))
-          .num("interrupts_per_io", double(b.interrupts) / double(b.ios));
-      rows.push_back(row);
-      sum_iops[0] += b.iops, sum_lat[0] += b.mean_latency_us, sum_p99[0] += b.p99_latency_us;
-      runs[0]++;
-      fprintf(stderr, "  qemu ring loop: %.0f IOPS\n", b.iops);
+    // The ring loops.
+    for (int v : {kLoopBatch, kLoopPerRequest}) {
+      pvscsi_qemu::BaselineOptions bo;
+      bo.queue_depth = kQd;
+      bo.total_ios = ios;
+      bo.write_percent = 50;
+      bo.disk_bytes = kDiskBytes;
+      bo.seed = 1 + round;
+      bo.kick_every_request = v == kLoopPerRequest;
+      pvscsi_qemu::BaselineResult b = pvscsi_qemu::run_ring_baseline(*dev, bo);
+      if (!b.ok) {
+        fprintf(stderr, "qemu: %s: %s\n", kWho[v], b.error.c_str());
+        continue;
+      }
+      add_row(v, round, double(b.ios), double(b.failed_ios), b.iops, b.mean_latency_us,
+              b.p50_latency_us, b.p99_latency_us, double(b.kicks), double(b.interrupts));
     }
     // The driver.
     fk::Options ko;
@@ -102,41 +117,47 @@ void run_qemu(const Options &o, Report *r) {
     uint64_t k0 = rig.stat("kicks_rw") + rig.stat("kicks_non_rw"), i0 = rig.stat("interrupts");
     WorkloadResult res = run_workload(rig.luns()[0].sd, w);
     uint64_t k1 = rig.stat("kicks_rw") + rig.stat("kicks_non_rw"), i1 = rig.stat("interrupts");
-    double iops = double(res.ios) / res.seconds;
-    Row row;
-    row.str("who", "driver")
-        .num("round", round)
-        .num("qd", kQd)
-        .num("ios", double(res.ios))
-        .num("failed", double(res.errors))
-        .num("iops", iops)
-        .num("mean_lat_us", res.mean_lat_ns / 1000)
-        .num("p50_lat_us", res.p50_lat_ns / 1000)
-        .num("p99_lat_us", res.p99_lat_ns / 1000)
-        .num("doorbells_per_io", double(k1 - k0) / double(res.ios))
-        .num("interrupts_per_io", double(i1 - i0) / double(res.ios));
-    rows.push_back(row);
-    sum_iops[1] += iops, sum_lat[1] += res.mean_lat_ns / 1000, sum_p99[1] += res.p99_lat_ns / 1000;
-    runs[1]++;
-    fprintf(stderr, "  qemu driver: %.0f IOPS\n", iops);
+    add_row(kDriver, round, double(res.ios), double(res.errors), double(res.ios) / res.seconds,
+            res.mean_lat_ns / 1000, res.p50_lat_ns / 1000, res.p99_lat_ns / 1000, double(k1 - k0),
+            double(i1 - i0));
   }
   dev->stop();
-  if (runs[0] == 0 || runs[1] == 0) return;
-  double ratio = (sum_iops[1] / runs[1]) / (sum_iops[0] / runs[0]);
+  if (runs[kDriver] == 0) return;
+  auto mean = [&](const double *sum, int v) { return runs[v] ? sum[v] / runs[v] : 0.0; };
+  const double driver = mean(sum_iops, kDriver);
   Row sum;
   sum.str("who", "summary")
-      .num("ring_loop_iops", sum_iops[0] / runs[0])
-      .num("driver_iops", sum_iops[1] / runs[1])
-      .num("iops_ratio", ratio)
-      .num("ring_loop_mean_lat_us", sum_lat[0] / runs[0])
-      .num("driver_mean_lat_us", sum_lat[1] / runs[1])
-      .num("ring_loop_p99_lat_us", sum_p99[0] / runs[0])
-      .num("driver_p99_lat_us", sum_p99[1] / runs[1]);
+      .num("ring_loop_batch_iops", mean(sum_iops, kLoopBatch))
+      .num("ring_loop_per_request_iops", mean(sum_iops, kLoopPerRequest))
+      .num("driver_iops", driver);
+  if (runs[kLoopBatch]) sum.num("ratio_vs_batch", driver / mean(sum_iops, kLoopBatch));
+  if (runs[kLoopPerRequest]) {
+    sum.num("ratio_vs_per_request", driver / mean(sum_iops, kLoopPerRequest));
+  }
+  sum.num("ring_loop_batch_mean_lat_us", mean(sum_lat, kLoopBatch))
+      .num("ring_loop_per_request_mean_lat_us", mean(sum_lat, kLoopPerRequest))
+      .num("driver_mean_lat_us", mean(sum_lat, kDriver))
+      .num("ring_loop_batch_p99_lat_us", mean(sum_p99, kLoopBatch))
+      .num("ring_loop_per_request_p99_lat_us", mean(sum_p99, kLoopPerRequest))
+      .num("driver_p99_lat_us", mean(sum_p99, kDriver));
   r->sections["qemu_summary"].push_back(sum);
-  r->targets.push_back(
-      {"QEMU IOPS driver / ring loop, qd 32", ratio, ">= 0.9", ratio >= 0.9,
-       "QEMU has no request-call threshold: the driver rings one doorbell per I/O, the loop one "
-       "per batch of 32; each is a qtest round trip (register-access row)"});
+  if (runs[kLoopBatch]) {
+    double ratio = driver / mean(sum_iops, kLoopBatch);
+    r->targets.push_back(
+        {"QEMU IOPS driver / ring loop, qd 32", ratio, ">= 0.9", ratio >= 0.9,
+         "against the loop with one doorbell per batch of 32 (0.031/I/O); the driver must ring "
+         "one per I/O (QEMU has no request-call threshold) and each is a qtest round trip "
+         "(register-access row): mostly doorbell policy, not driver cost"});
+  }
+  if (runs[kLoopPerRequest]) {
+    double ratio = driver / mean(sum_iops, kLoopPerRequest);
+    r->targets.push_back(
+        {"QEMU IOPS driver / ring loop with one doorbell per request, qd 32", ratio, ">= 0.9",
+         ratio >= 0.9,
+         "like for like: both ring one doorbell per I/O; the driver adds its INTx handler's "
+         "INTR_STATUS read and acknowledgement (2 round trips per interrupt) and the userland "
+         "kernel"});
+  }
 }
 
 }  // namespace pvbench

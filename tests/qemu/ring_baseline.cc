@@ -99,7 +99,12 @@ BaselineResult run_ring_baseline(QemuDevice &dev, const BaselineOptions &o) {
       started[slot] = Clock::now();
       rings.submit(r);
       issued++;
-      any = true;
+      if (o.kick_every_request) {
+        rings.kick(true);
+        res.kicks++;
+      } else {
+        any = true;
+      }
     }
     if (any) {
       rings.kick(true);

@@ -1,6 +1,9 @@
 // The benchmark baseline of issue 8: a minimal ring loop (no SCSA, no driver, no userland
 // kernel) that pushes 4 KiB (or other) reads/writes through QEMU's pvscsi at a queue depth and
 // reports IOPS and latency. Driver overhead on QEMU is then reported as a ratio to this.
+// Doorbell policy: by default one KICK_RW_IO per batch (every request that fits is published,
+// then one doorbell); kick_every_request rings one after each published request instead, as a
+// driver must on a device with no request-call threshold (QEMU).
 #pragma once
 
 #include <chrono>
@@ -21,6 +24,7 @@ struct BaselineOptions {
   uint64_t total_ios = 1000;
   unsigned write_percent = 50;  // 0: all reads, 100: all writes
   uint32_t seed = 1;
+  bool kick_every_request = false;           // false: one doorbell per batch; true: one per request
   std::chrono::milliseconds timeout{10000};  // bound on any wait for a completion
 };
 

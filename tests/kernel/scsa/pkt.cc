@@ -358,9 +358,13 @@ struct scsi_pkt *scsi_init_pkt(struct scsi_address *ap, struct scsi_pkt *in_pkt,
     return nullptr;
   }
   scsi_pkt *pkt = &w->pkt;
-  w->state = PktWrapper::kIdle;
-  w->completed_in_start = false;
-  w->in_start = false;
+  {
+    // A cached wrapper is on t->pkts, which check_no_outstanding() reads from other threads.
+    std::lock_guard<std::mutex> g(t->mu);
+    w->state = PktWrapper::kIdle;
+    w->completed_in_start = false;
+    w->in_start = false;
+  }
 
   // Framework-allocated areas: the CDB and status block when the HBA asked for them
   // (SCSI_HBA_TRAN_CDB / SCSI_HBA_TRAN_SCB), the target driver's private area always.
