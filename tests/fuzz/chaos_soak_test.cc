@@ -269,9 +269,8 @@ class Soak {
       const auto *w = reinterpret_cast<const uint32_t *>(b->data());
       for (uint32_t k = 0; k < n; k++)
         record(t, lba + k,
-               Op{start / 1000, fk::now_ns() / 1000, 'R', r.ok() ? matching(t, lba + k, w + k * 128)
-                                                                  : ~0u,
-                  r.reason, r.status});
+               Op{start / 1000, fk::now_ns() / 1000, 'R',
+                  r.ok() ? matching(t, lba + k, w + k * 128) : ~0u, r.reason, r.status});
       if (r.ok()) {
         for (uint32_t k = 0; k < n; k++) check_block(t, lba + k, w + k * 128);
         stats_.reads_verified++;
@@ -302,8 +301,7 @@ class Soak {
       std::string h = "history of the block (us; kind, version written or read, reason, status):";
       for (const Op &o : hist_[t][lba]) {
         snprintf(msg, sizeof msg, "\n  %lld..%lld %c v=%d reason=%u status=%u",
-                 (long long)o.start_us, (long long)o.end_us, o.kind, int(o.v), o.reason,
-                 o.status);
+                 (long long)o.start_us, (long long)o.end_us, o.kind, int(o.v), o.reason, o.status);
         h += msg;
       }
       stats_.first_failure_history = h;
