@@ -285,9 +285,7 @@ class Soak {
   void check_block(uint32_t t, uint64_t lba, const uint32_t *w) {
     std::set<uint32_t> &allowed = shadow_[t][lba];
     for (uint32_t v : allowed) {
-      bool match = true;
-      for (uint32_t i = 0; i < 128 && match; i++) match = w[i] == word(t, lba, v, i);
-      if (match) {
+      if (holds(t, lba, v, w)) {
         allowed = {v};  // what the disk holds is known again
         return;
       }
@@ -313,12 +311,16 @@ class Soak {
     std::vector<uint32_t> candidates{0};
     for (const Op &o : hist_[t][lba])
       if (o.kind == 'W') candidates.push_back(o.v);
-    for (uint32_t v : candidates) {
-      bool match = true;
-      for (uint32_t i = 0; i < 128 && match; i++) match = w[i] == word(t, lba, v, i);
-      if (match) return v;
-    }
+    for (uint32_t v : candidates)
+      if (holds(t, lba, v, w)) return v;
     return ~0u;
+  }
+
+  // Is w (one block's 128 words) version v of block (t, lba)?
+  static bool holds(uint32_t t, uint64_t lba, uint32_t v, const uint32_t *w) {
+    for (uint32_t i = 0; i < 128; i++)
+      if (w[i] != word(t, lba, v, i)) return false;
+    return true;
   }
 
   void record(uint32_t t, uint64_t lba, const Op &o) {

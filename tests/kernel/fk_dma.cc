@@ -504,13 +504,18 @@ __attribute__((no_sanitize_address)) static void device_copy(uint8_t *dst, const
   for (size_t i = 0; i < n; i++) d[i] = s[i];
 }
 
-// Is the suspect's byte still unsynced? Reports it if so. g_dma_mu held.
-static void settle_locked(const Suspect &s) {
+// The suspect's memory if its byte is still unsynced (null once synced or freed). g_dma_mu held.
+static DmaMem *unsynced_locked(const Suspect &s) {
   DeviceAccessScope device;
   size_t off;
   DmaMem *m = mem_of_pa(s.mem_pa, &off);
-  if (m == nullptr || m->serial != s.mem_serial) return;  // freed since: nothing to say
-  if (m->cpu[s.off] != m->last[s.off]) report_sync(m, s.text);
+  if (m == nullptr || m->serial != s.mem_serial) return nullptr;  // freed since
+  return m->cpu[s.off] != m->last[s.off] ? m : nullptr;
+}
+
+// Reports the suspect if its byte is still unsynced. g_dma_mu held.
+static void settle_locked(const Suspect &s) {
+  if (DmaMem *m = unsynced_locked(s)) report_sync(m, s.text);
 }
 
 // Device reads found unsynced bytes: wait for the kmutexes held now, or judge at once.
@@ -521,15 +526,10 @@ static void defer_suspects(std::vector<Suspect> &found) {
     if (held.empty()) {
       // No lock held: unsynced now means unsynced for good, unless a writer has just entered
       // its lock (then wait for that one).
-      bool clean;
       {
         std::lock_guard<std::mutex> lk(g_dma_mu);
-        DeviceAccessScope device;
-        size_t off;
-        DmaMem *m = mem_of_pa(s.mem_pa, &off);
-        clean = m == nullptr || m->serial != s.mem_serial || m->cpu[s.off] == m->last[s.off];
+        if (unsynced_locked(s) == nullptr) continue;
       }
-      if (clean) continue;
       held = held_mutex_serials();
       if (held.empty()) {
         std::lock_guard<std::mutex> lk(g_dma_mu);

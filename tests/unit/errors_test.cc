@@ -33,6 +33,34 @@ struct Tally {
   }
 };
 
+// One read of target 0 held in the device (the target hangs; no timeout) while a test acts;
+// release() lets the device finish it and waits for its callback.
+class HeldRead {
+ public:
+  HeldRead(Hba &hba, scsi_device *sd) : hba_(hba), buf_(512), q_(sd, 1, options()) {
+    hba_.dev().set_target_hung(0, true);
+    q_.read(0, 1, 512, buf_.data(), tally.cb());
+  }
+  void poll() { q_.poll(); }
+  void release() {
+    hba_.dev().set_target_hung(0, false);
+    fk::advance(kMs);
+    q_.wait();
+  }
+  Tally tally;
+
+ private:
+  static fk::client::IoOptions options() {
+    fk::client::IoOptions o;
+    o.drive_clock = false;
+    o.timeout_s = 0;
+    return o;
+  }
+  Hba &hba_;
+  KBuf buf_;  // outlives the queue, which waits for the read in its destructor
+  fk::client::Queue q_;
+};
+
 TEST_P(ErrorsTest, HungTargetEscalatesThroughEveryStepInOrder) {
   Hba hba(mock_config(GetParam(), {0}));
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
@@ -199,22 +227,13 @@ TEST_P(ErrorsTest, LateCompletionAfterFailedAbortLandsOnItsOwnPacket) {
 TEST_P(ErrorsTest, PktTimeZeroMeansNoTimeout) {
   Hba hba(mock_config(GetParam(), {0}));
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
-  hba.dev().set_target_hung(0, true);
-  fk::client::IoOptions o;
-  o.timeout_s = 0;
-  o.drive_clock = false;
-  Tally tally;
-  fk::client::Queue q(hba.lun(0, 0), 1, o);
-  KBuf buf(512);
-  q.read(0, 1, 512, buf.data(), tally.cb());
+  HeldRead held(hba, hba.lun(0, 0));
   fk::advance(600000 * kMs);  // ten minutes
-  q.poll();
-  EXPECT_EQ(tally.total, 0u);
+  held.poll();
+  EXPECT_EQ(held.tally.total, 0u);
   EXPECT_EQ(hba.stat("timeouts"), 0u);
-  hba.dev().set_target_hung(0, false);
-  fk::advance(kMs);
-  q.wait();
-  EXPECT_EQ(tally.ok, 1u);
+  held.release();
+  EXPECT_EQ(held.tally.ok, 1u);
 }
 
 TEST_P(ErrorsTest, PolledCommandEscalatesWithRealWaits) {
@@ -287,26 +306,17 @@ TEST_P(ErrorsTest, SmallContextsNeverMatchAfterTheTagWraps) {
     EXPECT_EQ(warm.ok, warm.total);
   }
   ASSERT_EQ(hba.stat("commands"), 65536u);
-  hba.dev().set_target_hung(0, true);
-  fk::client::IoOptions o;
-  o.drive_clock = false;
-  o.timeout_s = 0;
-  Tally tally;
-  fk::client::Queue q(sd, 1, o);
-  KBuf buf(512);
-  q.read(0, 1, 512, buf.data(), tally.cb());
+  HeldRead held(hba, sd);
   fk::drain();
   uint64_t bogus = hba.stat("bogus_values");
   const uint64_t entries = hba.stat("req_ring_entries");
   for (uint64_t ctx = 1; ctx <= entries; ctx++) ASSERT_TRUE(hba.dev().inject_completion(ctx, 0, 0));
   fk::drain();
-  q.poll();
-  EXPECT_EQ(tally.total, 0u) << "a garbage context completed a live packet";
+  held.poll();
+  EXPECT_EQ(held.tally.total, 0u) << "a garbage context completed a live packet";
   EXPECT_EQ(hba.stat("bogus_values"), bogus + entries);
-  hba.dev().set_target_hung(0, false);
-  fk::advance(kMs);
-  q.wait();
-  EXPECT_EQ(tally.ok, 1u);
+  held.release();
+  EXPECT_EQ(held.tally.ok, 1u);
 }
 
 TEST_P(ErrorsTest, InterruptFaultsAreSurvived) {

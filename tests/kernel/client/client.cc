@@ -109,28 +109,7 @@ void release(Queue::Req *r, scsi_device *sd) {
   }
 }
 
-// Watches fk::scsa::progress() while a waiter waits; when nothing has moved for a while, moves
-// the virtual clock (fk::scsa::advance_if_stalled).
-struct StallWatch {
-  uint64_t last = fk::scsa::progress();
-  std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now();
-  // Returns true when it fired a clock event.
-  bool step() {
-    uint64_t p = fk::scsa::progress();
-    auto now = std::chrono::steady_clock::now();
-    if (p != last) {
-      last = p;
-      since = now;
-      return false;
-    }
-    auto stalled = std::chrono::duration_cast<std::chrono::microseconds>(now - since).count();
-    if (fk::scsa::advance_if_stalled(stalled)) {
-      since = std::chrono::steady_clock::now();
-      return true;
-    }
-    return false;
-  }
-};
+using fk::scsa::StallWatch;
 
 }  // namespace
 

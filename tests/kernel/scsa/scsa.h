@@ -5,6 +5,7 @@
 
 #include <sys/scsi/scsi.h>
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -46,6 +47,13 @@ bool advance_if_stalled(int64_t stalled_us);
 // A counter that moves whenever a packet completes or discovery finishes a pass: waiters use it
 // to tell "stalled" from "slow".
 uint64_t progress();
+// Watches progress() while a waiter waits; when nothing has moved for a while, moves the virtual
+// clock (advance_if_stalled). step() returns true when it fired a clock event.
+struct StallWatch {
+  uint64_t last = progress();
+  std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now();
+  bool step();
+};
 // Number of discovery passes completed so far (activations, deactivations and rescans); a
 // test can wait for it to move.
 uint64_t discovery_generation();

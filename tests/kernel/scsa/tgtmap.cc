@@ -530,11 +530,26 @@ bool advance_if_stalled(int64_t stalled_us) {
   return fk::run_next_event();
 }
 
+bool StallWatch::step() {
+  uint64_t p = progress();
+  auto now = std::chrono::steady_clock::now();
+  if (p != last) {
+    last = p;
+    since = now;
+    return false;
+  }
+  auto stalled = std::chrono::duration_cast<std::chrono::microseconds>(now - since).count();
+  if (advance_if_stalled(stalled)) {
+    since = std::chrono::steady_clock::now();
+    return true;
+  }
+  return false;
+}
+
 bool settle(int64_t max_real_ms) {
   using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + std::chrono::milliseconds(max_real_ms);
-  uint64_t last = progress();
-  auto last_change = clock::now();
+  StallWatch watch;
   while (busy()) {
     auto now = clock::now();
     if (now > deadline) {
@@ -557,17 +572,7 @@ bool settle(int64_t max_real_ms) {
     }
     // Discovery I/O runs: let it progress in real time, and move the clock only when it stalls.
     std::this_thread::sleep_for(std::chrono::microseconds(100));
-    uint64_t p = progress();
-    if (p != last) {
-      last = p;
-      last_change = clock::now();
-      continue;
-    }
-    auto stalled =
-        std::chrono::duration_cast<std::chrono::microseconds>(clock::now() - last_change).count();
-    if (advance_if_stalled(stalled)) {
-      last_change = clock::now();
-    }
+    (void)watch.step();
   }
   return true;
 }
@@ -665,20 +670,11 @@ void scsi_hba_tgtmap_destroy(scsi_hba_tgtmap_t *m) {
     // the caller is the one who would move the virtual clock: move it while nothing else does,
     // as settle() does. (A real detach just waits; time passes by itself.)
     std::unique_lock<std::mutex> lk(m->mu);
-    uint64_t last = fk::scsa::progress();
-    auto since = std::chrono::steady_clock::now();
+    fk::scsa::StallWatch watch;
     while (
         !m->idle_cv.wait_for(lk, std::chrono::microseconds(200), [m] { return m->queued == 0; })) {
       lk.unlock();
-      uint64_t p = fk::scsa::progress();
-      auto now = std::chrono::steady_clock::now();
-      if (p != last) {
-        last = p;
-        since = now;
-      } else if (fk::scsa::advance_if_stalled(
-                     std::chrono::duration_cast<std::chrono::microseconds>(now - since).count())) {
-        since = std::chrono::steady_clock::now();
-      }
+      (void)watch.step();
       lk.lock();
     }
     m->stop_worker = true;
