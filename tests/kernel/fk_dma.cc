@@ -149,12 +149,47 @@ void bound_remove(uint64_t pa) {
   if (it != g_bound.end() && --it->second.second == 0) g_bound.erase(it);
 }
 
+// ThreadSanitizer: a device's accesses to memory it shares with the driver (its bus-master
+// copies, and the sync audit looking at or updating the driver's view, whoever calls the sync)
+// are DMA, not CPU threads racing; their ordering against the driver is what the sync audit
+// checks. TSan is told to ignore them.
+#if defined(__SANITIZE_THREAD__)
+#define FK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FK_TSAN 1
+#endif
+#endif
+#ifdef FK_TSAN
+extern "C" {
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+void AnnotateIgnoreWritesBegin(const char *file, int line);
+void AnnotateIgnoreWritesEnd(const char *file, int line);
+}
+struct DeviceAccessScope {
+  DeviceAccessScope() {
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+  }
+  ~DeviceAccessScope() {
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+  }
+};
+#else
+struct DeviceAccessScope {
+  DeviceAccessScope() {}  // user-provided: no unused-variable warning
+};
+#endif
+
 void report_sync(DmaMem *m, const std::string &text) {
   if (m->sync_reports++ < 16) report_violation("sync", text);
 }
 
 // Apply a sync to [off, off+len) of sync-audit memory. Called with g_dma_mu held.
 void audit_sync(DmaMem *m, size_t off, size_t len, bool fordev) {
+  DeviceAccessScope device;
   size_t both = 0, first_both = 0;
   for (size_t i = off; i < off + len; i++) {
     // Read each device byte once: a device such as QEMU writes the arena from another process
@@ -460,39 +495,6 @@ uint64_t dma_va_to_pa(const void *va) {
   }
   return arena_va_to_pa(va);
 }
-
-// ThreadSanitizer: a device's accesses to memory it shares with the driver (its bus-master
-// copies, and the sync audit looking at the driver's view) are DMA, not CPU threads racing; their
-// ordering against the driver is what the sync audit checks. TSan is told to ignore them.
-#if defined(__SANITIZE_THREAD__)
-#define FK_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define FK_TSAN 1
-#endif
-#endif
-#ifdef FK_TSAN
-extern "C" {
-void AnnotateIgnoreReadsBegin(const char *file, int line);
-void AnnotateIgnoreReadsEnd(const char *file, int line);
-void AnnotateIgnoreWritesBegin(const char *file, int line);
-void AnnotateIgnoreWritesEnd(const char *file, int line);
-}
-struct DeviceAccessScope {
-  DeviceAccessScope() {
-    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
-    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
-  }
-  ~DeviceAccessScope() {
-    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
-    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
-  }
-};
-#else
-struct DeviceAccessScope {
-  DeviceAccessScope() {}  // user-provided: no unused-variable warning
-};
-#endif
 
 // A device's bus-master copy is not a CPU access: it must not trip AddressSanitizer's poisoning
 // of free arena memory (fk_mem.cc). A device touching memory no handle bound is reported as a
