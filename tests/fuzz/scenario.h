@@ -20,6 +20,10 @@ struct ScenarioResult {
   uint64_t submitted = 0;             // packets given to the client
   uint64_t completed = 0;             // completions the client saw
   std::vector<std::string> findings;  // invariant failures (empty: all held)
+  // The input overwrote an index only the driver writes (reqProdIdx, cmpConsIdx, msgConsIdx):
+  // the device was told of ring entries the driver never published, so its DMA from then on may
+  // go anywhere, and device access to unbound memory is not counted as a driver finding.
+  bool forged_driver_index = false;
 };
 
 // Plays one input. Never throws; the caller decides what a finding means (the fuzzer aborts).

@@ -158,6 +158,12 @@ bool report_luns(scsi_device *sd, std::vector<uint64_t> *out) {
 
 // ---- LUNs ----
 
+// stats() and luns() read the flag under reg().mu from other threads.
+void set_online(Lun *l, bool online) {
+  std::lock_guard<std::mutex> g(reg().mu);
+  l->online = online;
+}
+
 void notify(Lun *l, bool online) {
   std::vector<TargetDriver *> drivers;
   {
@@ -230,7 +236,7 @@ void destroy_lun(Lun *l) {
   scsi_device *sd = l->sd;
   if (l->online) {
     notify(l, false);
-    l->online = false;
+    set_online(l, false);
   }
   check_no_outstanding(l->map->tran, sd, "LUN removal");
   if (l->tgt_inited && tran->tran_tgt_free != nullptr) {
@@ -263,7 +269,7 @@ bool probe_lun(Lun *l) {
 }
 
 void online_lun(Lun *l) {
-  l->online = true;
+  set_online(l, true);
   notify(l, true);
 }
 
