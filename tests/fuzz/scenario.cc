@@ -4,6 +4,8 @@
 #include <sys/sunddi.h>
 
 #include <array>
+#include <cstdarg>
+#include <cstdlib>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -97,6 +99,18 @@ pvscsi_mock::Config make_config(uint8_t sel) {
   return cfg;
 }
 
+constexpr const char *kOpNames[kOpCount] = {
+    "read",      "write",          "polled read", "rings state", "cmp entry",
+    "msg entry", "command status", "interrupt",   "mock fault",  "advance",
+    "reset",     "abort",          "poll",        "hotplug"};
+
+// ROBUST_TRACE=1 in the environment: the operations played and the driver's recovery counters
+// as they go, on stderr (to read a finding's story).
+bool tracing() {
+  static const bool on = getenv("ROBUST_TRACE") != nullptr;
+  return on;
+}
+
 // One life of the HBA; the kernel is booted by the caller.
 class Life {
  public:
@@ -132,13 +146,31 @@ class Life {
     if (sd_ != nullptr) q_ = std::make_unique<fk::client::Queue>(sd_, kDepth, o);
 
     for (unsigned i = 0; i < kMaxOps && !in_.empty(); i++) {
-      play(in_.u8() % kOpCount);
+      unsigned op = in_.u8() % kOpCount;
+      trace("op %u (%s)", op, kOpNames[op]);
+      play(op);
       res_.ops++;
     }
     finish();
   }
 
  private:
+  void trace(const char *fmt, ...) __attribute__((format(printf, 2, 3))) {
+    if (!tracing()) return;
+    char line[160];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof(line), fmt, ap);
+    va_end(ap);
+    std::string counters;
+    int inst = dip_ != nullptr ? ddi_get_instance(dip_) : 0;
+    for (const char *k : {"commands", "timeouts", "aborts", "device_resets", "bus_resets",
+                          "adapter_resets", "bogus"})
+      counters += std::string(" ") + k + "=" +
+                  std::to_string(fk::kstat_value("pvscsi", inst, "stats", k).value_or(0));
+    fprintf(stderr, "[%.3f s] %s |%s\n", double(fk::now_ns()) / 1e9, line, counters.c_str());
+  }
+
   void submit(bool read, uint8_t lba, uint8_t n) {
     if (!q_ || q_->outstanding() >= kDepth) return;
     uint32_t nblocks = 1 + (n & 7);
@@ -388,6 +420,7 @@ class Life {
       // pkt_time 5 s plus the whole escalation (abort, device, bus, adapter reset) fits well
       // inside 120 s of virtual time.
       for (int step = 0; step < 1200 && q_->outstanding() > 0; step++) {
+        if (step % 50 == 0) trace("finish: %zu outstanding", size_t(q_->outstanding()));
         fk::advance(100 * kMs);
         q_->poll();
       }
@@ -445,6 +478,10 @@ ScenarioResult run_scenario(const uint8_t *data, size_t size) {
   fk::Options o;
   o.arena_size = 64ull << 20;
   o.sync_audit = false;  // a hostile device writes driver-owned fields: not a sync defect
+  // A forged ring index sends the device to stale descriptors whose buffers are long freed and
+  // reused (by the framework's packets, say): without an IOMMU its DMA would scribble over them
+  // and the harness would judge the driver from corrupted memory (the fuzzer found this).
+  o.iommu = true;
   fk::boot(o);
   static const std::string conf = read_text(PVSCSI_CONF_PATH);
   std::string err = fk::load_driver_conf(conf);

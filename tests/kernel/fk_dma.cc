@@ -589,6 +589,7 @@ static bool dma_access_locked(uint64_t pa, uint8_t *buf, size_t len, bool write,
     snprintf(msg, sizeof msg, "device %s of %zu byte(s) at pa 0x%llx: memory not bound for DMA",
              write ? "write" : "read", len, (unsigned long long)pa);
     report_violation("dma", msg);
+    if (opts().iommu) return false;
   }
   size_t done = 0;
   while (done < len) {

@@ -429,6 +429,36 @@ TEST_F(DmaTest, DeviceAccessToUnboundMemoryIsReported) {
   kmem_free(buf, 64);
 }
 
+TEST_F(DmaTest, IommuRefusesDeviceAccessToUnboundMemory) {
+  fk::Options o;
+  o.iommu = true;
+  Boot(o);
+  auto *buf = static_cast<uint8_t *>(kmem_alloc(64, KM_SLEEP));
+  memset(buf, 0x5a, 64);
+  uint64_t pa = fk::va_to_pa(buf);
+  const uint8_t junk[8] = {};
+  uint8_t tmp[8] = {};
+  EXPECT_FALSE(fk::device_dma_write(pa + 8, junk, sizeof junk));
+  EXPECT_FALSE(fk::device_dma_read(pa, tmp, sizeof tmp));
+  EXPECT_TRUE(HasViolation("dma", "not bound"));  // still reported
+  for (int i = 0; i < 64; i++) ASSERT_EQ(buf[i], 0x5a) << "byte " << i << " was overwritten";
+  fk::clear_violations();
+  // Bound memory is the device's as usual.
+  ddi_dma_attr_t a = BaseAttr();
+  Alloc(a);
+  uint_t n;
+  ddi_dma_cookie_t c;
+  ASSERT_EQ(ddi_dma_addr_bind_handle(h, nullptr, reinterpret_cast<caddr_t>(buf), 64, DDI_DMA_RDWR,
+                                     DDI_DMA_SLEEP, nullptr, &c, &n),
+            DDI_DMA_MAPPED);
+  EXPECT_TRUE(fk::device_dma_write(pa + 8, junk, sizeof junk));
+  (void)ddi_dma_sync(h, 0, 0, DDI_DMA_SYNC_FORKERNEL);
+  EXPECT_EQ(buf[8], 0);
+  EXPECT_EQ(fk::violation_count(), 0u);
+  ddi_dma_unbind_handle(h);
+  kmem_free(buf, 64);
+}
+
 // ---------------- sync audit ----------------
 
 class SyncAuditTest : public DmaTest {
