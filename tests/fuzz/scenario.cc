@@ -164,10 +164,13 @@ class Life {
     va_end(ap);
     std::string counters;
     int inst = dip_ != nullptr ? ddi_get_instance(dip_) : 0;
-    for (const char *k : {"commands", "timeouts", "aborts", "device_resets", "bus_resets",
-                          "adapter_resets", "bogus"})
+    for (const char *k : {"commands", "interrupts", "busy", "timeouts", "aborts", "device_resets",
+                          "bus_resets", "adapter_resets", "bogus_values"})
       counters += std::string(" ") + k + "=" +
                   std::to_string(fk::kstat_value("pvscsi", inst, "stats", k).value_or(0));
+    fk::scsa::Stats st = fk::scsa::stats();
+    counters += " | scsa: accepted=" + std::to_string(st.accepted) +
+                " completions=" + std::to_string(st.completions);
     fprintf(stderr, "[%.3f s] %s |%s\n", double(fk::now_ns()) / 1e9, line, counters.c_str());
   }
 
