@@ -99,10 +99,11 @@ pvscsi_mock::Config make_config(uint8_t sel) {
   return cfg;
 }
 
-constexpr const char *kOpNames[kOpCount] = {
-    "read",      "write",          "polled read", "rings state", "cmp entry",
-    "msg entry", "command status", "interrupt",   "mock fault",  "advance",
-    "reset",     "abort",          "poll",        "hotplug"};
+constexpr const char *kOpNames[] = {"read",       "write",     "polled read",    "rings state",
+                                    "cmp entry",  "msg entry", "command status", "interrupt",
+                                    "mock fault", "advance",   "reset",          "abort",
+                                    "poll",       "hotplug"};
+static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == kOpCount, "one name per operation");
 
 // ROBUST_TRACE=1 in the environment: the operations played and the driver's recovery counters
 // as they go, on stderr (to read a finding's story).

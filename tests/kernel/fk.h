@@ -59,9 +59,10 @@ struct Options {
   bool sync_audit = false;
   // Report device DMA to memory that no DMA handle has bound.
   bool check_dma_bound = true;
-  // And refuse it, as an IOMMU would: the access fails (the device sees an error) and memory
-  // stays untouched. For harnesses whose device may be told to DMA anywhere (a forged ring
-  // index) and that must keep their own memory intact to judge the driver.
+  // Report it and refuse it, as an IOMMU would (whatever check_dma_bound says): the access
+  // fails (the device sees an error) and memory stays untouched. For harnesses whose device may be
+  // told to DMA anywhere (a forged ring index) and that must keep their own memory intact to judge
+  // the driver.
   bool iommu = false;
   // Fill new kmem_alloc and DMA memory with 0xbaddcafe, like a DEBUG kernel.
   bool fill_pattern = true;

@@ -584,7 +584,8 @@ static bool dma_access(uint64_t pa, uint8_t *buf, size_t len, bool write) {
 
 static bool dma_access_locked(uint64_t pa, uint8_t *buf, size_t len, bool write,
                               std::vector<Suspect> *suspects) {
-  if (opts().check_dma_bound && !is_bound(pa, len)) {
+  // An IOMMU checks whether or not unbound access is reported.
+  if ((opts().check_dma_bound || opts().iommu) && !is_bound(pa, len)) {
     char msg[128];
     snprintf(msg, sizeof msg, "device %s of %zu byte(s) at pa 0x%llx: memory not bound for DMA",
              write ? "write" : "read", len, (unsigned long long)pa);
