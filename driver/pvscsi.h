@@ -121,6 +121,7 @@ struct pvscsi_softc {
   pvscsi_cmd **ctx_table;
   uint16_t *ctx_free;
   uint32_t ctx_nfree;
+  uint16_t next_tag; /* the last submission tag (1..65535) */
 
   /* SCSA. */
   scsi_hba_tran_t *tran;

@@ -25,21 +25,41 @@ pvscsi_softc *ap_to_softc(struct scsi_address *ap) {
   return static_cast<pvscsi_softc *>(ap->a_hba_tran->tran_hba_private);
 }
 
-/* READ and WRITE go through KICK_RW_IO and honour the threshold; all else KICK_NON_RW_IO. */
-bool is_read_write(uint8_t op) {
-  return op == SCMD_READ || op == SCMD_WRITE || op == SCMD_READ_G1 || op == SCMD_WRITE_G1 ||
-         op == SCMD_READ_G4 || op == SCMD_WRITE_G4 || op == SCMD_READ_G5 || op == SCMD_WRITE_G5;
-}
+/* READ and WRITE go through KICK_RW_IO and honour the threshold; all else KICK_NON_RW_IO.
+ * Their opcodes (08 0A 28 2A 88 8A A8 AA) are exactly those matching 0x08 under mask 0x5D. */
+bool is_read_write(uint8_t op) { return (op & 0x5D) == 0x08; }
 
 /* Write the request descriptor for cmd into ring slot idx. */
 void build_request(pvscsi_softc *sc, pvscsi_cmd *cmd, uint32_t idx) {
   auto *d = reinterpret_cast<hw::RingReqDesc *>(sc->req_ring.kaddr + idx * hw::RingReqDesc::kSize);
   /* Every field is written each time; the bytes no field covers were zeroed at ring set-up. */
+  struct scsi_pkt *pkt = cmd->pkt;
+  uint_t n = (pkt != nullptr) ? pkt->pkt_numcookies : 0;
+  uint64_t addr = 0;
+  /* The direction is always set, whatever the number of cookies. */
+  uint32_t flags =
+      hw::to_raw(n == 0                                ? hw::RequestFlag::kDirNone
+                 : (pkt->pkt_dma_flags & DDI_DMA_READ) ? hw::RequestFlag::kDirToHost
+                                                       : hw::RequestFlag::kDirToDevice);
+  if (n == 1) {
+    addr = pkt->pkt_cookies[0].dmac_laddress;
+  } else if (n > 1) {
+    auto *sg = reinterpret_cast<hw::SgElement *>(cmd->dma.kaddr);
+    for (uint_t i = 0; i < n; i++)
+      sg[i]
+          .set_addr(pkt->pkt_cookies[i].dmac_laddress)
+          .set_length(uint32_t(pkt->pkt_cookies[i].dmac_size))
+          .set_flags(0);
+    pvscsi_sync(cmd->dma, 0, n * hw::SgElement::kSize, DDI_DMA_SYNC_FORDEV);
+    addr = cmd->dma.paddr;
+    flags |= hw::to_raw(hw::RequestFlag::kWithSgList);
+  }
   d->set_context(cmd->ctx)
-      .set_data_addr(0)
-      .set_data_len(0)
+      .set_data_addr(addr)
+      .set_data_len(n != 0 ? pkt->pkt_dma_len : 0)
       .set_sense_addr(cmd->dma.paddr + kSgListBytes)
       .set_sense_len(kSenseBufLen)
+      .set_flags(flags)
       .set_cdb_len(cmd->cdblen)
       .set_tag(cmd->tag)
       .set_bus(0)
@@ -48,32 +68,6 @@ void build_request(pvscsi_softc *sc, pvscsi_cmd *cmd, uint32_t idx) {
   bzero(d->raw + hw::RingReqDesc::kCdbOffset + cmd->cdblen,
         hw::RingReqDesc::kCdbCount - cmd->cdblen);
   pvscsi_set_lun(d, cmd->lun);
-
-  struct scsi_pkt *pkt = cmd->pkt;
-  uint_t n = (pkt != nullptr) ? pkt->pkt_numcookies : 0;
-  if (n == 0) {
-    d->set_flags(hw::to_raw(hw::RequestFlag::kDirNone));
-  } else {
-    /* The direction is always set, whatever the number of cookies. */
-    uint32_t flags =
-        hw::to_raw((pkt->pkt_dma_flags & DDI_DMA_READ) ? hw::RequestFlag::kDirToHost
-                                                       : hw::RequestFlag::kDirToDevice);
-    d->set_data_len(pkt->pkt_dma_len);
-    if (n == 1) {
-      d->set_data_addr(pkt->pkt_cookies[0].dmac_laddress);
-    } else {
-      auto *sg = reinterpret_cast<hw::SgElement *>(cmd->dma.kaddr);
-      for (uint_t i = 0; i < n; i++)
-        sg[i]
-            .set_addr(pkt->pkt_cookies[i].dmac_laddress)
-            .set_length(uint32_t(pkt->pkt_cookies[i].dmac_size))
-            .set_flags(0);
-      pvscsi_sync(cmd->dma, 0, n * hw::SgElement::kSize, DDI_DMA_SYNC_FORDEV);
-      d->set_data_addr(cmd->dma.paddr);
-      flags |= hw::to_raw(hw::RequestFlag::kWithSgList);
-    }
-    d->set_flags(flags);
-  }
   pvscsi_sync(sc->req_ring, off_t(idx) * hw::RingReqDesc::kSize, hw::RingReqDesc::kSize,
               DDI_DMA_SYNC_FORDEV);
 }
@@ -141,11 +135,9 @@ constexpr HostMap kHostMap[] = {
     {hw::HostStatus::kScsiparity, CMD_TRAN_ERR, STAT_PERR},
 };
 
-/* Map the device's host and SCSI status onto the packet. */
+/* Map the device's host and SCSI status onto the packet (tran_start zeroed resid and stats). */
 void finish_pkt(pvscsi_cmd *cmd, const hw::RingCmpDesc &c) {
   struct scsi_pkt *pkt = cmd->pkt;
-  pkt->pkt_resid = 0;
-  pkt->pkt_statistics = 0;
   auto host = static_cast<hw::HostStatus>(c.host_status());
   if (host == hw::HostStatus::kSuccess || host == hw::HostStatus::kLinkedCommandCompleted ||
       host == hw::HostStatus::kLinkedCommandCompletedWithFlag ||
@@ -230,7 +222,8 @@ int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd) {
   /* Slot + 1 in the low 16 bits, a per-submission tag (1..65535) above: a stale or replayed
    * completion of a reused slot is rejected (found by fuzzing), and so is any small value such
    * as a zeroed or garbage context (the tag is never 0: found by the chaos soak). */
-  cmd->ctx = (uint32_t(sc->stats.commands % 0xFFFF) + 1) << 16 | (slot + 1u);
+  if (++sc->next_tag == 0) sc->next_tag = 1;
+  cmd->ctx = uint32_t(sc->next_tag) << 16 | (slot + 1u);
   cmd->done = false;
   cmd->step = Step::kNone;
   build_request(sc, cmd, sc->req_prod & (sc->req_entries - 1));
@@ -293,10 +286,15 @@ pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc) {
     sc->restart_needed = true;
     return head;
   }
+  /* One sync for the new entries, two when they wrap (a length of 0 would mean all). */
+  uint32_t first = sc->cmp_cons & (sc->cmp_entries - 1), run = sc->cmp_entries - first;
+  if (avail != 0)
+    pvscsi_sync(sc->cmp_ring, off_t(first) * hw::RingCmpDesc::kSize,
+                (avail < run ? avail : run) * hw::RingCmpDesc::kSize, DDI_DMA_SYNC_FORKERNEL);
+  if (avail > run)
+    pvscsi_sync(sc->cmp_ring, 0, (avail - run) * hw::RingCmpDesc::kSize, DDI_DMA_SYNC_FORKERNEL);
   for (; avail > 0; avail--, sc->cmp_cons++) {
     uint32_t idx = sc->cmp_cons & (sc->cmp_entries - 1);
-    pvscsi_sync(sc->cmp_ring, off_t(idx) * hw::RingCmpDesc::kSize, hw::RingCmpDesc::kSize,
-                DDI_DMA_SYNC_FORKERNEL);
     const auto &c = *reinterpret_cast<const hw::RingCmpDesc *>(sc->cmp_ring.kaddr +
                                                                idx * hw::RingCmpDesc::kSize);
     uint64_t ctx = c.context();
