@@ -153,6 +153,7 @@ class Soak {
     heal_all();
     for (int i = 0; i < 3000 && outstanding() > 0; i++) {
       fk::advance(100 * kMs);
+      fk::drain();  // as above: the clock must not run ahead of the threads completing I/O
       for (uint32_t t = 0; t < kIoTargets; t++) q_[t]->poll();
       if (verbose_ && i % 50 == 0)
         fprintf(stderr, "soak: draining, %u outstanding, virtual %.1f s\n", outstanding(),
@@ -166,12 +167,14 @@ class Soak {
         for (uint64_t lba = 0; lba < kBlocks; lba += kMaxIoBlocks) {
           while (q_[t]->outstanding() >= kDepth) {
             fk::advance(1 * kMs);
+            fk::drain();
             q_[t]->poll();
           }
           start_read(t, lba, kMaxIoBlocks);
         }
       for (int i = 0; i < 3000 && outstanding() > 0; i++) {
         fk::advance(1 * kMs);
+        fk::drain();
         for (uint32_t t = 0; t < kIoTargets; t++) q_[t]->poll();
       }
       for (uint32_t t = 0; t < kIoTargets; t++) q_[t].reset();

@@ -422,10 +422,15 @@ class Life {
     for (uint32_t c = 1; c <= 11; c++) m.refuse_command(hw::CommandCode(c), 0);
     if (q_) {
       // pkt_time 5 s plus the whole escalation (abort, device, bus, adapter reset) fits well
-      // inside 120 s of virtual time.
+      // inside 120 s of virtual time. Each step lets the kernel's threads finish what the step
+      // started before the next moves the clock: a completion the discovery task's polled probe
+      // reaps is delivered on that thread, and on a loaded machine it can be descheduled while
+      // this thread runs the whole loop (found as packets "never completed" that sat, delivered,
+      // in the queue's done list).
       for (int step = 0; step < 1200 && q_->outstanding() > 0; step++) {
         if (step % 50 == 0) trace("finish: %zu outstanding", size_t(q_->outstanding()));
         fk::advance(100 * kMs);
+        fk::drain();
         q_->poll();
       }
       if (q_->outstanding() > 0) {

@@ -556,7 +556,13 @@ bool settle(int64_t max_real_ms) {
   using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + std::chrono::milliseconds(max_real_ms);
   StallWatch watch;
-  while (busy()) {
+  for (;;) {
+    // The HBA's own threads (its discovery task, its interrupts) finish first: what they are
+    // about to report to a map is not "settled" (on a loaded machine they lag behind this one).
+    fk::drain();
+    if (!busy()) {
+      break;
+    }
     auto now = clock::now();
     if (now > deadline) {
       return false;
