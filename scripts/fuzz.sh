@@ -32,6 +32,7 @@ if [ -z "$binary" ]; then
   binary="$root/build/fuzz/tests/fuzz/pvscsi_fuzz"
 fi
 mkdir -p "$work/corpus"
+work="$(cd "$work" && pwd)"  # libFuzzer runs inside it: a relative path would no longer resolve
 cp -n "$root"/tests/fuzz/corpus/* "$work/corpus/" 2>/dev/null || true
 cd "$work"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}:abort_on_error=1"
