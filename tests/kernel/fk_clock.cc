@@ -271,6 +271,8 @@ struct ddi_taskq {
   bool suspended = false;
   std::vector<std::thread> threads;
   std::vector<std::thread::id> tids;
+  // Each thread's "blocked in a kernel primitive" flag while it runs a task (else null).
+  std::vector<std::atomic<bool> *> running_blocked;
 };
 
 namespace fk::impl {
@@ -278,7 +280,7 @@ namespace {
 std::mutex g_tq_mu;
 std::vector<ddi_taskq *> g_taskqs;
 
-void taskq_main(ddi_taskq *tq) {
+void taskq_main(ddi_taskq *tq, size_t index) {
   std::unique_lock<std::mutex> lk(tq->mu);
   for (;;) {
     tq->cv.wait(lk, [tq] { return tq->stop || (!tq->suspended && !tq->q.empty()); });
@@ -286,9 +288,11 @@ void taskq_main(ddi_taskq *tq) {
     auto [fn, arg] = tq->q.front();
     tq->q.pop_front();
     tq->running++;
+    tq->running_blocked[index] = &tctx().blocked;
     lk.unlock();
     fn(arg);
     lk.lock();
+    tq->running_blocked[index] = nullptr;
     tq->running--;
     tq->cv.notify_all();
   }
@@ -309,6 +313,18 @@ bool taskqs_idle() {
   for (ddi_taskq *tq : g_taskqs) {
     std::lock_guard<std::mutex> l2(tq->mu);
     if (!tq->q.empty() || tq->running != 0) return false;
+  }
+  return true;
+}
+
+// Every running task is blocked in a kernel primitive (delay, a timed wait, a mutex): it waits
+// for time or for another thread, not for a CPU.
+bool taskqs_blocked() {
+  std::lock_guard<std::mutex> lk(g_tq_mu);
+  for (ddi_taskq *tq : g_taskqs) {
+    std::lock_guard<std::mutex> l2(tq->mu);
+    for (std::atomic<bool> *b : tq->running_blocked)
+      if (b != nullptr && !b->load()) return false;
   }
   return true;
 }
@@ -383,10 +399,11 @@ void drain() {
       settled = callouts_settled(*g_clock);
     }
     if (clock_idle() && tq_idle && irq_idle) return;
-    // Virtual clock: task-queue work waiting while no callout or interrupt runs is waiting for
-    // time (a device's latency, a timeout): after ~1 ms without activity, jump ahead.
+    // Virtual clock: task-queue work blocked in a kernel primitive while no callout or
+    // interrupt runs is waiting for time (a delay, a timed wait): after ~1 ms of that, jump
+    // ahead. A task that is merely slow (a loaded machine, a sanitizer) is not overtaken.
     if (g_clock->mode == ClockMode::kVirtual && !tq_idle && settled && irq_idle &&
-        pending_events() != 0) {
+        taskqs_blocked() && pending_events() != 0) {
       if (++quiet >= 20) {
         run_next_event();
         quiet = 0;
@@ -486,8 +503,9 @@ ddi_taskq_t *ddi_taskq_create(dev_info_t *, const char *name, int nthreads, pri_
   auto *tq = new ddi_taskq;
   tq->name = name ? name : "";
   if (nthreads < 1) nthreads = 1;
+  tq->running_blocked.assign(size_t(nthreads), nullptr);
   for (int i = 0; i < nthreads; i++) {
-    tq->threads.emplace_back(taskq_main, tq);
+    tq->threads.emplace_back(taskq_main, tq, size_t(i));
     tq->tids.push_back(tq->threads.back().get_id());
   }
   {

@@ -100,6 +100,7 @@ void clock_sleep_until(int64_t when_ns);
 bool clock_idle();  // no callout running or queued
 void taskqs_fini();
 bool taskqs_idle();
+bool taskqs_blocked();  // every running task waits in a kernel primitive
 
 // ---- DMA (fk_dma.cc) ----
 bool dma_read(uint64_t pa, void *buf, size_t len);

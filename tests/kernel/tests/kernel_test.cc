@@ -793,6 +793,39 @@ TEST_F(KernelTest, TaskqRunsAndWaits) {
   EXPECT_TRUE(fk::leaks().empty());
 }
 
+// drain() waits for task-queue work; it moves the virtual clock only for a task that waits for
+// time (blocked in delay()), never for one that is merely slow (a loaded machine, a sanitizer).
+TEST_F(KernelTest, DrainJumpsOnlyForATaskWaitingForTime) {
+  Boot();
+  ddi_taskq_t *tq = ddi_taskq_create(nullptr, "tq", 1, TASKQ_DEFAULTPRI, 0);
+  // A pending event drain could jump to.
+  static std::atomic<int> fired;
+  fired = 0;
+  timeout_id_t tid = timeout([](void *) { fired++; }, nullptr, drv_usectohz(500000));
+  // Slow work: 20 ms of real time on the CPU, no kernel primitive.
+  ASSERT_EQ(ddi_taskq_dispatch(
+                tq,
+                [](void *) {
+                  auto end = std::chrono::steady_clock::now() + std::chrono::milliseconds(20);
+                  while (std::chrono::steady_clock::now() < end) {
+                  }
+                },
+                nullptr, DDI_SLEEP),
+            DDI_SUCCESS);
+  fk::drain();
+  EXPECT_EQ(fk::now_ns(), 0) << "drain moved the clock while a task was only running";
+  EXPECT_EQ(fired.load(), 0);
+  // Work that waits for time: drain jumps to the pending events until the task is done.
+  ASSERT_EQ(ddi_taskq_dispatch(
+                tq, [](void *) { delay(drv_usectohz(1000000)); }, nullptr, DDI_SLEEP),
+            DDI_SUCCESS);
+  fk::drain();
+  EXPECT_EQ(fk::now_ns(), 1000000000);
+  EXPECT_EQ(fired.load(), 1);
+  (void)untimeout(tid);
+  ddi_taskq_destroy(tq);
+}
+
 // ---------------- console, properties, kstats, probes ----------------
 
 TEST_F(KernelTest, ConsolePrefixesAreHonoured) {
