@@ -48,6 +48,9 @@ struct pvscsi_dma {
   size_t len;
 };
 
+/* The doorbell a queued request needs, rung once the lock is dropped. */
+enum class Doorbell : uint8_t { kNone, kRw, kNonRw };
+
 /* Escalation steps for an overdue command. */
 enum class Step : uint8_t { kNone, kAbort, kDeviceReset, kBusReset };
 
@@ -225,7 +228,8 @@ void pvscsi_pkt_destructor(struct scsi_pkt *pkt, scsi_hba_tran_t *tran);
 int pvscsi_tran_getcap(struct scsi_address *ap, char *cap, int whom);
 int pvscsi_tran_setcap(struct scsi_address *ap, char *cap, int value, int whom);
 uint_t pvscsi_intr(caddr_t arg1, caddr_t arg2);
-int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd);
+int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd, Doorbell *bell);
+void pvscsi_ring(pvscsi_softc *sc, Doorbell bell);
 pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc);
 pvscsi_cmd *pvscsi_service(pvscsi_softc *sc);
 void pvscsi_retire(pvscsi_softc *sc, pvscsi_cmd *cmd, pvscsi_cmd ***tail);

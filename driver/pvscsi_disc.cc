@@ -44,11 +44,13 @@ bool probe_target(pvscsi_softc *sc, uint32_t target) {
     cmd->host_status = hw::to_raw(hw::HostStatus::kBusreset);
     int rc;
     for (;;) {
+      Doorbell bell = Doorbell::kNone;
       {
         LockGuard g(&sc->lock);
         if (sc->dead) return false;
-        rc = pvscsi_submit(sc, cmd);
+        rc = pvscsi_submit(sc, cmd, &bell);
       }
+      pvscsi_ring(sc, bell);
       if (rc != TRAN_BUSY) break;
       delay(drv_usectohz(1000)); /* the ring is full of real I/O; it drains */
     }

@@ -76,13 +76,13 @@ hw::RingsState *rings_state(pvscsi_softc *sc) {
   return reinterpret_cast<hw::RingsState *>(sc->rings_state.kaddr);
 }
 
-/* Doorbells: only when the device asks for them (request-call threshold) or cannot poll. */
-void kick(pvscsi_softc *sc, uint8_t opcode) {
-  RegIo io(sc);
+/* Doorbells: only when the device asks for them (request-call threshold) or cannot poll. Lock
+ * held; the doorbell is rung once the lock is dropped (pvscsi_ring), so neither the interrupt
+ * handler nor another submitter waits for a register write (a VM exit). */
+Doorbell doorbell(pvscsi_softc *sc, uint8_t opcode) {
   if (!is_read_write(opcode)) {
-    hw::KickNonRwIo::ring(io);
     sc->stats.kicks_non_rw++;
-    return;
+    return Doorbell::kNonRw;
   }
   if (sc->use_threshold) {
     pvscsi_sync(sc->rings_state, 0, hw::RingsState::kReqCallThresholdOffset + 4,
@@ -93,11 +93,11 @@ void kick(pvscsi_softc *sc, uint8_t opcode) {
     if (pending <= sc->req_entries && threshold != 0 && threshold <= sc->req_entries &&
         pending < threshold) {
       sc->stats.kicks_saved++;
-      return;
+      return Doorbell::kNone;
     }
   }
-  hw::KickRwIo::ring(io);
   sc->stats.kicks_rw++;
+  return Doorbell::kRw;
 }
 
 void set_arq(pvscsi_cmd *cmd, uint32_t sense_len) {
@@ -206,11 +206,9 @@ int pvscsi_tran_setup_pkt(struct scsi_pkt *pkt, int (*)(caddr_t), caddr_t) {
 
 void pvscsi_tran_teardown_pkt(struct scsi_pkt *) {}
 
-/*
- * Queue one command. Lock held. The only busy condition is a full ring: contexts are as many
- * as ring slots, and a slot's context is reused only once the device completed it.
- */
-int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd) {
+/* Queue one command. Lock held. The only busy condition is a full ring: contexts are as many
+ * as ring slots, and a slot's context is reused only once the device completed it. */
+int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd, Doorbell *bell) {
   ASSERT(mutex_owned(&sc->lock));
   if (sc->dead) return TRAN_FATAL_ERROR;
   if (sc->ctx_nfree == 0 || sc->restart_needed) {
@@ -232,8 +230,14 @@ int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd) {
   pvscsi_sync(sc->rings_state, hw::RingsState::kReqProdIdxOffset, 4, DDI_DMA_SYNC_FORDEV);
   sc->stats.commands++;
   DTRACE_PROBE2(pvscsi__submit, pvscsi_softc *, sc, struct scsi_pkt *, cmd->pkt);
-  kick(sc, cmd->cdb[0]);
+  *bell = doorbell(sc, cmd->cdb[0]);
   return TRAN_ACCEPT;
+}
+
+void pvscsi_ring(pvscsi_softc *sc, Doorbell bell) {
+  RegIo io(sc);
+  if (bell == Doorbell::kRw) hw::KickRwIo::ring(io);
+  if (bell == Doorbell::kNonRw) hw::KickNonRwIo::ring(io);
 }
 
 int pvscsi_tran_start(struct scsi_address *ap, struct scsi_pkt *pkt) {
@@ -260,19 +264,19 @@ int pvscsi_tran_start(struct scsi_address *ap, struct scsi_pkt *pkt) {
       (pkt->pkt_time > 0 && !polled) ? gethrtime() + hrtime_t(pkt->pkt_time) * NANOSEC : 0;
 
   int rc;
+  Doorbell bell = Doorbell::kNone;
   {
     LockGuard g(&sc->lock);
-    rc = pvscsi_submit(sc, cmd);
+    rc = pvscsi_submit(sc, cmd, &bell);
   }
+  pvscsi_ring(sc, bell);
   if (rc == TRAN_ACCEPT && polled)
     (void)pvscsi_poll(sc, cmd, pkt->pkt_time > 0 ? pkt->pkt_time : kPollTimeSec);
   return rc;
 }
 
-/*
- * Drain the completion ring. Lock held. Returns the interrupt-mode packets to complete once
- * the lock is dropped. Every device-written value is checked before use.
- */
+/* Drain the completion ring. Lock held. Returns the interrupt-mode packets to complete once
+ * the lock is dropped. Every device-written value is checked before use. */
 pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc) {
   ASSERT(mutex_owned(&sc->lock));
   pvscsi_cmd *head = nullptr, **tail = &head;
@@ -351,10 +355,8 @@ uint_t pvscsi_intr(caddr_t arg1, caddr_t) {
   return DDI_INTR_CLAIMED;
 }
 
-/*
- * Wait for a polled or internal command, reaping completions ourselves (crash dumps run with
- * interrupts off). Past its time, escalate with real waits between the steps.
- */
+/* Wait for a polled or internal command, reaping completions ourselves (crash dumps run with
+ * interrupts off). Past its time, escalate with real waits between the steps. */
 int pvscsi_poll(pvscsi_softc *sc, pvscsi_cmd *cmd, int seconds) {
   hrtime_t deadline = gethrtime() + hrtime_t(seconds) * NANOSEC;
   for (;;) {

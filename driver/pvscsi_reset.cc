@@ -40,10 +40,8 @@ static pvscsi_lun *ap_to_lun(struct scsi_address *ap) {
   return static_cast<pvscsi_lun *>(scsi_device_hba_private_get(scsi_address_device(ap)));
 }
 
-/*
- * Take the next escalation step for an overdue command. Lock held. Returns the completions
- * the step produced (a device may complete synchronously).
- */
+/* Take the next escalation step for an overdue command. Lock held. Returns the completions
+ * the step produced (a device may complete synchronously). */
 pvscsi_cmd *pvscsi_escalate(pvscsi_softc *sc, pvscsi_cmd *cmd) {
   ASSERT(mutex_owned(&sc->lock));
   hrtime_t wait = kResetWaitNsec;
@@ -69,12 +67,10 @@ pvscsi_cmd *pvscsi_escalate(pvscsi_softc *sc, pvscsi_cmd *cmd) {
   return pvscsi_process_rings(sc);
 }
 
-/*
- * Reset the adapter and start over. Lock held. ADAPTER_RESET completes what it can into the
+/* Reset the adapter and start over. Lock held. ADAPTER_RESET completes what it can into the
  * old ring; that is drained first, then every command still outstanding is completed exactly
  * once with CMD_RESET, the rings are set up again, and discovery looks at every target (the
- * device drops hotplug messages while its rings are down).
- */
+ * device drops hotplug messages while its rings are down). */
 pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
   ASSERT(mutex_owned(&sc->lock));
   sc->stats.adapter_resets++;
@@ -108,10 +104,8 @@ pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
   return done;
 }
 
-/*
- * Periodic: reap completions whose interrupt was lost, escalate overdue commands, retry
- * discovery work whose dispatch failed, and kick a device that stopped polling.
- */
+/* Periodic: reap completions whose interrupt was lost, escalate overdue commands, retry
+ * discovery work whose dispatch failed, and kick a device that stopped polling. */
 void pvscsi_watchdog(void *arg) {
   auto *sc = static_cast<pvscsi_softc *>(arg);
   pvscsi_cmd *done;
