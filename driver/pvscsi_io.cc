@@ -291,10 +291,11 @@ pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc) {
     return head;
   }
   /* One sync for the new entries, two when they wrap (a length of 0 would mean all). */
-  uint32_t first = sc->cmp_cons & (sc->cmp_entries - 1), run = sc->cmp_entries - first;
-  if (avail != 0)
-    pvscsi_sync(sc->cmp_ring, off_t(first) * hw::RingCmpDesc::kSize,
-                (avail < run ? avail : run) * hw::RingCmpDesc::kSize, DDI_DMA_SYNC_FORKERNEL);
+  uint32_t first = sc->cmp_cons & (sc->cmp_entries - 1);
+  uint32_t run = avail < sc->cmp_entries - first ? avail : sc->cmp_entries - first;
+  if (run != 0)
+    pvscsi_sync(sc->cmp_ring, off_t(first) * hw::RingCmpDesc::kSize, run * hw::RingCmpDesc::kSize,
+                DDI_DMA_SYNC_FORKERNEL);
   if (avail > run)
     pvscsi_sync(sc->cmp_ring, 0, (avail - run) * hw::RingCmpDesc::kSize, DDI_DMA_SYNC_FORKERNEL);
   for (; avail > 0; avail--, sc->cmp_cons++) {

@@ -64,6 +64,9 @@ struct Options {
   bool has(const std::string &s) const;
 };
 
+// A figure as the tables print it (integers whole, 2 or 3 significant decimals below 100).
+std::string fmt(double v);
+
 // The device model used for the doorbell/interrupt figures (documented in BENCHMARKS.md).
 pvscsi_mock::Config bench_device(pvscsi_mock::Profile p, int64_t latency_ns, int64_t jitter_ns);
 

@@ -48,19 +48,6 @@ std::string json_number(double v) {
   return b;
 }
 
-std::string fmt(double v) {
-  char b[64];
-  if (v == std::floor(v) && std::fabs(v) < 1e12)
-    snprintf(b, sizeof(b), "%.0f", v);
-  else if (std::fabs(v) >= 100)
-    snprintf(b, sizeof(b), "%.0f", v);
-  else if (std::fabs(v) >= 1)
-    snprintf(b, sizeof(b), "%.2f", v);
-  else
-    snprintf(b, sizeof(b), "%.3f", v);
-  return b;
-}
-
 std::vector<std::string> split(const std::string &s, char sep) {
   std::vector<std::string> out;
   std::stringstream ss(s);
@@ -86,6 +73,19 @@ std::string machine() {
 }
 
 }  // namespace
+
+std::string fmt(double v) {
+  char b[64];
+  if (v == std::floor(v) && std::fabs(v) < 1e12)
+    snprintf(b, sizeof(b), "%.0f", v);
+  else if (std::fabs(v) >= 100)
+    snprintf(b, sizeof(b), "%.0f", v);
+  else if (std::fabs(v) >= 1)
+    snprintf(b, sizeof(b), "%.2f", v);
+  else
+    snprintf(b, sizeof(b), "%.3f", v);
+  return b;
+}
 
 Row &Row::num(const std::string &key, double v) {
   fields_.push_back({key, Field::kNum, v, ""});

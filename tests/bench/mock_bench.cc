@@ -299,11 +299,6 @@ void run_iops(const Options &o, Report *r) {
     std::sort(v.begin(), v.end());
     return v.empty() ? 0.0 : v[v.size() / 2];
   };
-  auto two_digits = [](double v) {
-    char b[32];
-    snprintf(b, sizeof(b), "%.2f", v);
-    return std::string(b);
-  };
   double one = median(iops[1]), two = median(iops[2]), busy_one = median(busy[1]);
   double scale = one > 0 ? two / one : 0;
   Row m;
@@ -311,10 +306,9 @@ void run_iops(const Options &o, Report *r) {
   r->sections["iops_summary"].push_back(m);
   r->targets.push_back({"IOPS two threads / one (zero-latency mock, median of rounds)", scale,
                         ">= 1.6", scale >= 1.6,
-                        "one submitter and the interrupt thread already keep " +
-                            two_digits(busy_one) +
+                        "one submitter and the interrupt thread already keep " + fmt(busy_one) +
                             " of the 2 shared CPUs busy, so two reach at most " +
-                            two_digits(busy_one > 0 ? 2.0 / busy_one : 0) +
+                            fmt(busy_one > 0 ? 2.0 / busy_one : 0) +
                             "x here; rounds vary up to 2x (BENCHMARKS.md)"});
 }
 

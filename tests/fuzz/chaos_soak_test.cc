@@ -134,11 +134,7 @@ class Soak {
         while (q_[t]->outstanding() < kDepth && !free_bufs_.empty() && start_io(t)) {
           if (rng_() % 128 == 0) chaos();
         }
-      fk::advance(int64_t(rng_() % 200) * kUs);
-      // Let the interrupt threads catch up before time moves again: on a loaded machine the
-      // virtual clock would otherwise run ahead of them and turn every command into a timeout.
-      fk::drain();
-      for (uint32_t t = 0; t < kIoTargets; t++) q_[t]->poll();
+      step(int64_t(rng_() % 200) * kUs);
       steps++;
       if (steps % 256 == 0) heal_some();
       if (verbose_ && steps % 2048 == 0) {
@@ -152,9 +148,7 @@ class Soak {
     // Calm the device and let everything finish.
     heal_all();
     for (int i = 0; i < 3000 && outstanding() > 0; i++) {
-      fk::advance(100 * kMs);
-      fk::drain();  // as above: the clock must not run ahead of the threads completing I/O
-      for (uint32_t t = 0; t < kIoTargets; t++) q_[t]->poll();
+      step(100 * kMs);
       if (verbose_ && i % 50 == 0)
         fprintf(stderr, "soak: draining, %u outstanding, virtual %.1f s\n", outstanding(),
                 double(fk::now_ns()) / 1e9);
@@ -166,16 +160,12 @@ class Soak {
       for (uint32_t t = 0; t < kIoTargets; t++)
         for (uint64_t lba = 0; lba < kBlocks; lba += kMaxIoBlocks) {
           while (q_[t]->outstanding() >= kDepth) {
-            fk::advance(1 * kMs);
-            fk::drain();
-            q_[t]->poll();
+            step(1 * kMs);
           }
           start_read(t, lba, kMaxIoBlocks);
         }
       for (int i = 0; i < 3000 && outstanding() > 0; i++) {
-        fk::advance(1 * kMs);
-        fk::drain();
-        for (uint32_t t = 0; t < kIoTargets; t++) q_[t]->poll();
+        step(1 * kMs);
       }
       for (uint32_t t = 0; t < kIoTargets; t++) q_[t].reset();
     } else {
@@ -204,6 +194,15 @@ class Soak {
     s.id = id;
     s.luns.assign(1, l);
     return s;
+  }
+
+  // Moves the clock, lets the kernel's threads finish what that started (on a loaded machine
+  // the virtual clock would otherwise run ahead of the interrupt threads and the discovery task
+  // and turn commands into timeouts), then runs the callbacks of finished I/O.
+  void step(int64_t ns) {
+    fk::advance(ns);
+    fk::drain();
+    for (uint32_t t = 0; t < kIoTargets; t++) q_[t]->poll();
   }
 
   unsigned outstanding() const {
