@@ -192,7 +192,9 @@ void hotplug_under_load(Profile profile, double p, unsigned seed) {
   fk::fail_probability(fk::kFailKmem | fk::kFailTaskqDispatch,
                        getenv("ROBUST_P") ? atof(getenv("ROBUST_P")) : p, seed);
   unsigned writes_ok = 0, writes_failed = 0, hotplugs = 0;
-  for (unsigned i = 0; i < 600; i++) {
+  // How many failable calls 600 writes make depends on timing (a loaded host batches more
+  // hotplug messages per interrupt, so fewer dispatches): keep going until something failed.
+  for (unsigned i = 0; i < 600 || (fk::failures_injected() == 0 && i < 3000); i++) {
     unsigned blk = unsigned(rng() % kBlocks);
     uint8_t seed = uint8_t(1 + rng() % 255);
     for (size_t k = 0; k < 4096; k++) out.data()[k] = uint8_t(seed ^ k ^ blk);

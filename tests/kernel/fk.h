@@ -71,6 +71,11 @@ struct Options {
   bool echo_console = false;
   // '?' messages reach the console (booted with -v).
   bool verbose_boot = false;
+  // A loaded machine, modelled: a kernel thread made runnable (a task-queue thread given work, a
+  // thread woken from a mutex, condition variable or delay) starts running this many
+  // microseconds of real time later. -1: from the environment's FK_THREAD_LAG_US (default 0).
+  // Virtual time must not depend on it: a test that passes only without lag has a race.
+  int thread_lag_us = -1;
 };
 
 // Boot with options (the kernel must not be booted); shutdown tears everything down (removes

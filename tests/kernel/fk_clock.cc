@@ -232,25 +232,41 @@ void clock_advance_to(int64_t target, bool wait) {
   if (target > c.now) c.now = target;
 }
 
+namespace {
+std::atomic<int> g_thread_lag_us{0};
+}  // namespace
+
+void set_thread_lag(int us) { g_thread_lag_us = us > 0 ? us : 0; }
+
+void thread_lag() {
+  int us = g_thread_lag_us.load();
+  if (us > 0) std::this_thread::sleep_for(std::chrono::microseconds(us));
+}
+
+// The waker clears the sleeper's "blocked" flag: a woken thread that the host has not run yet
+// is runnable, not waiting for time, and drain() must not move the clock past it.
 void clock_sleep_until(int64_t when) {
   struct Sleeper {
     std::mutex mu;
     std::condition_variable cv;
     bool done = false;
   } s;
-  uint64_t id = clock_add(
+  std::atomic<bool> *blocked = &tctx().blocked;
+  std::unique_lock<std::mutex> lk(s.mu);
+  *blocked = true;
+  (void)clock_add(
       when,
-      [&s] {
-        std::lock_guard<std::mutex> lk(s.mu);
+      [&s, blocked] {
+        std::lock_guard<std::mutex> g(s.mu);
         s.done = true;
+        *blocked = false;
         s.cv.notify_all();
       },
       false);
-  (void)id;
-  std::unique_lock<std::mutex> lk(s.mu);
-  tctx().blocked = true;
   s.cv.wait(lk, [&s] { return s.done; });
-  tctx().blocked = false;
+  lk.unlock();
+  thread_lag();
+  *blocked = false;
 }
 
 bool clock_idle() {
@@ -282,9 +298,18 @@ std::vector<ddi_taskq *> g_taskqs;
 
 void taskq_main(ddi_taskq *tq, size_t index) {
   std::unique_lock<std::mutex> lk(tq->mu);
+  bool lagged = false;
   for (;;) {
     tq->cv.wait(lk, [tq] { return tq->stop || (!tq->suspended && !tq->q.empty()); });
     if (tq->q.empty() || (tq->stop && tq->suspended)) return;
+    if (!lagged) {  // given work: runnable, and the host may take a while to run it
+      lagged = true;
+      lk.unlock();
+      thread_lag();
+      lk.lock();
+      continue;
+    }
+    lagged = false;
     auto [fn, arg] = tq->q.front();
     tq->q.pop_front();
     tq->running++;
@@ -318,11 +343,13 @@ bool taskqs_idle() {
 }
 
 // Every running task is blocked in a kernel primitive (delay, a timed wait, a mutex): it waits
-// for time or for another thread, not for a CPU.
+// for time or for another thread, not for a CPU. Work queued while a thread is free to take it
+// is about to run: not blocked.
 bool taskqs_blocked() {
   std::lock_guard<std::mutex> lk(g_tq_mu);
   for (ddi_taskq *tq : g_taskqs) {
     std::lock_guard<std::mutex> l2(tq->mu);
+    if (!tq->q.empty() && !tq->suspended && size_t(tq->running) < tq->threads.size()) return false;
     for (std::atomic<bool> *b : tq->running_blocked)
       if (b != nullptr && !b->load()) return false;
   }

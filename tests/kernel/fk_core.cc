@@ -11,6 +11,7 @@
 #include <sys/systm.h>
 
 #include <cinttypes>
+#include <cstdlib>
 #include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
@@ -193,6 +194,12 @@ void boot(const Options &o) {
   reset_counters();
   sync_reset();
   arena_init(o);
+  int lag = o.thread_lag_us;
+  if (lag < 0) {
+    const char *env = std::getenv("FK_THREAD_LAG_US");
+    lag = env != nullptr ? std::atoi(env) : 0;
+  }
+  set_thread_lag(lag);
   clock_init(o.clock);
   devtree_init();
   core().booted = true;

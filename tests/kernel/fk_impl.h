@@ -76,6 +76,10 @@ struct ThreadCtx {
   std::atomic<bool> blocked{false};  // waiting in a kernel primitive (mutex, cv, delay)
 };
 ThreadCtx &tctx();
+// Options::thread_lag_us: set at boot; thread_lag() sleeps that long (real time), and is called
+// by a thread that was just made runnable, before it goes on.
+void set_thread_lag(int us);
+void thread_lag();
 void sync_reset();  // at boot/shutdown
 // Serials of every kmutex held right now, by any thread (the sync audit's deferred verdicts).
 std::vector<uint64_t> held_mutex_serials();

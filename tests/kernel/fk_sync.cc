@@ -16,6 +16,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <list>
+#include <map>
 #include <set>
 
 #include "fk_impl.h"
@@ -34,6 +35,7 @@ struct MutexImpl {
   int depth = 0;  // extra recursive entries (after a reported violation)
   const void *enter_site = nullptr;
   std::condition_variable cv;
+  std::vector<std::atomic<bool> *> sleepers;  // "blocked" flags of the threads waiting for it
   uint64_t serial = 0;  // unique for the process's life (addresses are reused)
 };
 
@@ -41,6 +43,12 @@ struct Waiter {
   std::condition_variable cv;
   bool signaled = false;
   bool timed_out = false;
+  std::atomic<bool> *blocked = nullptr;  // the waiting thread's flag: whoever wakes it clears it
+
+  void wake() {
+    *blocked = false;
+    cv.notify_one();
+  }
 };
 
 struct CvImpl {
@@ -55,6 +63,10 @@ struct Edge {
 };
 
 std::mutex g_mu;
+// Waiters in cv_block by serial: a timed wait's timeout finds its waiter here, or nothing when
+// the waiter was signalled and has gone (the event may already be firing when it is cancelled).
+std::map<uint64_t, Waiter *> g_waiters;
+uint64_t g_next_waiter = 1;
 // A -> (B -> edge): B was entered while A was held.
 std::map<MutexImpl *, std::map<MutexImpl *, Edge>> g_order;
 std::set<std::pair<MutexImpl *, MutexImpl *>> g_reported;
@@ -142,10 +154,22 @@ void forget_order(MutexImpl *m) {
   }
 }
 
+// A waiter is blocked until release() clears its flag and wakes it (a runnable thread the host
+// has not run yet is not blocked); the waiters that lose the race for the mutex block again.
 void acquire(std::unique_lock<std::mutex> &lk, MutexImpl *m, const void *site) {
-  if (m->held) {
+  while (m->held) {
     t_ctx.blocked = true;
-    m->cv.wait(lk, [m] { return !m->held; });
+    m->sleepers.push_back(&t_ctx.blocked);
+    m->cv.wait(lk);
+    auto me = std::find(m->sleepers.begin(), m->sleepers.end(), &t_ctx.blocked);
+    if (me != m->sleepers.end()) {  // a spurious wake-up: still waiting
+      m->sleepers.erase(me);
+      t_ctx.blocked = false;
+      continue;
+    }
+    lk.unlock();
+    thread_lag();
+    lk.lock();
     t_ctx.blocked = false;
   }
   m->held = true;
@@ -161,7 +185,9 @@ void release(MutexImpl *m) {
   m->owner = std::thread::id();
   auto it = std::find(t_held.begin(), t_held.end(), m);
   if (it != t_held.end()) t_held.erase(it);
-  m->cv.notify_one();
+  for (std::atomic<bool> *b : m->sleepers) *b = false;
+  m->sleepers.clear();
+  m->cv.notify_all();
 }
 
 void enter(kmutex_t *mp, const void *site) {
@@ -244,7 +270,10 @@ static bool cv_block(kcondvar_t *cvp, kmutex_t *mp, int64_t deadline, const void
   check_may_sleep("cv_wait", mp, site);
   lk.lock();
   Waiter w;
+  w.blocked = &t_ctx.blocked;
   c->waiters.push_back(&w);
+  uint64_t serial = g_next_waiter++;
+  g_waiters[serial] = &w;
   int depth = m->depth;
   m->depth = 0;
   const void *esite = m->enter_site;
@@ -252,21 +281,26 @@ static bool cv_block(kcondvar_t *cvp, kmutex_t *mp, int64_t deadline, const void
   uint64_t ev = 0;
   if (deadline >= 0) {
     lk.unlock();
-    Waiter *wp = &w;
     ev = clock_add(
         deadline,
-        [wp] {
+        [serial] {
           std::lock_guard<std::mutex> g(g_mu);
-          wp->timed_out = true;
-          wp->cv.notify_one();
+          auto it = g_waiters.find(serial);
+          if (it == g_waiters.end()) return;
+          it->second->timed_out = true;
+          it->second->wake();
         },
         false);
     lk.lock();
   }
-  t_ctx.blocked = true;
+  if (!w.signaled && !w.timed_out) t_ctx.blocked = true;  // else already woken
   w.cv.wait(lk, [&w] { return w.signaled || w.timed_out; });
+  lk.unlock();
+  thread_lag();
+  lk.lock();
   t_ctx.blocked = false;
   c->waiters.remove(&w);
+  g_waiters.erase(serial);
   bool signaled = w.signaled;
   if (ev != 0) {
     lk.unlock();
@@ -485,7 +519,7 @@ void cv_signal(kcondvar_t *cvp) {
   for (Waiter *w : c->waiters) {
     if (!w->signaled && !w->timed_out) {
       w->signaled = true;
-      w->cv.notify_one();
+      w->wake();
       return;
     }
   }
@@ -497,7 +531,7 @@ void cv_broadcast(kcondvar_t *cvp) {
   if (c == nullptr) return;
   for (Waiter *w : c->waiters) {
     w->signaled = true;
-    w->cv.notify_one();
+    w->wake();
   }
 }
 

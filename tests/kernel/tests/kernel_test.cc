@@ -826,6 +826,112 @@ TEST_F(KernelTest, DrainJumpsOnlyForATaskWaitingForTime) {
   ddi_taskq_destroy(tq);
 }
 
+// A loaded machine (Options::thread_lag_us): a task-queue thread given work, or a thread woken
+// from delay(), a mutex or a condition variable, runs 20 ms of real time later. drain() must not
+// move the clock past such a thread: it is runnable, not waiting for time. (CI failed twice on
+// this: work queued to a thread the host had not run yet counted as "blocked".)
+TEST_F(KernelTest, DrainDoesNotOvertakeARunnableTask) {
+  fk::Options o;
+  o.thread_lag_us = 20000;
+  Boot(o);
+  ddi_taskq_t *tq = ddi_taskq_create(nullptr, "tq", 2, TASKQ_DEFAULTPRI, 0);
+  static std::atomic<int> fired;
+  static std::atomic<int64_t> woke_at;
+  fired = 0;
+  auto count = [](void *) { fired++; };
+  // Queued work that no thread has started yet.
+  timeout_id_t tid = timeout(count, nullptr, drv_usectohz(500000));
+  ASSERT_EQ(ddi_taskq_dispatch(
+                tq, [](void *) {}, nullptr, DDI_SLEEP),
+            DDI_SUCCESS);
+  fk::drain();
+  EXPECT_EQ(fk::now_ns(), 0) << "drain moved the clock past queued work";
+  EXPECT_EQ(fired.load(), 0);
+  (void)untimeout(tid);
+
+  // A task woken from delay() at 1 s; a timeout at 1.5 s must not fire before it runs.
+  woke_at = -1;
+  (void)timeout(count, nullptr, drv_usectohz(1500000));
+  ASSERT_EQ(ddi_taskq_dispatch(
+                tq,
+                [](void *) {
+                  delay(drv_usectohz(1000000));
+                  woke_at = fk::now_ns();
+                },
+                nullptr, DDI_SLEEP),
+            DDI_SUCCESS);
+  fk::drain();
+  EXPECT_EQ(woke_at.load(), 1000000000) << "drain moved the clock past a task woken from delay()";
+  fk::advance(1000000000);
+  EXPECT_EQ(fired.load(), 1);
+
+  // A task woken from mutex_enter() when the holder (waiting 1 s with it) lets go.
+  static kmutex_t mu;
+  static kcondvar_t cv;
+  mutex_init(&mu, nullptr, MUTEX_DRIVER, nullptr);
+  cv_init(&cv, nullptr, CV_DRIVER, nullptr);
+  static std::atomic<bool> holding;
+  holding = false;
+  int64_t base = fk::now_ns();
+  woke_at = -1;
+  (void)timeout(count, nullptr, drv_usectohz(1500000));
+  ASSERT_EQ(ddi_taskq_dispatch(
+                tq,
+                [](void *) {
+                  mutex_enter(&mu);
+                  holding = true;
+                  delay(drv_usectohz(1000000));
+                  mutex_exit(&mu);
+                },
+                nullptr, DDI_SLEEP),
+            DDI_SUCCESS);
+  while (!holding) std::this_thread::yield();
+  ASSERT_EQ(ddi_taskq_dispatch(
+                tq,
+                [](void *) {
+                  mutex_enter(&mu);
+                  woke_at = fk::now_ns();
+                  mutex_exit(&mu);
+                },
+                nullptr, DDI_SLEEP),
+            DDI_SUCCESS);
+  fk::drain();
+  EXPECT_EQ(woke_at.load() - base, 1000000000)
+      << "drain moved the clock past a task woken from mutex_enter()";
+  fk::advance(1000000000);
+  EXPECT_EQ(fired.load(), 2);
+
+  // A task woken from cv_wait() by a timeout at 1 s.
+  base = fk::now_ns();
+  woke_at = -1;
+  (void)timeout(count, nullptr, drv_usectohz(1500000));
+  (void)timeout(
+      [](void *) {
+        mutex_enter(&mu);
+        cv_signal(&cv);
+        mutex_exit(&mu);
+      },
+      nullptr, drv_usectohz(1000000));
+  ASSERT_EQ(ddi_taskq_dispatch(
+                tq,
+                [](void *) {
+                  mutex_enter(&mu);
+                  cv_wait(&cv, &mu);
+                  woke_at = fk::now_ns();
+                  mutex_exit(&mu);
+                },
+                nullptr, DDI_SLEEP),
+            DDI_SUCCESS);
+  fk::drain();
+  EXPECT_EQ(woke_at.load() - base, 1000000000)
+      << "drain moved the clock past a task woken from cv_wait()";
+  fk::advance(1000000000);
+  EXPECT_EQ(fired.load(), 3);
+  ddi_taskq_destroy(tq);
+  cv_destroy(&cv);
+  mutex_destroy(&mu);
+}
+
 // ---------------- console, properties, kstats, probes ----------------
 
 TEST_F(KernelTest, ConsolePrefixesAreHonoured) {
