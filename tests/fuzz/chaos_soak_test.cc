@@ -15,7 +15,6 @@
 
 #include <chrono>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <random>
 #include <set>
@@ -24,12 +23,14 @@
 #include "hostile_device.h"
 #include "robust_fixture.h"
 #include "scsa.h"
+#include "shadow.h"
 
 namespace robust {
 namespace {
 
 using fk::client::KBuf;
 using fk::client::Result;
+using fk::client::ShadowDisk;
 using pvscsi::hw::HostStatus;
 using pvscsi_mock::Profile;
 
@@ -44,31 +45,11 @@ uint64_t env_u64(const char *name, uint64_t dflt) {
   return v != nullptr ? strtoull(v, nullptr, 0) : dflt;
 }
 
-// The 4-byte words of block (target, lba) at version v (0: never written - zeros).
-uint32_t word(uint32_t target, uint64_t lba, uint32_t version, uint32_t i) {
-  if (version == 0) return 0;
-  uint64_t x = (uint64_t(version) << 32 | lba << 8 | target) * 0x9E3779B97F4A7C15ull + i;
-  x ^= x >> 29;
-  x *= 0xBF58476D1CE4E5B9ull;
-  x ^= x >> 32;
-  return uint32_t(x);
-}
-
-// What happened to a block lately (printed with the first verify failure).
-struct Op {
-  int64_t start_us, end_us;
-  char kind;       // 'W' or 'R'
-  uint32_t v;      // the version written (W) or matched (R; ~0u none)
-  uint8_t reason;  // pkt_reason
-  uint8_t status;
-};
-
 struct Stats {
   uint64_t ios = 0, writes_ok = 0, reads_verified = 0, failed = 0, ambiguous_writes = 0;
   uint64_t verify_failures = 0, double_callbacks = 0, lun_gone = 0;
   std::map<std::string, uint64_t> events;
   std::string first_verify_failure;
-  std::string first_failure_history;
 };
 
 class Soak {
@@ -108,9 +89,7 @@ class Soak {
       o.timeout_s = 5;
       o.max_ua_retries = 20;
       q_[t] = std::make_unique<fk::client::Queue>(sd_[t], kDepth, o);
-      shadow_[t].assign(kBlocks, std::set<uint32_t>{0});
-      hist_[t].assign(kBlocks, {});
-      busy_[t].assign(kBlocks, false);
+      shadow_[t] = std::make_unique<ShadowDisk>(t, kBlocks, 512);
     }
     for (unsigned i = 0; i < 2 * kDepth * kIoTargets; i++)
       free_bufs_.push_back(new KBuf(kMaxIoBlocks * 512));
@@ -175,6 +154,9 @@ class Soak {
     }
     for (KBuf *b : free_bufs_) delete b;
     free_bufs_.clear();
+    for (uint32_t t = 0; t < kIoTargets; t++)
+      if (stats_.first_verify_failure.empty())
+        stats_.first_verify_failure = shadow_[t]->first_failure();
     for (const char *k : {"timeouts", "aborts", "device_resets", "bus_resets", "adapter_resets",
                           "bogus_values", "hotplug_events"})
       stats_.events[std::string("driver:") + k] =
@@ -211,16 +193,10 @@ class Soak {
     return n;
   }
 
-  bool range_free(uint32_t t, uint64_t lba, uint32_t n) const {
-    for (uint32_t i = 0; i < n; i++)
-      if (busy_[t][lba + i]) return false;
-    return true;
-  }
-
   bool start_io(uint32_t t) {
     uint32_t n = 1 + uint32_t(rng_() % kMaxIoBlocks);
     uint64_t lba = rng_() % (kBlocks - n + 1);
-    if (!range_free(t, lba, n)) return false;
+    if (!shadow_[t]->is_free(lba, n)) return false;
     if (rng_() % 2)
       start_write(t, lba, n);
     else
@@ -228,25 +204,24 @@ class Soak {
     return true;
   }
 
+  // The completion's operation for the block histories (virtual microseconds).
+  static ShadowDisk::Op op(int64_t start_ns, const Result &r) {
+    ShadowDisk::Op o;
+    o.start = start_ns / 1000;
+    o.end = fk::now_ns() / 1000;
+    o.reason = r.reason;
+    o.status = r.status;
+    return o;
+  }
+
   void start_write(uint32_t t, uint64_t lba, uint32_t n) {
     KBuf *b = take_buf();
-    uint32_t v = ++version_;
-    auto *w = reinterpret_cast<uint32_t *>(b->data());
-    for (uint32_t k = 0; k < n; k++)
-      for (uint32_t i = 0; i < 128; i++) w[k * 128 + i] = word(t, lba + k, v, i);
-    for (uint32_t k = 0; k < n; k++) busy_[t][lba + k] = true;
+    uint32_t v = shadow_[t]->begin_write(lba, n, b->data());
     uint64_t id = next_id_++;
     int64_t start = fk::now_ns();
     q_[t]->write(lba, n, 512, b->data(), [this, t, lba, n, v, b, id, start](const Result &r) {
       if (!once(id)) return;
-      for (uint32_t k = 0; k < n; k++) {
-        record(t, lba + k, Op{start / 1000, fk::now_ns() / 1000, 'W', v, r.reason, r.status});
-        busy_[t][lba + k] = false;
-        if (r.ok())
-          shadow_[t][lba + k] = {v};  // acknowledged: the only version allowed now
-        else
-          shadow_[t][lba + k].insert(v);  // may or may not have reached the disk
-      }
+      shadow_[t]->end_write(lba, n, v, r.ok(), op(start, r));
       stats_.lun_gone += r.lun_gone;
       if (r.ok()) {
         stats_.writes_ok++;
@@ -261,20 +236,14 @@ class Soak {
 
   void start_read(uint32_t t, uint64_t lba, uint32_t n) {
     KBuf *b = take_buf();
-    for (uint32_t k = 0; k < n; k++) busy_[t][lba + k] = true;
+    shadow_[t]->begin_read(lba, n);
     uint64_t id = next_id_++;
     int64_t start = fk::now_ns();
     q_[t]->read(lba, n, 512, b->data(), [this, t, lba, n, b, id, start](const Result &r) {
       if (!once(id)) return;
-      for (uint32_t k = 0; k < n; k++) busy_[t][lba + k] = false;
+      stats_.verify_failures += shadow_[t]->end_read(lba, n, b->data(), r.ok(), op(start, r));
       stats_.lun_gone += r.lun_gone;
-      const auto *w = reinterpret_cast<const uint32_t *>(b->data());
-      for (uint32_t k = 0; k < n; k++)
-        record(t, lba + k,
-               Op{start / 1000, fk::now_ns() / 1000, 'R',
-                  r.ok() ? matching(t, lba + k, w + k * 128) : ~0u, r.reason, r.status});
       if (r.ok()) {
-        for (uint32_t k = 0; k < n; k++) check_block(t, lba + k, w + k * 128);
         stats_.reads_verified++;
         stats_.ios++;
       } else {
@@ -282,53 +251,6 @@ class Soak {
       }
       free_bufs_.push_back(b);
     });
-  }
-
-  void check_block(uint32_t t, uint64_t lba, const uint32_t *w) {
-    std::set<uint32_t> &allowed = shadow_[t][lba];
-    for (uint32_t v : allowed) {
-      if (holds(t, lba, v, w)) {
-        allowed = {v};  // what the disk holds is known again
-        return;
-      }
-    }
-    stats_.verify_failures++;
-    if (stats_.first_verify_failure.empty()) {
-      char msg[160];
-      snprintf(msg, sizeof msg, "target %u lba %llu: content matches none of %zu allowed versions",
-               t, (unsigned long long)lba, allowed.size());
-      stats_.first_verify_failure = msg;
-      std::string h = "history of the block (us; kind, version written or read, reason, status):";
-      for (const Op &o : hist_[t][lba]) {
-        snprintf(msg, sizeof msg, "\n  %lld..%lld %c v=%d reason=%u status=%u",
-                 (long long)o.start_us, (long long)o.end_us, o.kind, int(o.v), o.reason, o.status);
-        h += msg;
-      }
-      stats_.first_failure_history = h;
-    }
-  }
-
-  // The version of the block a read returned among those recently written (~0u: none).
-  uint32_t matching(uint32_t t, uint64_t lba, const uint32_t *w) const {
-    std::vector<uint32_t> candidates{0};
-    for (const Op &o : hist_[t][lba])
-      if (o.kind == 'W') candidates.push_back(o.v);
-    for (uint32_t v : candidates)
-      if (holds(t, lba, v, w)) return v;
-    return ~0u;
-  }
-
-  // Is w (one block's 128 words) version v of block (t, lba)?
-  static bool holds(uint32_t t, uint64_t lba, uint32_t v, const uint32_t *w) {
-    for (uint32_t i = 0; i < 128; i++)
-      if (w[i] != word(t, lba, v, i)) return false;
-    return true;
-  }
-
-  void record(uint32_t t, uint64_t lba, const Op &o) {
-    auto &h = hist_[t][lba];
-    if (h.size() == 12) h.pop_front();
-    h.push_back(o);
   }
 
   bool once(uint64_t id) {
@@ -468,9 +390,7 @@ class Soak {
   dev_info_t *dip_ = nullptr;
   scsi_device *sd_[kIoTargets] = {};
   std::unique_ptr<fk::client::Queue> q_[kIoTargets];
-  std::vector<std::set<uint32_t>> shadow_[kIoTargets];
-  std::vector<bool> busy_[kIoTargets];
-  std::vector<std::deque<Op>> hist_[kIoTargets];
+  std::unique_ptr<ShadowDisk> shadow_[kIoTargets];
   bool hung_[kIoTargets] = {};
   std::vector<KBuf *> free_bufs_;
   uint32_t version_ = 0;
@@ -513,7 +433,7 @@ TEST_P(ChaosSoak, VerifiedIoSurvivesEverything) {
   printf("[ soak ] %s events:", name);
   for (const auto &[k, v] : s.events) printf(" %s=%llu", k.c_str(), (unsigned long long)v);
   printf("\n");
-  EXPECT_EQ(s.verify_failures, 0u) << s.first_verify_failure << "\n" << s.first_failure_history;
+  EXPECT_EQ(s.verify_failures, 0u) << s.first_verify_failure;
   EXPECT_EQ(s.double_callbacks, 0u);
   EXPECT_EQ(s.lun_gone, 0u) << "an I/O LUN went offline";
   EXPECT_GE(s.ios, ios);

@@ -28,7 +28,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <memory>
 #include <random>
@@ -40,6 +39,7 @@
 #include "client.h"
 #include "image_oracle.h"
 #include "qemu_hba.h"
+#include "shadow.h"
 
 namespace pvit {
 namespace {
@@ -47,6 +47,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 using fk::client::KBuf;
 using fk::client::Result;
+using fk::client::ShadowDisk;
 using std::chrono::milliseconds;
 
 constexpr unsigned kIoTargets = 2;          // targets 0 and 1 carry the verified I/O
@@ -87,30 +88,6 @@ bool online(unsigned target) {
   return false;
 }
 
-uint64_t mix64(uint64_t x) {
-  x += 0x9e3779b97f4a7c15ull;
-  x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-  x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-  return x ^ (x >> 31);
-}
-
-// Block (target, lba) at `version` (0: never written, zeros); a readable stamp up front.
-void pattern(uint8_t *p, unsigned target, uint64_t lba, uint32_t version) {
-  if (version == 0) {
-    memset(p, 0, kBs);
-    return;
-  }
-  uint64_t s = mix64(uint64_t(version) << 32 ^ lba << 4 ^ target);
-  for (uint32_t off = 0; off < kBs; off += 8) {
-    uint64_t w = mix64(s + off);
-    memcpy(p + off, &w, 8);
-  }
-  uint32_t t32 = target;
-  memcpy(p, &lba, 8);
-  memcpy(p + 8, &version, 4);
-  memcpy(p + 12, &t32, 4);
-}
-
 enum class Kind { kHotplug, kAbort, kResetLun, kResetTarget, kResetAll, kAdapterRestart };
 // How much is in flight when an abort, reset or restart comes.
 enum class Load {
@@ -122,23 +99,13 @@ const char *load_name(Load l) {
   return l == Load::kAsIs ? "as-is" : l == Load::kThrottled ? "throttled" : "held";
 }
 
-// Recent operations on a block, printed with a verify failure.
-struct Op {
-  int64_t start_ms, end_ms;
-  char kind;  // 'W' or 'R'
-  uint32_t version;
-  uint8_t reason, status;
-  size_t event;  // events done when the op started
-};
-
 struct Figures {
-  uint64_t completed = 0, ok = 0, writes_ok = 0, reads_ok = 0, blocks_checked = 0;
+  uint64_t completed = 0, ok = 0, writes_ok = 0, reads_ok = 0;
   uint64_t failed = 0, ambiguous_writes = 0, ua_retries = 0, lun_gone = 0;
   uint64_t verify_failures = 0, double_callbacks = 0;
   uint64_t outstanding_at_events = 0;
   std::map<int, uint64_t> failed_by_reason;
   std::map<std::string, uint64_t> events;
-  std::string first_verify_failure;
 };
 
 class ChaosTest : public QemuTest {
@@ -146,9 +113,7 @@ class ChaosTest : public QemuTest {
   struct IoDisk {
     Disk disk;
     std::unique_ptr<fk::client::Queue> q;
-    std::vector<std::set<uint32_t>> allowed;  // versions each block may hold (0: zeros)
-    std::vector<bool> busy;                   // an outstanding command covers the block
-    std::vector<std::deque<Op>> hist;
+    std::unique_ptr<ShadowDisk> shadow;
   };
 
   int64_t ms() const {
@@ -166,11 +131,6 @@ class ChaosTest : public QemuTest {
     return n;
   }
 
-  void record(IoDisk &d, uint64_t lba, const Op &o) {
-    auto &h = d.hist[lba];
-    if (h.size() == 8) h.pop_front();
-    h.push_back(o);
-  }
   bool once(uint64_t id) {
     if (completed_ids_.insert(id).second) return true;
     fig_.double_callbacks++;
@@ -200,8 +160,7 @@ class ChaosTest : public QemuTest {
     uint32_t n = 1 + uint32_t(io_rng_() % kMaxIoBlocks);
     uint64_t lba = io_rng_() % (kIoBlocks - n + 1);
     bool write = io_rng_() % 2 == 0;
-    for (uint32_t i = 0; i < n; i++)
-      if (io_[t].busy[lba + i]) return false;
+    if (!io_[t].shadow->is_free(lba, n)) return false;
     if (write)
       start_write(t, lba, n);
     else
@@ -209,29 +168,28 @@ class ChaosTest : public QemuTest {
     return true;
   }
 
+  // The completion's operation for the block histories (wall-clock ms since the start).
+  ShadowDisk::Op op(int64_t start, size_t event, const Result &r) const {
+    ShadowDisk::Op o;
+    o.start = start;
+    o.end = ms();
+    o.reason = r.reason;
+    o.status = r.status;
+    o.event = event;
+    return o;
+  }
+
   void start_write(unsigned t, uint64_t lba, uint32_t n) {
     IoDisk &d = io_[t];
     KBuf *b = take_buf();
-    uint32_t v = ++version_;
-    for (uint32_t k = 0; k < n; k++) {
-      pattern(b->data() + size_t(k) * kBs, t, lba + k, v);
-      d.busy[lba + k] = true;
-    }
+    uint32_t v = d.shadow->begin_write(lba, n, b->data());
     uint64_t id = next_id_++;
     int64_t start = ms();
     size_t ev = events_done_;
     d.q->write(lba, n, kBs, b->data(), [this, t, lba, n, v, b, id, start, ev](const Result &r) {
       if (!once(id)) return;
-      IoDisk &d = io_[t];
       count_result(r);
-      for (uint32_t k = 0; k < n; k++) {
-        record(d, lba + k, Op{start, ms(), 'W', v, r.reason, r.status, ev});
-        d.busy[lba + k] = false;
-        if (r.ok())
-          d.allowed[lba + k] = {v};  // acknowledged: the one version the block may hold
-        else
-          d.allowed[lba + k].insert(v);  // it may or may not have reached the disk
-      }
+      io_[t].shadow->end_write(lba, n, v, r.ok(), op(start, ev, r));
       if (r.ok())
         fig_.writes_ok++;
       else
@@ -243,66 +201,17 @@ class ChaosTest : public QemuTest {
   void start_read(unsigned t, uint64_t lba, uint32_t n) {
     IoDisk &d = io_[t];
     KBuf *b = take_buf();
-    for (uint32_t k = 0; k < n; k++) d.busy[lba + k] = true;
+    d.shadow->begin_read(lba, n);
     uint64_t id = next_id_++;
     int64_t start = ms();
     size_t ev = events_done_;
     d.q->read(lba, n, kBs, b->data(), [this, t, lba, n, b, id, start, ev](const Result &r) {
       if (!once(id)) return;
-      IoDisk &d = io_[t];
       count_result(r);
-      for (uint32_t k = 0; k < n; k++) {
-        d.busy[lba + k] = false;
-        uint32_t got = r.ok() ? check_block(t, lba + k, b->data() + size_t(k) * kBs) : ~0u;
-        record(d, lba + k, Op{start, ms(), 'R', got, r.reason, r.status, ev});
-      }
+      fig_.verify_failures += io_[t].shadow->end_read(lba, n, b->data(), r.ok(), op(start, ev, r));
       if (r.ok()) fig_.reads_ok++;
       bufs_.push_back(b);
     });
-  }
-
-  // Compares a block read back with the versions it may hold; the one it holds is known again:
-  // no command overlaps it, and a failed write cannot land late (QEMU finishes or drops a
-  // cancelled request before it reports it; what the driver completes itself at an adapter
-  // restart, the reset device has forgotten). The version, or ~0u when none matches.
-  uint32_t check_block(unsigned t, uint64_t lba, const uint8_t *got) {
-    IoDisk &d = io_[t];
-    std::set<uint32_t> &allowed = d.allowed[lba];
-    uint8_t want[kBs];
-    fig_.blocks_checked++;
-    for (uint32_t v : allowed) {
-      pattern(want, t, lba, v);
-      if (memcmp(want, got, kBs) == 0) {
-        allowed = {v};
-        return v;
-      }
-    }
-    fig_.verify_failures++;
-    if (fig_.first_verify_failure.empty()) {
-      uint64_t stamp_lba;
-      uint32_t stamp_v, stamp_t;
-      memcpy(&stamp_lba, got, 8);
-      memcpy(&stamp_v, got + 8, 4);
-      memcpy(&stamp_t, got + 12, 4);
-      char msg[240];
-      snprintf(msg, sizeof msg,
-               "target %u lba %llu at %lld ms: read data matches none of %zu allowed versions "
-               "(stamp: target %u lba %llu version %u)",
-               t, (unsigned long long)lba, (long long)ms(), allowed.size(), stamp_t,
-               (unsigned long long)stamp_lba, stamp_v);
-      std::string s = msg;
-      s += "\n  allowed:";
-      for (uint32_t v : allowed) s += " " + std::to_string(v);
-      s += "\n  history (ms; kind, version written or read, reason, status, events before):";
-      for (const Op &o : d.hist[lba]) {
-        snprintf(msg, sizeof msg, "\n    %lld..%lld %c v=%d reason=%u status=0x%x after event %zu",
-                 (long long)o.start_ms, (long long)o.end_ms, o.kind, int(o.version), o.reason,
-                 o.status, o.event);
-        s += msg;
-      }
-      fig_.first_verify_failure = s;
-    }
-    return ~0u;
   }
 
   // One round of the I/O stream: top up both queues (an event when one is due), run callbacks.
@@ -521,8 +430,8 @@ class ChaosTest : public QemuTest {
       IoDisk &d = io_[t];
       for (uint64_t lba = 0; lba < d.disk.blocks; lba++) {
         bool first = true;
-        for (uint32_t v : d.allowed[lba]) {
-          pattern(buf, t, lba, v);
+        for (uint32_t v : d.shadow->allowed(lba)) {
+          ShadowDisk::pattern(buf, kBs, t, lba, v);
           if (first)
             oracle.expect(d.disk.image, lba * kBs, buf, kBs);
           else
@@ -538,7 +447,7 @@ class ChaosTest : public QemuTest {
       std::string allowed;
       for (unsigned t = 0; t < kIoTargets; t++)
         if (io_[t].disk.image == m.image)
-          for (uint32_t v : io_[t].allowed[lba]) allowed += " " + std::to_string(v);
+          for (uint32_t v : io_[t].shadow->allowed(lba)) allowed += " " + std::to_string(v);
       ADD_FAILURE() << "image oracle (" << when << "): " << m.image << " block " << lba << ": "
                     << m.what << " (allowed versions:" << allowed << ")" << repro();
     }
@@ -554,7 +463,6 @@ class ChaosTest : public QemuTest {
   int pending_hot_ = -1;
   std::vector<Kind> deck_;
   uint64_t started_ = 0, next_event_ = 0, next_id_ = 0;
-  uint32_t version_ = 0;
   size_t events_done_ = 0, oracle_blocks_ = 0;
   std::set<uint64_t> completed_ids_;
   std::vector<std::string> log_;
@@ -592,9 +500,7 @@ TEST_F(ChaosTest, VerifiedIoThroughHotplugAndResets) {
     io.timeout_s = 30;       // pkt_time: out of the way of the planted events
     io.max_ua_retries = 20;  // as sd, retry the unit attention every reset leaves
     d.q = std::make_unique<fk::client::Queue>(d.disk.sd, kDepth, io);
-    d.allowed.assign(kIoBlocks, std::set<uint32_t>{0});
-    d.busy.assign(kIoBlocks, false);
-    d.hist.assign(kIoBlocks, {});
+    d.shadow = std::make_unique<ShadowDisk>(t, kIoBlocks, kBs, 8, "ms");
   }
   for (unsigned t : kHotTargets) present_[t] = online(t);
   ASSERT_FALSE(present_[kHotTargets[0]]);
@@ -642,6 +548,12 @@ TEST_F(ChaosTest, VerifiedIoThroughHotplugAndResets) {
   for (unsigned t : kHotTargets) EXPECT_EQ(online(t), present_[t]) << "hot target " << t;
   double secs = std::chrono::duration<double>(Clock::now() - t0_).count();
 
+  uint64_t blocks_checked = 0;
+  std::string first_verify_failure;
+  for (const IoDisk &d : io_) {
+    blocks_checked += d.shadow->blocks_checked();
+    if (first_verify_failure.empty()) first_verify_failure = d.shadow->first_failure();
+  }
   std::string events, reasons, kstats;
   for (const auto &[k, v] : fig_.events) events += " " + k + "=" + std::to_string(v);
   for (const auto &[r, v] : fig_.failed_by_reason)
@@ -654,14 +566,14 @@ TEST_F(ChaosTest, VerifiedIoThroughHotplugAndResets) {
       "max depth %u/LUN; %zu events (%.1f outstanding on average):%s; driver:%s; image oracle "
       "%zu blocks; %.1f s wall\n",
       (unsigned long long)seed_, (unsigned long long)fig_.ok, (unsigned long long)fig_.writes_ok,
-      (unsigned long long)fig_.reads_ok, (unsigned long long)fig_.blocks_checked,
+      (unsigned long long)fig_.reads_ok, (unsigned long long)blocks_checked,
       (unsigned long long)fig_.failed, (unsigned long long)fig_.ambiguous_writes, reasons.c_str(),
       (unsigned long long)fig_.ua_retries, max_out, events_done_,
       events_done_ ? double(fig_.outstanding_at_events) / double(events_done_) : 0.0,
       events.c_str(), kstats.c_str(), oracle_blocks_, secs);
   if (verbose_) fprintf(stderr, "chaos: event log:\n%s", event_log_tail().c_str());
 
-  EXPECT_EQ(fig_.verify_failures, 0u) << fig_.first_verify_failure << repro();
+  EXPECT_EQ(fig_.verify_failures, 0u) << first_verify_failure << repro();
   EXPECT_EQ(fig_.double_callbacks, 0u) << repro();
   EXPECT_EQ(completed_ids_.size(), next_id_) << "every I/O's callback ran";
   EXPECT_EQ(fig_.lun_gone, 0u) << "an I/O LUN went offline" << repro();

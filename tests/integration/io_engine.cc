@@ -14,33 +14,9 @@ namespace pvit {
 
 namespace {
 
-uint64_t mix(uint64_t x) {
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  x *= 0xc4ceb9fe1a85ec53ull;
-  x ^= x >> 33;
-  return x;
-}
-
 using Clock = std::chrono::steady_clock;
 
 }  // namespace
-
-void fill_block(uint8_t *p, uint32_t block_size, unsigned target, uint64_t lba, uint32_t version) {
-  if (version == 0) {
-    memset(p, 0, block_size);
-    return;
-  }
-  uint64_t seed = mix(uint64_t(target) << 56 ^ lba << 16 ^ version);
-  for (uint32_t off = 0; off + 8 <= block_size; off += 8) {
-    uint64_t w = mix(seed + off);
-    memcpy(p + off, &w, 8);
-  }
-  // A readable stamp at the start of each block helps when a mismatch is printed.
-  memcpy(p, &lba, 8);
-  memcpy(p + 8, &version, 4);
-}
 
 struct IoEngine::Io {
   IoEngine *eng;

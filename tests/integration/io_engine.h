@@ -30,6 +30,7 @@
 #include "qemu_hba.h"
 #include "scsa.h"
 #include "cdb.h"
+#include "shadow.h"
 
 namespace pvit {
 
@@ -128,7 +129,10 @@ class IoEngine : public fk::scsa::TargetDriver {
   pvscsi_qemu::ImageOracle oracle_;
 };
 
-// The deterministic content of one block (version 0: zeros).
-void fill_block(uint8_t *p, uint32_t block_size, unsigned target, uint64_t lba, uint32_t version);
+// The deterministic content of one block (version 0: zeros), as the chaos tests write it.
+inline void fill_block(uint8_t *p, uint32_t block_size, unsigned target, uint64_t lba,
+                       uint32_t version) {
+  fk::client::ShadowDisk::pattern(p, block_size, target, lba, version);
+}
 
 }  // namespace pvit
