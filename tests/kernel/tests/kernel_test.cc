@@ -837,74 +837,65 @@ TEST_F(KernelTest, DrainDoesNotOvertakeARunnableTask) {
   ddi_taskq_t *tq = ddi_taskq_create(nullptr, "tq", 2, TASKQ_DEFAULTPRI, 0);
   static std::atomic<int> fired;
   static std::atomic<int64_t> woke_at;
+  static std::atomic<bool> holding;
+  static kmutex_t mu;
+  static kcondvar_t cv;
+  mutex_init(&mu, nullptr, MUTEX_DRIVER, nullptr);
+  cv_init(&cv, nullptr, CV_DRIVER, nullptr);
   fired = 0;
   auto count = [](void *) { fired++; };
+  auto dispatch = [tq](void (*fn)(void *)) {
+    ASSERT_EQ(ddi_taskq_dispatch(tq, fn, nullptr, DDI_SLEEP), DDI_SUCCESS);
+  };
   // Queued work that no thread has started yet.
   timeout_id_t tid = timeout(count, nullptr, drv_usectohz(500000));
-  ASSERT_EQ(ddi_taskq_dispatch(
-                tq, [](void *) {}, nullptr, DDI_SLEEP),
-            DDI_SUCCESS);
+  dispatch([](void *) {});
   fk::drain();
   EXPECT_EQ(fk::now_ns(), 0) << "drain moved the clock past queued work";
   EXPECT_EQ(fired.load(), 0);
   (void)untimeout(tid);
 
-  // A task woken from delay() at 1 s; a timeout at 1.5 s must not fire before it runs.
-  woke_at = -1;
-  (void)timeout(count, nullptr, drv_usectohz(1500000));
-  ASSERT_EQ(ddi_taskq_dispatch(
-                tq,
-                [](void *) {
-                  delay(drv_usectohz(1000000));
-                  woke_at = fk::now_ns();
-                },
-                nullptr, DDI_SLEEP),
-            DDI_SUCCESS);
-  fk::drain();
-  EXPECT_EQ(woke_at.load(), 1000000000) << "drain moved the clock past a task woken from delay()";
-  fk::advance(1000000000);
-  EXPECT_EQ(fired.load(), 1);
+  // Each case starts a task that is woken 1 s from now, with a timeout at 1.5 s that must not
+  // fire before the task has run.
+  int64_t base = 0;
+  auto arm = [&] {
+    base = fk::now_ns();
+    woke_at = -1;
+    (void)timeout(count, nullptr, drv_usectohz(1500000));
+  };
+  auto woken_after_one_second = [&](const char *how, int cases) {
+    fk::drain();
+    EXPECT_EQ(woke_at.load() - base, 1000000000)
+        << "drain moved the clock past a task woken from " << how;
+    fk::advance(1000000000);
+    EXPECT_EQ(fired.load(), cases);
+  };
+  arm();
+  dispatch([](void *) {
+    delay(drv_usectohz(1000000));
+    woke_at = fk::now_ns();
+  });
+  woken_after_one_second("delay()", 1);
 
-  // A task woken from mutex_enter() when the holder (waiting 1 s with it) lets go.
-  static kmutex_t mu;
-  static kcondvar_t cv;
-  mutex_init(&mu, nullptr, MUTEX_DRIVER, nullptr);
-  cv_init(&cv, nullptr, CV_DRIVER, nullptr);
-  static std::atomic<bool> holding;
+  // Woken from mutex_enter() when the holder, which waits 1 s with it, lets go.
+  arm();
   holding = false;
-  int64_t base = fk::now_ns();
-  woke_at = -1;
-  (void)timeout(count, nullptr, drv_usectohz(1500000));
-  ASSERT_EQ(ddi_taskq_dispatch(
-                tq,
-                [](void *) {
-                  mutex_enter(&mu);
-                  holding = true;
-                  delay(drv_usectohz(1000000));
-                  mutex_exit(&mu);
-                },
-                nullptr, DDI_SLEEP),
-            DDI_SUCCESS);
+  dispatch([](void *) {
+    mutex_enter(&mu);
+    holding = true;
+    delay(drv_usectohz(1000000));
+    mutex_exit(&mu);
+  });
   while (!holding) std::this_thread::yield();
-  ASSERT_EQ(ddi_taskq_dispatch(
-                tq,
-                [](void *) {
-                  mutex_enter(&mu);
-                  woke_at = fk::now_ns();
-                  mutex_exit(&mu);
-                },
-                nullptr, DDI_SLEEP),
-            DDI_SUCCESS);
-  fk::drain();
-  EXPECT_EQ(woke_at.load() - base, 1000000000)
-      << "drain moved the clock past a task woken from mutex_enter()";
-  fk::advance(1000000000);
-  EXPECT_EQ(fired.load(), 2);
+  dispatch([](void *) {
+    mutex_enter(&mu);
+    woke_at = fk::now_ns();
+    mutex_exit(&mu);
+  });
+  woken_after_one_second("mutex_enter()", 2);
 
-  // A task woken from cv_wait() by a timeout at 1 s.
-  base = fk::now_ns();
-  woke_at = -1;
-  (void)timeout(count, nullptr, drv_usectohz(1500000));
+  // Woken from cv_wait() by a timeout.
+  arm();
   (void)timeout(
       [](void *) {
         mutex_enter(&mu);
@@ -912,21 +903,13 @@ TEST_F(KernelTest, DrainDoesNotOvertakeARunnableTask) {
         mutex_exit(&mu);
       },
       nullptr, drv_usectohz(1000000));
-  ASSERT_EQ(ddi_taskq_dispatch(
-                tq,
-                [](void *) {
-                  mutex_enter(&mu);
-                  cv_wait(&cv, &mu);
-                  woke_at = fk::now_ns();
-                  mutex_exit(&mu);
-                },
-                nullptr, DDI_SLEEP),
-            DDI_SUCCESS);
-  fk::drain();
-  EXPECT_EQ(woke_at.load() - base, 1000000000)
-      << "drain moved the clock past a task woken from cv_wait()";
-  fk::advance(1000000000);
-  EXPECT_EQ(fired.load(), 3);
+  dispatch([](void *) {
+    mutex_enter(&mu);
+    cv_wait(&cv, &mu);
+    woke_at = fk::now_ns();
+    mutex_exit(&mu);
+  });
+  woken_after_one_second("cv_wait()", 3);
   ddi_taskq_destroy(tq);
   cv_destroy(&cv);
   mutex_destroy(&mu);
