@@ -393,7 +393,6 @@ class Soak {
   std::unique_ptr<ShadowDisk> shadow_[kIoTargets];
   bool hung_[kIoTargets] = {};
   std::vector<KBuf *> free_bufs_;
-  uint32_t version_ = 0;
   uint64_t next_id_ = 0;
   std::set<uint64_t> completed_;
   Stats stats_;
