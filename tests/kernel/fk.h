@@ -233,9 +233,11 @@ size_t pending_events();
 // (for code that sleeps in delay()/cv_timedwait with no test thread to advance time).
 void set_auto_advance(bool on);
 // Wait (real time) until no callout, interrupt or task-queue work is running or queued.
-// Virtual clock: while task-queue work waits and no callout or interrupt runs for ~1 ms, jump to
-// the next pending event (the work is waiting for time: a device's latency, a timeout).
-// Returns as soon as everything is idle, even if events (a periodic watchdog) are pending.
+// Virtual clock: while every running task is blocked in a kernel primitive, no queued task has a
+// free thread, and no callout or interrupt runs, for ~1 ms, jump to the next pending event (the
+// work is waiting for time: a device's latency, a timeout). A thread woken but not yet run is
+// runnable, not blocked: its waker clears its flag. Returns as soon as everything is idle, even
+// if events (a periodic watchdog) are pending.
 void drain();
 
 // ---- memory ----
