@@ -151,6 +151,41 @@ TEST_P(IoTest, BusyOnlyWhenTheRingIsFull) {
   EXPECT_EQ(fk::console_count(CE_WARN), 0u);
 }
 
+// A client that moves the clock itself (the fuzz scenario, the soak) must get control back when
+// the HBA answers TRAN_BUSY: the HBA may need time (its watchdog) to make room, and nobody else
+// moves the clock. Found by fuzzing: the queue blocked waiting for a completion forever.
+TEST_P(IoTest, BusyCommandWaitsInTheQueueWhenTheCallerMovesTheClock) {
+  Hba hba(mock_config(GetParam(), {0}, 1, 1 << 14));
+  fk::set_prop_int(hba.dip(), "pvscsi-request-ring-pages", 1);  // 32 slots
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  scsi_device *sd = hba.lun(0, 0);
+  hba.dev().set_target_hung(0, true);
+  fk::client::IoOptions o;
+  o.drive_clock = false;
+  o.timeout_s = 0;  // no timeout: nothing may escalate while we look
+  fk::client::Queue q(sd, 40, o);
+  KBuf buf(512);
+  std::vector<Result> results;
+  for (int i = 0; i < 33; i++)  // the 33rd finds the ring full, and read() returns
+    q.read(0, 1, 512, buf.data(), [&](const Result &r) { results.push_back(r); });
+  EXPECT_EQ(q.outstanding(), 33u);
+  EXPECT_EQ(q.poll(), 0u) << "the ring is still full: the busy command waits";
+  EXPECT_GE(hba.stat("busy"), 2u) << "poll() transports it again";
+  hba.dev().set_target_hung(0, false);
+  for (int i = 0; i < 1000 && results.size() < 33; i++) {
+    fk::advance(1000000);
+    fk::drain();
+    q.poll();
+  }
+  ASSERT_EQ(results.size(), 33u);
+  unsigned busy_retries = 0;
+  for (const Result &r : results) {
+    EXPECT_TRUE(r.ok()) << r.describe();
+    busy_retries += r.busy_retries;
+  }
+  EXPECT_GE(busy_retries, 2u);
+}
+
 // The driver syncs each batch of new completion entries at once: one ddi_dma_sync, or two when
 // the batch runs past the ring's end. A batch that wraps is read from both syncs (with the sync
 // audit's non-coherent memory, a missed sync reads last lap's entries: bogus contexts).

@@ -297,8 +297,14 @@ void Queue::start(Req *r) {
       return;
     }
     // TRAN_BUSY: as sd, try again once something completes; with nothing outstanding, after
-    // letting the rest of the system run.
+    // letting the rest of the system run. A caller that moves the clock itself gets control
+    // back (the HBA may need time - its watchdog - to make room): poll() tries again.
     r->res.busy_retries++;
+    if (!opts_.drive_clock) {
+      std::lock_guard<std::mutex> g(mu_);
+      busy_.push_back(r);
+      return;
+    }
     bool others;
     {
       std::lock_guard<std::mutex> g(mu_);
@@ -331,6 +337,18 @@ void Queue::deliver(Req *r) {
   }
 }
 
+// Each command that was answered TRAN_BUSY is transported once more.
+void Queue::retry_busy() {
+  std::deque<Req *> busy;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    busy.swap(busy_);
+  }
+  for (Req *r : busy) {
+    start(r);
+  }
+}
+
 bool Queue::pump_once() {
   Req *r = nullptr;
   {
@@ -339,6 +357,14 @@ bool Queue::pump_once() {
     while (done_.empty()) {
       if (outstanding_ == 0) {
         return false;
+      }
+      if (!busy_.empty()) {
+        g.unlock();
+        retry_busy();
+        g.lock();
+        if (!done_.empty()) {
+          break;
+        }
       }
       if (cv_.wait_for(g, std::chrono::microseconds(200), [this] { return !done_.empty(); })) {
         break;
@@ -371,6 +397,7 @@ bool Queue::pump_once() {
 }
 
 size_t Queue::poll() {
+  retry_busy();
   size_t n = 0;
   for (;;) {
     {

@@ -61,7 +61,10 @@ struct IoOptions {
   unsigned max_busy_retries = 100000;
   unsigned max_ua_retries = 5;
   bool partial_dma = false;  // PKT_DMA_PARTIAL
-  bool drive_clock = true;   // while waiting, fire the virtual clock's next event
+  // While waiting, fire the virtual clock's next event. false: the caller moves the clock (and
+  // calls poll()); a Queue then never blocks for a busy HBA - a command answered TRAN_BUSY waits
+  // in the queue, as sd's wait queue, and poll() transports it again.
+  bool drive_clock = true;
   // Largest transfer per command; longer reads and writes are split, as sd splits by the HBA's
   // limit. 0: the HBA's "dma-max" capability (1 MiB when it has none).
   size_t max_xfer = 0;
@@ -100,7 +103,8 @@ class Queue {
   void read(uint64_t lba, uint32_t nblocks, uint32_t block_size, void *buf, Callback cb);
   void write(uint64_t lba, uint32_t nblocks, uint32_t block_size, void *buf, Callback cb);
   size_t max_xfer() const { return max_xfer_; }
-  // Runs callbacks of finished commands; returns how many.
+  // Transports again the commands the HBA answered TRAN_BUSY (drive_clock false), then runs
+  // callbacks of finished commands; returns how many.
   size_t poll();
   // Until nothing is outstanding.
   void wait();
@@ -118,6 +122,7 @@ class Queue {
   void start(Req *r);
   void deliver(Req *r);
   bool pump_once();
+  void retry_busy();
   void rw(bool read, uint64_t lba, uint32_t nblocks, uint32_t block_size, void *buf, Callback cb);
 
   scsi_device *sd_;
@@ -126,6 +131,7 @@ class Queue {
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Req *> done_;  // finished or waiting for a retry
+  std::deque<Req *> busy_;  // answered TRAN_BUSY, waiting to be transported again
   unsigned outstanding_ = 0;
   unsigned max_outstanding_ = 0;
   uint64_t submitted_ = 0;
