@@ -18,17 +18,12 @@ presets=("$@")
 rc=0
 for p in "${presets[@]}"; do
   start=$(date +%s)
-  if [ "$p" = loaded ]; then
-    cmake --preset default
-    cmake --build --preset default
-    built=$(date +%s)
-    if FK_THREAD_LAG_US=2000 ctest --preset default; then status=passed; else status=FAILED; rc=1; fi
-  else
-    cmake --preset "$p"
-    cmake --build --preset "$p"
-    built=$(date +%s)
-    if ctest --preset "$p"; then status=passed; else status=FAILED; rc=1; fi
-  fi
+  preset=$p lag=0
+  [ "$p" = loaded ] && preset=default lag=2000
+  cmake --preset "$preset"
+  cmake --build --preset "$preset"
+  built=$(date +%s)
+  if FK_THREAD_LAG_US=$lag ctest --preset "$preset"; then status=passed; else status=FAILED; rc=1; fi
   end=$(date +%s)
   echo "sanitize.sh: $p $status (build $((built - start)) s, tests $((end - built)) s)"
 done

@@ -302,7 +302,7 @@ void taskq_main(ddi_taskq *tq, size_t index) {
   for (;;) {
     tq->cv.wait(lk, [tq] { return tq->stop || (!tq->suspended && !tq->q.empty()); });
     if (tq->q.empty() || (tq->stop && tq->suspended)) return;
-    if (!lagged) {  // given work: runnable, and the host may take a while to run it
+    if (!lagged && g_thread_lag_us.load() > 0) {  // given work: runnable, not yet running
       lagged = true;
       lk.unlock();
       thread_lag();

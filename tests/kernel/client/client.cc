@@ -316,9 +316,7 @@ void Queue::start(Req *r) {
       // Nothing of ours to wait for: let the HBA make room in real time, and move the
       // virtual clock if it stays stuck (it may be waiting for a timer, e.g. a reset).
       std::this_thread::sleep_for(std::chrono::microseconds(20));
-      if (opts_.drive_clock) {
-        (void)busy_watch.step();
-      }
+      (void)busy_watch.step();
     }
   }
 }
