@@ -16,6 +16,9 @@ bash scripts/setup.sh  # idempotent: clang, valgrind, qemu and the rest
 presets=("$@")
 [ ${#presets[@]} -eq 0 ] && presets=(asan tsan)
 rc=0
+summary=()
+failures=$(mktemp)
+trap 'rm -f "$failures"' EXIT
 for p in "${presets[@]}"; do
   start=$(date +%s)
   preset=$p lag=0
@@ -23,8 +26,26 @@ for p in "${presets[@]}"; do
   cmake --preset "$preset"
   cmake --build --preset "$preset"
   built=$(date +%s)
-  if FK_THREAD_LAG_US=$lag ctest --preset "$preset"; then status=passed; else status=FAILED; rc=1; fi
+  if FK_THREAD_LAG_US=$lag ctest --preset "$preset"; then
+    status=passed
+  else
+    status=FAILED rc=1
+    # Keep what each failed test printed (the end of it) from ctest's own log: later stages
+    # would push it out of the tail that CI shows, so it is repeated at the end of the run.
+    log=build/$preset/Testing/Temporary/LastTest.log
+    {
+      echo "=== stage $p: failed tests ==="
+      cat "build/$preset/Testing/Temporary/LastTestsFailed.log" 2>/dev/null || echo "(no list)"
+      awk -f scripts/failed-output.awk "$log" 2>/dev/null || echo "(no log at $log)"
+    } >> "$failures"
+  fi
   end=$(date +%s)
-  echo "sanitize.sh: $p $status (build $((built - start)) s, tests $((end - built)) s)"
+  summary+=("sanitize.sh: $p $status (build $((built - start)) s, tests $((end - built)) s)")
+  echo "${summary[-1]}"
 done
+if [ $rc -ne 0 ]; then
+  echo
+  cat "$failures"
+fi
+printf '%s\n' "${summary[@]}"
 exit $rc
