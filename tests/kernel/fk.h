@@ -239,6 +239,12 @@ void set_auto_advance(bool on);
 // runnable, not blocked: its waker clears its flag. Returns as soon as everything is idle, even
 // if events (a periodic watchdog) are pending.
 void drain();
+// True while some kernel thread can go on without the clock moving: a callout ready or running
+// (and not blocked in a kernel primitive), an interrupt deliverable or its handler running (not
+// blocked), task-queue work queued with a free thread, or a task running and not blocked. Code
+// that moves the virtual clock on a real-time heuristic ("nothing has moved for a while") waits
+// longer while this holds, so a thread that is merely late is not overtaken.
+bool kernel_runnable();
 
 // ---- memory ----
 uint64_t va_to_pa(const void *va);

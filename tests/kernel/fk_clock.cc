@@ -416,6 +416,14 @@ void set_auto_advance(bool on) {
   }
 }
 
+bool kernel_runnable() {
+  {
+    std::lock_guard<std::mutex> lk(g_clock->mu);
+    if (!callouts_settled(*g_clock)) return true;
+  }
+  return intr_runnable() || !taskqs_blocked();
+}
+
 void drain() {
   int quiet = 0;
   for (;;) {

@@ -120,6 +120,7 @@ void devtree_init();
 void devtree_fini();
 // No interrupt handler running or deliverable on any node.
 bool intr_idle();
+bool intr_runnable();  // a handler is deliverable, or runs and is not blocked in a primitive
 
 }  // namespace fk::impl
 
@@ -147,7 +148,8 @@ struct __ddi_intr_handle {
   bool enabled = false;
   bool running = false;
   bool stop = false;
-  uint64_t pending = 0;   // MSI/MSI-X messages not yet handled
+  std::atomic<bool> *thread_blocked = nullptr;  // the handler thread's ThreadCtx::blocked
+  uint64_t pending = 0;                         // MSI/MSI-X messages not yet handled
   uint64_t line_gen = 0;  // FIXED: seen line generation when a storm paused delivery
   bool storm = false;
   std::thread thread;

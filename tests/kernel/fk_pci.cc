@@ -75,10 +75,14 @@ bool deliverable(PciState &s, ddi_intr_handle_t h) {
 void intr_main(PciState *s, ddi_intr_handle_t h) {
   ThreadCtx &ctx = tctx();
   std::unique_lock<std::mutex> lk(s->mu);
+  h->thread_blocked = &ctx.blocked;
   int consecutive = 0;
   for (;;) {
     s->cv.wait(lk, [s, h] { return h->stop || deliverable(*s, h); });
-    if (h->stop) return;
+    if (h->stop) {
+      h->thread_blocked = nullptr;
+      return;
+    }
     h->pending = 0;
     h->running = true;
     lk.unlock();
@@ -241,6 +245,18 @@ bool intr_idle() {
       if (h->running || deliverable(*s, h)) return false;
   }
   return true;
+}
+
+bool intr_runnable() {
+  std::lock_guard<std::mutex> lk(g_nodes_mu);
+  for (PciState *s : g_nodes) {
+    std::lock_guard<std::mutex> l2(s->mu);
+    for (ddi_intr_handle_t h : s->handles) {
+      if (deliverable(*s, h)) return true;
+      if (h->running && (h->thread_blocked == nullptr || !h->thread_blocked->load())) return true;
+    }
+  }
+  return false;
 }
 
 void pci_node_fini(dev_info_t *dip) {

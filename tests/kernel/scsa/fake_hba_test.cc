@@ -6,7 +6,9 @@
 // bookkeeping check firing on a planted defect.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cstring>
+#include <thread>
 
 #include "../fk.h"
 #include "../fk_internal.h"
@@ -241,6 +243,38 @@ TEST_F(FakeHbaTest, NoReportLunsFallsBackToLunZero) {
   ASSERT_EQ(fake_hba::report_add("w4"), DDI_SUCCESS);
   ASSERT_TRUE(fk::client::settle());
   EXPECT_EQ(uas(), std::vector<std::string>{"w4,0"});
+}
+
+// The clock-moving heuristic of waiters (settle(), the client's queues): a far event (a driver's
+// timeout) fires after 20 ms of real time with no progress - but not while a kernel thread is
+// runnable (a task the host has not run yet, as on a loaded machine), unless that lasts 100 ms:
+// such a task may itself wait for the clock.
+TEST(StallWatchTest, WaitsLongerWhileAKernelThreadIsRunnable) {
+  fk::boot();
+  ddi_taskq_t *tq = ddi_taskq_create(nullptr, "tq", 1, TASKQ_DEFAULTPRI, 0);
+  static std::atomic<bool> release;
+  release = false;
+  auto noop = [](void *) {};
+  (void)timeout(noop, nullptr, drv_usectohz(1000000));
+  ASSERT_EQ(ddi_taskq_dispatch(
+                tq,
+                [](void *) {
+                  while (!release) std::this_thread::yield();
+                },
+                nullptr, DDI_SLEEP),
+            DDI_SUCCESS);
+  EXPECT_FALSE(fk::scsa::advance_if_stalled(30'000)) << "a runnable task: wait longer";
+  EXPECT_EQ(fk::now_ns(), 0);
+  EXPECT_TRUE(fk::scsa::advance_if_stalled(150'000)) << "not endlessly";
+  EXPECT_EQ(fk::now_ns(), 1000 * kMs);
+  release = true;
+  ddi_taskq_wait(tq);
+  (void)timeout(noop, nullptr, drv_usectohz(1000000));
+  EXPECT_FALSE(fk::scsa::advance_if_stalled(10'000)) << "a far event needs 20 ms";
+  EXPECT_TRUE(fk::scsa::advance_if_stalled(30'000)) << "nothing runnable";
+  EXPECT_EQ(fk::now_ns(), 2000 * kMs);
+  ddi_taskq_destroy(tq);
+  fk::shutdown();
 }
 
 class FakeHbaFullSetTest : public FakeHbaTest {

@@ -42,7 +42,8 @@ bool settle(int64_t max_real_ms = 30000);
 // For code waiting on I/O that may need the virtual clock: fire the next pending event if the
 // waiter has seen no progress for stalled_us of real time - 200 us when the event is near (within
 // 100 ms of virtual time), 20 ms when it is far (a driver timeout should not overtake a device
-// thread that is merely slow). True when an event fired.
+// thread that is merely slow), and 100 ms while fk::kernel_runnable() (a kernel thread the host
+// has not run yet). True when an event fired.
 bool advance_if_stalled(int64_t stalled_us);
 // A counter that moves whenever a packet completes or discovery finishes a pass: waiters use it
 // to tell "stalled" from "slow".

@@ -520,6 +520,10 @@ uint64_t discovery_generation() { return reg().generation; }
 
 uint64_t progress() { return reg().completions + reg().generation; }
 
+namespace {
+constexpr int64_t kRunnableStallUs = 100'000;
+}  // namespace
+
 bool advance_if_stalled(int64_t stalled_us) {
   std::optional<int64_t> next = fk::next_event_ns();
   if (!next.has_value()) {
@@ -527,10 +531,13 @@ bool advance_if_stalled(int64_t stalled_us) {
   }
   // A near event (a device latency, a retry delay) may be fired soon; a far one (a driver's
   // command timeout, a watchdog) only when nothing has moved for much longer, so a device
-  // thread that is merely slow in real time is not overtaken by virtual time.
+  // thread that is merely slow in real time is not overtaken by virtual time. While a kernel
+  // thread is runnable (an interrupt handler, a task or a callout the host has not run yet, as on
+  // a loaded machine) the wait is longer still; not endless, as a task may be waiting here for
+  // work that needs the clock (a detach that waits for discovery).
   int64_t ahead_ns = *next - fk::now_ns();
   int64_t need_us = ahead_ns <= 100'000'000 ? 200 : 20'000;
-  if (stalled_us < need_us) {
+  if (stalled_us < need_us || (stalled_us < kRunnableStallUs && fk::kernel_runnable())) {
     return false;
   }
   return fk::run_next_event();

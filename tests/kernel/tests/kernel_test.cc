@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <cstring>
 #include <thread>
@@ -913,6 +914,56 @@ TEST_F(KernelTest, DrainDoesNotOvertakeARunnableTask) {
   ddi_taskq_destroy(tq);
   cv_destroy(&cv);
   mutex_destroy(&mu);
+}
+
+// fk::kernel_runnable(), which waiters that move the clock on a real-time heuristic consult: a
+// task or callout that runs (here it spins on a flag, in no kernel primitive) is runnable; a task
+// blocked in delay() waits for time and is not; an idle kernel is not.
+TEST_F(KernelTest, KernelRunnableSeesRunningWorkAndNotBlockedWork) {
+  Boot();
+  EXPECT_FALSE(fk::kernel_runnable()) << "idle";
+  ddi_taskq_t *tq = ddi_taskq_create(nullptr, "tq", 1, TASKQ_DEFAULTPRI, 0);
+  static std::atomic<int> stage;
+  stage = 0;
+  ASSERT_EQ(ddi_taskq_dispatch(
+                tq,
+                [](void *) {
+                  while (stage == 0) std::this_thread::yield();
+                  stage = 2;
+                  delay(drv_usectohz(1000000));
+                  stage = 3;
+                },
+                nullptr, DDI_SLEEP),
+            DDI_SUCCESS);
+  EXPECT_TRUE(fk::kernel_runnable()) << "a task queued or spinning";
+  stage = 1;
+  auto until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while ((stage != 2 || fk::kernel_runnable()) && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  EXPECT_FALSE(fk::kernel_runnable()) << "a task blocked in delay() waits for time";
+  EXPECT_EQ(fk::now_ns(), 0);
+  fk::advance(1000000000);
+  ddi_taskq_wait(tq);
+  EXPECT_EQ(stage.load(), 3);
+  EXPECT_FALSE(fk::kernel_runnable());
+  ddi_taskq_destroy(tq);
+
+  // A callout that runs: the clock is moved by another thread, which waits for it.
+  static std::atomic<bool> release;
+  release = false;
+  (void)timeout(
+      [](void *) {
+        while (!release) std::this_thread::yield();
+      },
+      nullptr, drv_usectohz(1000));
+  std::thread mover([] { fk::advance(50000000); });
+  until = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (!fk::kernel_runnable() && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(std::chrono::microseconds(100));
+  EXPECT_TRUE(fk::kernel_runnable()) << "a callout that runs";
+  release = true;
+  mover.join();
+  EXPECT_FALSE(fk::kernel_runnable());
 }
 
 // ---------------- console, properties, kstats, probes ----------------
