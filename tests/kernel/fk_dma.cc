@@ -545,6 +545,8 @@ static void defer_suspects(std::vector<Suspect> &found) {
   g_have_suspects = !g_suspects.empty();
 }
 
+bool sync_audit_waiting() { return g_have_suspects.load(std::memory_order_acquire); }
+
 void sync_audit_mutex_released(uint64_t serial) {
   if (!g_have_suspects.load(std::memory_order_acquire)) return;
   std::lock_guard<std::mutex> sk(g_suspect_mu);

@@ -114,6 +114,7 @@ void dma_fini();
 // The kmutex with this serial was released (mutex_exit, mutex_destroy): settles the sync
 // audit's suspicions that waited for it.
 void sync_audit_mutex_released(uint64_t serial);
+bool sync_audit_waiting();  // device reads wait for a lock's release to be judged
 
 // ---- device tree (fk_devtree.cc) ----
 void devtree_init();

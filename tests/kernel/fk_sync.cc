@@ -449,10 +449,15 @@ void mutex_exit(kmutex_t *mp) {
     m->depth--;
     return;
   }
-  const uint64_t serial = m->serial;
+  if (fk::impl::sync_audit_waiting()) {
+    // Device reads waiting for this lock are judged while it is still held: once it is
+    // released, the next holder may store to the same bytes before the verdict is given.
+    lk.unlock();
+    fk::impl::sync_audit_mutex_released(m->serial);
+    lk.lock();
+    if ((m = impl_of(mp)) == nullptr) return;  // destroyed meanwhile (itself a violation)
+  }
   release(m);
-  lk.unlock();
-  fk::impl::sync_audit_mutex_released(serial);
 }
 
 int mutex_owned(const kmutex_t *mp) {

@@ -521,6 +521,32 @@ TEST_F(SyncAuditTest, ReadBetweenStoreAndSyncUnderTheLockIsNotAViolation) {
   mutex_destroy(&mu);
 }
 
+// Two threads take turns at the same store-read-sync under one lock, a device read between each
+// store and its sync. The verdict on a read must be given before the lock can be entered again:
+// given after, it saw the next holder's fresh, not yet synced store and reported a correct
+// driver (found by the TSan run of ErrorsTest.SmallContextsNeverMatchAfterTheTagWraps: the
+// completion consumer index written by the interrupt handler while a poller had just synced it).
+TEST_F(SyncAuditTest, VerdictIsGivenBeforeTheNextHolderEnters) {
+  SetUpMem();
+  static kmutex_t mu;
+  mutex_init(&mu, nullptr, MUTEX_DRIVER, nullptr);
+  auto worker = [this] {
+    for (int i = 0; i < 20000; i++) {
+      mutex_enter(&mu);
+      kaddr[10] = char(kaddr[10] + 1);
+      uint8_t b = 0;
+      EXPECT_TRUE(fk::device_dma_read(pa + 10, &b, 1));
+      EXPECT_EQ(ddi_dma_sync(h, 10, 1, DDI_DMA_SYNC_FORDEV), DDI_SUCCESS);
+      mutex_exit(&mu);
+    }
+  };
+  std::thread a(worker), b(worker);
+  a.join();
+  b.join();
+  EXPECT_EQ(fk::violation_count("sync"), 0u) << fk::violations().front().text;
+  mutex_destroy(&mu);
+}
+
 TEST_F(SyncAuditTest, LockDroppedWithoutTheSyncIsAViolation) {
   SetUpMem();
   kmutex_t mu;
