@@ -35,7 +35,6 @@ for p in "${presets[@]}"; do
     log=build/$preset/Testing/Temporary/LastTest.log
     {
       echo "=== stage $p: failed tests ==="
-      cat "build/$preset/Testing/Temporary/LastTestsFailed.log" 2>/dev/null || echo "(no list)"
       awk -f scripts/failed-output.awk "$log" 2>/dev/null || echo "(no log at $log)"
     } >> "$failures"
   fi

@@ -269,7 +269,7 @@ static bool cv_block(kcondvar_t *cvp, kmutex_t *mp, int64_t deadline, const void
   lk.unlock();
   check_may_sleep("cv_wait", mp, site);
   // The wait releases the mutex: judge the device reads waiting for it first (see mutex_exit).
-  if (fk::impl::sync_audit_waiting()) fk::impl::sync_audit_mutex_released(m->serial);
+  fk::impl::sync_audit_mutex_released(m->serial);
   lk.lock();
   Waiter w;
   w.blocked = &t_ctx.blocked;
