@@ -163,6 +163,8 @@ LDFLAGS	+=	-N misc/scsi
 # parameter 'new', which is not C++), in C++17 with the driver's kernel-side
 # rules: no exceptions, RTTI, thread-safe statics or unwind tables.
 # -Wno-register: <sys/sunddi.h> has a 'register' parameter, removed in C++17.
+# No \$(CTFCONVERT_O): ctfconvert converts C objects only, and ctfmerge
+# accepts objects built from no .c file without CTF (ctf_has_c_source).
 #
 CSTD=		-_gcc=-std=gnu++17
 PVSCSI_CCFLAGS=	\$(CFLAGS:-D_ASM_INLINES=) \\
@@ -188,9 +190,9 @@ install:	\$(INSTALL_DEPS)
 include		\$(UTSBASE)/$a/Makefile.targ
 EOF
 }
-makefile intel | write "$uts/intel/pvscsi/Makefile"
+write "$uts/intel/pvscsi/Makefile" < <(makefile intel)
 if [ -d "$uts/aarch64" ] && [ -f "$uts/aarch64/Makefile.aarch64" ]; then
-  makefile aarch64 | write "$uts/aarch64/pvscsi/Makefile"
+  write "$uts/aarch64/pvscsi/Makefile" < <(makefile aarch64)
   ma=$uts/aarch64/Makefile.aarch64
   if ! grep -Eq '^DRV_KMODS[[:space:]]*\+=[[:space:]]*pvscsi[[:space:]]*$' "$ma"; then
     note "${ma#"$gate"/}: DRV_KMODS += pvscsi"

@@ -117,8 +117,16 @@ def test_overlay_makefiles_objects_and_manifest(tmp_path):
 
 def test_overlay_is_idempotent(tmp_path):
     gate = make_tree(tmp_path / "gate", {**OLD_FILES, **AARCH64_FILES})
-    assert run(OVERLAY, gate)[0] == 0
+    status, out = run(OVERLAY, gate)
+    assert status == 0 and out.rstrip().endswith(f"changes made in {gate}"), out
     first = snapshot(gate)
+    # A makefile edited in the gate is put back, and counted.
+    (gate / "usr/src/uts/intel/pvscsi/Makefile").write_text("edited\n")
+    status, out = run(OVERLAY, gate)
+    assert status == 0, out
+    assert out.splitlines() == ["illumos-gate-overlay: usr/src/uts/intel/pvscsi/Makefile",
+                                f"illumos-gate-overlay: 1 changes made in {gate}"], out
+    assert snapshot(gate) == first
     status, out = run(OVERLAY, gate)
     assert status == 0 and "is up to date" in out, out
     assert snapshot(gate) == first
