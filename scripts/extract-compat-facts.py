@@ -310,13 +310,9 @@ def evaluate(arch, gate, cxx, exprs):
     raise InputError("the value probe did not converge")
 
 
-def extract(arch, gate, cxx):
-    walker = AstWalker(gate)
-    for src in driver_sources():
-        walker.cur = ""
-        walker.walk_tu(clang_ast(src, arch, gate))
-
-    functions, variables, constants = {}, {}, {}
+def tu_uses(walker):
+    """What one translation unit's driver code uses, by name (clang's ids are per TU)."""
+    functions, variables, enumerators = {}, {}, set()
     for did in walker.used_decls:
         d = walker.decls.get(did)
         if not d or not d[3]:
@@ -327,8 +323,7 @@ def extract(arch, gate, cxx):
         elif kind == "VarDecl":
             variables[name] = qual
         elif kind == "EnumConstantDecl":
-            constants[name] = None
-
+            enumerators.add(name)
     used = {}  # record id -> set of fields
     for fid in walker.used_fields:
         if fid in walker.fields:
@@ -341,6 +336,29 @@ def extract(arch, gate, cxx):
         fields = used.setdefault(rid, set())
         if how == "init":
             fields.update(walker.records[rid]["fields"])
+    records = {}  # name -> (used fields, bitfields)
+    for rid, fields in used.items():
+        name = record_name(walker, rid)
+        if name:
+            records[name] = (fields, walker.records[rid]["bitfields"])
+    gate_enumerators = {d[1] for d in walker.decls.values() if d[0] == "EnumConstantDecl" and d[3]}
+    return functions, variables, enumerators, records, gate_enumerators
+
+
+def extract(arch, gate, cxx):
+    functions, variables, constants, records, gate_enumerators = {}, {}, {}, {}, set()
+    for src in driver_sources():
+        walker = AstWalker(gate)
+        walker.walk_tu(clang_ast(src, arch, gate))
+        f, v, e, r, g = tu_uses(walker)
+        functions.update(f)
+        variables.update(v)
+        constants.update((name, None) for name in e)
+        for name, (fields, bits) in r.items():
+            have = records.setdefault(name, (set(), set()))
+            have[0].update(fields)
+            have[1].update(bits)
+        gate_enumerators |= g
 
     # Enumerators and object-like macros of the headers that the driver's sources name.
     ids = identifiers()
@@ -352,17 +370,12 @@ def extract(arch, gate, cxx):
             strings[name] = json.loads(body)  # a plain string literal
         else:
             constants.setdefault(name, None)
-    for d in walker.decls.values():
-        if d[0] == "EnumConstantDecl" and d[3] and d[1] in ids:
-            constants.setdefault(d[1], None)
+    for name in gate_enumerators & ids:
+        constants.setdefault(name, None)
 
     structs = {}
     exprs = []
-    for rid, fields in used.items():
-        name = record_name(walker, rid)
-        if not name:
-            continue
-        bits = walker.records[rid]["bitfields"]
+    for name, (fields, bits) in sorted(records.items()):
         structs[name] = {"size": len(exprs), "fields": {}}
         exprs.append(f"sizeof({name})")
         for f in sorted(fields - bits):
