@@ -225,7 +225,7 @@ $check || exit 0
 # The probes must be plain C symbols, or the kernel runtime linker makes no probes of them.
 probes=$("$readelf" -W -s "$module" | awk '$7 == "UND" && $8 ~ /__dtrace_probe_/ { print $8 }' |
   sort -u)
-echo "build-against-gate: $arch: SDT probe references:" $probes
+echo "build-against-gate: $arch: SDT probe references:" "$(echo "$probes" | tr '\n' ' ')"
 if [ -z "$probes" ] || echo "$probes" | grep -qv '^__dtrace_probe_'; then
   echo "build-against-gate: $arch: FAILED: SDT probes missing or C++-mangled" >&2
   exit 1

@@ -81,13 +81,13 @@ queue=("${files[@]}")
 while [ ${#queue[@]} -gt 0 ]; do
   f=${queue[0]}
   queue=("${queue[@]:1}")
-  for inc in $(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f"); do
+  while IFS= read -r inc; do
     g=$root/generated/$inc
     if [ -f "$g" ] && [[ " ${files[*]} " != *" $g "* ]]; then
       files+=("$g")
       queue+=("$g")
     fi
-  done
+  done < <(sed -n 's/^#include "\([^"]*\)".*/\1/p' "$f")
 done
 objs=()
 for f in "$root"/driver/*.cc; do
