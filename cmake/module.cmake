@@ -84,7 +84,10 @@ function(pvscsi_kernel_object_flags arch out)
       -fno-asynchronous-unwind-tables -fno-unwind-tables
       -fno-stack-protector -fno-common -fno-pic -fno-pie
       -fno-omit-frame-pointer -fno-strict-aliasing
-      -Wall -Wextra)
+      -Wall -Wextra
+      # Ill-formed C++, not style: a string literal passed where the DDI takes char *
+      # (dev_err(9F), ddi_prop_get_int(9F)); the real headers declare char *, so does compat.
+      -Werror=write-strings)
   if(arch STREQUAL "amd64")
     set(archflags
         -m64 -mcmodel=kernel -mno-red-zone

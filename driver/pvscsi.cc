@@ -63,7 +63,7 @@ int map_registers(pvscsi_softc *sc) {
   uint_t nregs;
   if (ddi_prop_lookup_int_array(DDI_DEV_T_ANY, sc->dip, DDI_PROP_DONTPASS,
                                 const_cast<char *>("reg"), &regs, &nregs) != DDI_PROP_SUCCESS) {
-    dev_err(sc->dip, CE_WARN, "!no reg property");
+    dev_err(sc->dip, CE_WARN, ce_fmt("!no reg property"));
     return DDI_FAILURE;
   }
   uint_t per = sizeof(pci_regspec_t) / sizeof(int);
@@ -78,13 +78,13 @@ int map_registers(pvscsi_softc *sc) {
   }
   ddi_prop_free(regs);
   if (rnumber < 0) {
-    dev_err(sc->dip, CE_WARN, "!no memory BAR of at least %u bytes", hw::kBarSize);
+    dev_err(sc->dip, CE_WARN, ce_fmt("!no memory BAR of at least %u bytes"), hw::kBarSize);
     return DDI_FAILURE;
   }
   if (ddi_regs_map_setup(sc->dip, rnumber, &sc->regs_base, 0, hw::kBarSize, &pvscsi_reg_attr,
                          &sc->regs_acch) != DDI_SUCCESS) {
     sc->regs_acch = nullptr;
-    dev_err(sc->dip, CE_WARN, "!cannot map registers");
+    dev_err(sc->dip, CE_WARN, ce_fmt("!cannot map registers"));
     return DDI_FAILURE;
   }
   return DDI_SUCCESS;
@@ -166,7 +166,7 @@ int setup_interrupts(pvscsi_softc *sc) {
   static const int order[] = {DDI_INTR_TYPE_MSIX, DDI_INTR_TYPE_MSI, DDI_INTR_TYPE_FIXED};
   for (int type : order)
     if ((types & type) && try_interrupt_type(sc, type)) return DDI_SUCCESS;
-  dev_err(sc->dip, CE_WARN, "!no usable interrupt (types 0x%x)", types);
+  dev_err(sc->dip, CE_WARN, ce_fmt("!no usable interrupt (types 0x%x)"), types);
   return DDI_FAILURE;
 }
 
@@ -347,7 +347,7 @@ int hba_attach(dev_info_t *dip) {
   {
     LockGuard g(&sc->lock);
     if (pvscsi_setup_rings(sc) != DDI_SUCCESS) {
-      dev_err(dip, CE_WARN, "!SETUP_RINGS failed");
+      dev_err(dip, CE_WARN, ce_fmt("!SETUP_RINGS failed"));
       goto fail;
     }
   }
@@ -531,7 +531,7 @@ void pvscsi_report_bogus(pvscsi_softc *sc, const char *what, uint64_t value) {
   sc->stats.bogus++;
   if (sc->bogus_reported) return;
   sc->bogus_reported = true;
-  dev_err(sc->dip, CE_WARN, "!device wrote an invalid %s (0x%llx); ignored", what,
+  dev_err(sc->dip, CE_WARN, ce_fmt("!device wrote an invalid %s (0x%llx); ignored"), what,
           static_cast<unsigned long long>(value));
   ddi_fm_service_impact(sc->dip, DDI_SERVICE_DEGRADED);
 }

@@ -204,6 +204,30 @@ inline bool bit_test(const uint8_t *map, uint32_t i) { return (map[i / 8] >> (i 
 inline void bit_set(uint8_t *map, uint32_t i) { map[i / 8] |= uint8_t(1u << (i % 8)); }
 inline void bit_clear(uint8_t *map, uint32_t i) { map[i / 8] &= uint8_t(~(1u << (i % 8))); }
 
+/*
+ * dev_err(9F) takes its format as `char *` (<sys/cmn_err.h>), which a C++ string literal does
+ * not convert to; dev_err does not write to it. format_arg keeps the format checked.
+ */
+__attribute__((format_arg(1))) inline char *ce_fmt(const char *fmt) {
+  return const_cast<char *>(fmt);
+}
+
+/*
+ * SDT probes. DTRACE_PROBEn (<sys/sdt.h>) declares __dtrace_probe_<name> at block scope; in
+ * C++ that names a function of the enclosing namespace with C++ linkage, a mangled symbol the
+ * kernel runtime linker does not turn into a probe. Declared here first, with C linkage and in
+ * the namespace of every probe site, the block-scope declaration redeclares these and keeps
+ * the plain symbol ([basic.link], [dcl.link]). A probe site must be in namespace pvscsi itself
+ * (not an unnamed namespace) and its probe listed here; scripts/check-module.py rejects a
+ * mangled probe.
+ */
+extern "C" {
+void __dtrace_probe_pvscsi__submit(uintptr_t, uintptr_t);
+void __dtrace_probe_pvscsi__complete(uintptr_t, uintptr_t);
+void __dtrace_probe_pvscsi__hotplug(uintptr_t, uintptr_t, uintptr_t);
+void __dtrace_probe_pvscsi__reset(uintptr_t, uintptr_t);
+}
+
 /* pvscsi.cc: attach, detach, device set-up */
 uint32_t pvscsi_command(pvscsi_softc *sc, hw::CommandCode code, const uint8_t *desc,
                         uint32_t ndwords);

@@ -96,7 +96,7 @@ pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
   if (pvscsi_setup_rings(sc) != DDI_SUCCESS) {
     /* Nothing more can be sent; every new command fails rather than hangs. */
     sc->dead = true;
-    dev_err(sc->dip, CE_WARN, "!adapter did not accept its rings after a reset");
+    dev_err(sc->dip, CE_WARN, ce_fmt("!adapter did not accept its rings after a reset"));
     return done;
   }
   sc->rescan_all = true;

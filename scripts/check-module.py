@@ -3,11 +3,12 @@
 
 Usage:
     python3 scripts/check-module.py --allowlist tests/module/ddi-allowlist.txt \
-        [--arch amd64|aarch64] OBJECT...
+        [--arch amd64|aarch64] [--kernel-provides-runtime] OBJECT...
 
 The object fails the check when it
   - references an undefined symbol that is not in the allowlist (SDT probes, `__dtrace_probe_*`,
-    are allowed as a pattern);
+    are allowed as a pattern; a probe with a C++-mangled name is an error: the kernel runtime
+    linker makes probes of plain `__dtrace_probe_*` references only);
   - references C++ runtime or compiler support (__cxa_*, __gxx_personality*, _Unwind_*, typeinfo,
     operator new/delete, libgcc helpers, __stack_chk_* unless allowed) or the C library (unless
     the allowlist names the function as an illumos kernel function, e.g. memcpy, strlen);
@@ -17,6 +18,12 @@ The object fails the check when it
   - uses floating-point or SIMD registers (found by disassembly);
   - does not define _init, _fini and _info as global functions with C linkage, or has no
     modlinkage object.
+With --kernel-provides-runtime (the build with illumos's own flags, -fstack-protector-strong and
+on amd64 -mindirect-branch=thunk-extern), the compiler-support symbols the illumos kernel itself
+exports to modules are allowed too: __stack_chk_fail and __stack_chk_guard, and on amd64 the
+retpoline thunks __x86_indirect_thunk and __x86_indirect_thunk_<register>
+(usr/src/uts/common/mapfiles/ddi.mapfile lists them; i86pc/os/ssp.c and, on arm64-gate,
+armv8/os/ssp.c define the guard).
 Every finding names the symbol and where it is used (section and function). A summary follows:
 object size by section and the number of imported symbols, per object (so per architecture).
 
@@ -119,6 +126,20 @@ LIBC_NAMES = set(
 )
 
 ALLOWED_PATTERNS = ["__dtrace_probe_*"]  # illumos SDT probes link this way
+
+# An SDT probe declared with C++ linkage: `__dtrace_probe_<name>` inside a mangled name.
+MANGLED_PROBE = re.compile(r"^_Z.*\d__dtrace_probe_\w+")
+
+# What the illumos kernel provides to modules as compiler runtime (ddi.mapfile), allowed with
+# --kernel-provides-runtime: {arch or None for all: [(pattern, what)]}.
+KERNEL_RUNTIME = {
+    None: [("__stack_chk_fail", "stack protector failure handler"),
+           ("__stack_chk_guard", "stack protector guard")],
+    "amd64": [("__x86_indirect_thunk", "retpoline thunk"),
+              ("__x86_indirect_thunk_r[abcds][xip]", "retpoline thunk"),
+              ("__x86_indirect_thunk_r[0-9]", "retpoline thunk"),
+              ("__x86_indirect_thunk_r1[0-5]", "retpoline thunk")],
+}
 
 # Sections a kernel module must not have.
 FORBIDDEN_SECTIONS = [
@@ -376,8 +397,9 @@ class Demangler:
 
 
 class Checker:
-    def __init__(self, obj, arch, allowlist, allowlist_path, objdump):
+    def __init__(self, obj, arch, allowlist, allowlist_path, objdump, kernel_runtime=False):
         self.obj, self.arch, self.allowlist = obj, arch, allowlist
+        self.kernel_runtime = kernel_runtime
         self.allowlist_path, self.objdump = allowlist_path, objdump
         self.errors = []
         self.demangle = Demangler([s.name for s in obj.symbols.values()])
@@ -428,6 +450,14 @@ class Checker:
                 continue
             name = s.name
             shown = self.demangle(name)
+            if self.kernel_provided(name):
+                continue
+            if MANGLED_PROBE.match(name):
+                self.error(f"SDT probe with C++ linkage: '{shown}'; the kernel runtime linker "
+                           "makes probes of plain __dtrace_probe_* references only: declare "
+                           "the probe function extern \"C\" in the namespace of the probe site; "
+                           f"{self.references(s.index)}")
+                continue
             runtime = runtime_kind(name)
             if runtime and not (name in self.allowlist and any(
                     fnmatch.fnmatchcase(name, p) for p in RUNTIME_ALLOWABLE)):
@@ -454,6 +484,12 @@ class Checker:
             if not s.undefined and s.name and fnmatch.fnmatchcase(s.name, "_ZT[IS]*"):
                 self.error(f"C++ typeinfo '{self.demangle(s.name)}' is defined: build with "
                            "-fno-rtti")
+
+    def kernel_provided(self, name):
+        if not self.kernel_runtime:
+            return False
+        pats = KERNEL_RUNTIME[None] + KERNEL_RUNTIME.get(self.arch, [])
+        return any(fnmatch.fnmatchcase(name, p) for p, _what in pats)
 
     def check_sections(self):
         for sec in self.obj.sections.values():
@@ -601,10 +637,12 @@ class Checker:
         imports = sorted({s.name for s in self.obj.symbols.values() if s.undefined and s.name})
         allowed = [n for n in imports if n in self.allowlist]
         probes = [n for n in imports if any(fnmatch.fnmatchcase(n, p) for p in ALLOWED_PATTERNS)]
-        other = len(imports) - len(allowed) - len(probes)
+        kernel = [n for n in imports if n not in self.allowlist and self.kernel_provided(n)]
+        other = len(imports) - len(allowed) - len(probes) - len(kernel)
+        runtime = f", {len(kernel)} kernel runtime" if self.kernel_runtime else ""
         lines.append(f"  imported symbols: {len(imports)} ({len(allowed)} of the "
-                     f"{len(self.allowlist)} in the allowlist, {len(probes)} SDT probes, "
-                     f"{other} other)")
+                     f"{len(self.allowlist)} in the allowlist, {len(probes)} SDT probes"
+                     f"{runtime}, {other} other)")
         if list_imports:
             lines.extend(f"    {self.demangle(n)}" for n in imports)
         defined = [s for s in self.obj.symbols.values()
@@ -642,6 +680,9 @@ def main(argv):
     ap.add_argument("--arch", choices=sorted(ARCHES), help="architecture (default: from ELF)")
     ap.add_argument("--readelf", help="readelf to use (default: the architecture's)")
     ap.add_argument("--objdump", help="objdump to use (default: the architecture's)")
+    ap.add_argument("--kernel-provides-runtime", action="store_true",
+                    help="allow the compiler runtime the illumos kernel exports to modules "
+                    "(__stack_chk_fail, __stack_chk_guard; amd64: __x86_indirect_thunk*)")
     ap.add_argument("--list-imports", action="store_true",
                     help="list the imported symbols in the summary")
     ap.add_argument("objects", nargs="+", metavar="OBJECT")
@@ -659,7 +700,8 @@ def main(argv):
                 arch = detect_arch(path, probe)
             readelf = find_tool(arch, "readelf", args.readelf)
             objdump = find_tool(arch, "objdump", args.objdump)
-            checker = Checker(ElfObject(path, readelf), arch, allowlist, args.allowlist, objdump)
+            checker = Checker(ElfObject(path, readelf), arch, allowlist, args.allowlist, objdump,
+                              args.kernel_provides_runtime)
             errors = checker.run_all()
             for e in errors:
                 print(f"{path} [{arch}]: error: {e}")

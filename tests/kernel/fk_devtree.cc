@@ -441,7 +441,7 @@ int ddi_quiesce_not_needed(dev_info_t *) { return DDI_SUCCESS; }
 int ddi_quiesce_not_supported(dev_info_t *) { return DDI_FAILURE; }
 
 // ---- messages ----
-void dev_err(dev_info_t *dip, int ce, const char *fmt, ...) {
+void dev_err(dev_info_t *dip, int ce, char *fmt, ...) {
   char prefix[128];
   snprintf(prefix, sizeof prefix, "%s%d: ", dip ? dip->driver_name.c_str() : "?",
            dip ? dip->instance : -1);
@@ -551,7 +551,7 @@ int ddi_prop_exists(dev_t, dev_info_t *dip, uint_t flags, const char *name) {
   return find_prop(dip, name, flags) != nullptr ? 1 : 0;
 }
 
-int ddi_prop_get_int(dev_t, dev_info_t *dip, uint_t flags, const char *name, int defvalue) {
+int ddi_prop_get_int(dev_t, dev_info_t *dip, uint_t flags, char *name, int defvalue) {
   const fk::PropValue *p = find_prop(dip, name, flags);
   if (p == nullptr) return defvalue;
   if (p->type == fk::PropValue::Type::kBoolean) return 1;
@@ -570,7 +570,7 @@ int64_t ddi_prop_get_int64(dev_t, dev_info_t *dip, uint_t flags, const char *nam
   return p->ints[0];
 }
 
-int ddi_prop_lookup_int_array(dev_t, dev_info_t *dip, uint_t flags, const char *name, int **datap,
+int ddi_prop_lookup_int_array(dev_t, dev_info_t *dip, uint_t flags, char *name, int **datap,
                               uint_t *nelementsp) {
   const fk::PropValue *p = find_prop(dip, name, flags);
   if (p == nullptr) return DDI_PROP_NOT_FOUND;

@@ -390,8 +390,7 @@ int ddi_dev_regsize(dev_info_t *dip, uint_t rnumber, off_t *resultp) {
 }
 
 int ddi_regs_map_setup(dev_info_t *dip, uint_t rnumber, caddr_t *addrp, offset_t offset,
-                       offset_t len, const ddi_device_acc_attr_t *accattrp,
-                       ddi_acc_handle_t *handlep) {
+                       offset_t len, ddi_device_acc_attr_t *accattrp, ddi_acc_handle_t *handlep) {
   PciState *s = pci_of(dip);
   if (s == nullptr || addrp == nullptr || handlep == nullptr) return DDI_FAILURE;
   if (rnumber >= s->dev->num_regions()) return DDI_FAILURE;

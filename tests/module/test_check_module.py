@@ -229,3 +229,99 @@ extern "C" int with_buffer(void) { char b[64]; fill(b, sizeof(b)); return b[1]; 
     text += "__stack_chk_fail 9F # test only\n__stack_chk_guard 9F # test only\n"
     status, out = check("--allowlist", write_allowlist(tmp_path, text), obj)
     assert status == 0, out
+
+
+# --- SDT probes with C++ linkage and the kernel-provided runtime ------------------------------
+
+PROBE_IN_NAMESPACE = """
+namespace drv {
+void fire(unsigned long x) {
+  { extern void __dtrace_probe_drv__fired(unsigned long); __dtrace_probe_drv__fired(x); }
+}
+}  // namespace drv
+"""
+
+
+@needs_amd64_gcc
+def test_mangled_sdt_probe_is_rejected(tmp_path):
+    # The illumos DTRACE_PROBEn expansion inside a namespace: a C++ (mangled) symbol that the
+    # kernel runtime linker would not make a probe of, so the module would not load.
+    obj = build(tmp_path, MODULE + PROBE_IN_NAMESPACE)
+    status, out = check("--allowlist", ALLOWLIST, obj)
+    assert status == 1, out
+    assert ("SDT probe with C++ linkage: '_ZN3drv25__dtrace_probe_drv__firedEm "
+            "(drv::__dtrace_probe_drv__fired(unsigned long))'") in out
+    assert "referenced from .text in function _ZN3drv4fireEm (drv::fire(unsigned long))" in out
+
+
+@needs_amd64_gcc
+def test_probe_declared_extern_c_in_the_namespace_first_is_plain(tmp_path):
+    # The driver's fix: a C-linkage declaration in the probe site's namespace makes the
+    # block-scope redeclaration refer to it, so the reference is the plain symbol.
+    obj = build(tmp_path, MODULE + """
+namespace drv { extern "C" void __dtrace_probe_drv__fired(unsigned long); }
+""" + PROBE_IN_NAMESPACE)
+    status, out = check("--allowlist", ALLOWLIST, obj)
+    assert status == 0, out
+    assert "1 SDT probes, 0 other)" in out
+
+
+RETPOLINE = """
+extern "C" int call(int (*fn)(int), int x) { return fn(x) + 1; }
+"""
+
+
+@needs_amd64_gcc
+def test_kernel_provided_runtime_is_allowed_only_with_the_option(tmp_path):
+    # illumos builds modules with -fstack-protector-strong and retpolines; the kernel exports
+    # __stack_chk_fail, __stack_chk_guard and __x86_indirect_thunk_* (ddi.mapfile).
+    obj = build(tmp_path, MODULE + RETPOLINE + """
+extern "C" void fill(char *, unsigned long);
+extern "C" int with_buffer(void) { char b[64]; fill(b, sizeof(b)); return b[1]; }
+""", extra=["-fstack-protector-strong", "-mstack-protector-guard=global",
+            "-mindirect-branch=thunk-extern", "-mindirect-branch-register"])
+    allow = write_allowlist(tmp_path, ALLOWLIST.read_text() + "fill 9F # test only\n")
+    status, out = check("--allowlist", allow, obj)
+    assert status == 1
+    assert "'__stack_chk_fail' is stack protector runtime" in out
+    assert "'__stack_chk_guard' is stack protector runtime" in out
+    assert "undefined symbol '__x86_indirect_thunk_r" in out
+    status, out = check("--allowlist", allow, "--kernel-provides-runtime", obj)
+    assert status == 0, out
+    assert "3 kernel runtime, 0 other)" in out
+
+
+@needs_amd64_gcc
+def test_kernel_provided_runtime_admits_no_other_runtime(tmp_path):
+    # The option is not a blanket pass: the C++ runtime and libgcc stay errors.
+    obj = build(tmp_path, MODULE + """
+extern "C" void __cxa_pure_virtual();
+extern "C" void pure() { __cxa_pure_virtual(); }
+extern "C" void __x86_indirect_thunk_bogus();
+extern "C" void bogus() { __x86_indirect_thunk_bogus(); }
+""")
+    status, out = check("--allowlist", ALLOWLIST, "--kernel-provides-runtime", obj)
+    assert status == 1
+    assert "'__cxa_pure_virtual' is C++ runtime support" in out
+    assert "undefined symbol '__x86_indirect_thunk_bogus' is not in the DDI allowlist" in out
+
+
+@pytest.mark.skipif(not shutil.which("aarch64-linux-gnu-g++")
+                    or not shutil.which("aarch64-linux-gnu-ld"),
+                    reason="needs aarch64-linux-gnu-g++ and -ld")
+def test_retpoline_thunks_are_amd64_only(tmp_path):
+    src = tmp_path / "a.cc"
+    src.write_text(MODULE + """
+extern "C" void __x86_indirect_thunk_rax();
+extern "C" void t() { __x86_indirect_thunk_rax(); }
+""")
+    obj = tmp_path / "a.o"
+    flags = [f for f in KERNEL_FLAGS if not f.startswith(("-m", "-fno-stack"))]
+    subprocess.run(["aarch64-linux-gnu-g++", *flags, "-mgeneral-regs-only",
+                    "-fstack-protector-strong", "-c", str(src), "-o", str(obj)], check=True)
+    out_obj = tmp_path / "a.r.o"
+    subprocess.run(["aarch64-linux-gnu-ld", "-r", "-o", str(out_obj), str(obj)], check=True)
+    status, out = check("--allowlist", ALLOWLIST, "--kernel-provides-runtime", "--arch",
+                        "aarch64", out_obj)
+    assert status == 1
+    assert "undefined symbol '__x86_indirect_thunk_rax' is not in the DDI allowlist" in out

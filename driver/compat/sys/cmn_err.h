@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 #include <sys/compat_types.h>
+#include <sys/dditypes.h>
 
 #define CE_CONT 0   /* continuation */
 #define CE_NOTE 1   /* notice */
@@ -18,6 +19,8 @@
 extern "C" {
 #endif
 extern void cmn_err(int, const char *, ...) __attribute__((format(printf, 2, 3)));
+/* As <sys/cmn_err.h> declares it: the format is `char *`, which a C++ string literal is not. */
+extern void dev_err(dev_info_t *, int, char *, ...) __attribute__((format(printf, 3, 4)));
 extern void vcmn_err(int, const char *, __builtin_va_list);
 extern void panic(const char *, ...) __attribute__((format(printf, 1, 2), noreturn));
 extern void vpanic(const char *, __builtin_va_list) __attribute__((noreturn));

@@ -78,7 +78,7 @@
 #define PCI_BASE_PREF_M 0x00000008
 
 /* The "reg" property: one pci_regspec_t per register set (IEEE 1275 PCI binding). */
-typedef struct pci_regspec {
+typedef struct pci_phys_spec {
   uint_t pci_phys_hi;  /* npt000ss bbbbbbbb dddddfff rrrrrrrr */
   uint_t pci_phys_mid; /* high 32 bits of the address */
   uint_t pci_phys_low; /* low 32 bits of the address */

@@ -26,11 +26,11 @@
 #define DDI_FM_NONFATAL -2
 #define DDI_FM_UNKNOWN -3
 
-/* Service impact. */
-#define DDI_SERVICE_LOST -1
-#define DDI_SERVICE_DEGRADED -2
-#define DDI_SERVICE_UNAFFECTED -3
-#define DDI_SERVICE_RESTORED -4
+/* Service impact (ddi_fault_impact_t in <sys/sunddi.h>). */
+#define DDI_SERVICE_LOST -32
+#define DDI_SERVICE_DEGRADED -16
+#define DDI_SERVICE_UNAFFECTED 0
+#define DDI_SERVICE_RESTORED 16
 
 #define DDI_FME_VER0 0
 #define DDI_FME_VER1 1

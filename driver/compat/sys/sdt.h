@@ -34,39 +34,40 @@ extern void fk_sdt_probe(const char *name, int nargs, uintptr_t a0, uintptr_t a1
 
 #else
 /*
- * Freestanding: the illumos expansion. The asm label keeps the C symbol name in C++. The
- * block-scope declaration takes the linkage of the enclosing namespace, so probes must not be
- * used in functions inside an unnamed namespace (the symbol would be internal).
+ * Freestanding: what the illumos <sys/sdt.h> expands to under _KERNEL - a brace block (not
+ * do/while) with a block-scope declaration of __dtrace_probe_<name> and no asm label. In C++
+ * that declaration names a function of the enclosing namespace with C++ linkage (a mangled
+ * symbol the kernel runtime linker does not make a probe of) unless a C-linkage declaration of
+ * the same function is visible in that namespace first: the driver declares its probes so
+ * (driver/pvscsi.h), and scripts/check-module.py rejects a mangled probe.
  */
 
-#define DTRACE_PROBE(name)                                                    \
-  do {                                                                        \
-    extern void __dtrace_probe_##name(void) __asm__("__dtrace_probe_" #name); \
-    __dtrace_probe_##name();                                                  \
-  } while (0)
-#define DTRACE_PROBE1(name, type1, arg1)                                           \
-  do {                                                                             \
-    extern void __dtrace_probe_##name(uintptr_t) __asm__("__dtrace_probe_" #name); \
-    __dtrace_probe_##name((uintptr_t)(arg1));                                      \
-  } while (0)
-#define DTRACE_PROBE2(name, type1, arg1, type2, arg2)                                         \
-  do {                                                                                        \
-    extern void __dtrace_probe_##name(uintptr_t, uintptr_t) __asm__("__dtrace_probe_" #name); \
-    __dtrace_probe_##name((uintptr_t)(arg1), (uintptr_t)(arg2));                              \
-  } while (0)
+#define DTRACE_PROBE(name)                   \
+  {                                          \
+    extern void __dtrace_probe_##name(void); \
+    __dtrace_probe_##name();                 \
+  }
+#define DTRACE_PROBE1(name, type1, arg1)          \
+  {                                               \
+    extern void __dtrace_probe_##name(uintptr_t); \
+    __dtrace_probe_##name((uintptr_t)(arg1));     \
+  }
+#define DTRACE_PROBE2(name, type1, arg1, type2, arg2)            \
+  {                                                              \
+    extern void __dtrace_probe_##name(uintptr_t, uintptr_t);     \
+    __dtrace_probe_##name((uintptr_t)(arg1), (uintptr_t)(arg2)); \
+  }
 #define DTRACE_PROBE3(name, type1, arg1, type2, arg2, type3, arg3)                  \
-  do {                                                                              \
-    extern void __dtrace_probe_##name(uintptr_t, uintptr_t,                         \
-                                      uintptr_t) __asm__("__dtrace_probe_" #name);  \
+  {                                                                                 \
+    extern void __dtrace_probe_##name(uintptr_t, uintptr_t, uintptr_t);             \
     __dtrace_probe_##name((uintptr_t)(arg1), (uintptr_t)(arg2), (uintptr_t)(arg3)); \
-  } while (0)
+  }
 #define DTRACE_PROBE4(name, type1, arg1, type2, arg2, type3, arg3, type4, arg4)    \
-  do {                                                                             \
-    extern void __dtrace_probe_##name(uintptr_t, uintptr_t, uintptr_t,             \
-                                      uintptr_t) __asm__("__dtrace_probe_" #name); \
+  {                                                                                \
+    extern void __dtrace_probe_##name(uintptr_t, uintptr_t, uintptr_t, uintptr_t); \
     __dtrace_probe_##name((uintptr_t)(arg1), (uintptr_t)(arg2), (uintptr_t)(arg3), \
                           (uintptr_t)(arg4));                                      \
-  } while (0)
+  }
 
 #endif
 

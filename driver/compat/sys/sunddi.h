@@ -23,6 +23,18 @@
 #include <sys/ddi.h>
 #include <sys/errno.h>
 
+/*
+ * The attribute arguments of ddi_regs_map_setup, ddi_dma_alloc_handle and ddi_dma_mem_alloc are
+ * `const` in the DDI of illumos-gate's arm64-gate branch (the aarch64 build's headers) and not
+ * at the illumos-gate revision the amd64 build follows; compat declares each as its tree does
+ * (tests/module/compat-facts.json). Passing a non-const attribute works with both.
+ */
+#if defined(__aarch64__)
+#define _COMPAT_DDI_ATTR_CONST const
+#else
+#define _COMPAT_DDI_ATTR_CONST
+#endif
+
 /* General return values. */
 #define DDI_SUCCESS 0
 #define DDI_FAILURE -1
@@ -80,10 +92,6 @@
 extern "C" {
 #endif
 
-/* Messages. */
-extern void dev_err(dev_info_t *dip, int ce, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Device tree. */
 extern int ddi_get_instance(dev_info_t *dip);
 extern dev_info_t *ddi_get_parent(dev_info_t *dip);
@@ -115,12 +123,12 @@ extern void ddi_soft_state_free(void *state, int item);
 
 /* Properties. */
 extern int ddi_prop_exists(dev_t match_dev, dev_info_t *dip, uint_t flags, const char *name);
-extern int ddi_prop_get_int(dev_t match_dev, dev_info_t *dip, uint_t flags, const char *name,
+extern int ddi_prop_get_int(dev_t match_dev, dev_info_t *dip, uint_t flags, char *name,
                             int defvalue);
 extern int64_t ddi_prop_get_int64(dev_t match_dev, dev_info_t *dip, uint_t flags, const char *name,
                                   int64_t defvalue);
-extern int ddi_prop_lookup_int_array(dev_t match_dev, dev_info_t *dip, uint_t flags,
-                                     const char *name, int **datap, uint_t *nelementsp);
+extern int ddi_prop_lookup_int_array(dev_t match_dev, dev_info_t *dip, uint_t flags, char *name,
+                                     int **datap, uint_t *nelementsp);
 extern int ddi_prop_lookup_int64_array(dev_t match_dev, dev_info_t *dip, uint_t flags,
                                        const char *name, int64_t **datap, uint_t *nelementsp);
 extern int ddi_prop_lookup_string(dev_t match_dev, dev_info_t *dip, uint_t flags, const char *name,
@@ -146,7 +154,7 @@ extern void ddi_prop_remove_all(dev_info_t *dip);
 extern int ddi_dev_nregs(dev_info_t *dip, int *resultp);
 extern int ddi_dev_regsize(dev_info_t *dip, uint_t rnumber, off_t *resultp);
 extern int ddi_regs_map_setup(dev_info_t *dip, uint_t rnumber, caddr_t *addrp, offset_t offset,
-                              offset_t len, const ddi_device_acc_attr_t *accattrp,
+                              offset_t len, _COMPAT_DDI_ATTR_CONST ddi_device_acc_attr_t *accattrp,
                               ddi_acc_handle_t *handlep);
 extern void ddi_regs_map_free(ddi_acc_handle_t *handlep);
 extern uint8_t ddi_get8(ddi_acc_handle_t handle, uint8_t *dev_addr);
@@ -176,13 +184,13 @@ extern void ddi_rep_put64(ddi_acc_handle_t handle, uint64_t *host_addr, uint64_t
 extern int ddi_check_acc_handle(ddi_acc_handle_t handle);
 
 /* DMA. */
-extern int ddi_dma_alloc_handle(dev_info_t *dip, ddi_dma_attr_t *attr, int (*waitfp)(caddr_t),
-                                caddr_t arg, ddi_dma_handle_t *handlep);
+extern int ddi_dma_alloc_handle(dev_info_t *dip, _COMPAT_DDI_ATTR_CONST ddi_dma_attr_t *attr,
+                                int (*waitfp)(caddr_t), caddr_t arg, ddi_dma_handle_t *handlep);
 extern void ddi_dma_free_handle(ddi_dma_handle_t *handlep);
 extern int ddi_dma_mem_alloc(ddi_dma_handle_t handle, size_t length,
-                             ddi_device_acc_attr_t *accattrp, uint_t flags, int (*waitfp)(caddr_t),
-                             caddr_t arg, caddr_t *kaddrp, size_t *real_length,
-                             ddi_acc_handle_t *handlep);
+                             _COMPAT_DDI_ATTR_CONST ddi_device_acc_attr_t *accattrp, uint_t flags,
+                             int (*waitfp)(caddr_t), caddr_t arg, caddr_t *kaddrp,
+                             size_t *real_length, ddi_acc_handle_t *handlep);
 extern void ddi_dma_mem_free(ddi_acc_handle_t *handlep);
 extern int ddi_dma_addr_bind_handle(ddi_dma_handle_t handle, struct as *as, caddr_t addr,
                                     size_t len, uint_t flags, int (*waitfp)(caddr_t), caddr_t arg,

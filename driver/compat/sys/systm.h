@@ -42,8 +42,9 @@ extern char *strcat(char *, const char *);
 extern size_t strlcpy(char *, const char *, size_t);
 extern size_t strlcat(char *, const char *, size_t);
 extern char *strchr(const char *, int);
-extern int snprintf(char *, size_t, const char *, ...) __attribute__((format(printf, 3, 4)));
-extern int vsnprintf(char *, size_t, const char *, __builtin_va_list);
+/* The kernel's return the length as size_t (<sys/cmn_err.h>). */
+extern size_t snprintf(char *, size_t, const char *, ...) __attribute__((format(printf, 3, 4)));
+extern size_t vsnprintf(char *, size_t, const char *, __builtin_va_list);
 extern char *sprintf(char *, const char *, ...);
 #ifdef __cplusplus
 }

@@ -774,20 +774,19 @@ int scsi_hba_tgtmap_tgt_remove(scsi_hba_tgtmap_t *m, scsi_tgtmap_tgt_type_t type
   return fk::scsa::report_result(m, m->state.tgt_remove(addr, type, gethrtime()));
 }
 
-int scsi_hba_tgtmap_scan_luns(scsi_hba_tgtmap_t *m, char *addr) {
+void scsi_hba_tgtmap_scan_luns(scsi_hba_tgtmap_t *m, char *addr) {
   if (!fk::scsa::valid_map(m) || addr == nullptr) {
-    return DDI_FAILURE;
+    return;
   }
   std::lock_guard<std::mutex> g(m->mu);
   if (m->destroying) {
-    return DDI_FAILURE;
+    return;
   }
   bool idle = m->rescan.empty();
   m->rescan.insert(addr);
   if (idle) {
     fk::scsa::dispatch_locked(m);
   }
-  return DDI_SUCCESS;
 }
 
 // ---- scsi_device services ----

@@ -1044,21 +1044,25 @@ TEST_F(KernelTest, DriverConfAndProperties) {
   EXPECT_NE(fk::load_driver_conf("x=\"a\",1;").find("line 1"), std::string::npos);
   fk_test::FakeDevice dev;
   dev_info_t *dip = fk::add_pci_node(&dev, {"tiny", 3, 0});
-  EXPECT_EQ(ddi_prop_get_int(DDI_DEV_T_ANY, dip, DDI_PROP_DONTPASS, "foo", 0), 5);
-  EXPECT_EQ(ddi_prop_get_int(DDI_DEV_T_ANY, dip, DDI_PROP_DONTPASS, "nope", 7), 7);
-  EXPECT_EQ(ddi_prop_get_int(DDI_DEV_T_ANY, dip, 0, "vendor-id", 0), 0x1af4);
+  EXPECT_EQ(ddi_prop_get_int(DDI_DEV_T_ANY, dip, DDI_PROP_DONTPASS, const_cast<char *>("foo"), 0),
+            5);
+  EXPECT_EQ(ddi_prop_get_int(DDI_DEV_T_ANY, dip, DDI_PROP_DONTPASS, const_cast<char *>("nope"), 7),
+            7);
+  EXPECT_EQ(ddi_prop_get_int(DDI_DEV_T_ANY, dip, 0, const_cast<char *>("vendor-id"), 0), 0x1af4);
   char *s;
   ASSERT_EQ(ddi_prop_lookup_string(DDI_DEV_T_ANY, dip, 0, "bar", &s), DDI_PROP_SUCCESS);
   EXPECT_STREQ(s, "baz");
   ddi_prop_free(s);
   int *ints;
   uint_t n;
-  ASSERT_EQ(ddi_prop_lookup_int_array(DDI_DEV_T_ANY, dip, 0, "list", &ints, &n), DDI_PROP_SUCCESS);
+  ASSERT_EQ(ddi_prop_lookup_int_array(DDI_DEV_T_ANY, dip, 0, const_cast<char *>("list"), &ints, &n),
+            DDI_PROP_SUCCESS);
   ASSERT_EQ(n, 3u);
   EXPECT_EQ(ints[2], 16);
   ddi_prop_free(ints);
   // "reg": config space, then BAR 0 (32-bit memory).
-  ASSERT_EQ(ddi_prop_lookup_int_array(DDI_DEV_T_ANY, dip, DDI_PROP_DONTPASS, "reg", &ints, &n),
+  ASSERT_EQ(ddi_prop_lookup_int_array(DDI_DEV_T_ANY, dip, DDI_PROP_DONTPASS,
+                                      const_cast<char *>("reg"), &ints, &n),
             DDI_PROP_SUCCESS);
   ASSERT_EQ(n, 10u);
   auto *regs = reinterpret_cast<pci_regspec_t *>(ints);
@@ -1068,7 +1072,7 @@ TEST_F(KernelTest, DriverConfAndProperties) {
   EXPECT_EQ(regs[1].pci_size_low, 4096u);
   ddi_prop_free(ints);
   EXPECT_EQ(ddi_prop_update_int(DDI_DEV_T_NONE, dip, "mine", 9), DDI_PROP_SUCCESS);
-  EXPECT_EQ(ddi_prop_get_int(DDI_DEV_T_ANY, dip, 0, "mine", 0), 9);
+  EXPECT_EQ(ddi_prop_get_int(DDI_DEV_T_ANY, dip, 0, const_cast<char *>("mine"), 0), 9);
   ddi_prop_remove_all(dip);
   EXPECT_STREQ(ddi_get_name_addr(dip), "3");
   EXPECT_STREQ(ddi_driver_name(dip), "tiny");
@@ -1084,7 +1088,8 @@ TEST_F(KernelTest, PropLookupNotFreedIsALeak) {
   dev_info_t *dip = fk::add_pci_node(&dev, {"tiny", 3, 0});
   int *ints;
   uint_t n;
-  ASSERT_EQ(ddi_prop_lookup_int_array(DDI_DEV_T_ANY, dip, 0, "reg", &ints, &n), DDI_PROP_SUCCESS);
+  ASSERT_EQ(ddi_prop_lookup_int_array(DDI_DEV_T_ANY, dip, 0, const_cast<char *>("reg"), &ints, &n),
+            DDI_PROP_SUCCESS);
   ASSERT_EQ(fk::leaks().size(), 1u);
   EXPECT_EQ(fk::leaks()[0].kind, "prop");
   ddi_prop_free(ints);

@@ -19,8 +19,17 @@
 #include <sys/pci.h>
 
 // A named namespace: in the freestanding build DTRACE_PROBE declares __dtrace_probe_<name> at
-// block scope, which would get internal linkage inside an unnamed namespace.
+// block scope, which would get internal linkage inside an unnamed namespace; the C-linkage
+// declarations below keep the probes' plain symbol names.
 namespace tinydrv {
+
+extern "C" void __dtrace_probe_tiny__intr(uintptr_t);
+extern "C" void __dtrace_probe_tiny__attach(uintptr_t);
+
+// dev_err(9F) takes a `char *` format (<sys/cmn_err.h>), which a string literal is not in C++.
+__attribute__((format_arg(1))) inline char *ce_fmt(const char *fmt) {
+  return const_cast<char *>(fmt);
+}
 
 constexpr uint16_t kVendor = 0x1af4;
 constexpr uint16_t kDevice = 0x7e57;
@@ -161,17 +170,17 @@ int tiny_selftest(tiny *t) {
   uint32_t status = t->status;
   mutex_exit(&t->lock);
   if (!done) {
-    dev_err(t->dip, CE_WARN, "self-test: no interrupt");
+    dev_err(t->dip, CE_WARN, ce_fmt("self-test: no interrupt"));
     return DDI_FAILURE;
   }
   if (status != 1) {
-    dev_err(t->dip, CE_WARN, "self-test: device status 0x%x", status);
+    dev_err(t->dip, CE_WARN, ce_fmt("self-test: device status 0x%x"), status);
     return DDI_FAILURE;
   }
   (void)ddi_dma_sync(t->dmah, 0, kBufSize, DDI_DMA_SYNC_FORCPU);
   for (size_t i = 0; i < kBufSize; i++) {
     if (static_cast<uint8_t>(t->buf[i]) != static_cast<uint8_t>(i + 1)) {
-      dev_err(t->dip, CE_WARN, "self-test: byte %u is 0x%x", static_cast<unsigned>(i),
+      dev_err(t->dip, CE_WARN, ce_fmt("self-test: byte %u is 0x%x"), static_cast<unsigned>(i),
               static_cast<uint8_t>(t->buf[i]));
       return DDI_FAILURE;
     }
@@ -190,14 +199,14 @@ int tiny_attach(dev_info_t *dip, ddi_attach_cmd_t cmd) {
   t->have_cfg = true;
   if (pci_config_get16(t->cfg, PCI_CONF_VENID) != kVendor ||
       pci_config_get16(t->cfg, PCI_CONF_DEVID) != kDevice) {
-    dev_err(dip, CE_WARN, "not a tiny device");
+    dev_err(dip, CE_WARN, ce_fmt("not a tiny device"));
     goto fail;
   }
   if (ddi_regs_map_setup(dip, 1, &t->regbase, 0, 0, &tiny_acc_attr, &t->regs) != DDI_SUCCESS)
     goto fail;
   t->have_regs = true;
   if (tiny_get(t, kRegId) != 0x7e570001u) {
-    dev_err(dip, CE_WARN, "bad ID register");
+    dev_err(dip, CE_WARN, ce_fmt("bad ID register"));
     goto fail;
   }
 
@@ -220,7 +229,7 @@ int tiny_attach(dev_info_t *dip, ddi_attach_cmd_t cmd) {
   t->buf_pa = ddi_dma_cookie_one(t->dmah)->dmac_laddress;
 
   if (tiny_setup_intr(t) != DDI_SUCCESS) {
-    dev_err(dip, CE_WARN, "no usable interrupt");
+    dev_err(dip, CE_WARN, ce_fmt("no usable interrupt"));
     goto fail;
   }
   mutex_init(&t->lock, nullptr, MUTEX_DRIVER, DDI_INTR_PRI(t->intr_pri));
@@ -245,7 +254,7 @@ int tiny_attach(dev_info_t *dip, ddi_attach_cmd_t cmd) {
     t->ks->ks_lock = &t->lock;
     kstat_install(t->ks);
   }
-  dev_err(dip, CE_NOTE, "!attached, %s interrupts",
+  dev_err(dip, CE_NOTE, ce_fmt("!attached, %s interrupts"),
           t->intr_type == DDI_INTR_TYPE_MSI ? "MSI" : "FIXED");
   DTRACE_PROBE1(tiny__attach, int, inst);
   return DDI_SUCCESS;

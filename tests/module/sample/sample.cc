@@ -19,6 +19,15 @@
 
 namespace sample {
 
+/* <sys/sdt.h> declares each probe at block scope: declared here first with C linkage, the probe
+ * keeps its plain symbol name (a C++-mangled probe is rejected by the check). */
+extern "C" void __dtrace_probe_sample__attach(uintptr_t, uintptr_t);
+
+/* dev_err(9F) takes a `char *` format, which a string literal is not in C++. */
+__attribute__((format_arg(1))) inline char *ce_fmt(const char *fmt) {
+  return const_cast<char *>(fmt);
+}
+
 enum class Reg : uint32_t { kId = 0x0, kStatus = 0x4 };
 
 constexpr int kDefaultDepth = 32;
@@ -81,14 +90,14 @@ int attach(dev_info_t *dip, ddi_attach_cmd_t cmd) {
   s->dip = dip;
   mutex_init(&s->lock, nullptr, MUTEX_DRIVER, nullptr);
   if (ddi_regs_map_setup(dip, 1, &s->base, 0, 0, &reg_attr, &s->regs) != DDI_SUCCESS) {
-    dev_err(dip, CE_WARN, "cannot map registers");
+    dev_err(dip, CE_WARN, ce_fmt("cannot map registers"));
     mutex_destroy(&s->lock);
     ddi_soft_state_free(soft_states, instance);
     return DDI_FAILURE;
   }
-  s->depth =
-      clamp(ddi_prop_get_int(DDI_DEV_T_ANY, dip, DDI_PROP_DONTPASS, "queue-depth", kDefaultDepth),
-            1, 1024);
+  s->depth = clamp(ddi_prop_get_int(DDI_DEV_T_ANY, dip, DDI_PROP_DONTPASS,
+                                    const_cast<char *>("queue-depth"), kDefaultDepth),
+                   1, 1024);
   s->counters = static_cast<uint64_t *>(kmem_zalloc(sizeof(uint64_t) * s->depth, KM_SLEEP));
   {
     LockGuard g(&s->lock);
@@ -108,7 +117,7 @@ int detach(dev_info_t *dip, ddi_detach_cmd_t cmd) {
   {
     LockGuard g(&s->lock);
     if (read_reg(s, Reg::kStatus) != 0) {
-      dev_err(dip, CE_NOTE, "!busy, not detaching");
+      dev_err(dip, CE_NOTE, ce_fmt("!busy, not detaching"));
       return DDI_FAILURE;
     }
   }

@@ -851,7 +851,8 @@ int report_full_set() {
 }
 
 int report_scan_luns(const std::string &addr) {
-  return scsi_hba_tgtmap_scan_luns(st().map, const_cast<char *>(addr.c_str()));
+  scsi_hba_tgtmap_scan_luns(st().map, const_cast<char *>(addr.c_str()));
+  return DDI_SUCCESS;
 }
 
 dev_info_t *hba_dip() { return st().hba; }

@@ -220,7 +220,7 @@ int scsi_hba_tgtmap_tgt_add(scsi_hba_tgtmap_t *tgtmap, scsi_tgtmap_tgt_type_t tg
                             char *tgt_addr, void *tgt_priv);
 int scsi_hba_tgtmap_tgt_remove(scsi_hba_tgtmap_t *tgtmap, scsi_tgtmap_tgt_type_t tgt_type,
                                char *tgt_addr);
-int scsi_hba_tgtmap_scan_luns(scsi_hba_tgtmap_t *tgtmap, char *tgt_addr);
+void scsi_hba_tgtmap_scan_luns(scsi_hba_tgtmap_t *tgtmap, char *tgt_addr);
 
 #ifdef __cplusplus
 }
