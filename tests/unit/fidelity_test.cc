@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <mutex>
 
 #include "harness.h"
 #include "pvscsi.h"
@@ -66,6 +67,79 @@ TEST_F(FidelityTest, TranStartRefusesMoreCookiesThanTheSgListHolds) {
   pkt->pkt_numcookies = real;
   scsi_destroy_pkt(pkt);
   freerbuf(bp);
+  ASSERT_EQ(hba.detach(), DDI_SUCCESS);
+}
+
+// sd frees a packet and allocates the next from its completion routine, which runs in the
+// driver's interrupt handler. With a DEBUG kmem the packet cache constructs and destroys on
+// every allocation and free, so the driver's constructor (DMA memory per command) and destructor
+// run there: neither may sleep (the kernel reports a KM_SLEEP or DDI_DMA_SLEEP there).
+struct Chain {
+  scsi_address *ap = nullptr;
+  int left = 0;
+  int failed = 0;
+  bool done = false;
+  std::mutex mu;
+};
+Chain *g_chain;
+
+void chain_finish(bool failed) {
+  std::lock_guard<std::mutex> g(g_chain->mu);
+  g_chain->failed += failed ? 1 : 0;
+  g_chain->done = true;
+}
+
+bool chain_start(int (*cb)(caddr_t));
+
+void chain_comp(scsi_pkt *pkt) {
+  bool ok = pkt->pkt_reason == CMD_CMPLT && (*pkt->pkt_scbp & STATUS_MASK) == STATUS_GOOD;
+  scsi_destroy_pkt(pkt);
+  if (!ok) {
+    chain_finish(true);
+  } else if (--g_chain->left == 0) {
+    chain_finish(false);
+  } else if (!chain_start(NULL_FUNC)) {
+    chain_finish(true);
+  }
+}
+
+bool chain_start(int (*cb)(caddr_t)) {
+  scsi_pkt *pkt = scsi_init_pkt(g_chain->ap, nullptr, nullptr, CDB_GROUP0,
+                                int(sizeof(struct scsi_arq_status)), 0, 0, cb, nullptr);
+  if (pkt == nullptr) return false;
+  bzero(pkt->pkt_cdbp, CDB_GROUP0); /* TEST UNIT READY */
+  pkt->pkt_comp = chain_comp;
+  pkt->pkt_time = 10;
+  if (scsi_transport(pkt) == TRAN_ACCEPT) return true;
+  scsi_destroy_pkt(pkt);
+  return false;
+}
+
+TEST_F(FidelityTest, PacketsFreedAndAllocatedInTheCompletionRoutine) {
+  Hba hba(mock_config(Profile::kVmware, {0}));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  scsi_device *sd = hba.lun(0, 0);
+  ASSERT_NE(sd, nullptr);
+  Chain chain;
+  chain.ap = &sd->sd_address;
+  chain.left = 200;
+  g_chain = &chain;
+  ASSERT_TRUE(chain_start(SLEEP_FUNC));
+  // The mock completes on the virtual clock: once the interrupt handler has run (and started
+  // the next command), fire the next event.
+  auto finished = [&] {
+    std::lock_guard<std::mutex> g(chain.mu);
+    return chain.done;
+  };
+  for (int i = 0; i < 10000 && !finished(); i++) {
+    fk::drain();
+    if (!finished()) (void)fk::run_next_event();
+  }
+  ASSERT_TRUE(finished()) << chain.left << " left";
+  EXPECT_EQ(chain.failed, 0);
+  EXPECT_EQ(chain.left, 0);
+  EXPECT_GE(hba.stat("commands"), 200u);
+  g_chain = nullptr;
   ASSERT_EQ(hba.detach(), DDI_SUCCESS);
 }
 
