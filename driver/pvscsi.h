@@ -35,6 +35,9 @@ constexpr int64_t kAbortWaitNsec = 2000000000LL;
 constexpr int64_t kResetWaitNsec = 5000000000LL;
 constexpr int kPollTimeSec = 60; /* polled packets with pkt_time 0 */
 constexpr int kTgtmapSettleUsec = 100000;
+/* How long after the map is created a bus_config waits for targets already present (not 0:
+ * scsi_hba_tgtmap_create refuses it); the first discovery runs inside iport attach. */
+constexpr int kTgtmapCsyncUsec = 100000;
 
 static_assert(kSgListBytes <= hw::kPageSize / 2, "the SG list must fit half a page");
 static_assert(hw::kMaxQueueDepth < 65536, "context indices are 16-bit");

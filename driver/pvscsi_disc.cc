@@ -199,10 +199,14 @@ void pvscsi_process_msgs(pvscsi_softc *sc) {
 int pvscsi_iport_attach(dev_info_t *dip) {
   pvscsi_softc *sc = iport_softc(dip);
   const char *ua = scsi_hba_iport_unit_address(dip);
-  if (sc == nullptr || ua == nullptr || strcmp(ua, "iport0") != 0) return DDI_FAILURE;
+  /* The framework's copy of the HBA's tran: its targets' tran_start etc. find us here. */
+  auto *tran = static_cast<scsi_hba_tran_t *>(ddi_get_driver_private(dip));
+  if (sc == nullptr || tran == nullptr || ua == nullptr || strcmp(ua, "iport0") != 0)
+    return DDI_FAILURE;
+  tran->tran_hba_private = sc;
   scsi_hba_tgtmap_t *map;
-  if (scsi_hba_tgtmap_create(dip, SCSI_TM_PERADDR, 0, kTgtmapSettleUsec, sc, nullptr, nullptr,
-                             &map) != DDI_SUCCESS)
+  if (scsi_hba_tgtmap_create(dip, SCSI_TM_PERADDR, kTgtmapCsyncUsec, kTgtmapSettleUsec, sc, nullptr,
+                             nullptr, &map) != DDI_SUCCESS)
     return DDI_FAILURE;
   bool run_here;
   {

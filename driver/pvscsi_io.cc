@@ -194,10 +194,9 @@ void pvscsi_pkt_destructor(struct scsi_pkt *pkt, scsi_hba_tran_t *) {
   pvscsi_dma_free(&pkt_to_cmd(pkt)->dma);
 }
 
-/* The framework has bound the data buffer; everything else was preallocated. */
+/* Runs before the framework binds the data (so no cookies yet); all else was preallocated. */
 int pvscsi_tran_setup_pkt(struct scsi_pkt *pkt, int (*)(caddr_t), caddr_t) {
   pvscsi_cmd *cmd = pkt_to_cmd(pkt);
-  if (pkt->pkt_numcookies > hw::kMaxSgEntriesPerSegment) return -1;
   cmd->pkt = pkt;
   cmd->ctx = 0;
   cmd->done = false;
@@ -244,7 +243,10 @@ int pvscsi_tran_start(struct scsi_address *ap, struct scsi_pkt *pkt) {
   pvscsi_softc *sc = ap_to_softc(ap);
   pvscsi_cmd *cmd = pkt_to_cmd(pkt);
   auto *lun = static_cast<pvscsi_lun *>(scsi_device_hba_private_get(scsi_address_device(ap)));
-  if (lun == nullptr || pkt->pkt_cdblen > hw::RingReqDesc::kCdbCount) return TRAN_BADPKT;
+  /* dma_attr_sgllen bounds the cookies; the SG list in cmd->dma holds no more than that. */
+  if (lun == nullptr || pkt->pkt_cdblen > hw::RingReqDesc::kCdbCount ||
+      pkt->pkt_numcookies > hw::kMaxSgEntriesPerSegment)
+    return TRAN_BADPKT;
 
   pkt->pkt_reason = CMD_CMPLT;
   pkt->pkt_state = 0;

@@ -678,6 +678,26 @@ int ddi_dma_alloc_handle(dev_info_t *dip, ddi_dma_attr_t *attr, int (*waitfp)(ca
   if (a.dma_attr_seg == 0) return bad("dma_attr_seg is 0");
   if (a.dma_attr_sgllen == 0) return bad("dma_attr_sgllen is 0");
   if (a.dma_attr_granular == 0) return bad("dma_attr_granular is 0");
+  // A DEBUG x86 rootnex (rootnex_alloc_check_parms) refuses, in rootnex_valid_alloc_parms:
+  // seg or count_max below a page offset, granular above a page or not dividing one, maxxfer
+  // below a page, a seg not ending in 0xfff, and a largest cookie (min of seg + 1, maxxfer
+  // rounded down to granular, count_max + 1) smaller than a page.
+  constexpr uint64_t kPageOffset = 0xfff, kPageSize = 0x1000;
+  if (a.dma_attr_seg < kPageOffset) return bad("dma_attr_seg below 0xfff");
+  if (a.dma_attr_count_max < kPageOffset) return bad("dma_attr_count_max below 0xfff");
+  if (a.dma_attr_granular > kPageSize) return bad("dma_attr_granular above the page size");
+  if (a.dma_attr_maxxfer < kPageSize) return bad("dma_attr_maxxfer below the page size");
+  if ((a.dma_attr_seg & kPageOffset) != kPageOffset) return bad("dma_attr_seg not ending in 0xfff");
+  if (kPageSize & (a.dma_attr_granular - 1)) return bad("dma_attr_granular does not divide a page");
+  {
+    uint64_t seg = a.dma_attr_seg + 1 < a.dma_attr_seg ? a.dma_attr_seg : a.dma_attr_seg + 1;
+    uint64_t cmax = a.dma_attr_count_max + 1 < a.dma_attr_count_max ? a.dma_attr_count_max
+                                                                    : a.dma_attr_count_max + 1;
+    uint64_t maxxfer = a.dma_attr_maxxfer - a.dma_attr_maxxfer % a.dma_attr_granular;
+    uint64_t largest = std::min({seg, maxxfer, cmax});
+    if (largest != 0 && largest <= 0xFFFFFFFFull && largest < kPageSize)
+      return bad("largest cookie smaller than a page");
+  }
   if (waitfp != DDI_DMA_SLEEP && waitfp != DDI_DMA_DONTWAIT)
     fk::report_violation("dma", "ddi_dma_alloc_handle: callback functions are not supported");
   if (waitfp == DDI_DMA_SLEEP)

@@ -714,12 +714,30 @@ static int enable(ddi_intr_handle_t h, bool on) {
   return DDI_SUCCESS;
 }
 
+// ddi_intr_enable / ddi_intr_disable (ddi_intr.c) return DDI_EINVAL for an MSI handle with
+// DDI_INTR_FLAG_BLOCK: such vectors are enabled and disabled with ddi_intr_block_enable(9F) /
+// ddi_intr_block_disable(9F) only.
+static bool block_only(ddi_intr_handle_t h, const char *fn) {
+  int cap = 0;
+  if (h == nullptr || !tracked("intr", h) || h->type != DDI_INTR_TYPE_MSI ||
+      ddi_intr_get_cap(h, &cap) != DDI_SUCCESS || !(cap & DDI_INTR_FLAG_BLOCK))
+    return false;
+  fk::report_violation("intr", std::string(fn) +
+                                   " of an MSI vector with DDI_INTR_FLAG_BLOCK (use the block "
+                                   "interface): DDI_EINVAL");
+  return true;
+}
+
 int ddi_intr_enable(ddi_intr_handle_t h) {
+  if (block_only(h, "ddi_intr_enable")) return DDI_EINVAL;
   if (h != nullptr && should_fail(kFailIntrEnable, h->type)) return DDI_FAILURE;
   return enable(h, true);
 }
 
-int ddi_intr_disable(ddi_intr_handle_t h) { return enable(h, false); }
+int ddi_intr_disable(ddi_intr_handle_t h) {
+  if (block_only(h, "ddi_intr_disable")) return DDI_EINVAL;
+  return enable(h, false);
+}
 
 int ddi_intr_block_enable(ddi_intr_handle_t *h_array, int count) {
   if (h_array == nullptr || count < 1) return DDI_EINVAL;

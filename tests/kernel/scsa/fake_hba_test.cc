@@ -651,9 +651,19 @@ class FakeHbaDefectTest : public FakeHbaTest {
 
 TEST_F(FakeHbaDefectTest, DoubleCompletionIsCaught) {
   fake_hba::set_defects(fake_hba::kDoubleComplete);
+  // The client frees the packet in its completion routine, as sd does: the second completion
+  // finds a freed packet.
   fk::client::test_unit_ready(sd_);
   fk::drain();
+  EXPECT_GE(fk::scsa::violation_count(Check::kNeverSubmitted), 1u);
+  // A packet still held when the second completion comes: a double completion.
+  scsi_pkt *pkt =
+      scsi_init_pkt(&sd_->sd_address, nullptr, nullptr, CDB_GROUP0, 1, 0, 0, SLEEP_FUNC, nullptr);
+  ASSERT_NE(pkt, nullptr);
+  ASSERT_EQ(scsi_transport(pkt), TRAN_ACCEPT);  // TEST UNIT READY, no pkt_comp
+  fk::drain();
   fake_hba::set_defects(0);
+  scsi_destroy_pkt(pkt);
   EXPECT_GE(fk::scsa::violation_count(Check::kDoubleCompletion), 1u);
   EXPECT_GE(fk::violation_count("scsa"), 1u);
   fk::clear_violations();
@@ -752,6 +762,205 @@ TEST_F(FakeHbaDefectTest, NoViolationWithoutDefects) {
     EXPECT_TRUE(fk::client::test_unit_ready(sd_).ok());
   }
   EXPECT_TRUE(fk::scsa::violations().empty());
+}
+
+// ---- fidelity to illumos (scsi_hba.c, scsi_resource.c, kmem.c of a DEBUG kernel) ----
+
+bool has_scsa_violation(const std::string &text) {
+  for (const auto &v : fk::scsa::violations()) {
+    if (v.what.find(text) != std::string::npos) {
+      return true;
+    }
+  }
+  return false;
+}
+
+// iport_preattach_tran_scsi_device: the iport's tran is a structure copy of the HBA's with
+// tran_hba_private reset; the iport driver sets its own.
+TEST_F(FakeHbaTest, IportTranIsACopyWithoutTheHbaPrivate) {
+  EXPECT_TRUE(fake_hba::stats().iport_private_null);
+  auto *htran = static_cast<scsi_hba_tran_t *>(ddi_get_driver_private(hba_));
+  auto *itran = static_cast<scsi_hba_tran_t *>(ddi_get_driver_private(fake_hba::iport_dip()));
+  ASSERT_NE(itran, nullptr);
+  EXPECT_NE(itran, htran);
+  EXPECT_EQ(itran->tran_hba_dip, hba_);
+  EXPECT_EQ(itran->tran_open_flag, 0u);
+  EXPECT_TRUE(itran->tran_hba_flags & SCSI_HBA_SCSA_TA);
+  EXPECT_FALSE(itran->tran_hba_flags & SCSI_HBA_HBA);
+  EXPECT_TRUE(htran->tran_hba_flags & SCSI_HBA_HBA);
+  // An iport driver may not attach a transport of its own on the iport.
+  scsi_hba_tran_t *own = scsi_hba_tran_alloc(fake_hba::iport_dip(), SCSI_HBA_CANSLEEP);
+  ddi_dma_attr_t attr = htran->tran_dma_attr;
+  EXPECT_EQ(scsi_hba_attach_setup(fake_hba::iport_dip(), &attr, own, 0), DDI_FAILURE);
+  EXPECT_TRUE(has_scsa_violation("scsi_hba_attach_setup on an iport node"));
+  scsi_hba_tran_free(own);
+  fk::scsa::clear_violations();
+  fk::clear_violations();
+}
+
+// The packet cache is the HBA's (scsi_hba_attach_setup creates it with the HBA's tran as its
+// argument): the constructor gets the HBA's tran, never the iport's copy.
+TEST_F(FakeHbaTest, PacketConstructorGetsTheHbaTran) {
+  add_and_settle("w1", {0});
+  ASSERT_TRUE(fk::client::test_unit_ready(sd_of("w1,0")).ok());
+  EXPECT_GT(fake_hba::stats().setups, 0u);
+  EXPECT_EQ(fake_hba::stats().ctor_without_private, 0u);
+}
+
+// scsi_init_cache_pkt: tran_setup_pkt(9E) runs before the DMA bind, and the CDB, status and
+// private areas are zeroed after it.
+TEST_F(FakeHbaTest, SetupPktRunsBeforeTheBindAndTheAreasAreZeroedAfterIt) {
+  add_and_settle("w1", {0});
+  scsi_device *sd = sd_of("w1,0");
+  ASSERT_NE(sd, nullptr);
+  fake_hba::config().scribble_in_setup = true;
+  KBuf b(8 * 512);
+  struct buf *bp = getrbuf(KM_SLEEP);
+  bp->b_un.b_addr = reinterpret_cast<caddr_t>(b.data());
+  bp->b_bcount = b.size();
+  bp->b_flags = B_READ;
+  uint64_t setups = fake_hba::stats().setups;
+  scsi_pkt *pkt =
+      scsi_init_pkt(&sd->sd_address, nullptr, bp, CDB_GROUP1,
+                    static_cast<int>(sizeof(struct scsi_arq_status)), 8, 0, SLEEP_FUNC, nullptr);
+  ASSERT_NE(pkt, nullptr);
+  EXPECT_EQ(fake_hba::stats().setups, setups + 1);
+  EXPECT_EQ(fake_hba::stats().setup_saw_cookies, 0u);
+  EXPECT_GT(pkt->pkt_numcookies, 0u);
+  for (int i = 0; i < CDB_GROUP1; i++) {
+    EXPECT_EQ(pkt->pkt_cdbp[i], 0) << i;
+  }
+  for (size_t i = 0; i < sizeof(struct scsi_arq_status); i++) {
+    EXPECT_EQ(pkt->pkt_scbp[i], 0) << i;
+  }
+  fake_hba::config().scribble_in_setup = false;
+  scsi_destroy_pkt(pkt);
+  freerbuf(bp);
+}
+
+// A zero-length status area is still the cache object's inline area, never NULL.
+TEST_F(FakeHbaTest, ZeroLengthStatusAreaIsNotNull) {
+  add_and_settle("w1", {0});
+  scsi_device *sd = sd_of("w1,0");
+  scsi_pkt *pkt =
+      scsi_init_pkt(&sd->sd_address, nullptr, nullptr, CDB_GROUP0, 0, 0, 0, SLEEP_FUNC, nullptr);
+  ASSERT_NE(pkt, nullptr);
+  EXPECT_NE(pkt->pkt_scbp, nullptr);
+  EXPECT_EQ(pkt->pkt_scblen, 0u);
+  scsi_destroy_pkt(pkt);
+}
+
+// As on a DEBUG kernel (KMF_DEADBEEF): every allocation constructs, every free destroys and
+// fills the object with 0xdeadbeef; a write after the free is caught at the next allocation.
+TEST_F(FakeHbaTest, FreedPacketsAreDestroyedAndPoisoned) {
+  add_and_settle("w1", {0});
+  scsi_device *sd = sd_of("w1,0");
+  uint64_t constructed = fake_hba::stats().constructed;
+  scsi_pkt *pkt =
+      scsi_init_pkt(&sd->sd_address, nullptr, nullptr, CDB_GROUP0, 1, 0, 0, SLEEP_FUNC, nullptr);
+  ASSERT_NE(pkt, nullptr);
+  EXPECT_EQ(fake_hba::stats().constructed, constructed + 1);
+  scsi_destroy_pkt(pkt);
+  EXPECT_EQ(fake_hba::stats().constructed, constructed);
+  const auto *bytes = reinterpret_cast<const uint8_t *>(pkt);
+  const uint8_t pattern[4] = {0xde, 0xad, 0xbe, 0xef};
+  for (size_t i = 0; i < sizeof(scsi_pkt); i++) {
+    ASSERT_EQ(bytes[i], pattern[i % 4]) << i;
+  }
+  // A use after free: the packet is no longer one the framework accepts...
+  scsi_destroy_pkt(pkt);
+  EXPECT_TRUE(has_scsa_violation("scsi_destroy_pkt: not a live framework packet"));
+  // ...and a write into it is found when the cache hands the object out again.
+  pkt->pkt_state = STATE_GOT_BUS;
+  scsi_pkt *again =
+      scsi_init_pkt(&sd->sd_address, nullptr, nullptr, CDB_GROUP0, 1, 0, 0, SLEEP_FUNC, nullptr);
+  ASSERT_NE(again, nullptr);
+  EXPECT_EQ(again, pkt);  // the freed object is reused first
+  EXPECT_TRUE(has_scsa_violation("was written after scsi_destroy_pkt freed it"));
+  scsi_destroy_pkt(again);
+  fk::scsa::clear_violations();
+  fk::clear_violations();
+}
+
+class FakeHbaSmallTransferTest : public FakeHbaTest {
+ protected:
+  fake_hba::Config config() override {
+    fake_hba::Config c;
+    fake_hba::reset(c);
+    c = fake_hba::config();
+    c.dma_attr.dma_attr_maxxfer = 4096;
+    return c;
+  }
+};
+
+// scsi_init_cache_pkt returns NULL when the bind fails after tran_setup_pkt succeeded, without
+// tran_teardown_pkt and without freeing the packet (the cache is reported not empty when the
+// HBA detaches); the buf carries the reason.
+TEST_F(FakeHbaSmallTransferTest, BindFailureAfterSetupReturnsNullWithoutTeardown) {
+  add_and_settle("w1", {0});
+  scsi_device *sd = sd_of("w1,0");
+  KBuf b(16 * 1024);  // above dma_attr_maxxfer, and no PKT_DMA_PARTIAL: DDI_DMA_TOOBIG
+  struct buf *bp = getrbuf(KM_SLEEP);
+  bp->b_un.b_addr = reinterpret_cast<caddr_t>(b.data());
+  bp->b_bcount = b.size();
+  bp->b_flags = B_READ;
+  fake_hba::Stats before = fake_hba::stats();
+  size_t live = fk::scsa::stats().pkts_allocated;
+  EXPECT_EQ(scsi_init_pkt(&sd->sd_address, nullptr, bp, CDB_GROUP1, 1, 0, 0, SLEEP_FUNC, nullptr),
+            nullptr);
+  EXPECT_EQ(geterror(bp), EINVAL);
+  fake_hba::Stats after = fake_hba::stats();
+  EXPECT_EQ(after.setups, before.setups + 1);
+  EXPECT_EQ(after.teardowns, before.teardowns);
+  EXPECT_EQ(after.constructed, before.constructed + 1);  // lost, still constructed
+  EXPECT_EQ(fk::scsa::stats().pkts_allocated, live);     // not a packet anyone holds
+  freerbuf(bp);
+}
+
+// scsi_hba_tgtmap_create refuses a zero csync_usec or settle_usec.
+TEST_F(FakeHbaTest, TgtmapCreateRefusesZeroCsyncOrSettle) {
+  scsi_hba_tgtmap_t *map = nullptr;
+  EXPECT_EQ(scsi_hba_tgtmap_create(fake_hba::iport_dip(), SCSI_TM_PERADDR, 0, 100000, nullptr,
+                                   nullptr, nullptr, &map),
+            DDI_FAILURE);
+  EXPECT_TRUE(has_scsa_violation("csync_usec 0"));
+  fk::scsa::clear_violations();
+  EXPECT_EQ(scsi_hba_tgtmap_create(fake_hba::iport_dip(), SCSI_TM_PERADDR, 100000, 0, nullptr,
+                                   nullptr, nullptr, &map),
+            DDI_FAILURE);
+  EXPECT_TRUE(has_scsa_violation("settle_usec 0"));
+  fk::scsa::clear_violations();
+  // Not on the HBA node: target maps belong to iports.
+  EXPECT_EQ(scsi_hba_tgtmap_create(hba_, SCSI_TM_PERADDR, 100000, 100000, nullptr, nullptr, nullptr,
+                                   &map),
+            DDI_FAILURE);
+  EXPECT_EQ(map, nullptr);
+  fk::scsa::clear_violations();
+  fk::clear_violations();
+}
+
+class FakeHbaZeroSettleTest : public ::testing::Test {};
+
+// An iport whose target map cannot be created (settle 0) does not attach.
+TEST_F(FakeHbaZeroSettleTest, IportWithZeroSettleDoesNotAttach) {
+  fk::scsa::reset_state();
+  fk::boot();
+  fake_hba::Config c;
+  c.settle_usec = 0;
+  fake_hba::reset(c);
+  ASSERT_EQ(fk::load_driver("fake_hba"), 0);
+  dev_info_t *hba = fk::create_child(fk::root_node(), "fake_hba", fk::driver_ops(), "0");
+  ASSERT_NE(hba, nullptr);
+  ASSERT_EQ(fk::attach(hba), DDI_SUCCESS);
+  EXPECT_EQ(fk::scsa::config_iports(hba), DDI_FAILURE);
+  EXPECT_TRUE(has_scsa_violation("settle_usec 0"));
+  EXPECT_EQ(fk::scsa::unconfig_iports(hba), DDI_SUCCESS);
+  EXPECT_EQ(fk::detach(hba), DDI_SUCCESS);
+  fk::remove_node(hba);
+  EXPECT_EQ(fk::unload_driver(), 0);
+  fk::scsa::clear_violations();
+  fk::clear_violations();
+  fk::shutdown();
 }
 
 }  // namespace

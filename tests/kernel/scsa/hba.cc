@@ -131,26 +131,30 @@ Iport *find_iport_locked(dev_info_t *iport_dip) {
 
 namespace {
 
-// The framework's copy of the HBA's transport for an iport: set as the iport node's driver
-// private data before the iport attaches ("get our copy of the tran_t"), freed after it
-// detaches.
+// The framework's copy of the HBA's transport for an iport, as iport_preattach_tran_scsi_device
+// (scsi_hba.c) makes it before the iport attaches: a structure copy of the HBA's tran with
+// tran_open_flag and tran_hba_private reset (the iport driver sets its own in attach(9E); the
+// targets below the iport get this copy), tran_iport_dip set, SCSI_HBA_SCSA_FM / _PHCI and
+// SCSI_HBA_HBA cleared and SCSI_HBA_SCSA_TA set. The HBA's packet cache is shared. Set as the
+// iport node's driver private data; freed after the iport detaches.
 scsi_hba_tran_t *clone_tran(dev_info_t *hba_dip, dev_info_t *iport_dip) {
   auto *hba_tran = static_cast<scsi_hba_tran_t *>(ddi_get_driver_private(hba_dip));
   Tran *ht = hba_tran != nullptr ? tran_of(hba_tran) : nullptr;
   if (ht == nullptr || !ht->attached) {
     return nullptr;
   }
-  scsi_hba_tran_t *tran = scsi_hba_tran_alloc(hba_dip, SCSI_HBA_CANSLEEP);
+  scsi_hba_tran_t *tran = scsi_hba_tran_alloc(iport_dip, SCSI_HBA_CANSLEEP);
   Tran *t = tran_of(tran);
   *tran = *hba_tran;
-  tran->tran_hba_dip = hba_dip;
+  tran->tran_open_flag = 0;
+  tran->tran_hba_private = nullptr;
   tran->tran_iport_dip = iport_dip;
-  tran->tran_hba_flags &= ~SCSI_HBA_HBA;
-  tran->tran_tgtmap = nullptr;
-  tran->tran_iportmap = nullptr;
+  tran->tran_hba_flags &= ~(SCSI_HBA_SCSA_FM | SCSI_HBA_SCSA_PHCI | SCSI_HBA_HBA);
+  tran->tran_hba_flags |= SCSI_HBA_SCSA_TA;
   t->dip = iport_dip;
   t->is_iport = true;
   t->clone = true;
+  t->cache = ht->cache;
   t->attached = true;
   ddi_set_driver_private(iport_dip, tran);
   return tran;
@@ -251,7 +255,7 @@ void detach_tran(Tran *t, dev_info_t *dip) {
   size_t live = 0;
   {
     std::lock_guard<std::mutex> g(t->mu);
-    live = t->pkts.size() - t->cached;
+    live = t->pkts.size();
   }
   if (live > 0) {
     violation(Check::kMisuse, std::to_string(live) + " packet(s) not destroyed at detach");
@@ -300,6 +304,7 @@ scsi_hba_tran_t *scsi_hba_tran_alloc(dev_info_t *hba_dip, int flags) {
   }
   tran->tran_hba_dip = hba_dip;
   tran->tran_interconnect_type = INTERCONNECT_PARALLEL;
+  tran->tran_hba_flags |= SCSI_HBA_SCSA_TA;
   auto *t = new Tran();
   t->tran = tran;
   std::lock_guard<std::mutex> g(fk::scsa::reg().mu);
@@ -319,6 +324,13 @@ void scsi_hba_tran_free(scsi_hba_tran_t *tran) {
   }
   fk::scsa::drain_pkt_cache(t);
   {
+    // Packets still allocated through it (reported at detach) no longer have a transport.
+    std::lock_guard<std::mutex> g(t->mu);
+    for (fk::scsa::PktWrapper *w : t->pkts) {
+      w->tran = nullptr;
+    }
+  }
+  {
     std::lock_guard<std::mutex> g(fk::scsa::reg().mu);
     fk::scsa::reg().trans.erase(tran);
   }
@@ -337,46 +349,61 @@ int scsi_hba_attach_setup(dev_info_t *dip, ddi_dma_attr_t *hba_dma_attr, scsi_hb
     violation(Check::kMisuse, "scsi_hba_attach_setup: transport already attached");
     return DDI_FAILURE;
   }
-  bool is_iport = scsi_hba_iport_unit_address(dip) != nullptr;
-  if (Tran *old = fk::scsa::tran_of_dip(dip); old != nullptr && old->clone) {
-    // The iport driver brought its own transport: it replaces the framework's copy.
-    fk::scsa::detach_tran(old, dip);
-    scsi_hba_tran_free(old->tran);
+  // "Verify that we are called on a SCSA HBA node ..., not on an iport node" (an ASSERT, then
+  // DDI_FAILURE): an iport driver uses the framework's copy of the HBA's tran.
+  if (scsi_hba_iport_unit_address(dip) != nullptr) {
+    violation(Check::kMisuse, "scsi_hba_attach_setup on an iport node");
+    return DDI_FAILURE;
+  }
+  if ((tran->tran_get_name == nullptr) != (tran->tran_get_bus_addr == nullptr)) {
+    violation(Check::kMisuse,
+              "scsi_hba_attach_setup: tran_get_name and tran_get_bus_addr: both or neither");
+    return DDI_FAILURE;
   }
   if (!(flags & SCSI_HBA_HBA) && tran->tran_start == nullptr) {
     violation(Check::kMisuse,
               "scsi_hba_attach_setup: a transport that starts I/O needs tran_start");
     return DDI_FAILURE;
   }
+  if (tran->tran_setup_pkt != nullptr &&
+      (tran->tran_init_pkt != nullptr || tran->tran_destroy_pkt != nullptr)) {
+    violation(Check::kMisuse,
+              "scsi_hba_attach_setup: tran_setup_pkt with tran_init_pkt or tran_destroy_pkt");
+    return DDI_FAILURE;
+  }
   if (tran->tran_setup_pkt != nullptr && tran->tran_teardown_pkt == nullptr) {
     violation(Check::kMisuse, "scsi_hba_attach_setup: tran_setup_pkt without tran_teardown_pkt");
     return DDI_FAILURE;
   }
-  if (hba_dma_attr != nullptr) {
-    if (hba_dma_attr->dma_attr_sgllen == 0 ||
-        hba_dma_attr->dma_attr_addr_hi < hba_dma_attr->dma_attr_addr_lo) {
-      violation(Check::kMisuse, "scsi_hba_attach_setup: unusable DMA attributes");
-      return DDI_FAILURE;
-    }
-    tran->tran_dma_attr = *hba_dma_attr;
+  if (hba_dma_attr == nullptr || hba_dma_attr->dma_attr_sgllen == 0 ||
+      hba_dma_attr->dma_attr_addr_hi < hba_dma_attr->dma_attr_addr_lo) {
+    violation(Check::kMisuse, "scsi_hba_attach_setup: no or unusable DMA attributes");
+    return DDI_FAILURE;
   }
-  tran->tran_hba_flags = flags | SCSI_HBA_SCSA_TA;
-  if (is_iport) {
-    // "If a SCSA HBA driver separates initiator port function from HBA function, this field
-    // still refers to the HBA and is used to manage DMA."
-    tran->tran_iport_dip = dip;
-    tran->tran_hba_dip = ddi_get_parent(dip);
-  } else {
-    tran->tran_hba_dip = dip;
+  tran->tran_dma_attr = *hba_dma_attr;
+  tran->tran_hba_flags = (flags & ~SCSI_HBA_SCSA_TA) | (tran->tran_hba_flags & SCSI_HBA_SCSA_TA);
+  tran->tran_hba_dip = dip;
+  if (tran->tran_setup_pkt != nullptr) {
+    // The tran_setup_pkt(9E) packet cache, its object geometry fixed now.
+    t->cache = t;
+    t->cache_hba_len = tran->tran_hba_len;
+    t->cache_flags = tran->tran_hba_flags;
+  }
+  if (!(tran->tran_hba_flags & SCSI_HBA_HBA)) {
+    tran->tran_iport_dip = dip;  // scsa_tran_setup
   }
   t->dip = dip;
-  t->is_iport = is_iport;
+  t->is_iport = false;
   t->attached = true;
   ddi_set_driver_private(dip, tran);
   return DDI_SUCCESS;
 }
 
 int scsi_hba_detach(dev_info_t *dip) {
+  if (scsi_hba_iport_unit_address(dip) != nullptr) {
+    violation(Check::kMisuse, "scsi_hba_detach on an iport node");
+    return DDI_FAILURE;
+  }
   Tran *t = fk::scsa::tran_of_dip(dip);
   if (t == nullptr) {
     violation(Check::kMisuse, "scsi_hba_detach of a node with no attached transport");

@@ -1,6 +1,8 @@
 // Packets: scsi_init_pkt(9F) through tran_setup_pkt(9E) with a packet cache and framework DMA
 // binding, scsi_transport(9F), scsi_hba_pkt_comp(9F), scsi_poll(9F), scsi_destroy_pkt(9F), and
 // the bookkeeping that catches HBA completion mistakes.
+#include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <string>
 
@@ -31,76 +33,187 @@ PktWrapper *lookup(scsi_pkt *pkt) {
 
 int kmflag_for(int (*callback)(caddr_t)) { return callback == SLEEP_FUNC ? KM_SLEEP : KM_NOSLEEP; }
 
-// A constructed packet from the tran's cache, or a new one (HBA private area, DMA handle,
-// tran_pkt_constructor), as the kmem cache behind tran_setup_pkt(9E) would.
-PktWrapper *alloc_wrapper(Tran *t, int (*callback)(caddr_t)) {
-  {
-    std::lock_guard<std::mutex> g(t->mu);
-    if (t->free_list != nullptr) {
-      PktWrapper *w = t->free_list;
-      t->free_list = w->next_free;
-      t->cached--;
-      w->next_free = nullptr;
-      return w;
+// The cache object's inline areas (DEFAULT_CDBLEN, DEFAULT_SCBLEN of scsi_resource.h).
+constexpr size_t kDefaultCdbLen = 16;
+constexpr size_t kDefaultScbLen = sizeof(struct scsi_arq_status);
+// KMEM_FREE_PATTERN: what a DEBUG kernel writes over a freed buffer.
+constexpr uint32_t kFreePattern = 0xdeadbeef;
+
+size_t header_size() { return round16(sizeof(PktWrapper)); }
+
+// The poisoned ranges of a cache object: the scsi_pkt and everything after the wrapper (HBA
+// private and inline areas). The wrapper's own bookkeeping stays readable.
+template <typename F>
+void for_each_range(PktWrapper *w, F f) {
+  f(reinterpret_cast<uchar_t *>(&w->pkt), sizeof(scsi_pkt));
+  f(reinterpret_cast<uchar_t *>(w) + header_size(), w->alloc_size - header_size());
+}
+
+uchar_t pattern_byte(size_t i) { return static_cast<uchar_t>(kFreePattern >> (8 * (3 - i % 4))); }
+
+void poison(PktWrapper *w) {
+  for_each_range(w, [](uchar_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+      p[i] = pattern_byte(i);
     }
-  }
-  scsi_hba_tran_t *tran = t->tran;
-  size_t hba_len = tran->tran_hba_len;
-  size_t size = round16(sizeof(PktWrapper)) + round16(hba_len);
-  auto *w = static_cast<PktWrapper *>(kmem_zalloc(size, kmflag_for(callback)));
-  if (w == nullptr) {
-    return nullptr;
-  }
-  w->magic = kPktMagic;
-  w->tran = t;
-  w->alloc_size = size;
+  });
+}
+
+// kmem_cache_alloc_debug's verify_and_copy_pattern: a byte of a freed object that is not the
+// pattern was written after the free.
+bool poison_intact(PktWrapper *w) {
+  bool ok = true;
+  for_each_range(w, [&ok](uchar_t *p, size_t n) {
+    for (size_t i = 0; i < n && ok; i++) {
+      ok = p[i] == pattern_byte(i);
+    }
+  });
+  return ok;
+}
+
+// Constructs a cache object as scsi_hba_pkt_constructor does: zeroed, pkt_ha_private and the
+// inline CDB / status areas set up, a DMA handle with the HBA's attributes, then
+// tran_pkt_constructor(9E) with the HBA's transport (the cache's argument, never an iport's
+// copy).
+bool construct(PktWrapper *w, int (*callback)(caddr_t)) {
+  Tran *c = w->cache;
+  scsi_hba_tran_t *tran = c->tran;
+  memset(&w->pkt, 0, sizeof(scsi_pkt));
+  memset(reinterpret_cast<char *>(w) + header_size(), 0, w->alloc_size - header_size());
   w->state = PktWrapper::kIdle;
-  if (hba_len > 0) {
-    w->pkt.pkt_ha_private = reinterpret_cast<char *>(w) + round16(sizeof(PktWrapper));
+  w->in_start = w->completed_in_start = w->constructed = w->leaked = w->dma_bound = false;
+  w->bp = nullptr;
+  w->nwin = w->curwin = 0;
+  w->cdb_cap = w->scb_cap = w->tgt_cap = 0;
+  w->cdb_area = w->scb_area = nullptr;
+  w->tgt_area = nullptr;
+  w->cdb_inline = w->scb_inline = nullptr;
+  w->next_free = nullptr;
+  char *p = reinterpret_cast<char *>(w) + header_size();
+  w->pkt.pkt_ha_private = p;
+  p += round16(c->cache_hba_len);
+  if (c->cache_flags & SCSI_HBA_TRAN_CDB) {
+    w->cdb_inline = reinterpret_cast<uchar_t *>(p);
+    w->pkt.pkt_cdbp = w->cdb_inline;
+    p += round16(kDefaultCdbLen);
+  }
+  if (c->cache_flags & SCSI_HBA_TRAN_SCB) {
+    w->scb_inline = reinterpret_cast<uchar_t *>(p);
+    w->pkt.pkt_scbp = w->scb_inline;
   }
   if (ddi_dma_alloc_handle(tran->tran_hba_dip, &tran->tran_dma_attr,
                            callback == SLEEP_FUNC ? DDI_DMA_SLEEP : DDI_DMA_DONTWAIT, nullptr,
                            &w->pkt.pkt_handle) != DDI_SUCCESS) {
-    kmem_free(w, size);
-    return nullptr;
+    return false;
   }
   if (tran->tran_pkt_constructor != nullptr &&
       tran->tran_pkt_constructor(&w->pkt, tran, kmflag_for(callback)) != 0) {
     ddi_dma_free_handle(&w->pkt.pkt_handle);
-    kmem_free(w, size);
-    return nullptr;
+    return false;
   }
   w->constructed = true;
+  return true;
+}
+
+// scsi_hba_pkt_destructor: tran_pkt_destructor(9E) with the HBA's transport, after checking
+// that nobody moved the framework's pointers; then the DMA handle goes.
+void destruct(PktWrapper *w) {
+  scsi_hba_tran_t *tran = w->cache->tran;
+  if (w->dma_bound) {
+    violation(Check::kMisuse, pkt_name(&w->pkt) + " freed with its DMA still bound");
+  }
+  if (w->constructed && tran->tran_pkt_destructor != nullptr) {
+    tran->tran_pkt_destructor(&w->pkt, tran);
+  }
+  if (w->pkt.pkt_ha_private != reinterpret_cast<char *>(w) + header_size() ||
+      (w->cdb_inline != nullptr && w->pkt.pkt_cdbp != w->cdb_inline) ||
+      (w->scb_inline != nullptr && w->pkt.pkt_scbp != w->scb_inline)) {
+    violation(Check::kMisuse, "the HBA changed pkt_ha_private, pkt_cdbp or pkt_scbp of " +
+                                  pkt_name(&w->pkt) + " (scsi_hba_pkt_destructor)");
+  }
+  if (w->pkt.pkt_handle != nullptr) {
+    ddi_dma_free_handle(&w->pkt.pkt_handle);
+  }
+  w->constructed = false;
+}
+
+void release_memory(PktWrapper *w) {
+  if (w->cookie_array != nullptr) {
+    kmem_free(w->cookie_array, sizeof(ddi_dma_cookie_t) * w->cookie_cap);
+  }
+  w->magic = 0;
+  kmem_free(w, w->alloc_size);
+}
+
+// kmem_cache_alloc of the HBA's packet cache, as a DEBUG kernel runs it: a freed object is
+// checked for writes after its free, then constructed again; a new one is carved out.
+PktWrapper *alloc_wrapper(Tran *c, int (*callback)(caddr_t)) {
+  PktWrapper *w = nullptr;
   {
-    std::lock_guard<std::mutex> g(t->mu);
-    t->pkts.insert(w);
+    std::lock_guard<std::mutex> g(c->mu);
+    if (c->free_list != nullptr) {
+      w = c->free_list;
+      c->free_list = w->next_free;
+      c->cached--;
+    }
+  }
+  if (w != nullptr && !poison_intact(w)) {
+    char buf[96];
+    snprintf(buf, sizeof(buf), "packet %p was written after scsi_destroy_pkt freed it",
+             static_cast<void *>(&w->pkt));
+    violation(Check::kMisuse, std::string(buf) + " (kmem: buffer modified, 0xdeadbeef)");
+  }
+  if (w == nullptr) {
+    size_t size = header_size() + round16(c->cache_hba_len);
+    size += (c->cache_flags & SCSI_HBA_TRAN_CDB) ? round16(kDefaultCdbLen) : 0;
+    size += (c->cache_flags & SCSI_HBA_TRAN_SCB) ? round16(kDefaultScbLen) : 0;
+    w = static_cast<PktWrapper *>(kmem_zalloc(size, kmflag_for(callback)));
+    if (w == nullptr) {
+      return nullptr;
+    }
+    w->magic = kPktMagic;
+    w->cache = c;
+    w->alloc_size = size;
+    std::lock_guard<std::mutex> g(c->mu);
+    c->objects.insert(w);
+  }
+  if (!construct(w, callback)) {
+    poison(w);
+    std::lock_guard<std::mutex> g(c->mu);
+    w->next_free = c->free_list;
+    c->free_list = w;
+    c->cached++;
+    return nullptr;
   }
   std::lock_guard<std::mutex> g(reg().mu);
   reg().pkts.insert(w);
   return w;
 }
 
-void destroy_wrapper(PktWrapper *w) {
-  scsi_hba_tran_t *tran = w->tran->tran;
+// The packet is no longer one the framework hands out or accepts.
+void forget(PktWrapper *w) {
   {
     std::lock_guard<std::mutex> g(reg().mu);
     reg().pkts.erase(w);
   }
-  {
+  if (w->tran != nullptr) {
     std::lock_guard<std::mutex> g(w->tran->mu);
     w->tran->pkts.erase(w);
   }
-  if (w->constructed && tran->tran_pkt_destructor != nullptr) {
-    tran->tran_pkt_destructor(&w->pkt, tran);
-  }
-  if (w->pkt.pkt_handle != nullptr) {
-    ddi_dma_free_handle(&w->pkt.pkt_handle);
-  }
-  if (w->cookie_array != nullptr) {
-    kmem_free(w->cookie_array, sizeof(ddi_dma_cookie_t) * w->cookie_cap);
-  }
-  w->magic = 0;
-  kmem_free(w, w->alloc_size);
+  w->tran = nullptr;  // the transport may be freed before the cache
+}
+
+// kmem_cache_free of a DEBUG kernel: destructor, then the 0xdeadbeef fill; the object stays in
+// the cache.
+void free_wrapper(PktWrapper *w) {
+  forget(w);
+  destruct(w);
+  poison(w);
+  Tran *c = w->cache;
+  std::lock_guard<std::mutex> g(c->mu);
+  w->next_free = c->free_list;
+  c->free_list = w;
+  c->cached++;
 }
 
 void free_areas(PktWrapper *w) {
@@ -113,6 +226,14 @@ void free_areas(PktWrapper *w) {
   if (w->tgt_area != nullptr) {
     kmem_free(w->tgt_area, w->tgt_cap);
   }
+  // As scsi_free_cache_pkt: the pointers go back to the object's own areas.
+  if (w->cdb_area != nullptr) {
+    w->pkt.pkt_cdbp = w->cdb_inline;
+  }
+  if (w->scb_area != nullptr) {
+    w->pkt.pkt_scbp = w->scb_inline;
+  }
+  w->pkt.pkt_private = nullptr;
   w->cdb_area = w->scb_area = nullptr;
   w->tgt_area = nullptr;
   w->cdb_cap = w->scb_cap = w->tgt_cap = 0;
@@ -177,6 +298,8 @@ int bind(PktWrapper *w, struct buf *bp, int flags, int (*callback)(caddr_t), cad
                                    callback == SLEEP_FUNC ? DDI_DMA_SLEEP : DDI_DMA_DONTWAIT, arg,
                                    &cookie, &n);
   if (rv != DDI_DMA_MAPPED && rv != DDI_DMA_PARTIAL_MAP) {
+    // scsi_dma_buf_bind_attr: the buf carries the reason (none for a lack of resources).
+    bioerror(bp, rv == DDI_DMA_NORESOURCES ? 0 : rv == DDI_DMA_TOOBIG ? EINVAL : EFAULT);
     return rv;
   }
   w->dma_bound = true;
@@ -258,18 +381,37 @@ void deliver(scsi_pkt *pkt) {
 }
 
 void drain_pkt_cache(Tran *t) {
-  for (;;) {
-    PktWrapper *w;
-    {
-      std::lock_guard<std::mutex> g(t->mu);
-      w = t->free_list;
-      if (w == nullptr) {
-        break;
-      }
-      t->free_list = w->next_free;
-      t->cached--;
+  std::set<PktWrapper *> objects;
+  {
+    std::lock_guard<std::mutex> g(t->mu);
+    objects.swap(t->objects);
+    t->free_list = nullptr;
+    t->cached = 0;
+  }
+  size_t lost = 0;
+  for (PktWrapper *w : objects) {
+    if (w->constructed) {
+      // Lost by scsi_init_pkt after a failed bind, or never destroyed (reported at detach):
+      // kmem_cache_destroy warns that the cache is not empty. Its resources go back here so
+      // that the leak accounting names the real culprit only.
+      lost += w->leaked ? 1 : 0;
+      forget(w);
+      unbind(w);
+      free_areas(w);
+      destruct(w);
+    } else if (!poison_intact(w)) {
+      char buf[96];
+      snprintf(buf, sizeof(buf), "packet %p was written after scsi_destroy_pkt freed it",
+               static_cast<void *>(&w->pkt));
+      violation(Check::kMisuse, std::string(buf) + " (kmem: buffer modified, 0xdeadbeef)");
     }
-    destroy_wrapper(w);
+    release_memory(w);
+  }
+  if (lost > 0) {
+    fprintf(stderr,
+            "WARNING: kmem_cache_destroy: packet cache not empty: %zu packet(s) lost by "
+            "scsi_init_pkt after a failed DMA bind\n",
+            lost);
   }
 }
 
@@ -319,12 +461,17 @@ struct scsi_pkt *scsi_init_pkt(struct scsi_address *ap, struct scsi_pkt *in_pkt,
     violation(Check::kMisuse, "scsi_init_pkt: transport not attached");
     return nullptr;
   }
-  if (tran->tran_setup_pkt == nullptr) {
+  Tran *c = t->cache;
+  if (c == nullptr) {
     if (tran->tran_init_pkt != nullptr) {  // legacy HBA: it allocates packets itself
       return tran->tran_init_pkt(ap, in_pkt, bp, cmdlen, statuslen, privatelen, flags, callback,
                                  arg);
     }
-    violation(Check::kMisuse, "scsi_init_pkt: HBA has neither tran_setup_pkt nor tran_init_pkt");
+    // scsi_hba_attach_setup installs the cache's tran_init_pkt only when tran_setup_pkt is set
+    // by then: illumos would call a NULL tran_init_pkt.
+    violation(Check::kMisuse,
+              "scsi_init_pkt: no tran_init_pkt (tran_setup_pkt must be set before "
+              "scsi_hba_attach_setup, which creates the packet cache)");
     return nullptr;
   }
   if (cmdlen < 0 || statuslen < 0 || privatelen < 0) {
@@ -333,127 +480,156 @@ struct scsi_pkt *scsi_init_pkt(struct scsi_address *ap, struct scsi_pkt *in_pkt,
   }
   int kmflag = callback == SLEEP_FUNC ? KM_SLEEP : KM_NOSLEEP;
 
-  if (in_pkt != nullptr) {
-    // An existing packet: allocate DMA resources for (the next portion of) the transfer.
-    PktWrapper *w = fk::scsa::lookup(in_pkt);
+  // scsi_init_cache_pkt. A new packet: constructed by the cache, set up by the HBA
+  // (tran_setup_pkt(9E)), its areas zeroed, and only then bound to the data.
+  PktWrapper *w;
+  bool fresh = in_pkt == nullptr;
+  if (!fresh) {
+    w = fk::scsa::lookup(in_pkt);
     if (w == nullptr) {
       violation(Check::kMisuse, "scsi_init_pkt: not a framework packet");
       return nullptr;
     }
-    if (bp != nullptr && bp->b_bcount > 0) {
-      if (!w->dma_bound) {
-        int rv = fk::scsa::bind(w, bp, flags, callback, arg);
-        if (rv != DDI_DMA_MAPPED && rv != DDI_DMA_PARTIAL_MAP) {
-          return nullptr;
-        }
-      } else if (!fk::scsa::next_window(w, callback)) {
-        return nullptr;
-      }
+  } else {
+    w = fk::scsa::alloc_wrapper(c, callback);
+    if (w == nullptr) {
+      return nullptr;
     }
-    return in_pkt;
-  }
-
-  PktWrapper *w = fk::scsa::alloc_wrapper(t, callback);
-  if (w == nullptr) {
-    return nullptr;
-  }
-  scsi_pkt *pkt = &w->pkt;
-  {
-    // A cached wrapper is on t->pkts, which check_no_outstanding() reads from other threads.
-    std::lock_guard<std::mutex> g(t->mu);
-    w->state = PktWrapper::kIdle;
-    w->completed_in_start = false;
-    w->in_start = false;
-  }
-
-  // Framework-allocated areas: the CDB and status block when the HBA asked for them
-  // (SCSI_HBA_TRAN_CDB / SCSI_HBA_TRAN_SCB), the target driver's private area always.
-  bool ok = true;
-  if (tran->tran_hba_flags & SCSI_HBA_TRAN_CDB) {
-    w->cdb_cap = static_cast<size_t>(cmdlen);
-    w->cdb_area = static_cast<uchar_t *>(fk::scsa::alloc_area(w->cdb_cap, kmflag));
-    ok = ok && (cmdlen == 0 || w->cdb_area != nullptr);
-  }
-  if (tran->tran_hba_flags & SCSI_HBA_TRAN_SCB) {
-    w->scb_cap = static_cast<size_t>(statuslen);
-    w->scb_area = static_cast<uchar_t *>(fk::scsa::alloc_area(w->scb_cap, kmflag));
-    ok = ok && (statuslen == 0 || w->scb_area != nullptr);
-  }
-  w->tgt_cap = static_cast<size_t>(privatelen);
-  w->tgt_area = fk::scsa::alloc_area(w->tgt_cap, kmflag);
-  ok = ok && (privatelen == 0 || w->tgt_area != nullptr);
-
-  pkt->pkt_address = *ap;
-  pkt->pkt_private = w->tgt_area;
-  pkt->pkt_comp = nullptr;
-  pkt->pkt_flags = 0;
-  pkt->pkt_time = 0;
-  pkt->pkt_scbp = w->scb_area;
-  pkt->pkt_cdbp = w->cdb_area;
-  pkt->pkt_resid = 0;
-  pkt->pkt_state = 0;
-  pkt->pkt_statistics = 0;
-  pkt->pkt_reason = 0;
-  pkt->pkt_cdblen = static_cast<uint_t>(cmdlen);
-  pkt->pkt_tgtlen = static_cast<uint_t>(privatelen);
-  pkt->pkt_scblen = static_cast<uint_t>(statuslen);
-  pkt->pkt_numcookies = 0;
-  pkt->pkt_cookies = nullptr;
-  pkt->pkt_dma_len = 0;
-  pkt->pkt_dma_offset = 0;
-  pkt->pkt_dma_flags = 0;
-
-  if (ok && bp != nullptr && bp->b_bcount > 0) {
-    int rv = fk::scsa::bind(w, bp, flags, callback, arg);
-    ok = rv == DDI_DMA_MAPPED || rv == DDI_DMA_PARTIAL_MAP;
-  }
-  if (ok && tran->tran_setup_pkt(pkt, callback, arg) != 0) {
-    ok = false;
-  } else if (ok) {
+    {
+      std::lock_guard<std::mutex> g(t->mu);
+      w->tran = t;
+      t->pkts.insert(w);
+    }
+    scsi_pkt *pkt = &w->pkt;
+    pkt->pkt_address = *ap;
+    pkt->pkt_flags = 0;
+    pkt->pkt_time = 0;
+    pkt->pkt_resid = 0;
+    pkt->pkt_state = 0;
+    pkt->pkt_statistics = 0;
+    pkt->pkt_reason = 0;
+    pkt->pkt_dma_offset = 0;
+    pkt->pkt_dma_len = 0;
+    pkt->pkt_dma_flags = 0;
+    // Areas larger than the object's own come from kmem; the target driver's private area
+    // always does (DEFAULT_PRIVLEN is 0).
+    bool ok = true;
+    pkt->pkt_cdblen = static_cast<uint_t>(cmdlen);
+    if ((tran->tran_hba_flags & SCSI_HBA_TRAN_CDB) &&
+        static_cast<size_t>(cmdlen) > fk::scsa::kDefaultCdbLen) {
+      w->cdb_cap = static_cast<size_t>(cmdlen);
+      w->cdb_area = static_cast<uchar_t *>(fk::scsa::alloc_area(w->cdb_cap, kmflag));
+      ok = w->cdb_area != nullptr;
+      pkt->pkt_cdbp = w->cdb_area != nullptr ? w->cdb_area : pkt->pkt_cdbp;
+    }
+    pkt->pkt_tgtlen = static_cast<uint_t>(privatelen);
+    if (ok && privatelen > 0) {
+      w->tgt_cap = static_cast<size_t>(privatelen);
+      w->tgt_area = fk::scsa::alloc_area(w->tgt_cap, kmflag);
+      ok = w->tgt_area != nullptr;
+      pkt->pkt_private = w->tgt_area;
+    }
+    pkt->pkt_scblen = static_cast<uint_t>(statuslen);
+    if (ok && (tran->tran_hba_flags & SCSI_HBA_TRAN_SCB) &&
+        static_cast<size_t>(statuslen) > fk::scsa::kDefaultScbLen) {
+      w->scb_cap = static_cast<size_t>(statuslen);
+      w->scb_area = static_cast<uchar_t *>(fk::scsa::alloc_area(w->scb_cap, kmflag));
+      ok = w->scb_area != nullptr;
+      pkt->pkt_scbp = w->scb_area != nullptr ? w->scb_area : pkt->pkt_scbp;
+    }
+    int rv =
+        ok ? tran->tran_setup_pkt(pkt, callback == SLEEP_FUNC ? SLEEP_FUNC : NULL_FUNC, nullptr)
+           : -1;
+    if (rv == -1) {
+      // Given back to the cache without tran_teardown_pkt, as illumos does.
+      fk::scsa::free_areas(w);
+      fk::scsa::free_wrapper(w);
+      return nullptr;
+    }
+    if (rv != 0) {
+      violation(Check::kMisuse, "tran_setup_pkt returned " + std::to_string(rv) +
+                                    " (0 or -1): illumos takes it for success");
+    }
     if (pkt->pkt_cdbp == nullptr && cmdlen > 0) {
       violation(Check::kMisuse, "tran_setup_pkt left pkt_cdbp NULL without SCSI_HBA_TRAN_CDB");
+      w->leaked = true;  // illumos would have panicked in bzero
+      fk::scsa::forget(w);
+      return nullptr;
     }
     if (pkt->pkt_scbp == nullptr && statuslen > 0) {
       violation(Check::kMisuse, "tran_setup_pkt left pkt_scbp NULL without SCSI_HBA_TRAN_SCB");
+      w->leaked = true;  // illumos would have panicked in bzero
+      fk::scsa::forget(w);
+      return nullptr;
     }
-    return pkt;
+    if (cmdlen > 0) {
+      memset(pkt->pkt_cdbp, 0, static_cast<size_t>(cmdlen));
+    }
+    if (privatelen > 0) {
+      memset(pkt->pkt_private, 0, static_cast<size_t>(privatelen));
+    }
+    if (statuslen > 0) {
+      memset(pkt->pkt_scbp, 0, static_cast<size_t>(statuslen));
+    }
   }
-  // Failure: give everything back.
-  fk::scsa::unbind(w);
-  fk::scsa::free_areas(w);
-  std::lock_guard<std::mutex> g(t->mu);
-  w->next_free = t->free_list;
-  t->free_list = w;
-  t->cached++;
-  return nullptr;
+
+  scsi_pkt *pkt = &w->pkt;
+  if (bp != nullptr && bp->b_bcount > 0) {
+    bool bound;
+    if (!w->dma_bound) {
+      int rv = fk::scsa::bind(w, bp, flags, callback, arg);
+      bound = rv == DDI_DMA_MAPPED || rv == DDI_DMA_PARTIAL_MAP;
+    } else {
+      bound = fk::scsa::next_window(w, callback);
+    }
+    if (!bound) {
+      if (fresh) {
+        // scsi_init_cache_pkt returns NULL here without tran_teardown_pkt(9E) and without
+        // freeing the packet: it is lost to the cache until the cache is destroyed.
+        w->leaked = true;
+        fk::scsa::forget(w);
+      }
+      return nullptr;
+    }
+    // The DEBUG kernel's ASSERTs on the result.
+    if (pkt->pkt_numcookies > static_cast<uint_t>(tran->tran_dma_attr.dma_attr_sgllen)) {
+      violation(Check::kMisuse, "scsi_init_pkt: " + std::to_string(pkt->pkt_numcookies) +
+                                    " cookies exceed dma_attr_sgllen");
+    }
+    uint64_t granular = c->tran->tran_dma_attr.dma_attr_granular;
+    if (granular > 1 && static_cast<uint64_t>(pkt->pkt_resid) % granular != 0) {
+      violation(Check::kMisuse, "scsi_init_pkt: residue " + std::to_string(pkt->pkt_resid) +
+                                    " not a multiple of dma_attr_granular");
+    }
+  } else if (fresh) {
+    pkt->pkt_resid = 0;
+  }
+  return pkt;
 }
 
 void scsi_destroy_pkt(struct scsi_pkt *pkt) {
   PktWrapper *w = fk::scsa::lookup(pkt);
   if (w == nullptr) {
-    violation(Check::kMisuse, "scsi_destroy_pkt: not a framework packet");
+    violation(Check::kMisuse, "scsi_destroy_pkt: not a live framework packet");
+    return;
+  }
+  if (w->tran == nullptr) {
+    violation(Check::kMisuse, "scsi_destroy_pkt: the packet's transport was freed before it");
+    fk::scsa::forget(w);
     return;
   }
   if (w->state == PktWrapper::kInTransport) {
     violation(Check::kMisuse,
               "scsi_destroy_pkt: " + fk::scsa::pkt_name(pkt) + " still in transport");
   }
+  // scsi_free_cache_pkt: teardown, unbind, the extra areas, then back to the cache.
   scsi_hba_tran_t *tran = w->tran->tran;
   if (tran->tran_teardown_pkt != nullptr) {
     tran->tran_teardown_pkt(pkt);
   }
   fk::scsa::unbind(w);
   fk::scsa::free_areas(w);
-  pkt->pkt_cdbp = pkt->pkt_scbp = nullptr;
-  pkt->pkt_private = nullptr;
-  pkt->pkt_comp = nullptr;
-  // The state stays kCompleted across the cache, so a late completion of a destroyed packet
-  // is still reported as a second completion.
-  Tran *t = w->tran;
-  std::lock_guard<std::mutex> g(t->mu);
-  w->next_free = t->free_list;
-  t->free_list = w;
-  t->cached++;
+  fk::scsa::free_wrapper(w);
 }
 
 void scsi_dmafree(struct scsi_pkt *pkt) {

@@ -40,12 +40,17 @@ void violation(Check check, const std::string &what);
 constexpr uint32_t kPktMagic = 0x5343504b;  // "SCPK"
 struct Tran;
 
-// One framework-allocated packet. kmem memory (counted by the kernel's leak accounting);
-// cdb, status block, target-private and HBA-private areas follow it in the same allocation.
+// One framework-allocated packet: an object of its HBA's packet cache (the kmem_cache
+// scsi_hba_attach_setup(9F) creates for tran_setup_pkt(9E) HBAs). kmem memory (counted by the
+// kernel's leak accounting); the HBA-private area and the cache's inline CDB and status areas
+// follow the wrapper in the same allocation. As on a DEBUG kernel (kmem_flags KMF_DEADBEEF),
+// every allocation constructs the object and every free destroys it and fills it with
+// 0xdeadbeef, which the next allocation verifies.
 struct PktWrapper {
   scsi_pkt pkt;  // first: a scsi_pkt * is a PktWrapper *
   uint32_t magic;
-  Tran *tran;
+  Tran *tran;   // the transport the packet was allocated through (pkt_address.a_hba_tran)
+  Tran *cache;  // the cache owner: the HBA's transport, the constructor's argument
   size_t alloc_size;
   enum State : int { kIdle, kInTransport, kCompleted } state;
   bool in_start;                 // tran_start running for it
@@ -53,13 +58,15 @@ struct PktWrapper {
   uint64_t gen;                  // bumped by every scsi_transport
   std::thread::id start_thread;  // the thread running tran_start
   bool constructed;              // tran_pkt_constructor succeeded
+  bool leaked;                   // lost by scsi_init_pkt after a failed DMA bind
   bool dma_bound;
   struct buf *bp;
   uint_t nwin;
   uint_t curwin;
-  size_t cdb_cap, scb_cap, tgt_cap;  // framework-allocated area sizes (0: none)
+  size_t cdb_cap, scb_cap, tgt_cap;  // areas allocated beyond the inline ones (0: none)
   uchar_t *cdb_area, *scb_area;
   void *tgt_area;
+  uchar_t *cdb_inline, *scb_inline;  // the cache object's own areas (SCSI_HBA_TRAN_CDB/SCB)
   ddi_dma_cookie_t *cookie_array;
   uint_t cookie_cap;
   PktWrapper *next_free;
@@ -71,11 +78,19 @@ struct Tran {
   dev_info_t *dip = nullptr;  // node the tran was attached to
   bool attached = false;
   bool is_iport = false;
-  bool clone = false;               // the framework's copy of the HBA's tran for an iport
-  std::mutex mu;                    // guards the packet cache and the packet set
-  PktWrapper *free_list = nullptr;  // packet cache: constructed packets
+  bool clone = false;     // the framework's copy of the HBA's tran for an iport
+  Tran *cache = nullptr;  // the packet cache packets of this tran come from: the HBA's own
+                          // (the iport copy shares it, as the structure copy shares
+                          // tran_pkt_cache_ptr); nullptr: none (no tran_setup_pkt at attach)
+  std::mutex mu;          // guards the packet cache and the packet sets
+  // The cache (owner only): its geometry, fixed at scsi_hba_attach_setup as kmem_cache_create
+  // fixes it, its freed (poisoned) objects and every object it holds.
+  size_t cache_hba_len = 0;
+  int cache_flags = 0;
+  PktWrapper *free_list = nullptr;
   size_t cached = 0;
-  std::set<PktWrapper *> pkts;  // every live packet of this tran
+  std::set<PktWrapper *> objects;  // allocated, freed or lost: every object of the cache
+  std::set<PktWrapper *> pkts;     // every live packet allocated through this tran
 };
 
 // --- iports ---
@@ -164,7 +179,8 @@ Tran *tran_of_dip(dev_info_t *dip);    // the attached tran of an HBA or iport n
 
 // Packets a LUN / tran still has in transport: reported as kNotCompletedAtDetach.
 void check_no_outstanding(Tran *t, const scsi_device *sd, const char *when);
-// Free the packet cache of a tran (destructor, handle, memory).
+// kmem_cache_destroy of a tran's packet cache: verifies and frees its freed objects and the
+// ones scsi_init_pkt lost (destructor, handle, memory).
 void drain_pkt_cache(Tran *t);
 
 // Ask the map that owns sd's target to rescan its LUNs (unit attention path).

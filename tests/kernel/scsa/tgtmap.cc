@@ -633,9 +633,18 @@ extern "C" {
 int scsi_hba_tgtmap_create(dev_info_t *iport_dip, scsi_tgtmap_mode_t mode, int csync_usec,
                            int settle_usec, void *tgtmap_priv, scsi_tgt_activate_cb_t activate_cb,
                            scsi_tgt_deactivate_cb_t deactivate_cb, scsi_hba_tgtmap_t **tgtmapp) {
-  if (iport_dip == nullptr || tgtmapp == nullptr || settle_usec < 0 || csync_usec < 0 ||
+  // scsi_hba_tgtmap_create refuses a zero csync_usec (the window after creation in which a
+  // bus_config waits for the targets present at creation) or settle_usec, and a node that is
+  // not an iport.
+  if (iport_dip == nullptr || tgtmapp == nullptr || settle_usec <= 0 || csync_usec <= 0 ||
       (mode != SCSI_TM_FULLSET && mode != SCSI_TM_PERADDR)) {
-    violation(Check::kMisuse, "scsi_hba_tgtmap_create: bad arguments");
+    violation(Check::kMisuse, "scsi_hba_tgtmap_create: bad arguments (csync_usec " +
+                                  std::to_string(csync_usec) + ", settle_usec " +
+                                  std::to_string(settle_usec) + ")");
+    return DDI_FAILURE;
+  }
+  if (scsi_hba_iport_unit_address(iport_dip) == nullptr) {
+    violation(Check::kMisuse, "scsi_hba_tgtmap_create on a node that is not an iport");
     return DDI_FAILURE;
   }
   auto *tran = static_cast<scsi_hba_tran_t *>(ddi_get_driver_private(iport_dip));

@@ -363,18 +363,59 @@ TEST_F(DmaTest, GranularityAllowsUnevenSegmentsWithScatterGather) {
   kmem_free(buf, 3 * 4096);
 }
 
+// A DEBUG x86 rootnex (rootnex.c: rootnex_dma_allochdl, rootnex_valid_alloc_parms) refuses
+// attributes its page-based binding cannot honour.
+TEST_F(DmaTest, RootnexRefusesAttributesADebugKernelRefuses) {
+  Boot();
+  struct Case {
+    const char *why;
+    void (*set)(ddi_dma_attr_t &);
+  };
+  const Case cases[] = {
+      {"dma_attr_seg below 0xfff", [](ddi_dma_attr_t &a) { a.dma_attr_seg = 0x7ff; }},
+      {"dma_attr_count_max below 0xfff", [](ddi_dma_attr_t &a) { a.dma_attr_count_max = 0x1ff; }},
+      {"dma_attr_granular above the page size",
+       [](ddi_dma_attr_t &a) { a.dma_attr_granular = 8192; }},
+      {"dma_attr_maxxfer below the page size",
+       [](ddi_dma_attr_t &a) { a.dma_attr_maxxfer = 2048; }},
+      {"dma_attr_seg not ending in 0xfff", [](ddi_dma_attr_t &a) { a.dma_attr_seg = 0x1ffe; }},
+      {"largest cookie smaller than a page",
+       [](ddi_dma_attr_t &a) {
+         a.dma_attr_granular = 3000;  // maxxfer 5000 rounds down to 3000
+         a.dma_attr_maxxfer = 5000;
+       }},
+  };
+  for (const Case &c : cases) {
+    ddi_dma_attr_t a = BaseAttr();
+    c.set(a);
+    ddi_dma_handle_t hh = nullptr;
+    EXPECT_EQ(ddi_dma_alloc_handle(nullptr, &a, DDI_DMA_SLEEP, nullptr, &hh), DDI_DMA_BADATTR)
+        << c.why;
+    EXPECT_TRUE(HasViolation("dma", c.why)) << c.why;
+    fk::clear_violations();
+  }
+  // The smallest attributes it accepts.
+  ddi_dma_attr_t a = BaseAttr();
+  a.dma_attr_seg = 0xfff;
+  a.dma_attr_count_max = 0xfff;
+  a.dma_attr_maxxfer = 4096;
+  a.dma_attr_granular = 4096;
+  Alloc(a);
+  EXPECT_EQ(fk::violations().size(), 0u);
+}
+
 TEST_F(DmaTest, MaxxferTooBig) {
   Boot();
   ddi_dma_attr_t a = BaseAttr();
-  a.dma_attr_maxxfer = 1024;
+  a.dma_attr_maxxfer = 4096;  // the least a DEBUG rootnex accepts
   Alloc(a);
-  void *buf = kmem_alloc(2048, KM_SLEEP);
+  void *buf = kmem_alloc(8192, KM_SLEEP);
   uint_t n;
   ddi_dma_cookie_t c;
-  EXPECT_EQ(ddi_dma_addr_bind_handle(h, nullptr, static_cast<caddr_t>(buf), 2048, DDI_DMA_READ,
+  EXPECT_EQ(ddi_dma_addr_bind_handle(h, nullptr, static_cast<caddr_t>(buf), 8192, DDI_DMA_READ,
                                      DDI_DMA_SLEEP, nullptr, &c, &n),
             DDI_DMA_TOOBIG);
-  kmem_free(buf, 2048);
+  kmem_free(buf, 8192);
 }
 
 TEST_F(DmaTest, MemAllocHonoursAddressRangeAndAlignment) {
@@ -1305,10 +1346,10 @@ TEST_F(PciTest, MutexWithoutIntrPriInHandlerIsCaught) {
                 },
                 nullptr, nullptr),
             DDI_SUCCESS);
-  ASSERT_EQ(ddi_intr_enable(h), DDI_SUCCESS);
+  ASSERT_EQ(ddi_intr_block_enable(&h, 1), DDI_SUCCESS);
   fk::device_host(dip)->send_msi(0);
   while (calls.load() == 0) std::this_thread::yield();
-  ddi_intr_disable(h);
+  ddi_intr_block_disable(&h, 1);
   EXPECT_TRUE(HasViolation("lock", "not initialised with DDI_INTR_PRI"));
   ddi_intr_remove_handler(h);
   ddi_intr_free(h);
@@ -1370,10 +1411,10 @@ TEST_F(PciTest, UnclaimedInterruptsAreCounted) {
                 h, [](caddr_t, caddr_t) -> uint_t { return calls++, DDI_INTR_UNCLAIMED; }, nullptr,
                 nullptr),
             DDI_SUCCESS);
-  ASSERT_EQ(ddi_intr_enable(h), DDI_SUCCESS);
+  ASSERT_EQ(ddi_intr_block_enable(&h, 1), DDI_SUCCESS);
   fk::device_host(dip)->send_msi(0);
   while (calls.load() == 0) std::this_thread::yield();
-  ddi_intr_disable(h);
+  ddi_intr_block_disable(&h, 1);
   EXPECT_EQ(fk::counters().interrupts_unclaimed, 1u);
   EXPECT_EQ(fk::intr_info(dip).type, DDI_INTR_TYPE_MSI);
   ddi_intr_remove_handler(h);
@@ -1517,6 +1558,33 @@ TEST_F(KernelTest, LockInQuiesceIsCaught) {
   mutex_destroy(&quiesce_lock);
 }
 
+// ddi_intr_enable(9F) and ddi_intr_disable(9F) refuse an MSI vector with DDI_INTR_FLAG_BLOCK
+// (ddi_intr.c): only ddi_intr_block_enable(9F) / ddi_intr_block_disable(9F) drive it.
+TEST_F(PciTest, BlockCapableMsiNeedsTheBlockInterface) {
+  Attach();
+  ddi_intr_handle_t h;
+  int actual;
+  ASSERT_EQ(ddi_intr_alloc(dip, &h, DDI_INTR_TYPE_MSI, 0, 1, &actual, DDI_INTR_ALLOC_NORMAL),
+            DDI_SUCCESS);
+  int cap = 0;
+  ASSERT_EQ(ddi_intr_get_cap(h, &cap), DDI_SUCCESS);
+  ASSERT_TRUE(cap & DDI_INTR_FLAG_BLOCK);
+  ASSERT_EQ(ddi_intr_add_handler(
+                h, [](caddr_t, caddr_t) -> uint_t { return DDI_INTR_UNCLAIMED; }, nullptr, nullptr),
+            DDI_SUCCESS);
+  EXPECT_EQ(ddi_intr_enable(h), DDI_EINVAL);
+  EXPECT_TRUE(HasViolation("intr", "ddi_intr_enable of an MSI vector with DDI_INTR_FLAG_BLOCK"));
+  fk::clear_violations();
+  EXPECT_EQ(ddi_intr_block_enable(&h, 1), DDI_SUCCESS);
+  EXPECT_EQ(ddi_intr_disable(h), DDI_EINVAL);
+  EXPECT_TRUE(HasViolation("intr", "ddi_intr_disable of an MSI vector"));
+  fk::clear_violations();
+  EXPECT_EQ(ddi_intr_block_disable(&h, 1), DDI_SUCCESS);
+  EXPECT_EQ(fk::violations().size(), 0u);
+  ddi_intr_remove_handler(h);
+  ddi_intr_free(h);
+}
+
 TEST_F(PciTest, DelayInInterruptHandlerIsCaught) {
   Attach();
   ddi_intr_handle_t h;
@@ -1535,10 +1603,10 @@ TEST_F(PciTest, DelayInInterruptHandlerIsCaught) {
                 },
                 nullptr, nullptr),
             DDI_SUCCESS);
-  ASSERT_EQ(ddi_intr_enable(h), DDI_SUCCESS);
+  ASSERT_EQ(ddi_intr_block_enable(&h, 1), DDI_SUCCESS);
   fk::device_host(dip)->send_msi(0);
   while (calls.load() == 0) std::this_thread::yield();
-  ddi_intr_disable(h);
+  ddi_intr_block_disable(&h, 1);
   EXPECT_TRUE(HasViolation("lock", "interrupt context"));
   ddi_intr_remove_handler(h);
   ddi_intr_free(h);

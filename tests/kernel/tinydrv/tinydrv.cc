@@ -50,6 +50,7 @@ struct tiny {
   uint64_t buf_pa;
   ddi_intr_handle_t intr;
   int intr_type;
+  int intr_cap;  // DDI_INTR_FLAG_BLOCK: enabled and disabled with the block interface only
   uint_t intr_pri;
   kmutex_t lock;
   kcondvar_t cv;
@@ -117,6 +118,7 @@ int tiny_setup_intr(tiny *t) {
       (void)ddi_intr_free(t->intr);
       continue;
     }
+    if (ddi_intr_get_cap(t->intr, &t->intr_cap) != DDI_SUCCESS) t->intr_cap = 0;
     t->intr_type = type;
     t->have_intr = true;
     return DDI_SUCCESS;
@@ -135,7 +137,9 @@ int tiny_kstat_update(kstat_t *ks, int rw) {
 
 void tiny_teardown(tiny *t) {
   if (t->ks != nullptr) kstat_delete(t->ks);
-  if (t->have_enabled) (void)ddi_intr_disable(t->intr);
+  if (t->have_enabled)
+    (void)((t->intr_cap & DDI_INTR_FLAG_BLOCK) ? ddi_intr_block_disable(&t->intr, 1)
+                                               : ddi_intr_disable(t->intr));
   if (t->have_handler) (void)ddi_intr_remove_handler(t->intr);
   if (t->have_intr) (void)ddi_intr_free(t->intr);
   if (t->have_lock) {
@@ -239,7 +243,9 @@ int tiny_attach(dev_info_t *dip, ddi_attach_cmd_t cmd) {
       DDI_SUCCESS)
     goto fail;
   t->have_handler = true;
-  if (ddi_intr_enable(t->intr) != DDI_SUCCESS) goto fail;
+  if (((t->intr_cap & DDI_INTR_FLAG_BLOCK) ? ddi_intr_block_enable(&t->intr, 1)
+                                           : ddi_intr_enable(t->intr)) != DDI_SUCCESS)
+    goto fail;
   t->have_enabled = true;
 
   if (tiny_selftest(t) != DDI_SUCCESS) goto fail;

@@ -570,12 +570,13 @@ int fake_setcap(struct scsi_address *, char *cap, int value, int) {
   }
 }
 
-int fake_pkt_ctor(struct scsi_pkt *pkt, scsi_hba_tran_t *, int) {
+int fake_pkt_ctor(struct scsi_pkt *pkt, scsi_hba_tran_t *tran, int) {
   auto *cmd = static_cast<Cmd *>(pkt->pkt_ha_private);
   cmd->pkt = pkt;
   cmd->magic = kCmdMagic;
   std::lock_guard<std::mutex> g(st().mu);
   st().stats.constructed++;
+  st().stats.ctor_without_private += tran->tran_hba_private != &st() ? 1 : 0;
   return 0;
 }
 
@@ -587,11 +588,18 @@ void fake_pkt_dtor(struct scsi_pkt *pkt, scsi_hba_tran_t *) {
 }
 
 int fake_setup_pkt(struct scsi_pkt *pkt, int (*)(caddr_t), caddr_t) {
-  bool plant;
+  bool plant, scribble;
   {
     std::lock_guard<std::mutex> g(st().mu);
     plant = (st().cfg.defects & kCompleteUnsubmitted) != 0;
     st().cfg.defects &= ~kCompleteUnsubmitted;  // once
+    scribble = st().cfg.scribble_in_setup;
+    st().stats.setups++;
+    st().stats.setup_saw_cookies += pkt->pkt_numcookies > 0 ? 1 : 0;
+  }
+  if (scribble) {
+    memset(pkt->pkt_cdbp, 0xff, pkt->pkt_cdblen);
+    memset(pkt->pkt_scbp, 0xff, pkt->pkt_scblen);
   }
   if (plant) {
     scsi_hba_pkt_comp(pkt);
@@ -599,7 +607,10 @@ int fake_setup_pkt(struct scsi_pkt *pkt, int (*)(caddr_t), caddr_t) {
   return 0;
 }
 
-void fake_teardown_pkt(struct scsi_pkt *) {}
+void fake_teardown_pkt(struct scsi_pkt *) {
+  std::lock_guard<std::mutex> g(st().mu);
+  st().stats.teardowns++;
+}
 
 // ---- attach / detach ----
 
@@ -613,6 +624,10 @@ int iport_attach(dev_info_t *dip) {
   if (tran == nullptr) {
     return DDI_FAILURE;
   }
+  {
+    std::lock_guard<std::mutex> g(s.mu);
+    s.stats.iport_private_null = tran->tran_hba_private == nullptr;
+  }
   tran->tran_hba_private = &s;
   tran->tran_tgt_init = fake_tgt_init;
   tran->tran_tgt_free = fake_tgt_free;
@@ -621,11 +636,6 @@ int iport_attach(dev_info_t *dip) {
   tran->tran_reset = fake_reset;
   tran->tran_getcap = fake_getcap;
   tran->tran_setcap = fake_setcap;
-  tran->tran_setup_pkt = fake_setup_pkt;
-  tran->tran_teardown_pkt = fake_teardown_pkt;
-  tran->tran_pkt_constructor = fake_pkt_ctor;
-  tran->tran_pkt_destructor = fake_pkt_dtor;
-  tran->tran_hba_len = sizeof(Cmd);
   scsi_tgtmap_mode_t mode;
   int settle;
   {
@@ -633,7 +643,9 @@ int iport_attach(dev_info_t *dip) {
     mode = s.cfg.mode;
     settle = s.cfg.settle_usec;
   }
-  if (scsi_hba_tgtmap_create(dip, mode, 0, settle, &s, nullptr, nullptr, &s.map) != DDI_SUCCESS) {
+  // csync: the 2022 pvscsi's 100 ms.
+  if (scsi_hba_tgtmap_create(dip, mode, 100000, settle, &s, nullptr, nullptr, &s.map) !=
+      DDI_SUCCESS) {
     return DDI_FAILURE;
   }
   s.iport = dip;
@@ -669,6 +681,12 @@ int fake_attach(dev_info_t *dip, ddi_attach_cmd_t cmd) {
     return fail();
   }
   tran->tran_hba_private = &s;
+  // The packet cache is the HBA's: scsi_hba_attach_setup creates it when tran_setup_pkt is set.
+  tran->tran_setup_pkt = fake_setup_pkt;
+  tran->tran_teardown_pkt = fake_teardown_pkt;
+  tran->tran_pkt_constructor = fake_pkt_ctor;
+  tran->tran_pkt_destructor = fake_pkt_dtor;
+  tran->tran_hba_len = sizeof(Cmd);
   ddi_dma_attr_t attr;
   {
     std::lock_guard<std::mutex> g(s.mu);

@@ -45,6 +45,7 @@ struct Config {
   ddi_dma_attr_t dma_attr{};  // defaults set by reset()
   unsigned defects = 0;
   bool polled_calls_pkt_comp = true;  // also call scsi_hba_pkt_comp for FLAG_NOINTR packets
+  bool scribble_in_setup = false;     // tran_setup_pkt fills the CDB and status areas with 0xff
 };
 
 struct Stats {
@@ -61,6 +62,12 @@ struct Stats {
   uint64_t tgt_frees = 0;
   uint64_t constructed = 0;  // tran_pkt_constructor calls minus destructor calls
   uint64_t last_reset_level = 0;
+  // What the framework hands the HBA (its fidelity to illumos).
+  uint64_t setups = 0;                // tran_setup_pkt calls
+  uint64_t teardowns = 0;             // tran_teardown_pkt calls
+  uint64_t setup_saw_cookies = 0;     // tran_setup_pkt calls on a packet already bound
+  uint64_t ctor_without_private = 0;  // constructor calls with a tran lacking the HBA's private
+  bool iport_private_null = false;    // the iport's tran had no tran_hba_private at attach
 };
 
 // The model and the knobs. Everything here is guarded internally; call from test threads.
