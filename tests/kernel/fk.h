@@ -111,6 +111,11 @@ dev_info_t *add_pci_node(DeviceBackend *dev, const PciNodeOptions &o = PciNodeOp
 int attach(dev_info_t *dip);
 int detach(dev_info_t *dip, ddi_detach_cmd_t cmd = DDI_DETACH);
 int quiesce(dev_info_t *dip);
+// Fast reboot's quiesce_devices() (common/os/devcfg.c): interrupts off everywhere, then
+// quiesce(9E) of every attached node with a driver, children before parents (an HBA's iports
+// before the HBA). A node whose quiesce fails or is missing is a reported violation ("devtree");
+// returns DDI_FAILURE if any failed.
+int quiesce_devices();
 // Remove a detached node (disconnects its device).
 void remove_node(dev_info_t *dip);
 

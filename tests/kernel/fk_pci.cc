@@ -330,22 +330,61 @@ dev_info_t *add_pci_node(DeviceBackend *dev, const PciNodeOptions &o) {
   return dip;
 }
 
-int quiesce(dev_info_t *dip) {
-  if (dip->ops == nullptr || dip->ops->devo_quiesce == nullptr) return DDI_FAILURE;
+namespace {
+
+// Interrupts off for a PCI node: no handler starts after this returns, none is still running.
+void stop_interrupts(dev_info_t *dip) {
   PciState *s = pci_of(dip);
-  if (s) {
-    std::unique_lock<std::mutex> lk(s->mu);
-    s->quiesced = true;
-    s->cv.wait(lk, [s] {
-      for (ddi_intr_handle_t h : s->handles)
-        if (h->running) return false;
-      return true;
-    });
-  }
+  if (s == nullptr) return;
+  std::unique_lock<std::mutex> lk(s->mu);
+  s->quiesced = true;
+  s->cv.wait(lk, [s] {
+    for (ddi_intr_handle_t h : s->handles)
+      if (h->running) return false;
+    return true;
+  });
+}
+
+int call_quiesce(dev_info_t *dip) {
   tctx().in_quiesce = true;
   int r = dip->ops->devo_quiesce(dip);
   tctx().in_quiesce = false;
   return r;
+}
+
+void stop_all_interrupts(dev_info_t *dip) {
+  for (dev_info_t *c : dip->children) stop_all_interrupts(c);
+  stop_interrupts(dip);
+}
+
+// quiesce_devices() (common/os/devcfg.c): every child before its parent; quiesce_one_device
+// skips nodes that are not attached or have no driver, and ddi_quiesce_not_needed.
+int quiesce_subtree(dev_info_t *dip) {
+  int rc = DDI_SUCCESS;
+  for (dev_info_t *c : dip->children)
+    if (quiesce_subtree(c) != DDI_SUCCESS) rc = DDI_FAILURE;
+  if (dip == root_node() || !dip->attached || dip->ops == nullptr) return rc;
+  if (dip->ops->devo_quiesce == ddi_quiesce_not_needed) return rc;
+  if (dip->ops->devo_quiesce == nullptr || call_quiesce(dip) != DDI_SUCCESS) {
+    report_violation("devtree", "quiesce(9E) failed or missing for " + dip->driver_name +
+                                    std::to_string(dip->instance) + " (" + dip->node_name +
+                                    "): fast reboot falls back to a full reboot");
+    rc = DDI_FAILURE;
+  }
+  return rc;
+}
+
+}  // namespace
+
+int quiesce(dev_info_t *dip) {
+  if (dip->ops == nullptr || dip->ops->devo_quiesce == nullptr) return DDI_FAILURE;
+  stop_interrupts(dip);
+  return call_quiesce(dip);
+}
+
+int quiesce_devices() {
+  stop_all_interrupts(root_node());
+  return quiesce_subtree(root_node());
 }
 
 DeviceHost *device_host(dev_info_t *dip) {

@@ -219,5 +219,19 @@ TEST_F(AttachFailureTest, QuiesceStopsTheDevice) {
   EXPECT_EQ(rs.intr_mask, 0u);
 }
 
+// Fast reboot quiesces every node, children first: the iport (an instance of this driver with
+// no soft state of its own) before the HBA. Each must succeed without locks or waiting, and the
+// device must end up stopped with nothing left that could interrupt.
+TEST_F(AttachFailureTest, QuiesceOfEveryNodeStopsTheDevice) {
+  Hba hba(mock_config(Profile::kVmware, {0, 1}));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  size_t before = fk::violations().size();
+  EXPECT_EQ(fk::quiesce_devices(), DDI_SUCCESS);
+  EXPECT_EQ(fk::violations().size(), before);
+  auto rs = hba.dev().ring_state();
+  EXPECT_FALSE(rs.rings_valid);
+  EXPECT_EQ(rs.intr_mask, 0u);
+}
+
 }  // namespace
 }  // namespace pvt
