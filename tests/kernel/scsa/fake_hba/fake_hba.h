@@ -45,6 +45,7 @@ struct Config {
   ddi_dma_attr_t dma_attr{};  // defaults set by reset()
   unsigned defects = 0;
   bool polled_calls_pkt_comp = true;  // also call scsi_hba_pkt_comp for FLAG_NOINTR packets
+  bool lun_reset = true;              // getcap "lun-reset" answers 1 (else -1)
 };
 
 struct Stats {
