@@ -377,7 +377,11 @@ int hba_detach(dev_info_t *dip) {
   timeout_id_t tid;
   {
     LockGuard g(&sc->lock);
-    if (sc->ctx_nfree != sc->req_entries || sc->iport_dip != nullptr) return DDI_FAILURE;
+    /* Probes the device never gave back (it lost them, or ignores aborts and resets) do not
+     * hold detach up: teardown's ADAPTER_RESET makes it forget them before they are freed. */
+    uint32_t held = 0;
+    for (pvscsi_cmd *c = sc->probe_cmd; c != nullptr; c = c->next) held += c->ctx != 0;
+    if (sc->ctx_nfree + held != sc->req_entries || sc->iport_dip != nullptr) return DDI_FAILURE;
     sc->detaching = true;
     tid = sc->watchdog;
     sc->watchdog = 0;
