@@ -157,12 +157,14 @@ bool try_interrupt_type(pvscsi_softc *sc, int type) {
   return true;
 }
 
-/* MSI-X, then MSI, then FIXED, each really tried (allocation and handler set-up). */
-int setup_interrupts(pvscsi_softc *sc) {
+/* MSI-X, then MSI, then FIXED, each really tried (allocation and handler set-up); only the
+ * types below `below` (a DDI_INTR_TYPE_* bit: those after a type that failed). */
+int setup_interrupts(pvscsi_softc *sc, int below) {
   int types = 0;
   if (ddi_intr_get_supported_types(sc->dip, &types) != DDI_SUCCESS) return DDI_FAILURE;
   types &= prop_int(sc, "pvscsi-intr-types",
-                    DDI_INTR_TYPE_MSIX | DDI_INTR_TYPE_MSI | DDI_INTR_TYPE_FIXED);
+                    DDI_INTR_TYPE_MSIX | DDI_INTR_TYPE_MSI | DDI_INTR_TYPE_FIXED) &
+           (below - 1);
   static const int order[] = {DDI_INTR_TYPE_MSIX, DDI_INTR_TYPE_MSI, DDI_INTR_TYPE_FIXED};
   for (int type : order)
     if ((types & type) && try_interrupt_type(sc, type)) return DDI_SUCCESS;
@@ -239,9 +241,11 @@ void teardown(pvscsi_softc *sc) {
   /* No interrupt can queue hotplug work any more. */
   if (sc->taskq != nullptr) ddi_taskq_destroy(sc->taskq);
   if (sc->tran != nullptr) scsi_hba_tran_free(sc->tran);
-  if (sc->probe_cmd != nullptr) {
-    pvscsi_dma_free(&sc->probe_cmd->dma);
-    kmem_free(sc->probe_cmd, sizeof(pvscsi_cmd));
+  while (sc->probe_cmd != nullptr) {
+    pvscsi_cmd *cmd = sc->probe_cmd;
+    sc->probe_cmd = cmd->next;
+    pvscsi_dma_free(&cmd->dma);
+    kmem_free(cmd, sizeof(pvscsi_cmd));
   }
   if (sc->ctx_table != nullptr) kmem_free(sc->ctx_table, sc->req_entries * sizeof(pvscsi_cmd *));
   if (sc->ctx_free != nullptr) kmem_free(sc->ctx_free, sc->req_entries * sizeof(uint16_t));
@@ -300,7 +304,7 @@ int hba_attach(dev_info_t *dip) {
   if (map_registers(sc) != DDI_SUCCESS) goto fail;
   mask_interrupts(sc, 0);
   (void)pvscsi_command(sc, hw::CommandCode::kAdapterReset, nullptr, 0);
-  if (setup_interrupts(sc) != DDI_SUCCESS) goto fail;
+  if (setup_interrupts(sc, DDI_INTR_TYPE_MSIX << 1) != DDI_SUCCESS) goto fail;
   mutex_init(&sc->lock, nullptr, MUTEX_DRIVER, DDI_INTR_PRI(sc->intr_pri));
 
   /* Optional features are probed before they are used. */
@@ -334,12 +338,7 @@ int hba_attach(dev_info_t *dip) {
   sc->ctx_table =
       static_cast<pvscsi_cmd **>(kmem_zalloc(sc->req_entries * sizeof(pvscsi_cmd *), KM_SLEEP));
   sc->ctx_free = static_cast<uint16_t *>(kmem_zalloc(sc->req_entries * sizeof(uint16_t), KM_SLEEP));
-  sc->probe_cmd = static_cast<pvscsi_cmd *>(kmem_zalloc(sizeof(pvscsi_cmd), KM_SLEEP));
-  sc->probe_cmd->sc = sc;
-  sc->probe_cmd->tag = hw::to_raw(hw::Tag::kSimple);
-  if (pvscsi_dma_alloc(sc, &sc->probe_cmd->dma, kCmdDmaBytes, &pvscsi_cmd_dma_attr, KM_SLEEP) !=
-      DDI_SUCCESS)
-    goto fail;
+  if (pvscsi_probe_cmd(sc, 0) == nullptr) goto fail; /* discovery always has one */
 
   sc->taskq = ddi_taskq_create(dip, "pvscsi_hotplug", 1, TASKQ_DEFAULTPRI, 0);
   if (sc->taskq == nullptr) goto fail;
@@ -351,12 +350,20 @@ int hba_attach(dev_info_t *dip) {
       goto fail;
     }
   }
-  if (enable_interrupts(sc) != DDI_SUCCESS) goto fail;
+  /* Enabling can fail too: fall back to the next type, as when allocation fails (the lock is
+   * made again for the new priority; nothing can hold it yet). */
+  while (enable_interrupts(sc) != DDI_SUCCESS) {
+    (void)ddi_intr_remove_handler(sc->ihandle);
+    (void)ddi_intr_free(sc->ihandle);
+    sc->ihandle = nullptr;
+    if (setup_interrupts(sc, sc->intr_type) != DDI_SUCCESS) goto fail;
+    mutex_destroy(&sc->lock);
+    mutex_init(&sc->lock, nullptr, MUTEX_DRIVER, DDI_INTR_PRI(sc->intr_pri));
+  }
 
   if (!setup_tran(sc)) goto fail;
   create_kstats(sc);
-  sc->watchdog = timeout(pvscsi_watchdog, sc, drv_usectohz(kWatchdogUsec));
-  ddi_report_dev(dip);
+  ddi_report_dev(dip); /* the first command arms the watchdog */
   return DDI_SUCCESS;
 
 fail:
@@ -370,7 +377,11 @@ int hba_detach(dev_info_t *dip) {
   timeout_id_t tid;
   {
     LockGuard g(&sc->lock);
-    if (sc->ctx_nfree != sc->req_entries || sc->iport_dip != nullptr) return DDI_FAILURE;
+    /* Probes the device never gave back (it lost them, or ignores aborts and resets) do not
+     * hold detach up: teardown's ADAPTER_RESET makes it forget them before they are freed. */
+    uint32_t held = 0;
+    for (pvscsi_cmd *c = sc->probe_cmd; c != nullptr; c = c->next) held += c->ctx != 0;
+    if (sc->ctx_nfree + held != sc->req_entries || sc->iport_dip != nullptr) return DDI_FAILURE;
     sc->detaching = true;
     tid = sc->watchdog;
     sc->watchdog = 0;
@@ -380,7 +391,6 @@ int hba_detach(dev_info_t *dip) {
   if (scsi_hba_detach(dip) != DDI_SUCCESS) {
     LockGuard g(&sc->lock);
     sc->detaching = false;
-    sc->watchdog = timeout(pvscsi_watchdog, sc, drv_usectohz(kWatchdogUsec));
     return DDI_FAILURE;
   }
   teardown(sc);
@@ -529,11 +539,14 @@ int pvscsi_setup_rings(pvscsi_softc *sc) {
  * and FMA), and never used. */
 void pvscsi_report_bogus(pvscsi_softc *sc, const char *what, uint64_t value) {
   sc->stats.bogus++;
+  if (!sc->degraded) { /* the watchdog reports it restored */
+    sc->degraded = true;
+    ddi_fm_service_impact(sc->dip, DDI_SERVICE_DEGRADED);
+  }
   if (sc->bogus_reported) return;
   sc->bogus_reported = true;
   dev_err(sc->dip, CE_WARN, ce_fmt("!device wrote an invalid %s (0x%llx); ignored"), what,
           static_cast<unsigned long long>(value));
-  ddi_fm_service_impact(sc->dip, DDI_SERVICE_DEGRADED);
 }
 
 }  // namespace pvscsi

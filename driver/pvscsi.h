@@ -63,7 +63,7 @@ struct pvscsi_softc;
 struct pvscsi_cmd {
   struct scsi_pkt *pkt; /* NULL for internal commands */
   pvscsi_softc *sc;
-  pvscsi_cmd *next; /* done list */
+  pvscsi_cmd *next; /* done list; for probe commands, the list of them */
   pvscsi_dma dma;   /* SG list + sense buffer, preallocated by the constructor */
   /* Request parameters, filled by tran_start (or by the probe). */
   uint32_t target;
@@ -81,10 +81,12 @@ struct pvscsi_cmd {
   uint16_t scsi_status;
 };
 
-/* Per-LUN private data, set by tran_tgt_init from the unit address. */
+/* Per-LUN private data, set by tran_tgt_init from the unit address; listed in the softc so a
+ * target reset can reach each LUN. */
 struct pvscsi_lun {
   uint32_t target;
   uint64_t lun;
+  pvscsi_lun *next;
 };
 
 /* Named kstats, in this order (pvscsi.cc names them): counters, then what attach negotiated
@@ -142,12 +144,15 @@ struct pvscsi_softc {
   uint8_t tgt_present[kMaxTargets / 8]; /* latest state the device announced */
   uint8_t tgt_reported[kMaxTargets / 8];
   uint8_t lun_rescan[kMaxTargets / 8];
-  pvscsi_cmd *probe_cmd; /* used by the (single-threaded) discovery task only */
+  pvscsi_cmd *probe_cmd; /* probe commands, made by the discovery task as it needs them */
+  pvscsi_lun *luns;      /* every LUN with a node */
 
   /* Error handling. */
-  timeout_id_t watchdog;
+  timeout_id_t watchdog; /* 0: not armed */
   bool detaching, restart_needed, bogus_reported;
+  bool degraded;        /* DDI_SERVICE_DEGRADED posted, RESTORED not yet */
   uint32_t wd_req_cons; /* reqConsIdx at the last watchdog tick */
+  uint64_t wd_bogus;    /* bogus values counted at the last watchdog tick */
 
   pvscsi_stats stats;
   kstat_t *kstat;
@@ -180,11 +185,12 @@ class LockGuard {
   kmutex_t *m_;
 };
 
-/* The 8 SAM LUN bytes of a scsi_lun64_t: below 256 the plain number (peripheral addressing,
- * byte 1), else already the SAM form, most significant byte first. */
+/* The 8 SAM LUN bytes of a scsi_lun64_t, as illumos converts them (scsi_lun64_to_lun): up to
+ * 0x3FFF the single-level peripheral device form (bus identifier in byte 0, LUN in byte 1),
+ * else already the SAM form, most significant byte first. */
 template <class Desc>
 inline void pvscsi_set_lun(Desc *d, uint64_t lun64) {
-  uint64_t sam = lun64 < 256 ? lun64 << 48 : lun64;
+  uint64_t sam = lun64 <= 0x3FFF ? lun64 << 48 : lun64;
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
   sam = __builtin_bswap64(sam); /* the bytes go most significant first */
 #endif
@@ -260,6 +266,7 @@ void pvscsi_ring(pvscsi_softc *sc, Doorbell bell);
 pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc);
 pvscsi_cmd *pvscsi_service(pvscsi_softc *sc);
 void pvscsi_retire(pvscsi_softc *sc, pvscsi_cmd *cmd, pvscsi_cmd ***tail);
+void pvscsi_fail_pkt(pvscsi_cmd *cmd, uchar_t reason, uint_t stat, uint64_t moved);
 void pvscsi_complete_list(pvscsi_cmd *list);
 int pvscsi_poll(pvscsi_softc *sc, pvscsi_cmd *cmd, int seconds);
 
@@ -273,11 +280,13 @@ void pvscsi_tran_tgt_free(dev_info_t *hba_dip, dev_info_t *tgt_dip, scsi_hba_tra
 void pvscsi_process_msgs(pvscsi_softc *sc);
 void pvscsi_schedule_task(pvscsi_softc *sc);
 bool pvscsi_discovery_work(const pvscsi_softc *sc);
+pvscsi_cmd *pvscsi_probe_cmd(pvscsi_softc *sc, uint32_t target);
 
 /* pvscsi_reset.cc: timeouts, aborts, resets, adapter restart */
 int pvscsi_tran_abort(struct scsi_address *ap, struct scsi_pkt *pkt);
 int pvscsi_tran_reset(struct scsi_address *ap, int level);
 void pvscsi_watchdog(void *arg);
+void pvscsi_arm_watchdog(pvscsi_softc *sc);
 pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc);
 pvscsi_cmd *pvscsi_escalate(pvscsi_softc *sc, pvscsi_cmd *cmd);
 

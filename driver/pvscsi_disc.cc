@@ -34,11 +34,16 @@ bool lun_nonzero(const hw::MsgDevStatusChanged &m) {
 /*
  * Is a target there? A polled TEST UNIT READY on LUN 0: selection timeout means absent; any
  * answer from the target (even CHECK CONDITION) means present. Discovery task only.
+ * The probe has a budget - its wait, an abort, a reset of the target (pvscsi_poll) - and a
+ * target that answers none of them keeps the state it was reported in (was): a target that
+ * ignores aborts and resets costs neither a bus reset nor an adapter restart, which would fail
+ * every other disk's I/O and start discovery again, forever.
  */
-bool probe_target(pvscsi_softc *sc, uint32_t target) {
-  pvscsi_cmd *cmd = sc->probe_cmd;
+bool probe_target(pvscsi_softc *sc, uint32_t target, bool was) {
   for (int attempt = 0; attempt < kProbeTries; attempt++) {
-    cmd->target = target; /* LUN 0, no packet, no deadline: zeroed at attach */
+    pvscsi_cmd *cmd = pvscsi_probe_cmd(sc, target);
+    if (cmd == nullptr) return was;
+    cmd->target = target; /* LUN 0, no packet, no deadline: zeroed at allocation */
     cmd->cdb = kTestUnitReady;
     cmd->cdblen = sizeof(kTestUnitReady);
     cmd->host_status = hw::to_raw(hw::HostStatus::kBusreset);
@@ -54,7 +59,8 @@ bool probe_target(pvscsi_softc *sc, uint32_t target) {
       if (rc != TRAN_BUSY) break;
       delay(drv_usectohz(1000)); /* the ring is full of real I/O; it drains */
     }
-    (void)pvscsi_poll(sc, cmd, kProbeSeconds);
+    if (pvscsi_poll(sc, cmd, kProbeSeconds) != DDI_SUCCESS || cmd->step != Step::kNone)
+      return was; /* no answer in time */
     auto status = static_cast<hw::HostStatus>(cmd->host_status);
     if (status == hw::HostStatus::kSeltimeo) return false;
     /* A reset or abort got in the way: ask again. */
@@ -71,7 +77,7 @@ bool probe_target(pvscsi_softc *sc, uint32_t target) {
  */
 void discovery_task(void *arg) {
   auto *sc = static_cast<pvscsi_softc *>(arg);
-  for (;;) {
+  for (bool retry_later = false;;) {
     uint8_t pending[kMaxTargets / 8], present[kMaxTargets / 8], rescan[kMaxTargets / 8];
     bool all;
     scsi_hba_tgtmap_t *map;
@@ -80,9 +86,11 @@ void discovery_task(void *arg) {
       LockGuard g(&sc->lock);
       map = sc->tgtmap;
       all = sc->rescan_all;
-      if (!pvscsi_discovery_work(sc) || map == nullptr) {
-        /* Without an iport the work stays recorded; iport attach rescans everything. */
+      if (!pvscsi_discovery_work(sc) || map == nullptr || retry_later) {
+        /* Without an iport the work stays recorded; iport attach rescans everything. Work
+         * the framework refused is the watchdog's to dispatch again. */
         sc->task_queued = false;
+        if (retry_later) pvscsi_arm_watchdog(sc);
         return;
       }
       bcopy(sc->tgt_pending, pending, sizeof(pending));
@@ -96,22 +104,29 @@ void discovery_task(void *arg) {
     }
     for (uint32_t t = 0; t < kMaxTargets; t++) {
       bool now_present;
+      bool was = bit_test(sc->tgt_reported, t);
       if (all && t < limit)
-        now_present = probe_target(sc, t);
+        now_present = probe_target(sc, t, was);
       else if (bit_test(pending, t))
         now_present = bit_test(present, t);
       else if (all)
-        now_present = bit_test(sc->tgt_reported, t) && probe_target(sc, t);
+        now_present = was && probe_target(sc, t, was);
       else
-        now_present = bit_test(sc->tgt_reported, t);
+        now_present = was;
       char addr[16]; /* target addresses are hex, as tran_tgt_init reads them */
       (void)snprintf(addr, sizeof(addr), "%x", t);
-      bool was = bit_test(sc->tgt_reported, t);
       if (now_present && !was) {
-        if (scsi_hba_tgtmap_tgt_add(map, SCSI_TGT_SCSI_DEVICE, addr, nullptr) == DDI_SUCCESS)
-          bit_set(sc->tgt_reported, t);
+        bool added = scsi_hba_tgtmap_tgt_add(map, SCSI_TGT_SCSI_DEVICE, addr, nullptr) ==
+                     DDI_SUCCESS; /* damap_addr_add can fail (DAM_MAPFULL) */
+        if (added) bit_set(sc->tgt_reported, t);
         LockGuard g(&sc->lock);
         if (t >= sc->max_targets) sc->max_targets = t + 1;
+        /* Keep the work recorded, unless newer news of the target is, for a later pass. */
+        if (!added && !bit_test(sc->tgt_pending, t)) {
+          bit_set(sc->tgt_pending, t);
+          bit_set(sc->tgt_present, t);
+          retry_later = true;
+        }
       } else if (!now_present && was) {
         (void)scsi_hba_tgtmap_tgt_remove(map, SCSI_TGT_SCSI_DEVICE, addr);
         bit_clear(sc->tgt_reported, t);
@@ -125,6 +140,32 @@ void discovery_task(void *arg) {
 }
 
 }  // namespace
+
+/* A probe command for target, or NULL when the device still holds one sent to it. Probe
+ * commands the device still holds stay listed (cmd->next) and are reused once it gives them
+ * back. Discovery task (and attach, for the first one) only. */
+pvscsi_cmd *pvscsi_probe_cmd(pvscsi_softc *sc, uint32_t target) {
+  pvscsi_cmd *cmd = nullptr;
+  {
+    LockGuard g(&sc->lock);
+    for (pvscsi_cmd *c = sc->probe_cmd; c != nullptr; c = c->next) {
+      if (c->ctx != 0 && c->target == target) return nullptr;
+      if (c->ctx == 0) cmd = c;
+    }
+  }
+  if (cmd != nullptr) return cmd;
+  cmd = static_cast<pvscsi_cmd *>(kmem_zalloc(sizeof(pvscsi_cmd), KM_SLEEP));
+  if (pvscsi_dma_alloc(sc, &cmd->dma, kCmdDmaBytes, &pvscsi_cmd_dma_attr, KM_SLEEP) !=
+      DDI_SUCCESS) {
+    kmem_free(cmd, sizeof(pvscsi_cmd));
+    return nullptr;
+  }
+  cmd->sc = sc;
+  cmd->tag = hw::to_raw(hw::Tag::kSimple);
+  LockGuard g(&sc->lock);
+  cmd->next = sc->probe_cmd;
+  return sc->probe_cmd = cmd;
+}
 
 /* Is there recorded discovery work? Lock held. */
 bool pvscsi_discovery_work(const pvscsi_softc *sc) {
@@ -140,7 +181,8 @@ void pvscsi_schedule_task(pvscsi_softc *sc) {
   if (sc->task_queued || sc->detaching || sc->tgtmap == nullptr) return;
   if (ddi_taskq_dispatch(sc->taskq, discovery_task, sc, DDI_NOSLEEP) == DDI_SUCCESS)
     sc->task_queued = true;
-  /* else the bits stay set and the watchdog dispatches again */
+  else
+    pvscsi_arm_watchdog(sc); /* the bits stay set and the watchdog dispatches again */
 }
 
 /*
@@ -243,7 +285,8 @@ int pvscsi_iport_detach(dev_info_t *dip) {
 }
 
 /* A LUN node is being created: remember its target (as reported: hex) and 64-bit LUN. */
-int pvscsi_tran_tgt_init(dev_info_t *, dev_info_t *, scsi_hba_tran_t *, struct scsi_device *sd) {
+int pvscsi_tran_tgt_init(dev_info_t *dip, dev_info_t *, scsi_hba_tran_t *, struct scsi_device *sd) {
+  pvscsi_softc *sc = iport_softc(dip);
   char *port;
   unsigned long target;
   if (scsi_device_prop_lookup_string(sd, SCSI_DEVICE_PROP_PATH,
@@ -252,19 +295,30 @@ int pvscsi_tran_tgt_init(dev_info_t *, dev_info_t *, scsi_hba_tran_t *, struct s
     return DDI_FAILURE;
   int rc = ddi_strtoul(port, nullptr, 16, &target);
   scsi_device_prop_free(sd, SCSI_DEVICE_PROP_PATH, port);
-  if (rc != 0 || target >= kMaxTargets) return DDI_FAILURE;
+  if (rc != 0 || target >= kMaxTargets || sc == nullptr) return DDI_FAILURE;
   auto *l = static_cast<pvscsi_lun *>(kmem_zalloc(sizeof(pvscsi_lun), KM_SLEEP));
   l->target = uint32_t(target);
   l->lun = uint64_t(scsi_device_prop_get_int64(sd, SCSI_DEVICE_PROP_PATH,
                                                const_cast<char *>(SCSI_ADDR_PROP_LUN64), 0));
   scsi_device_hba_private_set(sd, l);
+  LockGuard g(&sc->lock);
+  l->next = sc->luns;
+  sc->luns = l;
   return DDI_SUCCESS;
 }
 
-void pvscsi_tran_tgt_free(dev_info_t *, dev_info_t *, scsi_hba_tran_t *, struct scsi_device *sd) {
+void pvscsi_tran_tgt_free(dev_info_t *dip, dev_info_t *, scsi_hba_tran_t *,
+                          struct scsi_device *sd) {
+  pvscsi_softc *sc = iport_softc(dip);
   auto *l = static_cast<pvscsi_lun *>(scsi_device_hba_private_get(sd));
-  if (l == nullptr) return;
+  if (l == nullptr) return; /* else tgt_init found the softc */
   scsi_device_hba_private_set(sd, nullptr);
+  {
+    LockGuard g(&sc->lock);
+    pvscsi_lun **pp = &sc->luns;
+    while (*pp != l) pp = &(*pp)->next;
+    *pp = l->next;
+  }
   kmem_free(l, sizeof(pvscsi_lun));
 }
 

@@ -118,12 +118,11 @@ void set_arq(pvscsi_cmd *cmd, uint32_t sense_len) {
 }
 
 /* Host statuses that end a command before it reached a SCSI status, as the target sees them. */
-struct HostMap {
+constexpr struct {
   hw::HostStatus host;
   uchar_t reason;
   uint_t stat;
-};
-constexpr HostMap kHostMap[] = {
+} kHostMap[] = {
     {hw::HostStatus::kSeltimeo, CMD_DEV_GONE, 0},
     {hw::HostStatus::kAbortqueue, CMD_ABORTED, STAT_ABORTED},
     {hw::HostStatus::kBusreset, CMD_RESET, STAT_BUS_RESET},
@@ -132,37 +131,51 @@ constexpr HostMap kHostMap[] = {
     {hw::HostStatus::kHatimeout, CMD_TIMEOUT, STAT_TIMEOUT},
     {hw::HostStatus::kBusfree, CMD_UNX_BUS_FREE, 0},
     {hw::HostStatus::kTagreject, CMD_TAG_REJECT, 0},
+    {hw::HostStatus::kBadmsg, CMD_BADMSG, 0},
     {hw::HostStatus::kScsiparity, CMD_TRAN_ERR, STAT_PERR},
 };
 
-/* Map the device's host and SCSI status onto the packet (tran_start zeroed resid and stats). */
+/* Map the device's host and SCSI status onto the packet (tran_start zeroed resid and stats).
+ * dataLen 0 means "unknown" (QEMU): only 0 < dataLen < requested is a short transfer, except
+ * after CHECK CONDITION, where no dataLen means nothing moved. */
 void finish_pkt(pvscsi_cmd *cmd, const hw::RingCmpDesc &c) {
   struct scsi_pkt *pkt = cmd->pkt;
   auto host = static_cast<hw::HostStatus>(c.host_status());
+  uint64_t moved = c.data_len() < pkt->pkt_dma_len ? c.data_len() : pkt->pkt_dma_len;
   if (host == hw::HostStatus::kSuccess || host == hw::HostStatus::kLinkedCommandCompleted ||
       host == hw::HostStatus::kLinkedCommandCompletedWithFlag ||
       host == hw::HostStatus::kDataUnderrun || host == hw::HostStatus::kDatarun) {
-    /* dataLen 0 means "unknown" (QEMU): only 0 < dataLen < requested is a short transfer. */
-    uint64_t moved = c.data_len();
+    bool check = c.scsi_status() == hw::to_raw(hw::ScsiStatus::kCheckCondition);
     pkt->pkt_reason = CMD_CMPLT;
-    pkt->pkt_state = kStateCompleted | (pkt->pkt_dma_len != 0 ? STATE_XFERRED_DATA : 0);
-    if (moved != 0 && moved < pkt->pkt_dma_len) pkt->pkt_resid = ssize_t(pkt->pkt_dma_len - moved);
+    pkt->pkt_state = kStateCompleted;
+    if (pkt->pkt_dma_len != 0 && (moved != 0 || !check)) pkt->pkt_state |= STATE_XFERRED_DATA;
+    if (moved != 0 || check) pkt->pkt_resid = ssize_t(pkt->pkt_dma_len - moved);
     *pkt->pkt_scbp = uint8_t(c.scsi_status());
-    if (c.scsi_status() == hw::to_raw(hw::ScsiStatus::kCheckCondition)) set_arq(cmd, c.sense_len());
+    if (check) set_arq(cmd, c.sense_len());
     return;
   }
-  pkt->pkt_reason = CMD_TRAN_ERR; /* anything else is a transport error */
-  for (const HostMap &m : kHostMap)
-    if (m.host == host) {
-      pkt->pkt_reason = m.reason;
-      pkt->pkt_statistics = m.stat;
-    }
-  pkt->pkt_state = pkt->pkt_reason == CMD_DEV_GONE
-                       ? uint_t(STATE_GOT_BUS)
-                       : STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD;
+  uchar_t reason = CMD_TRAN_ERR; /* anything else is a transport error */
+  uint_t stat = 0;
+  for (const auto &m : kHostMap)
+    if (m.host == host) reason = m.reason, stat = m.stat;
+  pvscsi_fail_pkt(cmd, reason, stat, moved);
 }
 
 }  // namespace
+
+/* A command that ended without a SCSI status. One the driver timed out, and aborted or reset
+ * for that, completes as CMD_TIMEOUT: sd treats the command that caused a recovery so, and its
+ * innocent victims (CMD_RESET, CMD_ABORTED) apart (sd.c: sd_pkt_reason_cmd_reset). Nothing was
+ * transferred but what the device reported. */
+void pvscsi_fail_pkt(pvscsi_cmd *cmd, uchar_t reason, uint_t stat, uint64_t moved) {
+  struct scsi_pkt *pkt = cmd->pkt;
+  bool timed_out = cmd->step != Step::kNone && (reason == CMD_ABORTED || reason == CMD_RESET);
+  pkt->pkt_reason = timed_out ? uchar_t(CMD_TIMEOUT) : reason;
+  pkt->pkt_statistics = stat | (timed_out ? STAT_TIMEOUT : 0);
+  pkt->pkt_state = reason == CMD_DEV_GONE ? uint_t(STATE_GOT_BUS)
+                                          : STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD;
+  pkt->pkt_resid = ssize_t(pkt->pkt_dma_len - moved);
+}
 
 /* Release the context and record the completion; polled and internal commands are not listed. */
 void pvscsi_retire(pvscsi_softc *sc, pvscsi_cmd *cmd, pvscsi_cmd ***tail) {
@@ -228,6 +241,7 @@ int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd, Doorbell *bell) {
   rings_state(sc)->set_req_prod_idx(sc->req_prod);
   pvscsi_sync(sc->rings_state, hw::RingsState::kReqProdIdxOffset, 4, DDI_DMA_SYNC_FORDEV);
   sc->stats.commands++;
+  pvscsi_arm_watchdog(sc);
   DTRACE_PROBE2(pvscsi__submit, pvscsi_softc *, sc, struct scsi_pkt *, cmd->pkt);
   *bell = doorbell(sc, cmd->cdb[0]);
   return TRAN_ACCEPT;
@@ -243,9 +257,11 @@ int pvscsi_tran_start(struct scsi_address *ap, struct scsi_pkt *pkt) {
   pvscsi_softc *sc = ap_to_softc(ap);
   pvscsi_cmd *cmd = pkt_to_cmd(pkt);
   auto *lun = static_cast<pvscsi_lun *>(scsi_device_hba_private_get(scsi_address_device(ap)));
-  /* dma_attr_sgllen bounds the cookies; the SG list in cmd->dma holds no more than that. */
+  /* dma_attr_sgllen bounds the cookies; the SG list in cmd->dma holds no more than that. The
+   * device moves data one way per request: a bidirectional packet cannot be sent. */
   if (lun == nullptr || pkt->pkt_cdblen > hw::RingReqDesc::kCdbCount ||
-      pkt->pkt_numcookies > hw::kMaxSgEntriesPerSegment)
+      pkt->pkt_numcookies > hw::kMaxSgEntriesPerSegment ||
+      (pkt->pkt_dma_flags & DDI_DMA_RDWR) == DDI_DMA_RDWR)
     return TRAN_BADPKT;
 
   pkt->pkt_reason = CMD_CMPLT;
@@ -257,9 +273,10 @@ int pvscsi_tran_start(struct scsi_address *ap, struct scsi_pkt *pkt) {
   cmd->lun = lun->lun;
   cmd->cdb = pkt->pkt_cdbp;
   cmd->cdblen = uint8_t(pkt->pkt_cdblen);
-  cmd->tag = hw::to_raw((pkt->pkt_flags & FLAG_HTAG)   ? hw::Tag::kHeadOfQueue
-                        : (pkt->pkt_flags & FLAG_OTAG) ? hw::Tag::kOrdered
-                                                       : hw::Tag::kSimple);
+  /* FLAG_HEAD asks for the head of the queue: the device's head-of-queue tag. */
+  cmd->tag = hw::to_raw((pkt->pkt_flags & (FLAG_HTAG | FLAG_HEAD)) ? hw::Tag::kHeadOfQueue
+                        : (pkt->pkt_flags & FLAG_OTAG)             ? hw::Tag::kOrdered
+                                                                   : hw::Tag::kSimple);
   bool polled = (pkt->pkt_flags & FLAG_NOINTR) != 0;
   /* pkt_time 0 means no timeout; polled commands keep their own clock. */
   cmd->deadline =
@@ -359,24 +376,27 @@ uint_t pvscsi_intr(caddr_t arg1, caddr_t) {
 }
 
 /* Wait for a polled or internal command, reaping completions ourselves (crash dumps run with
- * interrupts off). Past its time, escalate with real waits between the steps. */
+ * interrupts off). Past its time, escalate with real waits between the steps. An internal
+ * command's (a probe's) escalation ends with the reset of its target: DDI_FAILURE leaves it to
+ * the device. */
 int pvscsi_poll(pvscsi_softc *sc, pvscsi_cmd *cmd, int seconds) {
   hrtime_t deadline = gethrtime() + hrtime_t(seconds) * NANOSEC;
   for (;;) {
     pvscsi_cmd *done;
-    bool finished;
+    bool finished, give_up = false;
     {
       LockGuard g(&sc->lock);
       done = pvscsi_service(sc);
       finished = cmd->done;
       if (!finished && gethrtime() > deadline) {
-        pvscsi_append(&done, pvscsi_escalate(sc, cmd));
+        give_up = cmd->pkt == nullptr && cmd->step == Step::kDeviceReset;
+        if (!give_up) pvscsi_append(&done, pvscsi_escalate(sc, cmd));
         deadline = gethrtime() + (cmd->step == Step::kAbort ? kAbortWaitNsec : kResetWaitNsec);
         finished = cmd->done;
       }
     }
     pvscsi_complete_list(done);
-    if (finished) return DDI_SUCCESS;
+    if (finished || give_up) return finished ? DDI_SUCCESS : DDI_FAILURE;
     drv_usecwait(100);
   }
 }
@@ -387,6 +407,7 @@ int pvscsi_tran_getcap(struct scsi_address *ap, char *cap, int) {
     case SCSI_CAP_ARQ:
     case SCSI_CAP_TAGGED_QING:
     case SCSI_CAP_UNTAGGED_QING:
+    case SCSI_CAP_LUN_RESET: /* scsi_reset(RESET_LUN) reaches tran_reset only with it */
       return 1;
     case SCSI_CAP_CDB_LEN:
       return int(hw::RingReqDesc::kCdbCount);

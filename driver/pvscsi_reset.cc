@@ -8,6 +8,7 @@
  * a late completion can never land on a new command.
  */
 #include <sys/sdt.h>
+#include <sys/ddifm.h>
 
 #include "pvscsi.h"
 
@@ -36,6 +37,32 @@ uint32_t send_bus_reset(pvscsi_softc *sc) {
   return pvscsi_command(sc, hw::CommandCode::kResetBus, nullptr, 0);
 }
 
+/* RESET_DEVICE names one LUN: a target is reset LUN by LUN, each LUN with a node (LUN 0 when
+ * none has one yet). Lock held. */
+bool reset_target(pvscsi_softc *sc, uint32_t target) {
+  bool ok = true, any = false;
+  for (pvscsi_lun *l = sc->luns; l != nullptr; l = l->next)
+    if (l->target == target) {
+      any = true;
+      ok = pvscsi_command_ok(send_device_reset(sc, target, l->lun)) && ok;
+    }
+  return any ? ok : pvscsi_command_ok(send_device_reset(sc, target, 0));
+}
+
+/* A reset covers every overdue command of its target (kMaxTargets: of the bus), so they all
+ * take the step together and wait for it once: N overdue commands of a target cost N aborts,
+ * but one target reset, and one bus reset. Lock held. */
+void advance(pvscsi_softc *sc, uint32_t target, Step to) {
+  hrtime_t deadline = gethrtime() + kResetWaitNsec;
+  for (uint32_t i = 0; i < sc->req_entries; i++) {
+    pvscsi_cmd *cmd = sc->ctx_table[i];
+    if (cmd == nullptr || cmd->step == Step::kNone || cmd->step >= to) continue;
+    if (target != kMaxTargets && cmd->target != target) continue;
+    cmd->step = to;
+    if (cmd->deadline != 0) cmd->deadline = deadline;
+  }
+}
+
 static pvscsi_lun *ap_to_lun(struct scsi_address *ap) {
   return static_cast<pvscsi_lun *>(scsi_device_hba_private_get(scsi_address_device(ap)));
 }
@@ -44,33 +71,31 @@ static pvscsi_lun *ap_to_lun(struct scsi_address *ap) {
  * the step produced (a device may complete synchronously). */
 pvscsi_cmd *pvscsi_escalate(pvscsi_softc *sc, pvscsi_cmd *cmd) {
   ASSERT(mutex_owned(&sc->lock));
-  hrtime_t wait = kResetWaitNsec;
   switch (cmd->step) {
     case Step::kNone:
       sc->stats.timeouts++;
       (void)send_abort(sc, cmd);
       cmd->step = Step::kAbort;
-      wait = kAbortWaitNsec;
+      if (cmd->deadline != 0) cmd->deadline = gethrtime() + kAbortWaitNsec;
       break;
     case Step::kAbort:
-      (void)send_device_reset(sc, cmd->target, cmd->lun);
-      cmd->step = Step::kDeviceReset;
+      (void)reset_target(sc, cmd->target);
+      advance(sc, cmd->target, Step::kDeviceReset);
       break;
     case Step::kDeviceReset:
       (void)send_bus_reset(sc);
-      cmd->step = Step::kBusReset;
+      advance(sc, kMaxTargets, Step::kBusReset);
       break;
     case Step::kBusReset:
       return pvscsi_restart_adapter(sc);
   }
-  if (cmd->deadline != 0) cmd->deadline = gethrtime() + wait;
   return pvscsi_process_rings(sc);
 }
 
 /* Reset the adapter and start over. Lock held. ADAPTER_RESET completes what it can into the
  * old ring; that is drained first, then every command still outstanding is completed exactly
- * once with CMD_RESET, the rings are set up again, and discovery looks at every target (the
- * device drops hotplug messages while its rings are down). */
+ * once with CMD_RESET (CMD_TIMEOUT if it was overdue), the rings are set up again, and discovery
+ * looks at every target (the device drops hotplug messages while its rings are down). */
 pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
   ASSERT(mutex_owned(&sc->lock));
   sc->stats.adapter_resets++;
@@ -85,11 +110,7 @@ pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
     pvscsi_cmd *cmd = sc->ctx_table[i];
     if (cmd == nullptr) continue;
     cmd->host_status = hw::to_raw(hw::HostStatus::kBusreset);
-    if (cmd->pkt != nullptr) {
-      cmd->pkt->pkt_reason = CMD_RESET;
-      cmd->pkt->pkt_statistics |= STAT_BUS_RESET;
-      cmd->pkt->pkt_state = STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD;
-    }
+    if (cmd->pkt != nullptr) pvscsi_fail_pkt(cmd, CMD_RESET, STAT_BUS_RESET, 0);
     pvscsi_retire(sc, cmd, &tail);
   }
   sc->restart_needed = false;
@@ -104,8 +125,16 @@ pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
   return done;
 }
 
+/* The watchdog runs only while there is something to watch (as the 2022 driver's timer):
+ * commands outstanding, recorded discovery work, or a degraded service. Lock held. */
+void pvscsi_arm_watchdog(pvscsi_softc *sc) {
+  if (sc->watchdog == 0 && !sc->detaching)
+    sc->watchdog = timeout(pvscsi_watchdog, sc, drv_usectohz(kWatchdogUsec));
+}
+
 /* Periodic: reap completions whose interrupt was lost, escalate overdue commands, retry
- * discovery work whose dispatch failed, and kick a device that stopped polling. */
+ * discovery work whose dispatch failed, kick a device that stopped polling, and report the
+ * service restored after a period without a bad value from the device. */
 void pvscsi_watchdog(void *arg) {
   auto *sc = static_cast<pvscsi_softc *>(arg);
   pvscsi_cmd *done;
@@ -132,7 +161,15 @@ void pvscsi_watchdog(void *arg) {
       }
       sc->wd_req_cons = cons;
     }
-    sc->watchdog = timeout(pvscsi_watchdog, sc, drv_usectohz(kWatchdogUsec));
+    if (sc->degraded && !sc->dead && sc->stats.bogus == sc->wd_bogus) {
+      sc->degraded = false;
+      ddi_fm_service_impact(sc->dip, DDI_SERVICE_RESTORED);
+    }
+    sc->wd_bogus = sc->stats.bogus;
+    sc->watchdog = 0;
+    if (sc->ctx_nfree != sc->req_entries || pvscsi_discovery_work(sc) ||
+        (sc->degraded && !sc->dead))
+      pvscsi_arm_watchdog(sc);
   }
   pvscsi_complete_list(done);
 }
@@ -161,21 +198,20 @@ int pvscsi_tran_abort(struct scsi_address *ap, struct scsi_pkt *pkt) {
 int pvscsi_tran_reset(struct scsi_address *ap, int level) {
   auto *sc = static_cast<pvscsi_softc *>(ap->a_hba_tran->tran_hba_private);
   pvscsi_lun *lun = ap_to_lun(ap);
-  uint32_t status;
+  bool ok;
   pvscsi_cmd *done;
+  if (lun == nullptr && level != RESET_ALL) return 0;
   {
     LockGuard g(&sc->lock);
     switch (level) {
-      case RESET_LUN:
-        if (lun == nullptr) return 0;
-        status = send_device_reset(sc, lun->target, lun->lun);
+      case RESET_LUN: /* offered through the "lun-reset" capability */
+        ok = pvscsi_command_ok(send_device_reset(sc, lun->target, lun->lun));
         break;
       case RESET_TARGET:
-        if (lun == nullptr) return 0;
-        status = send_device_reset(sc, lun->target, 0);
+        ok = reset_target(sc, lun->target);
         break;
       case RESET_ALL:
-        status = send_bus_reset(sc);
+        ok = pvscsi_command_ok(send_bus_reset(sc));
         break;
       default:
         return 0;
@@ -183,7 +219,7 @@ int pvscsi_tran_reset(struct scsi_address *ap, int level) {
     done = pvscsi_process_rings(sc);
   }
   pvscsi_complete_list(done);
-  return pvscsi_command_ok(status) ? 1 : 0;
+  return ok ? 1 : 0;
 }
 
 }  // namespace pvscsi

@@ -369,7 +369,14 @@ class Life {
         if (!lun_online()) break;
         int lv = level % 3 == 0 ? RESET_LUN : level % 3 == 1 ? RESET_TARGET : RESET_ALL;
         // A reset waits for the device with drv_usecwait, which moves the virtual clock.
+        const int kResetDevice = int(hw::CommandCode::kResetDevice);
+        uint64_t sent = dev_->mock().counters().commands[kResetDevice];
         (void)scsi_reset(&sd_->sd_address, lv);
+        // RESET_LUN (scsi_reset passes it on only with the "lun-reset" capability) and
+        // RESET_TARGET reach the device as RESET_DEVICE, whatever the device answers.
+        if (lv != RESET_ALL && dev_->mock().counters().commands[kResetDevice] == sent)
+          res_.findings.push_back(std::string(lv == RESET_LUN ? "RESET_LUN" : "RESET_TARGET") +
+                                  " never reached the device");
         break;
       }
       case kOpAbort:

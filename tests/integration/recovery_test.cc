@@ -255,7 +255,8 @@ TEST_F(ResetTest, OverdueCommandEscalatesToAdapterRestart) {
       1000.0;
   hba->tap().drop_rw_kicks(false);
   ASSERT_TRUE(idle) << "the overdue command was never completed: " << io.stuck().front();
-  EXPECT_EQ(io.reasons()[CMD_RESET], 1u);
+  // It timed out and the recovery was for it: CMD_TIMEOUT (sd.c sd_pkt_reason_cmd_timeout).
+  EXPECT_EQ(io.reasons()[CMD_TIMEOUT], 1u);
   EXPECT_EQ(hba->stat("timeouts"), 1u);
   EXPECT_EQ(hba->stat("aborts"), 1u);
   EXPECT_EQ(hba->stat("device_resets"), 1u);
@@ -269,7 +270,7 @@ TEST_F(ResetTest, OverdueCommandEscalatesToAdapterRestart) {
   ASSERT_TRUE(io.wait_idle());
   EXPECT_LE(io.stats().failed, 2u) << "the reset packet and at most one unit attention";
   expect_clean(io);
-  printf("[ figures  ] overdue command completed with CMD_RESET after %.1f s\n", secs);
+  printf("[ figures  ] overdue command completed with CMD_TIMEOUT after %.1f s\n", secs);
 }
 
 }  // namespace

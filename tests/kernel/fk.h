@@ -189,6 +189,9 @@ enum FailClass : unsigned {
   kFailIntrAddHandler = 1 << 4,  // ddi_intr_add_handler
   kFailIntrEnable = 1 << 5,      // ddi_intr_enable / block_enable
   kFailTimeout = 1 << 6,         // (reserved)
+  kFailTgtmapAdd = 1 << 7,       // scsi_hba_tgtmap_tgt_add of an address not active in the map
+                                 // (damap_addr_add: DAM_MAPFULL when its id or soft state
+                                 // cannot be had without sleeping)
 };
 // Fail the nth (1-based) eligible operation of the given classes (counted together), once.
 void fail_nth(unsigned classes, uint64_t n);

@@ -93,6 +93,9 @@ struct Config {
   // LUN addressing: with flat_lun_addressing LUNs 256.. are reachable (lun[0] = 0x40 | hi);
   // without it any byte but lun[1] set gives SELTIMEO (QEMU).
   bool flat_lun_addressing = true;
+  // With peripheral_bus_luns LUNs 256..16383 are reported and addressed in peripheral device
+  // addressing with a bus identifier instead (lun[0] = hi, lun[1] = lo).
+  bool peripheral_bus_luns = false;
 
   // Bounds on what the driver may ask for: SG elements in one list (flat, one page) and bytes in
   // one request (larger: INVPARAM).

@@ -43,6 +43,7 @@ MockDevice::MockDevice(const Config &config) : config_(config), rng_(config.seed
       config_.max_targets = t.id + 1;  // the topology wins over the default target count
     }
     auto tgt = std::make_unique<ScsiTarget>(t.id, config_.power_on_unit_attention);
+    tgt->set_peripheral_bus_luns(config_.peripheral_bus_luns);
     for (const LunSpec &l : t.luns) {
       tgt->add_lun(l);
     }
@@ -629,6 +630,7 @@ void MockDevice::accept(const hw::RingReqDesc &req) {
     }
   }
   counters_.scsi_by_opcode[req.cdb(0)]++;
+  counters_.by_tag[req.tag()]++;
   int64_t latency = config_.latency_ns;
   auto it = config_.per_target_latency_ns.find(req.target());
   if (it != config_.per_target_latency_ns.end()) {
@@ -686,6 +688,10 @@ bool MockDevice::decode_lun(const hw::RingReqDesc &req, uint16_t *lun) const {
   const uint8_t b0 = req.lun(0);
   if (b0 == 0) {
     *lun = req.lun(1);
+    return true;
+  }
+  if (config_.peripheral_bus_luns && (b0 & 0xC0) == 0x00) {
+    *lun = uint16_t((b0 << 8) | req.lun(1));
     return true;
   }
   if (config_.flat_lun_addressing && (b0 & 0xC0) == 0x40) {
@@ -971,10 +977,10 @@ void MockDevice::notify() {
   }
 }
 
-void MockDevice::fail_pending(const std::function<bool(const Pending &)> &match,
-                              hw::HostStatus hs) {
+void MockDevice::fail_pending(const std::function<bool(const Pending &)> &match, hw::HostStatus hs,
+                              bool even_deaf) {
   for (auto it = pending_.begin(); it != pending_.end();) {
-    if (match(*it)) {
+    if (match(*it) && (even_deaf || !deaf_targets_.count(it->req.target()))) {
       hw::RingCmpDesc cmp{};
       cmp.set_context(it->req.context());
       cmp.set_host_status(to_raw(hs));
@@ -995,7 +1001,7 @@ void MockDevice::fail_pending(const std::function<bool(const Pending &)> &match,
 void MockDevice::adapter_reset() {
   // "ADAPTER_RESET completes outstanding requests (BUSRESET) into the old ring and raises an
   // interrupt before it invalidates the rings."
-  fail_pending([](const Pending &) { return true; }, hw::HostStatus::kBusreset);
+  fail_pending([](const Pending &) { return true; }, hw::HostStatus::kBusreset, true);
   pending_.clear();
   counters_.outstanding = 0;
   rings_valid_ = false;
@@ -1118,7 +1124,7 @@ bool MockDevice::post_dev_msg(hw::MsgType type, uint32_t target, uint16_t lun) {
   d.set_bus(0);
   d.set_target(target);
   uint8_t enc[8];
-  encode_lun(lun, enc);
+  encode_lun(lun, enc, config_.peripheral_bus_luns);
   for (uint32_t i = 0; i < 8; i++) {
     d.set_lun(i, enc[i]);
   }
@@ -1144,6 +1150,7 @@ bool MockDevice::add_target(const TargetSpec &t) {
     return false;
   }
   auto tgt = std::make_unique<ScsiTarget>(t.id, config_.power_on_unit_attention);
+  tgt->set_peripheral_bus_luns(config_.peripheral_bus_luns);
   for (const LunSpec &l : t.luns) {
     tgt->add_lun(l);
   }
@@ -1312,6 +1319,18 @@ RingState MockDevice::ring_state() const {
 
 // ---------------------------------------------------------------------------------------------
 // Fault injection
+
+void MockDevice::set_target_deaf(uint32_t tid, bool deaf) {
+  std::lock_guard<std::mutex> g(mu_);
+  if (deaf) {
+    deaf_targets_.insert(tid);
+    hung_targets_.insert(tid);
+  } else {
+    deaf_targets_.erase(tid);
+    hung_targets_.erase(tid);
+    service();
+  }
+}
 
 void MockDevice::set_target_hung(uint32_t tid, bool hung) {
   std::lock_guard<std::mutex> g(mu_);

@@ -70,6 +70,8 @@ struct Counters {
   uint64_t requests = 0;              // request descriptors consumed
   uint64_t completions = 0;           // completion descriptors written (injected ones included)
   uint64_t scsi_by_opcode[256] = {};  // requests consumed, by CDB opcode
+  uint64_t by_tag[256] = {};          // requests consumed, by queue tag (0x20 simple, 0x21 head
+                                      // of queue, 0x22 ordered)
   uint64_t bytes_to_host = 0;         // data-in bytes written to driver memory
   uint64_t bytes_to_device = 0;       // data-out bytes read from driver memory
   uint64_t outstanding = 0;           // requests in the device now
@@ -173,6 +175,9 @@ class MockDevice : public fk::DeviceBackend, public hw::DeviceSkeleton<MockDevic
   // --- Fault injection ----------------------------------------------------------------------
   // Requests to a hung target are never completed (until aborted or reset).
   void set_target_hung(uint32_t target, bool hung);
+  // A deaf target swallows requests and ignores ABORT_CMD, RESET_DEVICE and RESET_BUS (they
+  // succeed and change nothing); only ADAPTER_RESET, or clearing deafness, gives them back.
+  void set_target_deaf(uint32_t target, bool deaf);
   // The next n requests (to `target`, or to any target when target < 0) complete with this host
   // status and SCSI status without running; with CHECK CONDITION, `sense` (default: HARDWARE
   // ERROR, internal target failure 44/00) is written to the sense buffer.
@@ -254,7 +259,9 @@ class MockDevice : public fk::DeviceBackend, public hw::DeviceSkeleton<MockDevic
   void notify();
   bool post_msg(const hw::RingMsgDesc &m);
   bool post_dev_msg(hw::MsgType type, uint32_t target, uint16_t lun);
-  void fail_pending(const std::function<bool(const Pending &)> &match, hw::HostStatus hs);
+  // Requests to deaf targets are failed only with even_deaf (ADAPTER_RESET).
+  void fail_pending(const std::function<bool(const Pending &)> &match, hw::HostStatus hs,
+                    bool even_deaf = false);
   void adapter_reset();
   void publish_threshold();
   void service();
@@ -293,6 +300,7 @@ class MockDevice : public fk::DeviceBackend, public hw::DeviceSkeleton<MockDevic
   std::list<Pending> pending_;
   uint64_t next_seq_ = 0;
   std::set<uint32_t> hung_targets_;
+  std::set<uint32_t> deaf_targets_;
   bool polling_ = false;
   int64_t next_poll_ns_ = 0;
   int64_t poll_interval_ns_ = 0;

@@ -40,10 +40,11 @@ size_t cdb_group_len(uint8_t opcode) {
   }
 }
 
-void encode_lun(uint16_t lun, uint8_t out[8]) {
+void encode_lun(uint16_t lun, uint8_t out[8], bool peripheral_bus) {
   std::memset(out, 0, 8);
-  if (lun < 256) {
-    out[1] = uint8_t(lun);  // peripheral device addressing, bus 0
+  if (lun < 256 || peripheral_bus) {
+    out[0] = uint8_t((lun >> 8) & 0x3F);  // peripheral device addressing, bus lun >> 8
+    out[1] = uint8_t(lun);
   } else {
     out[0] = uint8_t(0x40 | ((lun >> 8) & 0x3F));  // flat space addressing
     out[1] = uint8_t(lun);
@@ -578,7 +579,7 @@ ScsiResult ScsiTarget::report_luns(const uint8_t *cdb) {
   if (select != 0x01) {  // 0x01: well-known LUNs only, of which there are none
     for (auto &l : luns_) {
       uint8_t enc[8];
-      encode_lun(l.first, enc);
+      encode_lun(l.first, enc, peripheral_bus_luns_);
       d.insert(d.end(), enc, enc + 8);
     }
   }

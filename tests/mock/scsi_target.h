@@ -183,6 +183,8 @@ class ScsiTarget {
 
   // Posts a unit attention on every LUN.
   void post_unit_attention(UnitAttention ua);
+  // REPORT LUNS lists LUNs 256.. in peripheral device addressing with a bus identifier.
+  void set_peripheral_bus_luns(bool on) { peripheral_bus_luns_ = on; }
 
   // Whether a command addressed to this LUN reaches a logical unit: an existing LUN, or REPORT
   // LUNS to LUN 0 (SPC: LUN 0 answers it even when no LUN 0 exists).
@@ -199,6 +201,7 @@ class ScsiTarget {
 
   uint32_t id_;
   bool power_on_ua_;
+  bool peripheral_bus_luns_ = false;
   std::map<uint16_t, std::unique_ptr<ScsiLun>> luns_;
 };
 
@@ -214,7 +217,10 @@ void put_be64(uint8_t *p, uint64_t v);
 // Length a CDB must have for its opcode's group (6, 10, 12 or 16); 0 for reserved groups.
 size_t cdb_group_len(uint8_t opcode);
 
-// Encodes a LUN number into the 8-byte SAM LUN field (peripheral or flat-space addressing).
-void encode_lun(uint16_t lun, uint8_t out[8]);
+// Encodes a LUN number into the 8-byte SAM LUN field: below 256 peripheral device addressing
+// (bus 0); above, flat space addressing, or with peripheral_bus peripheral device addressing
+// with the bus identifier holding bits 8-13 (a form illumos tolerates and keeps as lun64 = LUN:
+// devid_scsi.c scsi_lun_to_lun64).
+void encode_lun(uint16_t lun, uint8_t out[8], bool peripheral_bus = false);
 
 }  // namespace pvscsi_mock

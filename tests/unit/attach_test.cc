@@ -1,6 +1,10 @@
 // Attach, detach, feature probes, interrupt fallback, ring sizing, discovery.
 #include <sys/ddi_intr.h>
 
+#include <atomic>
+#include <chrono>
+#include <thread>
+
 #include "harness.h"
 
 namespace pvt {
@@ -85,6 +89,49 @@ TEST_P(AttachTest, LargestRingsAndThresholdOff) {
   EXPECT_EQ(hba.stat("req_call_threshold"), GetParam() == Profile::kVmware ? 1u : 0u);
 }
 
+TEST_P(AttachTest, TargetIgnoringAbortsAndResetsCostsNoAdapterRestart) {
+  // Target 3 swallows every command and ignores ABORT_CMD, RESET_DEVICE and RESET_BUS. Its
+  // probe must end within a budget, without a bus reset or an adapter restart: those failed
+  // every healthy disk's I/O and started discovery again - every 22 s, forever, and iport
+  // attach never returned.
+  auto cfg = mock_config(GetParam(), {0, 1, 3});
+  cfg.max_targets = 16;
+  Hba hba(cfg);
+  hba.dev().set_target_deaf(3, true);
+  // A backstop so that a driver that livelocks still lets the test end (and fail).
+  std::atomic<bool> attached{false};
+  std::thread backstop([&] {
+    for (; !attached; std::this_thread::sleep_for(std::chrono::milliseconds(10)))
+      if (hba.dev().counters().commands[int(pvscsi::hw::CommandCode::kAdapterReset)] >= 4) {
+        hba.dev().set_target_deaf(3, false);
+        break;
+      }
+  });
+  int64_t start = fk::now_ns();
+  int rc = hba.attach();
+  attached = true;
+  backstop.join();
+  ASSERT_EQ(rc, DDI_SUCCESS);
+  EXPECT_LT(fk::now_ns() - start, 60 * int64_t(NANOSEC)) << "discovery took too long";
+  EXPECT_EQ(hba.stat("adapter_resets"), 0u);
+  EXPECT_EQ(hba.stat("bus_resets"), 0u);
+  EXPECT_EQ(hba.stat("rescans"), 1u);
+  // The healthy disks are there and work; the deaf target is not reported.
+  scsi_device *sd0 = hba.lun(0, 0), *sd1 = hba.lun(1, 0);
+  ASSERT_NE(sd0, nullptr);
+  ASSERT_NE(sd1, nullptr);
+  EXPECT_EQ(hba.lun(3, 0), nullptr);
+  fk::client::KBuf buf(512);
+  EXPECT_TRUE(fk::client::read(sd0, 0, 1, 512, buf.data()).ok());
+  fk::advance(60 * int64_t(NANOSEC));  // nothing starts over behind our back
+  EXPECT_EQ(hba.stat("adapter_resets"), 0u);
+  EXPECT_EQ(hba.stat("rescans"), 1u);
+  EXPECT_TRUE(fk::client::read(sd1, 0, 1, 512, buf.data()).ok());
+  // The device still holds the probe: detach proceeds anyway (the adapter reset of teardown
+  // makes the device forget it before its memory is freed).
+  EXPECT_EQ(hba.detach(), DDI_SUCCESS);
+}
+
 INSTANTIATE_TEST_SUITE_P(Profiles, AttachTest, ::testing::Values(Profile::kVmware, Profile::kQemu),
                          profile_name);
 
@@ -116,6 +163,21 @@ TEST_F(InterruptTest, FallsBackToFixedWhenHandlersFail) {
   ASSERT_NE(sd, nullptr);
   EXPECT_TRUE(fk::client::test_unit_ready(sd).ok());
   EXPECT_FALSE(hba.dev().ring_state().intx_asserted);
+}
+
+TEST_F(InterruptTest, FallsBackWhenEnablingFails) {
+  // ddi_intr_enable can fail after allocation and handler set-up succeeded: the next type is
+  // tried, as when allocation fails.
+  Hba hba(mock_config(Profile::kVmware, {0}));
+  fk::fail_intr_type(fk::kFailIntrEnable, DDI_INTR_TYPE_MSIX);
+  fk::fail_intr_type(fk::kFailIntrEnable, DDI_INTR_TYPE_MSI);
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  fk::fail_clear();
+  EXPECT_EQ(fk::intr_info(hba.dip()).type, DDI_INTR_TYPE_FIXED);
+  EXPECT_EQ(hba.stat("intr_type"), uint64_t(DDI_INTR_TYPE_FIXED));
+  scsi_device *sd = hba.lun(0, 0);
+  ASSERT_NE(sd, nullptr);
+  EXPECT_TRUE(fk::client::test_unit_ready(sd).ok());
 }
 
 TEST_F(InterruptTest, QemuProfileUsesMsiThenFixed) {

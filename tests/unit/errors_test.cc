@@ -3,6 +3,7 @@
 // the fixture's checkers (exactly-once completion, lock order and recursion, syncs, leaks)
 // run on every one.
 #include <sys/cmn_err.h>
+#include <sys/ddifm.h>
 
 #include <map>
 
@@ -22,12 +23,13 @@ class ErrorsTest : public ProfileTest {};
 
 // Results of an asynchronous batch, by reason.
 struct Tally {
-  unsigned total = 0, ok = 0;
+  unsigned total = 0, ok = 0, timed_out = 0;  // timed_out: STAT_TIMEOUT set
   std::map<int, unsigned> reasons;
   fk::client::Queue::Callback cb() {
     return [this](const Result &r) {
       total++;
       ok += r.ok();
+      timed_out += (r.statistics & STAT_TIMEOUT) != 0;
       reasons[r.reason]++;
     };
   }
@@ -86,8 +88,14 @@ TEST_P(ErrorsTest, HungTargetEscalatesThroughEveryStepInOrder) {
     q.poll();
   }
   ASSERT_EQ(tally.total, 8u) << "packets never completed";
-  EXPECT_EQ(tally.reasons[CMD_RESET], 8u);
+  // They timed out and were reset for it: CMD_TIMEOUT, not the CMD_RESET of a victim.
+  EXPECT_EQ(tally.reasons[CMD_TIMEOUT], 8u);
+  EXPECT_EQ(tally.timed_out, 8u);
   ASSERT_EQ(first.size(), 5u);
+  // One abort per command, but one reset of the target and one of the bus for all eight.
+  EXPECT_EQ(hba.stat("aborts"), 8u);
+  EXPECT_EQ(hba.stat("device_resets"), 1u);
+  EXPECT_EQ(hba.stat("bus_resets"), 1u);
   EXPECT_GE(first["aborts"], 5000 * kMs);  // not before pkt_time
   EXPECT_LT(first["aborts"], 6000 * kMs);
   EXPECT_LT(first["aborts"], first["device_resets"]);
@@ -115,7 +123,9 @@ TEST_P(ErrorsTest, AbortIsEnoughWhenTheDeviceHonoursIt) {
   o.timeout_s = 2;
   KBuf buf(512);
   Result r = fk::client::read(sd, 0, 1, 512, buf.data(), o);
-  EXPECT_EQ(r.reason, CMD_ABORTED);
+  // Aborted because it timed out (sd.c sd_pkt_reason_cmd_timeout, not _cmd_aborted).
+  EXPECT_EQ(r.reason, CMD_TIMEOUT);
+  EXPECT_EQ(r.statistics, unsigned(STAT_TIMEOUT | STAT_ABORTED));
   EXPECT_EQ(hba.stat("aborts"), 1u);
   EXPECT_EQ(hba.stat("device_resets"), 0u);
   hba.dev().set_target_hung(0, false);
@@ -191,6 +201,63 @@ TEST_P(ErrorsTest, TranAbortAndResetDuringIo) {
   EXPECT_TRUE(fk::client::test_unit_ready(sd0).ok());
 }
 
+TEST_P(ErrorsTest, TargetResetReachesEveryLunAndVictimsAreNotTimedOut) {
+  Hba hba(mock_config(GetParam(), {0, 1}, 2));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  scsi_device *sd00 = hba.lun(0, 0), *sd01 = hba.lun(0, 1), *sd10 = hba.lun(1, 0);
+  ASSERT_NE(sd01, nullptr);
+  using pvscsi_mock::UnitAttention;
+  // RESET_TARGET resets the whole target: RESET_DEVICE names a LUN, so each LUN in turn.
+  EXPECT_EQ(scsi_reset(&sd00->sd_address, RESET_TARGET), 1);
+  EXPECT_EQ(hba.stat("device_resets"), 2u);
+  EXPECT_TRUE(hba.dev().has_unit_attention(0, 0, UnitAttention::kPowerOnReset));
+  EXPECT_TRUE(hba.dev().has_unit_attention(0, 1, UnitAttention::kPowerOnReset));
+  EXPECT_FALSE(hba.dev().has_unit_attention(1, 0, UnitAttention::kPowerOnReset));
+  // RESET_LUN, offered by the "lun-reset" capability, resets that LUN only.
+  EXPECT_EQ(scsi_ifgetcap(&sd10->sd_address, const_cast<char *>("lun-reset"), 1), 1);
+  EXPECT_EQ(scsi_reset(&sd10->sd_address, RESET_LUN), 1);
+  EXPECT_EQ(hba.stat("device_resets"), 3u);
+  EXPECT_TRUE(hba.dev().has_unit_attention(1, 0, UnitAttention::kPowerOnReset));
+  // One command of target 0 times out; the device ignores its abort. The target reset that
+  // follows ends the other commands of the target too: they are victims (CMD_RESET), only the
+  // overdue one is CMD_TIMEOUT.
+  KBuf buf(512);
+  EXPECT_TRUE(fk::client::test_unit_ready(sd00).ok());  // the unit attentions are consumed
+  EXPECT_TRUE(fk::client::test_unit_ready(sd01).ok());
+  hba.dev().set_target_hung(0, true);
+  hba.dev().refuse_command(CommandCode::kAbortCmd);
+  fk::client::IoOptions timed, patient;
+  timed.drive_clock = patient.drive_clock = false;
+  timed.timeout_s = 2;
+  patient.timeout_s = 0;
+  Tally overdue, victims;
+  {
+    fk::client::Queue q0(sd00, 4, timed), q1(sd01, 4, patient), q2(sd00, 4, patient);
+    q0.read(0, 1, 512, buf.data(), overdue.cb());
+    for (int i = 0; i < 3; i++) {
+      q1.read(uint64_t(i), 1, 512, buf.data(), victims.cb());
+      q2.read(uint64_t(i), 1, 512, buf.data(), victims.cb());
+    }
+    for (int step = 0; step < 200 && overdue.total + victims.total < 7; step++) {
+      fk::advance(100 * kMs);
+      q0.poll();
+      q1.poll();
+      q2.poll();
+    }
+    hba.dev().set_target_hung(0, false);  // whatever is left completes now
+    fk::advance(kMs);
+  }
+  EXPECT_EQ(overdue.total, 1u);
+  EXPECT_EQ(overdue.reasons[CMD_TIMEOUT], 1u);
+  EXPECT_EQ(overdue.timed_out, 1u);
+  EXPECT_EQ(victims.total, 6u);
+  EXPECT_EQ(victims.reasons[CMD_RESET], 6u);
+  EXPECT_EQ(victims.timed_out, 0u);
+  EXPECT_EQ(hba.stat("device_resets"), 5u);  // one target reset: both LUNs
+  EXPECT_EQ(hba.stat("bus_resets"), 0u);
+  hba.dev().refuse_command(CommandCode::kAbortCmd, 0);
+}
+
 TEST_P(ErrorsTest, LateCompletionAfterFailedAbortLandsOnItsOwnPacket) {
   // The 2016 driver reused a context before the device finished with it. Ours keeps it
   // reserved until the device answers.
@@ -252,7 +319,8 @@ TEST_P(ErrorsTest, PolledCommandEscalatesWithRealWaits) {
   int64_t start = fk::now_ns();
   Result r = fk::client::read(sd, 0, 1, 512, buf.data(), o);
   int64_t took = fk::now_ns() - start;
-  EXPECT_EQ(r.reason, CMD_RESET);  // the bus reset freed it
+  EXPECT_EQ(r.reason, CMD_TIMEOUT);  // the bus reset freed it, because it timed out
+  EXPECT_EQ(r.statistics, unsigned(STAT_TIMEOUT | STAT_BUS_RESET));
   EXPECT_EQ(hba.stat("aborts"), 1u);
   EXPECT_EQ(hba.stat("device_resets"), 1u);
   EXPECT_EQ(hba.stat("bus_resets"), 1u);
@@ -285,6 +353,38 @@ TEST_P(ErrorsTest, BogusCompletionsAreSurvived) {
   EXPECT_GE(hba.stat("bogus_values"), 5u);
   EXPECT_EQ(fk::console_count(CE_WARN), 1u);  // reported once, not a console flood
   EXPECT_TRUE(fk::client::read(sd, 0, 1, 512, buf.data(), o).ok());
+  // FMA heard the service degraded; once the device behaves for a watchdog period, restored.
+  auto impacts = [] {
+    std::vector<int> v;
+    for (const auto &m : fk::console()) {
+      int impact;
+      if (sscanf(m.text.c_str(), "fm: service impact %d", &impact) == 1) v.push_back(impact);
+    }
+    return v;
+  };
+  EXPECT_TRUE(fk::client::read(sd, 0, 1, 512, buf.data(), o).ok());  // the watchdog runs
+  fk::advance(2000 * kMs);
+  std::vector<int> v = impacts();
+  ASSERT_GE(v.size(), 2u);
+  EXPECT_EQ(v.front(), DDI_SERVICE_DEGRADED);
+  EXPECT_EQ(v.back(), DDI_SERVICE_RESTORED);
+}
+
+TEST_P(ErrorsTest, WatchdogRunsOnlyWhileThereIsSomethingToWatch) {
+  // As the 2022 driver's timer: armed by the first command, lapsed once nothing is pending.
+  Hba hba(mock_config(GetParam(), {0}));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  scsi_device *sd = hba.lun(0, 0);
+  KBuf buf(512);
+  EXPECT_TRUE(fk::client::read(sd, 0, 1, 512, buf.data()).ok());
+  fk::advance(2000 * kMs);
+  uint64_t fired = fk::counters().timeouts_fired;
+  fk::advance(10000 * kMs);  // idle: twenty periods, no tick
+  EXPECT_EQ(fk::counters().timeouts_fired, fired);
+  // A command in the device arms it again: a lost interrupt is still reaped.
+  hba.dev().drop_next_interrupts(1);
+  EXPECT_TRUE(fk::client::read(sd, 0, 1, 512, buf.data()).ok());
+  EXPECT_GT(fk::counters().timeouts_fired, fired);
 }
 
 TEST_P(ErrorsTest, SmallContextsNeverMatchAfterTheTagWraps) {

@@ -166,6 +166,25 @@ TEST_P(HotplugTest, FailedTaskDispatchIsRetried) {
   EXPECT_NE(hba.lun(5, 0), nullptr);
 }
 
+TEST_P(HotplugTest, RefusedTargetAddIsRetried) {
+  // scsi_hba_tgtmap_tgt_add can fail (damap_addr_add: DAM_MAPFULL). The work must stay
+  // recorded and be done again, at attach (discovery in iport attach) and on hotplug.
+  Hba hba(mock_config(GetParam(), {0}));
+  fk::fail_nth(fk::kFailTgtmapAdd, 1);
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  EXPECT_EQ(fk::failures_injected(), 1u);
+  fk::fail_clear();
+  fk::advance(1000000000);  // the watchdog dispatches the recorded work again
+  EXPECT_NE(hba.lun(0, 0), nullptr);
+  fk::fail_nth(fk::kFailTgtmapAdd, 1);
+  ASSERT_TRUE(hba.dev().add_target(disk(5)));
+  fk::drain();
+  EXPECT_EQ(fk::failures_injected(), 1u);
+  fk::fail_clear();
+  fk::advance(1000000000);
+  EXPECT_NE(hba.lun(5, 0), nullptr);
+}
+
 INSTANTIATE_TEST_SUITE_P(Profiles, HotplugTest, ::testing::Values(Profile::kVmware, Profile::kQemu),
                          profile_name);
 

@@ -259,6 +259,63 @@ TEST_P(IoTest, CheckConditionDeliversSense) {
   EXPECT_TRUE(r.state & STATE_ARQ_DONE);
   EXPECT_EQ(r.sense.key, KEY_ILLEGAL_REQUEST);
   EXPECT_EQ(r.sense.asc, 0x21);  // LOGICAL BLOCK ADDRESS OUT OF RANGE
+  // The device moved no data (dataLen 0): none is claimed, all of it is residual.
+  EXPECT_FALSE(r.state & STATE_XFERRED_DATA);
+  EXPECT_EQ(r.resid, 512u);
+}
+
+TEST_P(IoTest, TransportErrorsMapAndTransferNothing) {
+  Hba hba(mock_config(GetParam(), {0}));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  scsi_device *sd = hba.lun(0, 0);
+  KBuf buf(4096);
+  using HS = pvscsi::hw::HostStatus;
+  // BADMSG is a message other than COMMAND COMPLETE: CMD_BADMSG (scsi_pkt.h), as the 2022
+  // driver maps it; the others keep their reasons. None moved data.
+  for (auto [host, reason] : std::vector<std::pair<HS, int>>{{HS::kBadmsg, CMD_BADMSG},
+                                                             {HS::kHahardware, CMD_TRAN_ERR},
+                                                             {HS::kTagreject, CMD_TAG_REJECT}}) {
+    hba.dev().fail_next_requests(1, pvscsi::hw::to_raw(host), 0);
+    Result r = fk::client::read(sd, 0, 8, 512, buf.data());
+    EXPECT_EQ(r.reason, reason) << "host status " << int(host);
+    EXPECT_EQ(r.resid, 4096u) << "host status " << int(host);
+    EXPECT_FALSE(r.state & STATE_XFERRED_DATA);
+  }
+  EXPECT_TRUE(fk::client::read(sd, 0, 8, 512, buf.data()).ok());
+}
+
+TEST_P(IoTest, QueueTagsFollowThePacketFlags) {
+  Hba hba(mock_config(GetParam(), {0}));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  scsi_device *sd = hba.lun(0, 0);
+  // FLAG_HEAD (head of the HBA's queue) and FLAG_HTAG both mean the head-of-queue tag 0x21;
+  // FLAG_OTAG ordered 0x22; FLAG_STAG and no flag simple 0x20.
+  for (auto [flags, tag] : std::vector<std::pair<uint_t, unsigned>>{
+           {0, 0x20}, {FLAG_STAG, 0x20}, {FLAG_OTAG, 0x22}, {FLAG_HTAG, 0x21}, {FLAG_HEAD, 0x21}}) {
+    fk::client::IoOptions o;
+    o.flags = flags;
+    auto before = hba.dev().counters().by_tag[tag];
+    EXPECT_TRUE(fk::client::test_unit_ready(sd, o).ok());
+    EXPECT_EQ(hba.dev().counters().by_tag[tag], before + 1) << "pkt_flags 0x" << std::hex << flags;
+  }
+}
+
+TEST_P(IoTest, BidirectionalPacketIsRefused) {
+  // One request moves data one way (the direction flags exclude each other): a packet set up
+  // for both directions is a bad packet, as the 2022 driver's tran_start says.
+  Hba hba(mock_config(GetParam(), {0}));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  scsi_device *sd = hba.lun(0, 0);
+  scsi_pkt *pkt = scsi_init_pkt(&sd->sd_address, nullptr, nullptr, CDB_GROUP0,
+                                int(sizeof(struct scsi_arq_status)), 0, 0, SLEEP_FUNC, nullptr);
+  ASSERT_NE(pkt, nullptr);
+  memset(pkt->pkt_cdbp, 0, CDB_GROUP0);  // TEST UNIT READY
+  pkt->pkt_dma_flags |= DDI_DMA_READ | DDI_DMA_WRITE;
+  pkt->pkt_flags |= FLAG_NOINTR;
+  pkt->pkt_time = 5;
+  EXPECT_EQ(scsi_transport(pkt), TRAN_BADPKT);
+  scsi_destroy_pkt(pkt);
+  EXPECT_TRUE(fk::client::test_unit_ready(sd).ok());
 }
 
 TEST_P(IoTest, ShortTransfersAndDataLenZero) {
@@ -304,6 +361,37 @@ TEST_P(IoTest, HighLunsUseTheRightAddressing) {
     std::vector<uint8_t> stored;
     ASSERT_TRUE(hba.dev().read_blocks(2, l, 1, 1, &stored));
     EXPECT_EQ(memcmp(stored.data(), out.data(), 512), 0) << "lun " << l;
+  }
+}
+
+TEST_F(DriverTest, LunsUpToFourteenBitsRoundTrip) {
+  // illumos keeps a single-level peripheral-addressed LUN, bus identifier included, as
+  // lun64 = bytes 0-1 (devid_scsi.c scsi_lun_to_lun64), and scsi_lun64_to_lun turns every
+  // lun64 up to 0x3FFF back into bytes 0-1. A target reporting LUNs 256.. that way must be
+  // addressed with exactly those bytes, not with the number in bytes 6-7.
+  auto cfg = mock_config(Profile::kVmware, {2});
+  cfg.peripheral_bus_luns = true;
+  const std::vector<uint16_t> numbers = {5, 255, 256, 300, 0x3FFF};
+  for (uint16_t n : numbers) {
+    pvscsi_mock::LunSpec l;
+    l.lun = n;
+    l.blocks = 64;
+    cfg.targets[0].luns.push_back(l);
+  }
+  Hba hba(cfg);
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  for (uint16_t n :
+       {uint16_t(0), uint16_t(5), uint16_t(255), uint16_t(256), uint16_t(300), uint16_t(0x3FFF)}) {
+    scsi_device *sd = hba.lun(2, n);  // lun64 == the LUN number
+    ASSERT_NE(sd, nullptr) << "lun64 " << n << " not online";
+    KBuf out(512), in(512);
+    fill_pattern(out.data(), 512, n + 1, 3, 512);
+    ASSERT_TRUE(fk::client::write(sd, 3, 1, 512, out.data()).ok()) << "lun64 " << n;
+    ASSERT_TRUE(fk::client::read(sd, 3, 1, 512, in.data()).ok()) << "lun64 " << n;
+    EXPECT_TRUE(check_pattern(in.data(), 512, n + 1, 3, 512));
+    std::vector<uint8_t> stored;
+    ASSERT_TRUE(hba.dev().read_blocks(2, n, 3, 1, &stored));
+    EXPECT_EQ(memcmp(stored.data(), out.data(), 512), 0) << "lun64 " << n << " landed elsewhere";
   }
 }
 

@@ -610,6 +610,13 @@ TEST_F(FakeHbaTest, ResetEntryPointAndUnitAttentionRetry) {
   EXPECT_EQ(scsi_reset(&sd->sd_address, RESET_LUN), 1);
   EXPECT_EQ(scsi_reset(&sd->sd_address, RESET_ALL), 1);
   EXPECT_EQ(fake_hba::stats().resets, 3u);
+  // Without the "lun-reset" capability RESET_LUN never reaches the HBA (scsi_control.c
+  // scsi_reset); the other levels still do.
+  fake_hba::config().lun_reset = false;
+  EXPECT_EQ(scsi_reset(&sd->sd_address, RESET_LUN), 0);
+  EXPECT_EQ(fake_hba::stats().resets, 3u);
+  EXPECT_EQ(scsi_reset(&sd->sd_address, RESET_TARGET), 1);
+  EXPECT_EQ(fake_hba::stats().resets, 4u);
 }
 
 TEST_F(FakeHbaTest, Capabilities) {

@@ -529,6 +529,13 @@ int scsi_reset(struct scsi_address *ap, int level) {
     violation(Check::kMisuse, "scsi_reset: level " + std::to_string(level));
     return 0;
   }
+  // scsi_control.c scsi_reset: RESET_LUN reaches the HBA only if it has the "lun-reset"
+  // capability (tran_getcap(ap, "lun-reset", 1) == 1); otherwise it fails without a call.
+  if (level == RESET_LUN &&
+      (ap->a_hba_tran->tran_getcap == nullptr ||
+       ap->a_hba_tran->tran_getcap(ap, const_cast<char *>("lun-reset"), 1) != 1)) {
+    return 0;
+  }
   if (ap->a_hba_tran->tran_reset == nullptr) {
     return 0;
   }

@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "../fk.h"
+#include "../fk_impl.h"
 
 #include "lun_list.h"
 #include "scsa_impl.h"
@@ -772,6 +773,12 @@ int scsi_hba_tgtmap_tgt_add(scsi_hba_tgtmap_t *m, scsi_tgtmap_tgt_type_t type, c
     return DDI_FAILURE;
   }
   std::lock_guard<std::mutex> g(m->mu);
+  // damap.c damap_addr_add: a new address needs an id (i_ddi_strid_alloc: id_allocff_nosleep)
+  // and the map's first report its soft state and kstats (dam_map_alloc); failing either
+  // returns DAM_MAPFULL / DAM_FAILURE, and scsi_hba_tgtmap_tgt_add DDI_FAILURE.
+  if (!m->state.active(addr) && fk::impl::should_fail(fk::kFailTgtmapAdd)) {
+    return DDI_FAILURE;
+  }
   return fk::scsa::report_result(m, m->state.tgt_add(addr, type, priv, gethrtime()));
 }
 

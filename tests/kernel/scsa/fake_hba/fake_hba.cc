@@ -555,6 +555,8 @@ int fake_getcap(struct scsi_address *, char *cap, int) {
       return 16;
     case SCSI_CAP_INTERCONNECT_TYPE:
       return INTERCONNECT_PARALLEL;
+    case SCSI_CAP_LUN_RESET:
+      return st().cfg.lun_reset ? 1 : -1;
     default:
       return -1;
   }

@@ -46,6 +46,7 @@ struct Config {
   unsigned defects = 0;
   bool polled_calls_pkt_comp = true;  // also call scsi_hba_pkt_comp for FLAG_NOINTR packets
   bool scribble_in_setup = false;     // tran_setup_pkt fills the CDB and status areas with 0xff
+  bool lun_reset = true;              // getcap "lun-reset" answers 1 (else -1)
 };
 
 struct Stats {
