@@ -139,7 +139,10 @@ struct pvscsi_softc {
   uint8_t tgt_present[kMaxTargets / 8]; /* latest state the device announced */
   uint8_t tgt_reported[kMaxTargets / 8];
   uint8_t lun_rescan[kMaxTargets / 8];
-  pvscsi_cmd *probe_cmd; /* used by the (single-threaded) discovery task only */
+  uint8_t tgt_cfgfail[kMaxTargets / 8]; /* the map dropped it (LUN 0 failed): report it again */
+  uint8_t cfg_tries[kMaxTargets];       /* such retries since the device last announced it */
+  uint32_t cfg_wait;                    /* watchdog ticks until the retry (0: none pending) */
+  pvscsi_cmd *probe_cmd;                /* used by the (single-threaded) discovery task only */
 
   /* Error handling. */
   timeout_id_t watchdog;
@@ -246,6 +249,9 @@ void pvscsi_tran_tgt_free(dev_info_t *hba_dip, dev_info_t *tgt_dip, scsi_hba_tra
 void pvscsi_process_msgs(pvscsi_softc *sc);
 void pvscsi_schedule_task(pvscsi_softc *sc);
 bool pvscsi_discovery_work(const pvscsi_softc *sc);
+boolean_t pvscsi_tgt_deactivate(void *priv, char *addr, scsi_tgtmap_tgt_type_t type, void *tgt_priv,
+                                scsi_tgtmap_deact_rsn_t rsn);
+void pvscsi_cfg_retry_tick(pvscsi_softc *sc);
 
 /* pvscsi_reset.cc: timeouts, aborts, resets, adapter restart */
 int pvscsi_tran_abort(struct scsi_address *ap, struct scsi_pkt *pkt);

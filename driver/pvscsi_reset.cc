@@ -119,6 +119,7 @@ void pvscsi_watchdog(void *arg) {
       if (cmd != nullptr && cmd->deadline != 0 && now > cmd->deadline)
         pvscsi_append(&done, pvscsi_escalate(sc, cmd));
     }
+    pvscsi_cfg_retry_tick(sc);
     if (pvscsi_discovery_work(sc)) pvscsi_schedule_task(sc);
     if (sc->use_threshold) {
       /* Requests pending and none consumed for a whole period: the device stopped polling. */
