@@ -244,6 +244,7 @@ TEST_P(ErrorsTest, PolledCommandEscalatesWithRealWaits) {
   hba.dev().refuse_command(CommandCode::kAbortCmd);
   hba.dev().refuse_command(CommandCode::kResetDevice);
   hba.dev().drop_next_interrupts(1000000);  // as in a crash dump
+  fk::scsa::set_dump_mode(true);            // so the HBA gets FLAG_NOINTR
   fk::client::IoOptions o;
   o.polled = true;
   o.timeout_s = 2;
@@ -252,6 +253,7 @@ TEST_P(ErrorsTest, PolledCommandEscalatesWithRealWaits) {
   int64_t start = fk::now_ns();
   Result r = fk::client::read(sd, 0, 1, 512, buf.data(), o);
   int64_t took = fk::now_ns() - start;
+  fk::scsa::set_dump_mode(false);
   EXPECT_EQ(r.reason, CMD_RESET);  // the bus reset freed it
   EXPECT_EQ(hba.stat("aborts"), 1u);
   EXPECT_EQ(hba.stat("device_resets"), 1u);

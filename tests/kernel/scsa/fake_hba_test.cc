@@ -31,6 +31,7 @@ class FakeHbaTest : public ::testing::Test {
 
   void SetUp() override {
     fk::scsa::reset_state();
+    fk::scsa::set_dump_mode(false);
     fk::boot();
     fake_hba::reset(config());
     ASSERT_EQ(fk::load_driver("fake_hba"), 0);
