@@ -52,6 +52,8 @@ class HeldRead {
  private:
   static fk::client::IoOptions options() {
     fk::client::IoOptions o;
+    o.retry_count = 0;  // the driver's outcome, not sd's recovery
+    o.reset_on_error = false;
     o.drive_clock = false;
     o.timeout_s = 0;
     return o;
@@ -71,6 +73,8 @@ TEST_P(ErrorsTest, HungTargetEscalatesThroughEveryStepInOrder) {
   hba.dev().refuse_command(CommandCode::kResetDevice);
   hba.dev().refuse_command(CommandCode::kResetBus);
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.timeout_s = 5;
   o.drive_clock = false;
   Tally tally;
@@ -112,6 +116,8 @@ TEST_P(ErrorsTest, AbortIsEnoughWhenTheDeviceHonoursIt) {
   scsi_device *sd = hba.lun(0, 0);
   hba.dev().set_target_hung(0, true);
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.timeout_s = 2;
   KBuf buf(512);
   Result r = fk::client::read(sd, 0, 1, 512, buf.data(), o);
@@ -127,6 +133,8 @@ TEST_P(ErrorsTest, AdapterRestartWithHundredsOutstanding) {
   hba.dev().set_target_hung(0, true);  // nothing completes on its own
   hba.dev().set_target_hung(1, true);
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.timeout_s = 60;
   o.drive_clock = false;
   Tally tally;
@@ -156,6 +164,8 @@ TEST_P(ErrorsTest, AdapterRestartWithHundredsOutstanding) {
   // Back in business, threshold included (Linux forgot it after a reset).
   EXPECT_EQ(hba.dev().ring_state().threshold_enabled, GetParam() == Profile::kVmware);
   fk::client::IoOptions fast;
+  fast.retry_count = 0;  // the driver's outcome, not sd's recovery
+  fast.reset_on_error = false;
   EXPECT_TRUE(fk::client::test_unit_ready(hba.lun(0, 0), fast).ok());
 }
 
@@ -166,6 +176,8 @@ TEST_P(ErrorsTest, TranAbortAndResetDuringIo) {
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   scsi_device *sd0 = hba.lun(0, 0), *sd1 = hba.lun(1, 0);
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.drive_clock = false;
   KBuf buf(512);
   for (int level : {-1, RESET_LUN, RESET_TARGET, RESET_ALL}) {
@@ -200,6 +212,8 @@ TEST_P(ErrorsTest, LateCompletionAfterFailedAbortLandsOnItsOwnPacket) {
   hba.dev().set_target_hung(0, true);
   hba.dev().refuse_command(CommandCode::kAbortCmd);
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.drive_clock = false;
   o.timeout_s = 0;
   Tally late;
@@ -246,6 +260,8 @@ TEST_P(ErrorsTest, PolledCommandEscalatesWithRealWaits) {
   hba.dev().drop_next_interrupts(1000000);  // as in a crash dump
   fk::scsa::set_dump_mode(true);            // so the HBA gets FLAG_NOINTR
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.polled = true;
   o.timeout_s = 2;
   o.drive_clock = false;
@@ -271,6 +287,8 @@ TEST_P(ErrorsTest, BogusCompletionsAreSurvived) {
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   scsi_device *sd = hba.lun(0, 0);
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.timeout_s = 2;
   KBuf buf(512);
   for (BogusContext kind : {BogusContext::kZero, BogusContext::kOutOfRange,
@@ -342,6 +360,8 @@ TEST_P(ErrorsTest, SpontaneousDeviceResetIsRecovered) {
   scsi_device *sd = hba.lun(0, 0);
   hba.dev().spontaneous_reset();
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.timeout_s = 2;
   KBuf buf(512);
   // The device forgot its rings: the first command times out, escalation restarts the

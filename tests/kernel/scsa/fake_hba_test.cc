@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <set>
 #include <thread>
 
 #include "../fk.h"
@@ -767,7 +768,9 @@ TEST_F(FakeHbaTest, AbortEntryPoint) {
   fake_hba::set_hold(true);
   std::vector<Result> results;
   {
-    fk::client::Queue q(sd, 4);
+    IoOptions raw;  // the HBA's outcome as it came: no sd retries
+    raw.retry_count = 0;
+    fk::client::Queue q(sd, 4, raw);
     for (int i = 0; i < 3; i++) {
       q.submit(fk::client::cdb::test_unit_ready(), nullptr, 0, true,
                [&](const Result &r) { results.push_back(r); });
@@ -792,7 +795,9 @@ TEST_F(FakeHbaTest, ResetEntryPointAndUnitAttentionRetry) {
   fake_hba::set_hold(true);
   std::vector<Result> results;
   {
-    fk::client::Queue q(sd, 4);
+    IoOptions raw;  // the HBA's outcome as it came: no sd retries
+    raw.retry_count = 0;
+    fk::client::Queue q(sd, 4, raw);
     for (int i = 0; i < 2; i++) {
       q.submit(fk::client::cdb::test_unit_ready(), nullptr, 0, true,
                [&](const Result &r) { results.push_back(r); });
@@ -814,6 +819,69 @@ TEST_F(FakeHbaTest, ResetEntryPointAndUnitAttentionRetry) {
   EXPECT_EQ(scsi_reset(&sd->sd_address, RESET_LUN), 1);
   EXPECT_EQ(scsi_reset(&sd->sd_address, RESET_ALL), 1);
   EXPECT_EQ(fake_hba::stats().resets, 3u);
+}
+
+// sd's recovery (sd.c), from the completion routine: victims of an abort or reset get twice
+// the retries and no reset of ours when the HBA reported one; a timeout is the command's own
+// failure: the target is reset (sd_reset_target) and the same packet sent again after 100 ms.
+TEST_F(FakeHbaTest, ClientRecoversAsSdDoes) {
+  add_and_settle("w1", {0});
+  scsi_device *sd = sd_of("w1,0");
+  auto fail = [](unsigned n, uchar_t reason) {
+    fake_hba::Target t;
+    t.luns[0] = fake_hba::Lun();
+    t.fail_commands = n;
+    t.fail_reason = reason;
+    fake_hba::put_target("w1", t);
+  };
+  auto tur_packets = [] {
+    std::set<const void *> pkts;
+    for (const auto &c : fake_hba::seen()) {
+      if (c.op == SCMD_TEST_UNIT_READY) {
+        pkts.insert(c.pkt);
+      }
+    }
+    return pkts;
+  };
+  // Reported resets: retried, no reset of ours, the same packet each time.
+  fail(3, CMD_RESET);
+  uint64_t resets = fake_hba::stats().resets;
+  size_t before = fake_hba::seen().size();
+  int64_t t0 = fk::now_ns();
+  Result r = fk::client::test_unit_ready(sd);
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.victim_retries, 3u);
+  EXPECT_EQ(r.resets, 0u);
+  EXPECT_EQ(fake_hba::stats().resets, resets);
+  EXPECT_EQ(tur_packets().size(), 1u);
+  EXPECT_EQ(fake_hba::seen().size(), before + 4);
+  EXPECT_GE(fk::now_ns() - t0, 300 * kMs);  // SD_RESTART_TIMEOUT before each
+  // A victim gets twice un_retry_count (5) retries.
+  fail(100, CMD_ABORTED);
+  r = fk::client::test_unit_ready(sd);
+  EXPECT_EQ(r.reason, CMD_ABORTED);
+  EXPECT_EQ(r.victim_retries, 10u);
+  EXPECT_EQ(r.retries, 10u);
+  // A timeout: a target reset before every retry, five retries.
+  fail(100, CMD_TIMEOUT);
+  r = fk::client::test_unit_ready(sd);
+  EXPECT_EQ(r.reason, CMD_TIMEOUT);
+  EXPECT_EQ(r.retries, 5u);
+  EXPECT_EQ(r.victim_retries, 0u);
+  EXPECT_EQ(r.resets, 6u);
+  EXPECT_EQ(fake_hba::stats().resets, resets + 6);
+  EXPECT_EQ(fake_hba::stats().last_reset_level, static_cast<uint64_t>(RESET_TARGET));
+  // A hardware error is retried at once, from the completion routine.
+  fail(0, CMD_CMPLT);
+  fake_hba::post_unit_attention("w1", 0, KEY_HARDWARE_ERROR, 0x44, 0);
+  fake_hba::post_unit_attention("w1", 0, KEY_MEDIUM_ERROR, 0x11, 0);
+  t0 = fk::now_ns();
+  r = fk::client::test_unit_ready(sd);
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.retries, 2u);
+  EXPECT_EQ(fk::now_ns(), t0);
+  // The default pkt_time is sd_io_time.
+  EXPECT_EQ(fake_hba::seen().back().time, 60);
 }
 
 TEST_F(FakeHbaTest, Capabilities) {

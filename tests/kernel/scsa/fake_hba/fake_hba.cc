@@ -231,6 +231,12 @@ Outcome execute(scsi_pkt *pkt, const Dev *dev) {
                       s.cfg.dma_attr);
     return o;
   }
+  if (tg.fail_commands > 0) {
+    tg.fail_commands--;
+    Outcome o;
+    o.reason = tg.fail_reason;
+    return o;
+  }
   if (lun == nullptr) {
     return check(KEY_ILLEGAL_REQUEST, 0x25, 0);  // LOGICAL UNIT NOT SUPPORTED
   }
@@ -303,7 +309,10 @@ void finish(scsi_pkt *pkt, const Outcome &o) {
   if (o.reason != CMD_CMPLT) {
     pkt->pkt_reason = o.reason;
     pkt->pkt_state = STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD;
-    pkt->pkt_statistics |= o.reason == CMD_RESET ? STAT_DEV_RESET : STAT_ABORTED;
+    pkt->pkt_statistics |= o.reason == CMD_RESET     ? STAT_DEV_RESET
+                           : o.reason == CMD_ABORTED ? STAT_ABORTED
+                           : o.reason == CMD_TIMEOUT ? STAT_TIMEOUT
+                                                     : 0;
     pkt->pkt_resid = static_cast<ssize_t>(pkt->pkt_dma_len);
     return;
   }
@@ -402,7 +411,8 @@ void worker(void *) {
   }
 }
 
-void kick() { (void)ddi_taskq_dispatch(st().tq, worker, nullptr, DDI_SLEEP); }
+// tran_start may run in interrupt or timeout context (a target driver's retry): no sleeping.
+void kick() { (void)ddi_taskq_dispatch(st().tq, worker, nullptr, DDI_NOSLEEP); }
 
 // ---- tran vectors ----
 
@@ -460,7 +470,7 @@ int fake_start(struct scsi_address *, struct scsi_pkt *pkt) {
     scsi_device *sd = scsi_address_device(&pkt->pkt_address);
     char *ua = sd != nullptr ? scsi_device_unit_address(sd) : nullptr;
     s.seen.push_back(Seen{ua != nullptr ? ua : "", pkt->pkt_cdbp[0], pkt->pkt_cdbp[1],
-                          pkt->pkt_cdbp[2], pkt->pkt_flags, pkt->pkt_time});
+                          pkt->pkt_cdbp[2], pkt->pkt_flags, pkt->pkt_time, pkt});
   }
   auto *cmd = static_cast<Cmd *>(pkt->pkt_ha_private);
   if (cmd == nullptr || cmd->magic != kCmdMagic || cmd->pkt != pkt) {

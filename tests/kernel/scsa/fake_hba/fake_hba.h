@@ -34,6 +34,7 @@ struct Target {
   unsigned fail_inquiries = 0;
   uchar_t fail_reason = CMD_RESET;
   unsigned fail_report_luns = 0;  // the next n REPORT LUNS end with fail_reason
+  unsigned fail_commands = 0;     // the next n other commands end with fail_reason
   std::map<uint64_t, Lun> luns;
 };
 
@@ -79,6 +80,7 @@ struct Seen {
   uint8_t cdb1, cdb2;  // EVPD bit, page code (INQUIRY)
   uint_t flags;
   int time;
+  const void *pkt;
 };
 std::vector<Seen> seen();
 
