@@ -110,6 +110,32 @@ TEST_P(ErrorsTest, HungTargetEscalatesThroughEveryStepInOrder) {
   EXPECT_EQ(hba.dev().ring_state().threshold_enabled, GetParam() == Profile::kVmware);
 }
 
+// sd's recovery on the driver: a reported bus reset is retried (a victim's failure) with no
+// reset of the client's; a command timeout and a transport error make the client reset the
+// target from the completion routine - the driver's interrupt handler - before the same packet
+// goes again. Nothing sleeps there (the kernel's checkers would report it).
+TEST_P(ErrorsTest, SdRecoveryRunsFromTheDriversCompletionPath) {
+  using pvscsi::hw::HostStatus;
+  Hba hba(mock_config(GetParam(), {0}));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  scsi_device *sd = hba.lun(0, 0);
+  KBuf buf(512);
+  hba.dev().fail_next_requests(2, pvscsi::hw::to_raw(HostStatus::kBusreset), 0, 0);
+  Result r = fk::client::read(sd, 0, 1, 512, buf.data());
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.victim_retries, 2u);
+  EXPECT_EQ(r.resets, 0u);
+  EXPECT_EQ(hba.stat("device_resets"), 0u);
+  hba.dev().fail_next_requests(1, pvscsi::hw::to_raw(HostStatus::kHatimeout), 0, 0);
+  hba.dev().fail_next_requests(1, pvscsi::hw::to_raw(HostStatus::kHahardware), 0, 0);
+  r = fk::client::read(sd, 0, 1, 512, buf.data());
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.retries, 2u);
+  EXPECT_EQ(r.victim_retries, 0u);
+  EXPECT_EQ(r.resets, 2u);
+  EXPECT_EQ(hba.stat("device_resets"), 2u);
+}
+
 TEST_P(ErrorsTest, AbortIsEnoughWhenTheDeviceHonoursIt) {
   Hba hba(mock_config(GetParam(), {0}));
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
