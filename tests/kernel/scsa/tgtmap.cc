@@ -343,8 +343,10 @@ void destroy_lun(Lun *l) {
 // logical unit here (illumos keeps such a LUN 0 node, bound to no target driver, for REPORT
 // LUNS; other LUNs get no node); kExists: a logical unit.
 enum class Probe { kAbsent, kNoLun, kExists };
+// scsi_device_config probes with SLEEP_FUNC ((int (*)())1 in illumos; scsi_probe's type here).
+int (*const kSleepFunc)() = reinterpret_cast<int (*)()>(uintptr_t{1});
 Probe probe_lun(Lun *l) {
-  if (scsi_probe(l->sd, nullptr) != SCSIPROBE_EXISTS || device_identity(l->sd) != 0) {
+  if (scsi_probe(l->sd, kSleepFunc) != SCSIPROBE_EXISTS || device_identity(l->sd) != 0) {
     return Probe::kAbsent;
   }
   // scsi_device_createchild's lunexists.
