@@ -144,6 +144,9 @@ struct pvscsi_softc {
   uint8_t tgt_present[kMaxTargets / 8]; /* latest state the device announced */
   uint8_t tgt_reported[kMaxTargets / 8];
   uint8_t lun_rescan[kMaxTargets / 8];
+  uint8_t tgt_cfgfail[kMaxTargets / 8]; /* the map dropped it (LUN 0 failed): report it again */
+  uint8_t cfg_tries[kMaxTargets];       /* such retries since the device last announced it */
+  uint32_t cfg_wait;                    /* watchdog ticks until the retry (0: none pending) */
   pvscsi_cmd *probe_cmd; /* probe commands, made by the discovery task as it needs them */
   pvscsi_lun *luns;      /* every LUN with a node */
 
@@ -281,6 +284,9 @@ void pvscsi_process_msgs(pvscsi_softc *sc);
 void pvscsi_schedule_task(pvscsi_softc *sc);
 bool pvscsi_discovery_work(const pvscsi_softc *sc);
 pvscsi_cmd *pvscsi_probe_cmd(pvscsi_softc *sc, uint32_t target);
+boolean_t pvscsi_tgt_deactivate(void *priv, char *addr, scsi_tgtmap_tgt_type_t type, void *tgt_priv,
+                                scsi_tgtmap_deact_rsn_t rsn);
+void pvscsi_cfg_retry_tick(pvscsi_softc *sc);
 
 /* pvscsi_reset.cc: timeouts, aborts, resets, adapter restart */
 int pvscsi_tran_abort(struct scsi_address *ap, struct scsi_pkt *pkt);

@@ -16,6 +16,8 @@ namespace {
 constexpr uint8_t kTestUnitReady[6] = {SCMD_TEST_UNIT_READY, 0, 0, 0, 0, 0};
 constexpr int kProbeSeconds = 10;
 constexpr int kProbeTries = 3;
+constexpr uint8_t kCfgRetries = 3;     /* per target, until the device announces it again */
+constexpr uint32_t kCfgRetryTicks = 4; /* watchdog ticks: 2 s, then 4 s, then 8 s */
 
 pvscsi_softc *iport_softc(dev_info_t *dip) {
   dev_info_t *parent = ddi_get_parent(dip);
@@ -167,6 +169,44 @@ pvscsi_cmd *pvscsi_probe_cmd(pvscsi_softc *sc, uint32_t target) {
   return sc->probe_cmd = cmd;
 }
 
+/*
+ * Target map deactivation. The map drops a target whose LUN 0 could not be configured (its
+ * INQUIRY lost to a reset, say) and tells only us: discovery forgets it (reported gone), and
+ * the watchdog reports it again after a while, a few times with growing waits, so a transient
+ * failure does not lose the disk until the device announces it again.
+ */
+boolean_t pvscsi_tgt_deactivate(void *priv, char *addr, scsi_tgtmap_tgt_type_t, void *,
+                                scsi_tgtmap_deact_rsn_t rsn) {
+  auto *sc = static_cast<pvscsi_softc *>(priv);
+  unsigned long t;
+  if (rsn != SCSI_TGT_DEACT_RSN_CFG_FAIL || ddi_strtoul(addr, nullptr, 16, &t) != 0 ||
+      t >= kMaxTargets)
+    return B_FALSE;
+  LockGuard g(&sc->lock);
+  if (sc->cfg_tries[t] >= kCfgRetries) return B_FALSE;
+  bit_set(sc->tgt_cfgfail, uint32_t(t));
+  bit_set(sc->tgt_pending, uint32_t(t));
+  bit_clear(sc->tgt_present, uint32_t(t));
+  sc->cfg_wait = kCfgRetryTicks << sc->cfg_tries[t]++;
+  pvscsi_schedule_task(sc);
+  pvscsi_arm_watchdog(sc); /* it counts the wait down */
+  return B_TRUE;
+}
+
+/* Watchdog tick, lock held: the wait is over and discovery has forgotten them: report again. */
+void pvscsi_cfg_retry_tick(pvscsi_softc *sc) {
+  if (sc->cfg_wait == 0 || --sc->cfg_wait > 0) return;
+  if (sc->task_queued || pvscsi_discovery_work(sc)) {
+    sc->cfg_wait = 1;
+    return;
+  }
+  for (uint32_t i = 0; i < kMaxTargets / 8; i++) {
+    sc->tgt_pending[i] |= sc->tgt_cfgfail[i];
+    sc->tgt_present[i] |= sc->tgt_cfgfail[i];
+    sc->tgt_cfgfail[i] = 0;
+  }
+}
+
 /* Is there recorded discovery work? Lock held. */
 bool pvscsi_discovery_work(const pvscsi_softc *sc) {
   bool work = sc->rescan_all;
@@ -221,6 +261,8 @@ void pvscsi_process_msgs(pvscsi_softc *sc) {
       continue;
     }
     sc->stats.hotplug_events++;
+    sc->cfg_tries[target] = 0; /* a new announcement: no retry pending, a fresh allowance */
+    bit_clear(sc->tgt_cfgfail, target);
     bool added = type == hw::to_raw(hw::MsgType::kDevAdded);
     DTRACE_PROBE3(pvscsi__hotplug, pvscsi_softc *, sc, uint32_t, target, int, added);
     if (lun_nonzero(m)) {
@@ -248,7 +290,7 @@ int pvscsi_iport_attach(dev_info_t *dip) {
   tran->tran_hba_private = sc;
   scsi_hba_tgtmap_t *map;
   if (scsi_hba_tgtmap_create(dip, SCSI_TM_PERADDR, kTgtmapCsyncUsec, kTgtmapSettleUsec, sc, nullptr,
-                             nullptr, &map) != DDI_SUCCESS)
+                             pvscsi_tgt_deactivate, &map) != DDI_SUCCESS)
     return DDI_FAILURE;
   bool run_here;
   {

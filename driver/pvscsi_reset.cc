@@ -126,7 +126,8 @@ pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
 }
 
 /* The watchdog runs only while there is something to watch (as the 2022 driver's timer):
- * commands outstanding, recorded discovery work, or a degraded service. Lock held. */
+ * commands outstanding, recorded discovery work, a target waiting to be reported again, or a
+ * degraded service. Lock held. */
 void pvscsi_arm_watchdog(pvscsi_softc *sc) {
   if (sc->watchdog == 0 && !sc->detaching)
     sc->watchdog = timeout(pvscsi_watchdog, sc, drv_usectohz(kWatchdogUsec));
@@ -148,6 +149,7 @@ void pvscsi_watchdog(void *arg) {
       if (cmd != nullptr && cmd->deadline != 0 && now > cmd->deadline)
         pvscsi_append(&done, pvscsi_escalate(sc, cmd));
     }
+    pvscsi_cfg_retry_tick(sc);
     if (pvscsi_discovery_work(sc)) pvscsi_schedule_task(sc);
     if (sc->use_threshold) {
       /* Requests pending and none consumed for a whole period: the device stopped polling. */
@@ -167,7 +169,7 @@ void pvscsi_watchdog(void *arg) {
     }
     sc->wd_bogus = sc->stats.bogus;
     sc->watchdog = 0;
-    if (sc->ctx_nfree != sc->req_entries || pvscsi_discovery_work(sc) ||
+    if (sc->ctx_nfree != sc->req_entries || pvscsi_discovery_work(sc) || sc->cfg_wait != 0 ||
         (sc->degraded && !sc->dead))
       pvscsi_arm_watchdog(sc);
   }

@@ -137,7 +137,12 @@ struct KernelBackend::Impl {
   std::vector<std::unique_ptr<fk::client::Queue>> queues;   // per workload LUN
   std::vector<std::unique_ptr<fk::client::Queue>> retired;  // queues of removed LUNs
   std::vector<bool> online;
-  fk::client::IoOptions io;
+  fk::client::IoOptions io = [] {
+    fk::client::IoOptions o;
+    o.retry_count = 0;  // the driver's outcome (faults it explains), not sd's recovery
+    o.reset_on_error = false;
+    return o;
+  }();
 
   // Completion wake-ups: the driver's pvscsi__complete probe fires just before the packet
   // completes, so pump() need not poll blindly.

@@ -85,6 +85,8 @@ class Soak {
         return stats_;
       }
       fk::client::IoOptions o;
+      o.retry_count = 0;  // the driver's outcome, not sd's recovery
+      o.reset_on_error = false;
       o.drive_clock = false;
       o.timeout_s = 5;
       o.max_ua_retries = 20;

@@ -141,6 +141,8 @@ class Life {
     for (const auto &l : luns)
       if (l.target == "0" && l.lun == 0) sd_ = l.sd;
     fk::client::IoOptions o;
+    o.retry_count = 0;  // the driver's outcome, not sd's recovery
+    o.reset_on_error = false;
     o.drive_clock = false;
     o.timeout_s = 5;
     buf_ = std::make_unique<KBuf>(8 * 512);
@@ -315,6 +317,8 @@ class Life {
         uint8_t lba = in_.u8();
         if (!lun_online()) break;
         fk::client::IoOptions o;
+        o.retry_count = 0;  // the driver's outcome, not sd's recovery
+        o.reset_on_error = false;
         o.polled = true;
         o.timeout_s = 2;
         o.drive_clock = false;

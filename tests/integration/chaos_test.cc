@@ -496,6 +496,8 @@ TEST_F(ChaosTest, VerifiedIoThroughHotplugAndResets) {
     ASSERT_EQ(d.disk.blocks, kIoBlocks);
     ASSERT_FALSE(d.disk.image.empty());
     fk::client::IoOptions io;
+    io.retry_count = 0;  // the driver's outcome, not sd's recovery
+    io.reset_on_error = false;
     io.drive_clock = false;  // real clock
     io.timeout_s = 30;       // pkt_time: out of the way of the planted events
     io.max_ua_retries = 20;  // as sd, retry the unit attention every reset leaves

@@ -295,5 +295,22 @@ TEST_F(AttachFailureTest, QuiesceOfEveryNodeStopsTheDevice) {
   EXPECT_EQ(rs.intr_mask, 0u);
 }
 
+// illumos enumerates LUNs with REPORT LUNS given 3 s of pkt_time (scsi_lunrpt_timeout); when it
+// fails, a SCSI-3 or later target gets LUN 0 only. The driver honours pkt_time to the watchdog's
+// half-second (one profile: the waits cost real time): a target answering in 2.5 s shows all its
+// LUNs; one that needs 4 s has its REPORT LUNS aborted (after 3 s, never before) and shows LUN 0
+// only - as on illumos.
+TEST_F(DriverTest, ReportLunsGetsThreeSecondsOnASlowTarget) {
+  for (int64_t latency_ms : {2500, 4000}) {
+    auto cfg = mock_config(Profile::kQemu, {0}, 3);
+    cfg.per_target_latency_ns[0] = latency_ms * 1000000;
+    Hba hba(cfg);
+    ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+    EXPECT_EQ(hba.luns().size(), latency_ms < 3000 ? 3u : 1u) << latency_ms << " ms";
+    EXPECT_EQ(hba.stat("aborts"), latency_ms < 3000 ? 0u : 1u) << latency_ms << " ms";
+    ASSERT_EQ(hba.detach(), DDI_SUCCESS);
+  }
+}
+
 }  // namespace
 }  // namespace pvt

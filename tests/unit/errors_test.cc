@@ -54,6 +54,8 @@ class HeldRead {
  private:
   static fk::client::IoOptions options() {
     fk::client::IoOptions o;
+    o.retry_count = 0;  // the driver's outcome, not sd's recovery
+    o.reset_on_error = false;
     o.drive_clock = false;
     o.timeout_s = 0;
     return o;
@@ -73,6 +75,8 @@ TEST_P(ErrorsTest, HungTargetEscalatesThroughEveryStepInOrder) {
   hba.dev().refuse_command(CommandCode::kResetDevice);
   hba.dev().refuse_command(CommandCode::kResetBus);
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.timeout_s = 5;
   o.drive_clock = false;
   Tally tally;
@@ -114,12 +118,40 @@ TEST_P(ErrorsTest, HungTargetEscalatesThroughEveryStepInOrder) {
   EXPECT_EQ(hba.dev().ring_state().threshold_enabled, GetParam() == Profile::kVmware);
 }
 
+// sd's recovery on the driver: a reported bus reset is retried (a victim's failure) with no
+// reset of the client's; a command timeout and a transport error make the client reset the
+// target from the completion routine - the driver's interrupt handler - before the same packet
+// goes again. Nothing sleeps there (the kernel's checkers would report it).
+TEST_P(ErrorsTest, SdRecoveryRunsFromTheDriversCompletionPath) {
+  using pvscsi::hw::HostStatus;
+  Hba hba(mock_config(GetParam(), {0}));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  scsi_device *sd = hba.lun(0, 0);
+  KBuf buf(512);
+  hba.dev().fail_next_requests(2, pvscsi::hw::to_raw(HostStatus::kBusreset), 0, 0);
+  Result r = fk::client::read(sd, 0, 1, 512, buf.data());
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.victim_retries, 2u);
+  EXPECT_EQ(r.resets, 0u);
+  EXPECT_EQ(hba.stat("device_resets"), 0u);
+  hba.dev().fail_next_requests(1, pvscsi::hw::to_raw(HostStatus::kHatimeout), 0, 0);
+  hba.dev().fail_next_requests(1, pvscsi::hw::to_raw(HostStatus::kHahardware), 0, 0);
+  r = fk::client::read(sd, 0, 1, 512, buf.data());
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.retries, 2u);
+  EXPECT_EQ(r.victim_retries, 0u);
+  EXPECT_EQ(r.resets, 2u);
+  EXPECT_EQ(hba.stat("device_resets"), 2u);
+}
+
 TEST_P(ErrorsTest, AbortIsEnoughWhenTheDeviceHonoursIt) {
   Hba hba(mock_config(GetParam(), {0}));
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   scsi_device *sd = hba.lun(0, 0);
   hba.dev().set_target_hung(0, true);
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.timeout_s = 2;
   KBuf buf(512);
   Result r = fk::client::read(sd, 0, 1, 512, buf.data(), o);
@@ -137,6 +169,8 @@ TEST_P(ErrorsTest, AdapterRestartWithHundredsOutstanding) {
   hba.dev().set_target_hung(0, true);  // nothing completes on its own
   hba.dev().set_target_hung(1, true);
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.timeout_s = 60;
   o.drive_clock = false;
   Tally tally;
@@ -166,6 +200,8 @@ TEST_P(ErrorsTest, AdapterRestartWithHundredsOutstanding) {
   // Back in business, threshold included (Linux forgot it after a reset).
   EXPECT_EQ(hba.dev().ring_state().threshold_enabled, GetParam() == Profile::kVmware);
   fk::client::IoOptions fast;
+  fast.retry_count = 0;  // the driver's outcome, not sd's recovery
+  fast.reset_on_error = false;
   EXPECT_TRUE(fk::client::test_unit_ready(hba.lun(0, 0), fast).ok());
 }
 
@@ -176,6 +212,8 @@ TEST_P(ErrorsTest, TranAbortAndResetDuringIo) {
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   scsi_device *sd0 = hba.lun(0, 0), *sd1 = hba.lun(1, 0);
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.drive_clock = false;
   KBuf buf(512);
   for (int level : {-1, RESET_LUN, RESET_TARGET, RESET_ALL}) {
@@ -267,6 +305,8 @@ TEST_P(ErrorsTest, LateCompletionAfterFailedAbortLandsOnItsOwnPacket) {
   hba.dev().set_target_hung(0, true);
   hba.dev().refuse_command(CommandCode::kAbortCmd);
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.drive_clock = false;
   o.timeout_s = 0;
   Tally late;
@@ -311,7 +351,10 @@ TEST_P(ErrorsTest, PolledCommandEscalatesWithRealWaits) {
   hba.dev().refuse_command(CommandCode::kAbortCmd);
   hba.dev().refuse_command(CommandCode::kResetDevice);
   hba.dev().drop_next_interrupts(1000000);  // as in a crash dump
+  fk::scsa::set_dump_mode(true);            // so the HBA gets FLAG_NOINTR
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.polled = true;
   o.timeout_s = 2;
   o.drive_clock = false;
@@ -319,6 +362,7 @@ TEST_P(ErrorsTest, PolledCommandEscalatesWithRealWaits) {
   int64_t start = fk::now_ns();
   Result r = fk::client::read(sd, 0, 1, 512, buf.data(), o);
   int64_t took = fk::now_ns() - start;
+  fk::scsa::set_dump_mode(false);
   EXPECT_EQ(r.reason, CMD_TIMEOUT);  // the bus reset freed it, because it timed out
   EXPECT_EQ(r.statistics, unsigned(STAT_TIMEOUT | STAT_BUS_RESET));
   EXPECT_EQ(hba.stat("aborts"), 1u);
@@ -337,6 +381,8 @@ TEST_P(ErrorsTest, BogusCompletionsAreSurvived) {
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   scsi_device *sd = hba.lun(0, 0);
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.timeout_s = 2;
   KBuf buf(512);
   for (BogusContext kind : {BogusContext::kZero, BogusContext::kOutOfRange,
@@ -440,6 +486,8 @@ TEST_P(ErrorsTest, SpontaneousDeviceResetIsRecovered) {
   scsi_device *sd = hba.lun(0, 0);
   hba.dev().spontaneous_reset();
   fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   o.timeout_s = 2;
   KBuf buf(512);
   // The device forgot its rings: the first command times out, escalation restarts the

@@ -109,6 +109,7 @@ scsi_device *Hba::lun(uint32_t target, uint64_t lun) {
 }
 
 void DriverTest::SetUp() {
+  fk::scsa::set_dump_mode(false);  // a test that stopped half-way may have left it on
   KernelOptions ko = kernel_options();
   fk::Options o;
   o.sync_audit = ko.sync_audit;

@@ -185,6 +185,46 @@ TEST_P(HotplugTest, RefusedTargetAddIsRetried) {
   EXPECT_NE(hba.lun(5, 0), nullptr);
 }
 
+// A hot-added target whose LUN 0 INQUIRYs are all taken by resets (two probes of two INQUIRYs,
+// a LUN reset between them): the framework drops the target from the map and tells only the
+// deactivate callback (SCSI_TGT_DEACT_RSN_CFG_FAIL). The driver reports it again after a while,
+// so the disk appears without the device announcing it again.
+TEST_P(HotplugTest, InquiriesLostToResetsDuringSetUpDoNotLoseTheDisk) {
+  Hba hba(mock_config(GetParam(), {0}));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  uint64_t failures = fk::scsa::config_failures();
+  hba.dev().fail_next_requests(4, pvscsi::hw::to_raw(pvscsi::hw::HostStatus::kBusreset), 0, 5);
+  ASSERT_TRUE(hba.dev().add_target(disk(5)));
+  ASSERT_TRUE(fk::client::settle());
+  EXPECT_EQ(fk::scsa::config_failures(), failures + 1);
+  EXPECT_EQ(hba.lun(5, 0), nullptr);
+  fk::advance(3000 * 1000000ll);  // the driver's retry: 2 s after the failure
+  ASSERT_TRUE(fk::client::settle());
+  ASSERT_NE(hba.lun(5, 0), nullptr) << "the disk was lost";
+  KBuf out(512), in(512);
+  fill_pattern(out.data(), 512, 5, 1, 512);
+  EXPECT_TRUE(fk::client::write(hba.lun(5, 0), 1, 1, 512, out.data()).ok());
+  EXPECT_TRUE(fk::client::read(hba.lun(5, 0), 1, 1, 512, in.data()).ok());
+  EXPECT_TRUE(check_pattern(in.data(), 512, 5, 1, 512));
+  EXPECT_EQ(hba.stat("hotplug_events"), 1u);
+}
+
+// A target that keeps failing is retried a bounded number of times, with growing waits.
+TEST_P(HotplugTest, ConfigFailureRetriesAreBounded) {
+  Hba hba(mock_config(GetParam(), {0}));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  uint64_t failures = fk::scsa::config_failures();
+  hba.dev().fail_next_requests(1000, pvscsi::hw::to_raw(pvscsi::hw::HostStatus::kBusreset), 0, 5);
+  ASSERT_TRUE(hba.dev().add_target(disk(5)));
+  for (int i = 0; i < 10; i++) {
+    ASSERT_TRUE(fk::client::settle());
+    fk::advance(10'000 * 1000000ll);
+  }
+  ASSERT_TRUE(fk::client::settle());
+  EXPECT_EQ(fk::scsa::config_failures(), failures + 4);  // the first, then three retries
+  EXPECT_EQ(hba.lun(5, 0), nullptr);
+}
+
 INSTANTIATE_TEST_SUITE_P(Profiles, HotplugTest, ::testing::Values(Profile::kVmware, Profile::kQemu),
                          profile_name);
 

@@ -23,7 +23,6 @@ struct Queue::Req {
   Callback cb;
   Result res;
   bool completed = false;  // pkt_comp ran for the current transport
-  bool retry = false;      // waiting in done_ to be transported again
   bool began = false;      // counted in the engine's in-flight count
 };
 
@@ -116,20 +115,28 @@ using fk::scsa::StallWatch;
 // Completion context (scsi_hba_pkt_comp): record, decide on a retry, release, hand over.
 struct Completer {
   static void on_complete(scsi_pkt *pkt);
+  static void retry_timeout(void *arg);
 };
+
+namespace {
+// sd's delays (sddef.h): SD_RESTART_TIMEOUT and SD_UA_RETRY_DELAY, 100 ms; a retry the HBA
+// answered TRAN_BUSY waits 10 ms.
+constexpr clock_t kRetryDelayUs = 100000;
+constexpr clock_t kBusyDelayUs = 10000;
+}  // namespace
 
 KBuf::KBuf(size_t len)
     : p_(static_cast<uint8_t *>(kmem_zalloc(len > 0 ? len : 1, KM_SLEEP))), len_(len) {}
 KBuf::~KBuf() { kmem_free(p_, len_ > 0 ? len_ : 1); }
 
 std::string Result::describe() const {
-  char buf[200];
+  char buf[256];
   snprintf(buf, sizeof(buf),
            "tran %d%s reason %u status 0x%02x state 0x%x stat 0x%x sense %x/%02x/%02x resid %zu "
-           "busy-retries %u ua-retries %u%s",
+           "busy-retries %u ua-retries %u retries %u (victim %u) resets %u%s",
            tran_rv, transported ? "" : " (not transported)", reason, status, state, statistics,
-           sense.key, sense.asc, sense.ascq, resid, busy_retries, ua_retries,
-           lun_gone ? " lun-gone" : "");
+           sense.key, sense.asc, sense.ascq, resid, busy_retries, ua_retries, retries,
+           victim_retries, resets, lun_gone ? " lun-gone" : "");
   return buf;
 }
 
@@ -171,6 +178,7 @@ bool online(const scsi_device *sd) { return engine().is_online(sd); }
 void Completer::on_complete(scsi_pkt *pkt) {
   auto *r = *static_cast<Queue::Req **>(pkt->pkt_private);
   Queue *q = r->q;
+  const IoOptions &o = q->opts_;
   r->completed = true;
   Result &res = r->res;
   res.transported = true;
@@ -186,16 +194,108 @@ void Completer::on_complete(scsi_pkt *pkt) {
     res.sense = parse_sense(reinterpret_cast<const uint8_t *>(&arq->sts_sensedata),
                             sizeof(arq->sts_sensedata));
   }
-  // As sd: a unit attention is reported once and the command is retried.
-  bool ua = res.reason == CMD_CMPLT && res.status == STATUS_CHECK && res.sense.valid &&
-            res.sense.key == KEY_UNIT_ATTENTION;
-  r->retry = ua && res.ua_retries < q->opts_.max_ua_retries && engine().is_online(q->sd_);
-  // Always release: a retry starts over with a new packet, so no LUN stays busy (and its
-  // offline waiting) while a retry waits for the submitting thread.
-  release(r, q->sd_);
-  std::lock_guard<std::mutex> g(q->mu_);
-  q->done_.push_back(r);
-  q->cv_.notify_all();
+  // sdintr's dispatch on pkt_reason and status (sd.c).
+  enum class Retry { kNo, kNow, kLater } retry = Retry::kNo;
+  bool reset = false;
+  if (res.reason == CMD_CMPLT) {
+    bool check = res.status == STATUS_CHECK && res.sense.valid;
+    if (check && res.sense.key == KEY_UNIT_ATTENTION && res.ua_retries < o.max_ua_retries) {
+      res.ua_retries++;
+      retry = Retry::kLater;  // sd_sense_key_unit_attention: SD_UA_RETRY_DELAY
+    } else if (check &&
+               (res.sense.key == KEY_MEDIUM_ERROR || res.sense.key == KEY_HARDWARE_ERROR) &&
+               res.retries < o.retry_count) {
+      res.retries++;
+      retry = Retry::kNow;  // sd_sense_key_medium_or_hardware_error: no delay
+    }
+  } else if (res.reason == CMD_RESET || res.reason == CMD_ABORTED) {
+    // sd_pkt_reason_cmd_reset / _aborted: likely another command's recovery hit this one.
+    reset = true;
+    if (res.victim_retries < 2 * o.retry_count) {
+      res.victim_retries++;
+      res.retries++;
+      retry = Retry::kLater;
+    }
+  } else if (res.reason != CMD_DEV_GONE) {
+    // sd_pkt_reason_cmd_timeout, _incomplete, _tran_err, _default: the command's own failure.
+    // (No reset when selection did not complete: the state is just GOT_BUS.)
+    reset = res.reason == CMD_TIMEOUT || res.state != STATE_GOT_BUS;
+    if (res.retries - res.victim_retries < o.retry_count) {
+      res.retries++;
+      retry = Retry::kLater;
+    }
+  }
+  // sd_reset_target: not when the HBA reset or aborted the command already.
+  if (reset && o.reset_on_error &&
+      (pkt->pkt_statistics & (STAT_BUS_RESET | STAT_DEV_RESET | STAT_ABORTED)) == 0) {
+    res.resets++;
+    if (scsi_reset(&pkt->pkt_address, RESET_TARGET) == 0) {
+      (void)scsi_reset(&pkt->pkt_address, RESET_ALL);
+    }
+  }
+  if (retry != Retry::kNo && !engine().is_online(q->sd_)) {
+    res.lun_gone = true;
+    retry = Retry::kNo;
+  }
+  if (retry == Retry::kNow && q->resend(r)) {
+    return;
+  }
+  if (retry == Retry::kLater) {
+    (void)timeout(retry_timeout, r, drv_usectohz(kRetryDelayUs));
+    return;
+  }
+  q->finish(r);
+}
+
+// A delayed retry (sd_start_retry_command, a timeout(9F)): the same packet again.
+void Completer::retry_timeout(void *arg) {
+  auto *r = static_cast<Queue::Req *>(arg);
+  Queue *q = r->q;
+  if (!engine().is_online(q->sd_)) {
+    r->res.lun_gone = true;
+    q->finish(r);
+    return;
+  }
+  if (!q->resend(r)) {
+    q->finish(r);
+  }
+}
+
+// Transports a request's packet again; false when the HBA refused it (the request is then
+// finished by the caller). A busy HBA is tried again shortly.
+bool Queue::resend(Req *r) {
+  scsi_pkt *pkt = r->pkt;
+  r->completed = false;
+  if (pkt->pkt_scbp != nullptr) {
+    pkt->pkt_scbp[0] = 0;
+  }
+  pkt->pkt_state = 0;
+  pkt->pkt_statistics = 0;
+  pkt->pkt_reason = CMD_CMPLT;
+  pkt->pkt_resid = 0;
+  int rv = scsi_transport(pkt);
+  if (rv == TRAN_ACCEPT) {
+    if (opts_.polled && !r->completed) {
+      Completer::on_complete(pkt);  // FLAG_NOINTR: done on return, no callback
+    }
+    return true;
+  }
+  r->res.tran_rv = rv;
+  if (rv == TRAN_BUSY && r->res.busy_retries < opts_.max_busy_retries) {
+    r->res.busy_retries++;
+    (void)timeout(Completer::retry_timeout, r, drv_usectohz(kBusyDelayUs));
+    return true;
+  }
+  r->res.transported = false;
+  return false;
+}
+
+// The request is done: its packet and buffer go, and it waits for the submitting thread.
+void Queue::finish(Req *r) {
+  release(r, sd_);
+  std::lock_guard<std::mutex> g(mu_);
+  done_.push_back(r);
+  cv_.notify_all();
 }
 
 Queue::Queue(scsi_device *sd, unsigned depth, const IoOptions &o)
@@ -377,18 +477,6 @@ bool Queue::pump_once() {
     }
     r = done_.front();
     done_.pop_front();
-  }
-  if (r->retry) {
-    r->retry = false;
-    if (!engine().is_online(sd_)) {
-      r->res.lun_gone = true;
-      release(r, sd_);
-      deliver(r);
-      return true;
-    }
-    r->res.ua_retries++;
-    launch(r);
-    return true;
   }
   deliver(r);
   return true;

@@ -1,8 +1,15 @@
 // The target-driver client: the role sd plays on illumos, for tests and the exerciser. It
 // finds the LUNs of an attached HBA through the SCSA framework and issues commands through
 // scsi_init_pkt(9F)/scsi_transport(9F), with data buffers from the kernel arena (kmem), a
-// queue depth, completion callbacks, and sd's retries: TRAN_BUSY is retried once another
-// command completes (or after yielding), a CHECK CONDITION with UNIT ATTENTION is retried.
+// queue depth, completion callbacks, and sd's recovery (sd.c): TRAN_BUSY is retried once
+// another command completes (or after yielding). From the completion routine, as sdintr does:
+// CMD_RESET and CMD_ABORTED are a victim's failures (sd_pkt_reason_cmd_reset/_aborted: twice the
+// retries), CMD_TIMEOUT, CMD_INCOMPLETE, CMD_TRAN_ERR and other reasons the command's own
+// (un_retry_count retries); each first resets the target (sd_reset_target: RESET_TARGET, then
+// RESET_ALL) unless the HBA reported a reset or abort in pkt_statistics, and is retried after
+// 100 ms (SD_RESTART_TIMEOUT, a timeout(9F)) with the same packet. A UNIT ATTENTION is retried
+// after 100 ms (SD_UA_RETRY_DELAY), a MEDIUM or HARDWARE ERROR at once, from the completion
+// routine itself (sd_sense_key_medium_or_hardware_error).
 // Waiting for completions drives the kernel's virtual clock (see IoOptions::drive_clock).
 // Host-side test code.
 #pragma once
@@ -47,7 +54,10 @@ struct Result {
   size_t resid = 0;
   unsigned busy_retries = 0;
   unsigned ua_retries = 0;
-  bool lun_gone = false;  // the LUN went offline
+  unsigned retries = 0;         // sd's standard and victim retries (after errors)
+  unsigned victim_retries = 0;  // ... of which for CMD_RESET / CMD_ABORTED
+  unsigned resets = 0;          // target resets the client issued (sd_reset_target)
+  bool lun_gone = false;        // the LUN went offline
   bool ok() const {
     return transported && tran_rv == TRAN_ACCEPT && reason == CMD_CMPLT && status == STATUS_GOOD;
   }
@@ -57,9 +67,14 @@ struct Result {
 struct IoOptions {
   bool polled = false;  // FLAG_NOINTR: complete on return from scsi_transport
   uint_t flags = 0;     // more pkt_flags (FLAG_HTAG, FLAG_OTAG, FLAG_HEAD, ...)
-  int timeout_s = 30;   // pkt_time
+  int timeout_s = 60;   // pkt_time: sd_io_time (SD_IO_TIME)
   unsigned max_busy_retries = 100000;
   unsigned max_ua_retries = 5;
+  // sd's un_retry_count (5 for parallel SCSI and SAS); victims (CMD_RESET, CMD_ABORTED) get
+  // twice as many (un_victim_retry_count). 0: report the first failure as it came.
+  unsigned retry_count = 5;
+  // sd_reset_target after an error the HBA did not already answer with a reset or abort.
+  bool reset_on_error = true;
   bool partial_dma = false;  // PKT_DMA_PARTIAL
   // While waiting, fire the virtual clock's next event. false: the caller moves the clock (and
   // calls poll()); a Queue then never blocks for a busy HBA - a command answered TRAN_BUSY waits
@@ -119,6 +134,8 @@ class Queue {
  private:
   friend struct Completer;
   void launch(Req *r);
+  bool resend(Req *r);
+  void finish(Req *r);
   void start(Req *r);
   void deliver(Req *r);
   bool pump_once();
@@ -130,7 +147,7 @@ class Queue {
   IoOptions opts_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<Req *> done_;  // finished or waiting for a retry
+  std::deque<Req *> done_;  // finished
   std::deque<Req *> busy_;  // answered TRAN_BUSY, waiting to be transported again
   unsigned outstanding_ = 0;
   unsigned max_outstanding_ = 0;

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <set>
 #include <thread>
 
 #include "../fk.h"
@@ -31,6 +32,7 @@ class FakeHbaTest : public ::testing::Test {
 
   void SetUp() override {
     fk::scsa::reset_state();
+    fk::scsa::set_dump_mode(false);
     fk::boot();
     fake_hba::reset(config());
     ASSERT_EQ(fk::load_driver("fake_hba"), 0);
@@ -245,6 +247,164 @@ TEST_F(FakeHbaTest, NoReportLunsFallsBackToLunZero) {
   EXPECT_EQ(uas(), std::vector<std::string>{"w4,0"});
 }
 
+// REPORT LUNS failing on a SCSI-2 target, and a SCSI-1 target (no REPORT LUNS at all): LUNs
+// 0-7 are probed in order (scsi_hba_enum_lsf_of_t, scsi_get_scsi_maxluns).
+TEST_F(FakeHbaTest, NoReportLunsProbesLunsZeroToSevenBelowScsi3) {
+  for (uint8_t ansi : {uint8_t{2}, uint8_t{1}}) {
+    std::string addr = ansi == 2 ? "w5" : "w6";
+    fake_hba::Target t;
+    t.report_luns = false;
+    t.ansi = ansi;
+    for (uint64_t l : {0, 2, 7, 9}) {
+      t.luns[l] = fake_hba::Lun();
+    }
+    fake_hba::put_target(addr, t);
+    ASSERT_EQ(fake_hba::report_add(addr), DDI_SUCCESS);
+    ASSERT_TRUE(fk::client::settle());
+    std::vector<std::string> mine;
+    for (const auto &ua : uas()) {
+      if (ua.rfind(addr + ",", 0) == 0) {
+        mine.push_back(ua);
+      }
+    }
+    EXPECT_EQ(mine, (std::vector<std::string>{addr + ",0", addr + ",2", addr + ",7"}));
+    std::vector<std::string> probed;
+    bool report_luns_sent = false;
+    for (const auto &c : fake_hba::seen()) {
+      if (c.ua.rfind(addr + ",", 0) != 0) {
+        continue;
+      }
+      report_luns_sent = report_luns_sent || c.op == SCMD_REPORT_LUNS;
+      if (c.op == SCMD_INQUIRY && c.cdb1 == 0 && (probed.empty() || probed.back() != c.ua)) {
+        probed.push_back(c.ua);
+      }
+    }
+    EXPECT_EQ(report_luns_sent, ansi >= 2) << "ansi " << int{ansi};
+    std::vector<std::string> want;
+    for (int l = 0; l < 8; l++) {
+      want.push_back(addr + "," + std::to_string(l));
+    }
+    EXPECT_EQ(probed, want) << "ansi " << int{ansi};
+  }
+}
+
+// The framework's own commands, as illumos sends them: REPORT LUNS with 3 s of pkt_time
+// (scsi_lunrpt_timeout) through scsi_poll, INQUIRY with 60 s (scsi_test: SCSI_POLL_TIMEOUT), both
+// FLAG_NOINTR - which scsi_transport turns into an interrupt-driven command with
+// FLAG_IMMEDIATE_CB on this ordinary thread - and the identity VPD pages 00h, 80h, 83h.
+TEST_F(FakeHbaTest, FrameworkCommandsUseIllumosTimesAndFlags) {
+  fake_hba::Target t;
+  t.vpd = true;
+  t.luns[0] = fake_hba::Lun();
+  t.luns[1] = fake_hba::Lun();
+  fake_hba::put_target("w7", t);
+  ASSERT_EQ(fake_hba::report_add("w7"), DDI_SUCCESS);
+  ASSERT_TRUE(fk::client::settle());
+  EXPECT_EQ(uas(), (std::vector<std::string>{"w7,0", "w7,1"}));
+  std::vector<std::pair<int, int>> inq_pages;  // (evpd, page) for LUN 0
+  int report_luns = 0;
+  for (const auto &c : fake_hba::seen()) {
+    EXPECT_EQ(c.flags & FLAG_NOINTR, 0u) << "the HBA saw FLAG_NOINTR from a thread";
+    EXPECT_NE(c.flags & FLAG_IMMEDIATE_CB, 0u);
+    if (c.op == SCMD_REPORT_LUNS) {
+      report_luns++;
+      EXPECT_EQ(c.time, 3);
+    } else if (c.op == SCMD_INQUIRY) {
+      EXPECT_EQ(c.time, 60);
+      if (c.ua == "w7,0") {
+        inq_pages.emplace_back(c.cdb1 & 1, c.cdb2);
+      }
+    }
+  }
+  EXPECT_EQ(report_luns, 1);
+  EXPECT_EQ(inq_pages, (std::vector<std::pair<int, int>>{{0, 0}, {1, 0x00}, {1, 0x80}, {1, 0x83}}));
+  uchar_t *data = nullptr;
+  uint_t n = 0;
+  ASSERT_EQ(ddi_prop_lookup_byte_array(DDI_DEV_T_ANY, sd_of("w7,0")->sd_dev, DDI_PROP_DONTPASS,
+                                       const_cast<char *>("inquiry-page-80"), &data, &n),
+            DDI_PROP_SUCCESS);
+  EXPECT_EQ(n, 8u);
+  ddi_prop_free(data);
+}
+
+// scsi_hba_probe_pi: the INQUIRY must have moved data (STATE_XFERRED_DATA) and at least
+// SUN_MIN_INQLEN bytes (pkt_resid); a listed identity page that fails means no device.
+TEST_F(FakeHbaTest, ProbeNeedsInquiryDataAndIdentityPages) {
+  fake_hba::Target shortinq;
+  shortinq.inquiry_len = 3;
+  shortinq.luns[0] = fake_hba::Lun();
+  fake_hba::put_target("w8", shortinq);
+  fake_hba::Target badvpd;
+  badvpd.vpd = true;
+  badvpd.vpd_83_fails = true;
+  badvpd.luns[0] = fake_hba::Lun();
+  fake_hba::put_target("w9", badvpd);
+  uint64_t failures = fk::scsa::config_failures();
+  ASSERT_EQ(fake_hba::report_add("w8"), DDI_SUCCESS);
+  ASSERT_EQ(fake_hba::report_add("w9"), DDI_SUCCESS);
+  ASSERT_TRUE(fk::client::settle());
+  EXPECT_TRUE(uas().empty());
+  EXPECT_EQ(fk::scsa::config_failures(), failures + 2);
+}
+
+class FakeHbaCallbacksTest : public FakeHbaTest {
+ protected:
+  fake_hba::Config config() override {
+    fake_hba::Config c;
+    c.map_callbacks = true;
+    return c;
+  }
+};
+
+// scsi_probe: an INQUIRY that does not complete is sent once more (scsi_hba_probe_pi), then
+// after a LUN reset the probe runs again: three lost INQUIRYs still find the disk.
+TEST_F(FakeHbaCallbacksTest, ProbeRetriesAfterALunReset) {
+  fake_hba::Target t;
+  t.fail_inquiries = 3;
+  t.luns[0] = fake_hba::Lun();
+  fake_hba::put_target("w1", t);
+  ASSERT_EQ(fake_hba::report_add("w1"), DDI_SUCCESS);
+  ASSERT_TRUE(fk::client::settle());
+  EXPECT_EQ(uas(), std::vector<std::string>{"w1,0"});
+  EXPECT_EQ(fake_hba::stats().resets, 1u);
+  EXPECT_EQ(fake_hba::stats().last_reset_level, static_cast<uint64_t>(RESET_LUN));
+  EXPECT_TRUE(fake_hba::deactivations().empty());
+}
+
+// scsi_tgtmap_scsi_config returns DAM_FAILURE when LUN 0 cannot be configured; damap drops the
+// address (dam_addr_activate -> dam_deact_cleanup) and only the deactivate callback hears of it,
+// with SCSI_TGT_DEACT_RSN_CFG_FAIL. Nothing retries until the HBA reports the target again.
+TEST_F(FakeHbaCallbacksTest, TargetWhoseLunZeroFailsIsDroppedAndReported) {
+  fake_hba::Target t;
+  t.fail_inquiries = 4;  // two probes of two INQUIRYs each
+  t.luns[0] = fake_hba::Lun();
+  fake_hba::put_target("w1", t);
+  uint64_t failures = fk::scsa::config_failures();
+  ASSERT_EQ(fake_hba::report_add("w1"), DDI_SUCCESS);
+  ASSERT_TRUE(fk::client::settle());
+  EXPECT_TRUE(uas().empty());
+  EXPECT_EQ(fake_hba::activations(), std::vector<std::string>{"w1"});
+  EXPECT_EQ(fake_hba::deactivations(),
+            (std::vector<std::pair<std::string, int>>{{"w1", SCSI_TGT_DEACT_RSN_CFG_FAIL}}));
+  EXPECT_EQ(fk::scsa::config_failures(), failures + 1);
+  // No retry by the framework, however long one waits.
+  fk::advance(60'000 * kMs);
+  ASSERT_TRUE(fk::client::settle());
+  EXPECT_TRUE(uas().empty());
+  EXPECT_EQ(fake_hba::activations().size(), 1u);
+  // Reported again: activated and configured again.
+  ASSERT_EQ(fake_hba::report_add("w1"), DDI_SUCCESS);
+  ASSERT_TRUE(fk::client::settle());
+  EXPECT_EQ(uas(), std::vector<std::string>{"w1,0"});
+  EXPECT_EQ(fake_hba::activations().size(), 2u);
+  // Its removal is an ordinary one.
+  fake_hba::drop_target("w1");
+  ASSERT_EQ(fake_hba::report_remove("w1"), DDI_SUCCESS);
+  ASSERT_TRUE(fk::client::settle());
+  EXPECT_EQ(fake_hba::deactivations().back(),
+            (std::pair<std::string, int>{"w1", SCSI_TGT_DEACT_RSN_GONE}));
+}
+
 // The clock-moving heuristic of waiters (settle(), the client's queues): a far event (a driver's
 // timeout) fires after 20 ms of real time with no progress - but not while a kernel thread is
 // runnable (a task the host has not run yet, as on a loaded machine), unless that lasts 100 ms:
@@ -413,9 +573,48 @@ TEST_F(FakeHbaTest, TranBusyIsRetried) {
   fake_hba::set_busy(0);
 }
 
-TEST_F(FakeHbaTest, PolledPackets) {
+TEST_F(FakeHbaTest, PolledPacketsFromAThreadRunInterruptDriven) {
+  // illumos's scsi_transport: FLAG_NOINTR from an ordinary thread becomes an interrupt-driven
+  // command (FLAG_IMMEDIATE_CB) the caller waits for; the HBA never sees FLAG_NOINTR.
   add_and_settle("w1", {0});
   scsi_device *sd = sd_of("w1,0");
+  IoOptions o;
+  o.polled = true;
+  KBuf b(4 * 512);
+  memset(b.data(), 0x5a, b.size());
+  uint64_t converted = fk::scsa::nointr_converted();
+  uint64_t polled = fake_hba::stats().polled;
+  Result r = fk::client::write(sd, 10, 4, 512, b.data(), o);
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(fake_hba::stats().polled, polled);
+  EXPECT_EQ(fk::scsa::nointr_converted(), converted + 1);
+  // The caller's flags and completion routine come back; the routine is not called.
+  scsi_pkt *pkt =
+      scsi_init_pkt(&sd->sd_address, nullptr, nullptr, CDB_GROUP0,
+                    static_cast<int>(sizeof(struct scsi_arq_status)), 0, 0, SLEEP_FUNC, nullptr);
+  ASSERT_NE(pkt, nullptr);
+  memset(pkt->pkt_cdbp, 0, CDB_GROUP0);  // TEST UNIT READY
+  static int called;
+  called = 0;
+  auto comp = [](struct scsi_pkt *) { called++; };
+  pkt->pkt_comp = comp;
+  pkt->pkt_flags = FLAG_NOINTR | FLAG_NOPARITY;
+  pkt->pkt_time = 10;
+  EXPECT_EQ(scsi_transport(pkt), TRAN_ACCEPT);
+  EXPECT_EQ(pkt->pkt_reason, CMD_CMPLT);
+  EXPECT_EQ(pkt->pkt_flags, static_cast<uint_t>(FLAG_NOINTR | FLAG_NOPARITY));
+  EXPECT_EQ(pkt->pkt_comp, static_cast<void (*)(struct scsi_pkt *)>(comp));
+  EXPECT_EQ(called, 0);
+  EXPECT_EQ(fake_hba::stats().polled, polled);
+  scsi_destroy_pkt(pkt);
+}
+
+TEST_F(FakeHbaTest, PolledPacketsInDumpMode) {
+  // While dumping (do_polled_io) the HBA gets FLAG_NOINTR; a packet without it is sent polled
+  // and its completion routine called by the framework.
+  add_and_settle("w1", {0});
+  scsi_device *sd = sd_of("w1,0");
+  fk::scsa::set_dump_mode(true);
   IoOptions o;
   o.polled = true;
   KBuf b(4 * 512);
@@ -423,6 +622,10 @@ TEST_F(FakeHbaTest, PolledPackets) {
   Result r = fk::client::write(sd, 10, 4, 512, b.data(), o);
   EXPECT_TRUE(r.ok()) << r.describe();
   EXPECT_EQ(fake_hba::stats().polled, 1u);
+  o.polled = false;
+  r = fk::client::write(sd, 10, 4, 512, b.data(), o);
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(fake_hba::stats().polled, 2u);
   // scsi_poll(9F) with an HBA that does not call scsi_hba_pkt_comp for polled packets.
   fake_hba::config().polled_calls_pkt_comp = false;
   scsi_pkt *pkt =
@@ -432,7 +635,9 @@ TEST_F(FakeHbaTest, PolledPackets) {
   memset(pkt->pkt_cdbp, 0, CDB_GROUP0);  // TEST UNIT READY
   EXPECT_EQ(scsi_poll(pkt), 0);
   EXPECT_EQ(pkt->pkt_reason, CMD_CMPLT);
+  EXPECT_EQ(fake_hba::stats().polled, 3u);
   scsi_destroy_pkt(pkt);
+  fk::scsa::set_dump_mode(false);
 }
 
 // Restrictive DMA attributes: cookies of at most one page, 512-byte aligned, below 4 GiB (the
@@ -563,7 +768,9 @@ TEST_F(FakeHbaTest, AbortEntryPoint) {
   fake_hba::set_hold(true);
   std::vector<Result> results;
   {
-    fk::client::Queue q(sd, 4);
+    IoOptions raw;  // the HBA's outcome as it came: no sd retries
+    raw.retry_count = 0;
+    fk::client::Queue q(sd, 4, raw);
     for (int i = 0; i < 3; i++) {
       q.submit(fk::client::cdb::test_unit_ready(), nullptr, 0, true,
                [&](const Result &r) { results.push_back(r); });
@@ -588,7 +795,9 @@ TEST_F(FakeHbaTest, ResetEntryPointAndUnitAttentionRetry) {
   fake_hba::set_hold(true);
   std::vector<Result> results;
   {
-    fk::client::Queue q(sd, 4);
+    IoOptions raw;  // the HBA's outcome as it came: no sd retries
+    raw.retry_count = 0;
+    fk::client::Queue q(sd, 4, raw);
     for (int i = 0; i < 2; i++) {
       q.submit(fk::client::cdb::test_unit_ready(), nullptr, 0, true,
                [&](const Result &r) { results.push_back(r); });
@@ -617,6 +826,69 @@ TEST_F(FakeHbaTest, ResetEntryPointAndUnitAttentionRetry) {
   EXPECT_EQ(fake_hba::stats().resets, 3u);
   EXPECT_EQ(scsi_reset(&sd->sd_address, RESET_TARGET), 1);
   EXPECT_EQ(fake_hba::stats().resets, 4u);
+}
+
+// sd's recovery (sd.c), from the completion routine: victims of an abort or reset get twice
+// the retries and no reset of ours when the HBA reported one; a timeout is the command's own
+// failure: the target is reset (sd_reset_target) and the same packet sent again after 100 ms.
+TEST_F(FakeHbaTest, ClientRecoversAsSdDoes) {
+  add_and_settle("w1", {0});
+  scsi_device *sd = sd_of("w1,0");
+  auto fail = [](unsigned n, uchar_t reason) {
+    fake_hba::Target t;
+    t.luns[0] = fake_hba::Lun();
+    t.fail_commands = n;
+    t.fail_reason = reason;
+    fake_hba::put_target("w1", t);
+  };
+  auto tur_packets = [] {
+    std::set<const void *> pkts;
+    for (const auto &c : fake_hba::seen()) {
+      if (c.op == SCMD_TEST_UNIT_READY) {
+        pkts.insert(c.pkt);
+      }
+    }
+    return pkts;
+  };
+  // Reported resets: retried, no reset of ours, the same packet each time.
+  fail(3, CMD_RESET);
+  uint64_t resets = fake_hba::stats().resets;
+  size_t before = fake_hba::seen().size();
+  int64_t t0 = fk::now_ns();
+  Result r = fk::client::test_unit_ready(sd);
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.victim_retries, 3u);
+  EXPECT_EQ(r.resets, 0u);
+  EXPECT_EQ(fake_hba::stats().resets, resets);
+  EXPECT_EQ(tur_packets().size(), 1u);
+  EXPECT_EQ(fake_hba::seen().size(), before + 4);
+  EXPECT_GE(fk::now_ns() - t0, 300 * kMs);  // SD_RESTART_TIMEOUT before each
+  // A victim gets twice un_retry_count (5) retries.
+  fail(100, CMD_ABORTED);
+  r = fk::client::test_unit_ready(sd);
+  EXPECT_EQ(r.reason, CMD_ABORTED);
+  EXPECT_EQ(r.victim_retries, 10u);
+  EXPECT_EQ(r.retries, 10u);
+  // A timeout: a target reset before every retry, five retries.
+  fail(100, CMD_TIMEOUT);
+  r = fk::client::test_unit_ready(sd);
+  EXPECT_EQ(r.reason, CMD_TIMEOUT);
+  EXPECT_EQ(r.retries, 5u);
+  EXPECT_EQ(r.victim_retries, 0u);
+  EXPECT_EQ(r.resets, 6u);
+  EXPECT_EQ(fake_hba::stats().resets, resets + 6);
+  EXPECT_EQ(fake_hba::stats().last_reset_level, static_cast<uint64_t>(RESET_TARGET));
+  // A hardware error is retried at once, from the completion routine.
+  fail(0, CMD_CMPLT);
+  fake_hba::post_unit_attention("w1", 0, KEY_HARDWARE_ERROR, 0x44, 0);
+  fake_hba::post_unit_attention("w1", 0, KEY_MEDIUM_ERROR, 0x11, 0);
+  t0 = fk::now_ns();
+  r = fk::client::test_unit_ready(sd);
+  EXPECT_TRUE(r.ok()) << r.describe();
+  EXPECT_EQ(r.retries, 2u);
+  EXPECT_EQ(fk::now_ns(), t0);
+  // The default pkt_time is sd_io_time.
+  EXPECT_EQ(fake_hba::seen().back().time, 60);
 }
 
 TEST_F(FakeHbaTest, Capabilities) {

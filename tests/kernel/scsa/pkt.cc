@@ -1,9 +1,13 @@
 // Packets: scsi_init_pkt(9F) through tran_setup_pkt(9E) with a packet cache and framework DMA
 // binding, scsi_transport(9F), scsi_hba_pkt_comp(9F), scsi_poll(9F), scsi_destroy_pkt(9F), and
 // the bookkeeping that catches HBA completion mistakes.
+#include <atomic>
 #include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <mutex>
 #include <string>
 
 #include "scsa_impl.h"
@@ -652,26 +656,22 @@ int scsi_pkt_allocated_correctly(struct scsi_pkt *pkt) {
   return fk::scsa::lookup(pkt) != nullptr ? 1 : 0;
 }
 
-int scsi_transport(struct scsi_pkt *pkt) {
-  fk::scsa::Registry &r = fk::scsa::reg();
-  r.transports++;
-  PktWrapper *w = fk::scsa::lookup(pkt);
-  if (w == nullptr) {
-    violation(Check::kMisuse, "scsi_transport: not a framework packet");
-    return TRAN_BADPKT;
-  }
-  scsi_hba_tran_t *tran = pkt->pkt_address.a_hba_tran;
-  if (tran == nullptr || tran->tran_start == nullptr) {
-    violation(Check::kMisuse, "scsi_transport: transport has no tran_start");
-    return TRAN_FATAL_ERROR;
-  }
+}  // extern "C"
+
+namespace fk::scsa {
+namespace {
+
+// Hands the packet to tran_start as it is, with the bookkeeping that catches completion
+// mistakes.
+int start_pkt(PktWrapper *w, scsi_hba_tran_t *tran) {
+  Registry &r = reg();
+  scsi_pkt *pkt = &w->pkt;
   Tran *t = w->tran;
   uint64_t gen;
   {
     std::lock_guard<std::mutex> g(t->mu);
     if (w->state == PktWrapper::kInTransport) {
-      violation(Check::kMisuse,
-                "scsi_transport: " + fk::scsa::pkt_name(pkt) + " already in transport");
+      violation(Check::kMisuse, "scsi_transport: " + pkt_name(pkt) + " already in transport");
       return TRAN_BADPKT;
     }
     w->state = PktWrapper::kInTransport;
@@ -681,12 +681,11 @@ int scsi_transport(struct scsi_pkt *pkt) {
     w->completed_in_start = false;
     w->start_thread = std::this_thread::get_id();
   }
-  pkt->pkt_flags &= ~FLAG_PKT_COMP_CALLED;
   bool polled = (pkt->pkt_flags & FLAG_NOINTR) != 0;
   // For messages only: after tran_start the packet may already be completed and reused.
   const void *pkt_addr = pkt;
   uchar_t op = pkt->pkt_cdbp != nullptr ? pkt->pkt_cdbp[0] : 0xff;
-  fk::scsa::sync_for_device(pkt);
+  sync_for_device(pkt);
 
   int rv = tran->tran_start(&pkt->pkt_address, pkt);
 
@@ -717,7 +716,7 @@ int scsi_transport(struct scsi_pkt *pkt) {
     r.busy++;
   }
   if (sync_accepted) {
-    fk::scsa::deliver(pkt);  // late, but exactly once
+    deliver(pkt);  // late, but exactly once
   }
   if (sync_accepted || completed_rejected) {
     char name[64];
@@ -732,6 +731,107 @@ int scsi_transport(struct scsi_pkt *pkt) {
           std::string(name) + " completed by the HBA, which then returned " + std::to_string(rv));
     }
   }
+  return rv;
+}
+
+std::atomic<bool> g_dump_mode{false};
+
+// scsi_transport's wait for a FLAG_NOINTR packet it turned into an interrupt-driven one. As
+// illumos, a completed packet's pkt_comp becomes a marker that must never be called again.
+struct NointrWait {
+  std::mutex mu;
+  std::condition_variable cv;
+};
+NointrWait &nointr_wait() {
+  static NointrWait *w = new NointrWait();
+  return *w;
+}
+
+void nointr_callback_done(scsi_pkt *pkt) {
+  violation(Check::kDoubleCompletion, pkt_name(pkt) +
+                                          " completed again after its FLAG_NOINTR "
+                                          "transport had finished");
+}
+
+void nointr_comp(scsi_pkt *pkt) {
+  NointrWait &nw = nointr_wait();
+  std::lock_guard<std::mutex> g(nw.mu);
+  pkt->pkt_comp = nointr_callback_done;
+  nw.cv.notify_all();
+}
+
+}  // namespace
+
+void set_dump_mode(bool on) { g_dump_mode = on; }
+uint64_t nointr_converted() { return reg().nointr_converted; }
+bool dump_mode() { return g_dump_mode; }
+
+}  // namespace fk::scsa
+
+extern "C" {
+
+// As illumos's scsi_transport (scsi_transport.c): a packet without FLAG_NOINTR goes to the HBA
+// as it is. FLAG_NOINTR reaches the HBA only from interrupt context or while dumping (then, as
+// with do_polled_io, every packet is sent polled and its completion routine called here); from
+// an ordinary thread the packet is sent interrupt-driven with FLAG_IMMEDIATE_CB and this thread
+// waits for its completion, then gets the caller's flags and completion routine back.
+int scsi_transport(struct scsi_pkt *pkt) {
+  fk::scsa::Registry &r = fk::scsa::reg();
+  r.transports++;
+  PktWrapper *w = fk::scsa::lookup(pkt);
+  if (w == nullptr) {
+    violation(Check::kMisuse, "scsi_transport: not a framework packet");
+    return TRAN_BADPKT;
+  }
+  scsi_hba_tran_t *tran = pkt->pkt_address.a_hba_tran;
+  if (tran == nullptr || tran->tran_start == nullptr) {
+    violation(Check::kMisuse, "scsi_transport: transport has no tran_start");
+    return TRAN_FATAL_ERROR;
+  }
+  pkt->pkt_flags &= ~FLAG_PKT_COMP_CALLED;  // a packet sent again
+  bool dump = fk::scsa::dump_mode();
+  bool nointr = (pkt->pkt_flags & FLAG_NOINTR) != 0;
+  if (!dump && !nointr) {
+    return fk::scsa::start_pkt(w, tran);
+  }
+  uint_t saved_flags = pkt->pkt_flags;
+  void (*saved_comp)(struct scsi_pkt *) = pkt->pkt_comp;
+  if (dump || fk::scsa::node::in_interrupt()) {
+    if (nointr) {
+      return fk::scsa::start_pkt(w, tran);
+    }
+    pkt->pkt_flags |= FLAG_NOINTR;
+    pkt->pkt_comp = nullptr;
+    int rv = fk::scsa::start_pkt(w, tran);
+    pkt->pkt_flags = saved_flags;
+    pkt->pkt_comp = saved_comp;
+    if (rv != TRAN_ACCEPT) {
+      return TRAN_FATAL_ERROR;  // as illumos: not to be retried
+    }
+    fk::scsa::deliver(pkt);
+    return rv;
+  }
+  r.nointr_converted++;
+  pkt->pkt_comp = fk::scsa::nointr_comp;
+  pkt->pkt_flags = (pkt->pkt_flags & ~FLAG_NOINTR) | FLAG_IMMEDIATE_CB;
+  int rv = fk::scsa::start_pkt(w, tran);
+  if (rv == TRAN_ACCEPT) {
+    // cv_wait in illumos; here the waiter also moves the virtual clock when nothing else does
+    // (the command may need a device latency or the HBA's timeout to pass).
+    fk::scsa::NointrWait &nw = fk::scsa::nointr_wait();
+    fk::scsa::StallWatch watch;
+    std::unique_lock<std::mutex> g(nw.mu);
+    while (pkt->pkt_comp != fk::scsa::nointr_callback_done) {
+      if (!nw.cv.wait_for(g, std::chrono::microseconds(200),
+                          [pkt] { return pkt->pkt_comp == fk::scsa::nointr_callback_done; })) {
+        g.unlock();
+        (void)watch.step();
+        g.lock();
+      }
+    }
+  }
+  pkt->pkt_flags = saved_flags;
+  pkt->pkt_comp = saved_comp;
   return rv;
 }
 
@@ -775,42 +875,74 @@ void scsi_hba_pkt_comp(struct scsi_pkt *pkt) {
 }
 
 int scsi_poll(struct scsi_pkt *pkt) {
-  // As illumos: run the packet polled (FLAG_NOINTR, no completion callback), retrying a busy
-  // transport or a busy target for up to the packet's time.
+  // As illumos's scsi_poll (scsi_subr.c): the packet runs with FLAG_NOINTR and no completion
+  // routine, for pkt_time (60 s when 0) counted in 10 ms steps. TRAN_BUSY, a packet that was
+  // not dispatched (CMD_INCOMPLETE, no state) and QUEUE FULL are retried after 10 ms; BUSY and
+  // NOT READY "becoming ready" (04/01) after 1 s, each costing a second of the budget. Anything
+  // else ends it. Success syncs the data for the CPU.
   uint_t saved_flags = pkt->pkt_flags;
   void (*saved_comp)(struct scsi_pkt *) = pkt->pkt_comp;
   int saved_time = pkt->pkt_time;
-  pkt->pkt_comp = nullptr;
   pkt->pkt_flags |= FLAG_NOINTR;
+  pkt->pkt_comp = nullptr;
   if (pkt->pkt_time == 0) {
     pkt->pkt_time = SCSI_POLL_TIMEOUT;
   }
   int rval = -1;
-  const int kRetryMs = 10;
-  int tries = pkt->pkt_time * 1000 / kRetryMs;
-  for (int i = 0; i < tries; i++) {
-    int rv = scsi_transport(pkt);
-    if (rv == TRAN_BUSY) {
-      delay(drv_usectohz(kRetryMs * 1000));
-      continue;
+  const int budget = pkt->pkt_time * 100;  // centiseconds
+  for (int count = 0; count < budget; count++) {
+    int poll_delay_ms;
+    if (pkt->pkt_scbp != nullptr) {
+      pkt->pkt_scbp[0] = 0;
     }
-    if (rv != TRAN_ACCEPT) {
-      break;
+    pkt->pkt_reason = 0;
+    pkt->pkt_state = 0;
+    int rc = scsi_transport(pkt);
+    if (rc != TRAN_ACCEPT) {
+      if (rc != TRAN_BUSY) {
+        break;
+      }
+      poll_delay_ms = 10;
+    } else {
+      uchar_t status = pkt->pkt_scbp != nullptr ? (pkt->pkt_scbp[0] & STATUS_MASK) : STATUS_GOOD;
+      const uchar_t *sense = nullptr;
+      if (pkt->pkt_reason == CMD_CMPLT && status == STATUS_CHECK &&
+          (pkt->pkt_state & STATE_ARQ_DONE)) {
+        sense = reinterpret_cast<const uchar_t *>(
+            &reinterpret_cast<struct scsi_arq_status *>(pkt->pkt_scbp)->sts_sensedata);
+      }
+      if (pkt->pkt_reason == CMD_CMPLT && status == STATUS_GOOD) {
+        rval = 0;
+        break;
+      }
+      if (pkt->pkt_reason == CMD_DEV_GONE) {
+        break;
+      }
+      if (pkt->pkt_reason == CMD_INCOMPLETE && pkt->pkt_state == 0) {
+        poll_delay_ms = 10;
+      } else if (pkt->pkt_reason == CMD_CMPLT && status == STATUS_QFULL) {
+        poll_delay_ms = 10;
+      } else if ((pkt->pkt_reason == CMD_CMPLT && status == STATUS_BUSY) ||
+                 (sense != nullptr && (sense[2] & 0x0f) == KEY_NOT_READY && sense[12] == 0x04 &&
+                  sense[13] == 0x01)) {
+        poll_delay_ms = 1000;
+        count += 99;
+      } else {
+        break;
+      }
     }
-    if (pkt->pkt_reason != CMD_CMPLT) {
-      break;
+    if (fk::scsa::node::in_interrupt() || fk::scsa::dump_mode()) {
+      drv_usecwait(poll_delay_ms * 1000);
+    } else {
+      delay(drv_usectohz(poll_delay_ms * 1000));
     }
-    uchar_t status = pkt->pkt_scbp != nullptr ? (pkt->pkt_scbp[0] & STATUS_MASK) : STATUS_GOOD;
-    if (status == STATUS_BUSY || status == STATUS_QFULL) {
-      delay(drv_usectohz(kRetryMs * 1000));
-      continue;
-    }
-    rval = (status == STATUS_GOOD) ? 0 : -1;
-    break;
   }
   pkt->pkt_flags = saved_flags;
   pkt->pkt_comp = saved_comp;
   pkt->pkt_time = saved_time;
+  if (rval == 0) {
+    scsi_sync_pkt(pkt);
+  }
   return rval;
 }
 

@@ -105,6 +105,19 @@ struct Stats {
   uint64_t trans;           // live scsi_hba_tran structures
 };
 Stats stats();
+// FLAG_NOINTR packets scsi_transport sent interrupt-driven and waited for (an ordinary thread,
+// not dumping), as illumos does.
+uint64_t nointr_converted();
+// Target activations whose configuration failed (LUN 0 could not be configured): each was
+// dropped from its map and reported to the deactivate callback with SCSI_TGT_DEACT_RSN_CFG_FAIL.
+uint64_t config_failures();
+
+// Dump mode: as illumos while it writes a crash dump (do_polled_io). scsi_transport hands every
+// packet to the HBA with FLAG_NOINTR (a packet without it is sent polled and its completion
+// routine called on return); scsi_poll busy-waits. Off by default; a test turns it on to run
+// the HBA's polled path from an ordinary thread.
+void set_dump_mode(bool on);
+bool dump_mode();
 
 // Forget every transport, iport, map and packet the framework knows (without calling the
 // HBA): for a test's set-up after an earlier test failed half-way. Not for normal teardown.

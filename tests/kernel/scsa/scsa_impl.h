@@ -30,6 +30,8 @@ int detach(dev_info_t *dip);
 void remove(dev_info_t *dip);
 // Kernel mutexes held by the calling thread.
 size_t locks_held();
+// The calling thread runs an interrupt handler (illumos: T_INTR_THREAD).
+bool in_interrupt();
 // Report a contract violation to the kernel.
 void report(const std::string &what);
 }  // namespace node
@@ -111,7 +113,8 @@ struct Lun {
   dev_info_t *dip;
   bool tgt_inited = false;
   bool online = false;
-  char *ua_cstr;  // kmem copy handed out by scsi_device_unit_address
+  bool present = false;  // INQUIRY reports a logical unit (LUN 0 may be configured without)
+  char *ua_cstr;         // kmem copy handed out by scsi_device_unit_address
   size_t ua_len;
 };
 
@@ -170,7 +173,7 @@ struct Registry {
   std::vector<Violation> violations;
   std::atomic<uint64_t> generation{0};
   std::atomic<uint64_t> transports{0}, accepted{0}, busy{0}, completions{0}, rescans{0},
-      lun_change_uas{0};
+      lun_change_uas{0}, nointr_converted{0}, cfg_failures{0};
 };
 Registry &reg();
 

@@ -26,6 +26,8 @@ void remove(dev_info_t *dip) { fk::remove_node(dip); }
 
 size_t locks_held() { return static_cast<size_t>(fk::held_lock_count()); }
 
+bool in_interrupt() { return fk::in_interrupt(); }
+
 void report(const std::string &what) { fk::report_violation("scsa", what); }
 
 }  // namespace fk::scsa::node

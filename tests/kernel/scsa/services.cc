@@ -52,15 +52,29 @@ char *scsi_dname(int dtyp) {
                                                   : "<unknown device type>");
 }
 
+// As illumos's scsi_probe (scsi_confsubr.c): the HBA's tran_tgt_probe or scsi_hba_probe; when
+// the device does not answer as existing, a LUN reset (scsi_reset(RESET_LUN), warned about
+// when it fails although the HBA claims "lun-reset") and one more probe.
 int scsi_probe(struct scsi_device *sd, int (*callback)(void)) {
   if (sd == nullptr || sd->sd_address.a_hba_tran == nullptr) {
     return SCSIPROBE_FAILURE;
   }
   scsi_hba_tran_t *tran = sd->sd_address.a_hba_tran;
-  if (tran->tran_tgt_probe != nullptr) {
-    return tran->tran_tgt_probe(sd, callback);
+  int ret = SCSIPROBE_FAILURE;
+  for (int retry = 0; retry < 2; retry++) {
+    ret = tran->tran_tgt_probe != nullptr ? tran->tran_tgt_probe(sd, callback)
+                                          : scsi_hba_probe(sd, callback);
+    if (ret == SCSIPROBE_EXISTS || retry > 0) {
+      break;
+    }
+    int lr_cap = scsi_ifgetcap(&sd->sd_address, const_cast<char *>("lun-reset"), 1);
+    int sr_ret = scsi_reset(&sd->sd_address, RESET_LUN);
+    if (sr_ret != 1 && lr_cap == 1) {
+      cmn_err(CE_WARN, "scsi_probe(%d): scsi_reset failed(%d) lun-reset cap(%d)", ret, sr_ret,
+              lr_cap);
+    }
   }
-  return scsi_hba_probe(sd, callback);
+  return ret;
 }
 
 void scsi_unprobe(struct scsi_device *sd) { (void)sd; }

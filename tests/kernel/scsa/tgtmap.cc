@@ -8,6 +8,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
+#include <memory>
 #include <optional>
 #include <thread>
 
@@ -27,128 +28,206 @@ bool valid_map(__scsi_tgtmap *m) {
   return m != nullptr && reg().maps.count(m) != 0 && m->magic == kMapMagic;
 }
 
-// ---- synchronous commands issued by the framework itself ----
+// ---- commands issued by the framework itself ----
 
-// The framework's own waits use host primitives: pkt_comp may run in the HBA's interrupt
-// handler, where only interrupt-priority kernel mutexes may be entered.
-struct SyncReq {
-  std::mutex mu;
-  std::condition_variable cv;
-  bool done = false;
-};
+// Values of illumos (scsi_hba.c, scsi_confsubr.c, inquiry.h): REPORT LUNS runs with
+// scsi_lunrpt_timeout (3 s) of pkt_time for up to scsi_lunrpt_default_max (256) LUNs; the probe
+// INQUIRY is SUN_INQSIZE bytes and needs SUN_MIN_INQLEN of them; scsi_test retries TRAN_BUSY
+// every scsi_test_busy_delay (10 ms) for scsi_test_busy_timeout (SCSI_POLL_TIMEOUT) seconds.
+constexpr int kLunRptTimeout = 3;
+constexpr size_t kLunRptDefaultMax = 256;
+constexpr size_t kSunInqSize = sizeof(struct scsi_inquiry);
+constexpr size_t kSunMinInqLen = 4;
+constexpr int kTestBusyDelayUs = 10000;
+constexpr size_t kMaxInquirySize = 0xF0;      // VPD 80h/83h
+constexpr size_t kMaxInquirySizeEvpd = 0xFF;  // VPD 00h
 
-void sync_done(scsi_pkt *pkt) {
-  SyncReq *req = *static_cast<SyncReq **>(pkt->pkt_private);
-  std::lock_guard<std::mutex> g(req->mu);
-  req->done = true;
-  req->cv.notify_all();
-}
-
-struct CmdResult {
-  bool transported = false;
-  uchar_t reason = CMD_TRAN_ERR;
-  uchar_t status = 0;
-  bool have_sense = false;
-  uchar_t key = 0, asc = 0, ascq = 0;
-  size_t resid = 0;
-  bool good() const { return transported && reason == CMD_CMPLT && status == STATUS_GOOD; }
-};
-
-CmdResult run_once(scsi_device *sd, const uint8_t *cdb, int cdblen, void *data, size_t len) {
-  CmdResult res;
+// A packet with a consistent buffer, as the framework's probe and enumeration commands use.
+struct FwCmd {
   struct buf *bp = nullptr;
-  if (len > 0) {
-    bp = getrbuf(KM_SLEEP);
-    bp->b_un.b_addr = static_cast<caddr_t>(data);
-    bp->b_bcount = len;
-    bp->b_flags = B_READ;
-  }
-  scsi_pkt *pkt = scsi_init_pkt(&sd->sd_address, nullptr, bp, cdblen,
-                                static_cast<int>(sizeof(struct scsi_arq_status)),
-                                static_cast<int>(sizeof(SyncReq *)), 0, SLEEP_FUNC, nullptr);
-  if (pkt == nullptr) {
+  scsi_pkt *pkt = nullptr;
+  FwCmd(scsi_device *sd, size_t len, int cdblen, int scblen) {
+    bp = scsi_alloc_consistent_buf(&sd->sd_address, nullptr, len, B_READ, SLEEP_FUNC, nullptr);
     if (bp != nullptr) {
-      freerbuf(bp);
-    }
-    return res;
-  }
-  SyncReq req;
-  *static_cast<SyncReq **>(pkt->pkt_private) = &req;
-  memcpy(pkt->pkt_cdbp, cdb, static_cast<size_t>(cdblen));
-  pkt->pkt_comp = sync_done;
-  pkt->pkt_time = 10;
-  int rv = TRAN_BUSY;
-  for (int tries = 0; tries < 1000; tries++) {
-    rv = scsi_transport(pkt);
-    if (rv != TRAN_BUSY) {
-      break;
-    }
-    delay(drv_usectohz(10000));
-  }
-  if (rv == TRAN_ACCEPT) {
-    {
-      std::unique_lock<std::mutex> g(req.mu);
-      req.cv.wait(g, [&req] { return req.done; });
-    }
-    res.transported = true;
-    res.reason = pkt->pkt_reason;
-    res.status = pkt->pkt_scbp[0] & STATUS_MASK;
-    res.resid = static_cast<size_t>(pkt->pkt_resid);
-    if (pkt->pkt_state & STATE_ARQ_DONE) {
-      const auto *arq = reinterpret_cast<const struct scsi_arq_status *>(pkt->pkt_scbp);
-      const auto *s = reinterpret_cast<const uchar_t *>(&arq->sts_sensedata);
-      res.have_sense = true;
-      res.key = s[2] & 0x0f;
-      res.asc = s[12];
-      res.ascq = s[13];
+      pkt = scsi_init_pkt(&sd->sd_address, nullptr, bp, cdblen, scblen, 0, PKT_CONSISTENT,
+                          SLEEP_FUNC, nullptr);
     }
   }
-  scsi_destroy_pkt(pkt);
-  if (bp != nullptr) {
-    freerbuf(bp);
+  ~FwCmd() {
+    if (pkt != nullptr) {
+      scsi_destroy_pkt(pkt);
+    }
+    if (bp != nullptr) {
+      scsi_free_consistent_buf(bp);
+    }
   }
-  return res;
+  FwCmd(const FwCmd &) = delete;
+  FwCmd &operator=(const FwCmd &) = delete;
+  uint8_t *data() const { return reinterpret_cast<uint8_t *>(bp->b_un.b_addr); }
+};
+
+// scsi_test's verdicts (scsi_confsubr.c).
+enum TestResult : uint32_t {
+  kCmpltGood = 0x01,
+  kCmpltBusy = 0x02,
+  kCmpltCheck = 0x04,
+  kCmpltOther = 0x08,
+  kCmdIncomplete = 0x10,
+  kNotCmplt = 0x20,
+  kTranBusy = 0x40,
+  kTranReject = 0x80,
+};
+bool test_failure(uint32_t r) {
+  return (r & (kCmdIncomplete | kNotCmplt | kTranBusy | kTranReject)) != 0;
 }
 
-// Retries what sd would retry: busy targets and unit attentions.
-CmdResult run_cmd(scsi_device *sd, const uint8_t *cdb, int cdblen, void *data, size_t len) {
-  CmdResult res;
-  for (int attempt = 0; attempt < 5; attempt++) {
-    res = run_once(sd, cdb, cdblen, data, len);
-    bool ua = res.transported && res.status == STATUS_CHECK && res.have_sense &&
-              res.key == KEY_UNIT_ATTENTION;
-    bool busy = res.transported && (res.status == STATUS_BUSY || res.status == STATUS_QFULL);
-    if (!ua && !busy) {
+// As scsi_test (scsi_confsubr.c): the same packet sent again with FLAG_NOINTR and
+// SCSI_POLL_TIMEOUT, a tag when the HBA does tagged queueing, TRAN_BUSY retried every 10 ms
+// for up to 60 s; the result classified.
+uint32_t scsi_test(scsi_pkt *pkt) {
+  pkt->pkt_flags |= FLAG_NOINTR;
+  pkt->pkt_time = SCSI_POLL_TIMEOUT;
+  if (scsi_ifgetcap(&pkt->pkt_address, const_cast<char *>("tagged-qing"), 1) == 1) {
+    pkt->pkt_flags |= FLAG_STAG;
+  }
+  int rc = TRAN_BUSY;
+  for (int64_t waited = 0; waited / 1000000 <= SCSI_POLL_TIMEOUT; waited += kTestBusyDelayUs) {
+    pkt->pkt_scbp[0] = 0;
+    pkt->pkt_reason = 0;
+    pkt->pkt_state = 0;
+    rc = scsi_transport(pkt);
+    if (rc != TRAN_BUSY) {
       break;
     }
-    if (busy) {
-      delay(drv_usectohz(10000));
+    if (node::in_interrupt() || dump_mode()) {
+      drv_usecwait(kTestBusyDelayUs);
+    } else {
+      delay(drv_usectohz(kTestBusyDelayUs));
     }
   }
-  return res;
+  if (rc == TRAN_BUSY) {
+    return kTranBusy;
+  }
+  if (rc != TRAN_ACCEPT) {
+    return kTranReject;
+  }
+  if (pkt->pkt_reason == CMD_INCOMPLETE) {
+    return kCmdIncomplete;
+  }
+  if (pkt->pkt_reason != CMD_CMPLT) {
+    return kNotCmplt;
+  }
+  switch (pkt->pkt_scbp[0] & STATUS_MASK) {
+    case STATUS_GOOD:
+      return kCmpltGood;
+    case STATUS_BUSY:
+      return kCmpltBusy;
+    case STATUS_CHECK:
+      return kCmpltCheck;
+    default:
+      return kCmpltOther;
+  }
 }
 
-// REPORT LUNS; false when the target does not support it (or it failed).
+// What a DEBUG kernel asserts about a completed framework command's residual.
+bool resid_sane(const scsi_pkt *pkt, size_t buflen, const char *what) {
+  if (pkt->pkt_resid < 0 || static_cast<size_t>(pkt->pkt_resid) > buflen) {
+    violation(Check::kMisuse, std::string(what) + ": pkt_resid " + std::to_string(pkt->pkt_resid) +
+                                  " outside 0.." + std::to_string(buflen) +
+                                  " (a DEBUG kernel panics)");
+    return false;
+  }
+  return true;
+}
+
+void setup_inquiry(scsi_pkt *pkt, size_t len, uint8_t evpd, uint8_t page) {
+  memset(pkt->pkt_cdbp, 0, CDB_GROUP0);
+  pkt->pkt_cdbp[0] = SCMD_INQUIRY;
+  pkt->pkt_cdbp[1] = evpd;
+  pkt->pkt_cdbp[2] = page;
+  pkt->pkt_cdbp[4] = static_cast<uint8_t>(len);
+}
+
+// As send_scsi_INQUIRY (scsi_confsubr.c): an INQUIRY with EVPD and a page code; 0 and the
+// length transferred when it completed GOOD, else -1.
+int send_inquiry(scsi_device *sd, uint8_t *out, size_t buflen, uint8_t evpd, uint8_t page,
+                 size_t *lenp) {
+  *lenp = 0;
+  FwCmd c(sd, buflen, CDB_GROUP0, static_cast<int>(sizeof(struct scsi_arq_status)));
+  if (c.pkt == nullptr) {
+    return -1;
+  }
+  setup_inquiry(c.pkt, buflen, evpd, page);
+  c.pkt->pkt_flags = FLAG_NOINTR | FLAG_NOPARITY;
+  if (scsi_test(c.pkt) != kCmpltGood || !resid_sane(c.pkt, buflen, "VPD INQUIRY")) {
+    return -1;
+  }
+  *lenp = buflen - static_cast<size_t>(c.pkt->pkt_resid);
+  memcpy(out, c.data(), *lenp);
+  return 0;
+}
+
+// As scsi_device_identity (scsi_confsubr.c), which scsi_device_config runs after a successful
+// probe: VPD page 00h (a failure there only means no pages), then 80h and 83h if listed, whose
+// failure makes the device count as absent. Non-zero on failure.
+int device_identity(scsi_device *sd) {
+  uint8_t pages[kMaxInquirySizeEvpd] = {};
+  size_t len = 0;
+  bool pg80 = false, pg83 = false;
+  if (send_inquiry(sd, pages, sizeof(pages), 1, 0x00, &len) == 0 && pages[1] == 0x00) {
+    // Supported pages from byte 4, ascending; the page length is byte 3.
+    for (size_t i = 4; i < sizeof(pages) && pages[i] <= 0x83 && i <= size_t{pages[3]} + 3; i++) {
+      pg80 = pg80 || pages[i] == 0x80;
+      pg83 = pg83 || pages[i] == 0x83;
+    }
+  }
+  for (uint8_t page : {uint8_t{0x80}, uint8_t{0x83}}) {
+    if ((page == 0x80 && !pg80) || (page == 0x83 && !pg83)) {
+      continue;
+    }
+    uint8_t data[kMaxInquirySize] = {};
+    if (send_inquiry(sd, data, sizeof(data), 1, page, &len) != 0) {
+      return -1;
+    }
+    if (len > 0) {
+      (void)ddi_prop_update_byte_array(
+          DDI_DEV_T_NONE, sd->sd_dev,
+          const_cast<char *>(page == 0x80 ? "inquiry-page-80" : "inquiry-page-83"), data,
+          static_cast<uint_t>(len));
+    }
+  }
+  return 0;
+}
+
+// As scsi_device_reportluns (scsi_hba.c): REPORT LUNS through scsi_poll with 3 s of pkt_time,
+// room for 256 LUNs, once more with room for all when the target has more. false when it
+// failed, or reported no LUNs at all (an illegal response).
 bool report_luns(scsi_device *sd, std::vector<uint64_t> *out) {
-  size_t len = 8 + 8 * 256;
+  size_t nluns = kLunRptDefaultMax;
   for (int pass = 0; pass < 2; pass++) {
-    auto *data = static_cast<uint8_t *>(kmem_zalloc(len, KM_SLEEP));
-    uint8_t cdb[12] = {SCMD_REPORT_LUNS};
+    size_t len = 8 + 8 * nluns;
+    FwCmd c(sd, len, CDB_GROUP5, static_cast<int>(sizeof(struct scsi_arq_status)));
+    if (c.pkt == nullptr) {
+      return false;
+    }
+    uint8_t *cdb = c.pkt->pkt_cdbp;
+    memset(cdb, 0, CDB_GROUP5);
+    cdb[0] = SCMD_REPORT_LUNS;
     cdb[6] = static_cast<uint8_t>(len >> 24);
     cdb[7] = static_cast<uint8_t>(len >> 16);
     cdb[8] = static_cast<uint8_t>(len >> 8);
     cdb[9] = static_cast<uint8_t>(len);
-    CmdResult res = run_cmd(sd, cdb, sizeof(cdb), data, len);
+    c.pkt->pkt_time = kLunRptTimeout;
+    if (scsi_poll(c.pkt) < 0) {
+      return false;
+    }
     ReportLuns parsed;
     std::string err;
-    bool ok =
-        res.good() && parse_report_luns(data, len - std::min(res.resid, len - 8), &parsed, &err);
-    kmem_free(data, len);
-    if (!ok) {
+    if (!parse_report_luns(c.data(), len, &parsed, &err) || parsed.list_length == 0) {
       return false;
     }
     if (parsed.truncated && pass == 0) {
-      len = 8 + size_t{parsed.list_length};
+      nluns = parsed.list_length / 8;
       continue;
     }
     *out = parsed.luns;
@@ -260,13 +339,25 @@ void destroy_lun(Lun *l) {
   delete l;
 }
 
-// INQUIRY; true when a logical unit is present at this LUN.
-bool probe_lun(Lun *l) {
-  scsi_hba_tran_t *tran = l->map->tran->tran;
-  if (tran->tran_tgt_probe != nullptr) {
-    return tran->tran_tgt_probe(l->sd, nullptr) == SCSIPROBE_EXISTS;
+// As scsi_device_config (scsi_hba.c) for one LUN node: scsi_probe, then the identity VPD
+// pages. kAbsent: nothing usable answered (no node); kNoLun: a device answered but reports no
+// logical unit here (illumos keeps such a LUN 0 node, bound to no target driver, for REPORT
+// LUNS; other LUNs get no node); kExists: a logical unit.
+enum class Probe { kAbsent, kNoLun, kExists };
+// scsi_device_config probes with SLEEP_FUNC ((int (*)())1 in illumos; scsi_probe's type here).
+int (*const kSleepFunc)() = reinterpret_cast<int (*)()>(uintptr_t{1});
+Probe probe_lun(Lun *l) {
+  if (scsi_probe(l->sd, kSleepFunc) != SCSIPROBE_EXISTS || device_identity(l->sd) != 0) {
+    return Probe::kAbsent;
   }
-  return scsi_hba_probe(l->sd, nullptr) == SCSIPROBE_EXISTS;
+  // scsi_device_createchild's lunexists.
+  const uint8_t b0 = reinterpret_cast<const uint8_t *>(l->sd->sd_inq)[0];
+  bool vu = (b0 & DPQ_VUNIQ) != 0;
+  bool exists = (!vu && (b0 & DPQ_MASK) == DPQ_POSSIBLE) || (vu && l->lun == 0);
+  if ((b0 & DTYPE_MASK) == DTYPE_UNKNOWN) {
+    exists = false;
+  }
+  return exists ? Probe::kExists : Probe::kNoLun;
 }
 
 void online_lun(Lun *l) {
@@ -274,89 +365,96 @@ void online_lun(Lun *l) {
   notify(l, true);
 }
 
-void configure_luns(__scsi_tgtmap *m, Target *tg, const std::vector<uint64_t> &wanted,
-                    Lun *probe0) {
+// The LUNs to configure besides LUN 0, as scsi_hba_enum_lsf_of_t (scsi_hba.c) finds them
+// through the probed LUN 0: REPORT LUNS for SCSI-2 and later; when it fails, or for SCSI-1,
+// LUNs 0-7 (scsi_get_scsi_maxluns: 8 below SCSI-3), except that a SCSI-3 or later target
+// enumerated for a target map (SE_HP, scsi_lunrpt_failed_do1lun) gets LUN 0 only.
+std::vector<uint64_t> enumerate(Lun *l0) {
+  const int ansi = reinterpret_cast<const uint8_t *>(l0->sd->sd_inq)[2] & 0x07;
+  std::vector<uint64_t> luns;
+  if (ansi >= SCSI_VERSION_2 && report_luns(l0->sd, &luns)) {
+    return luns;
+  }
+  uint64_t maxluns = ansi >= 3 ? 1 : 8;
+  for (uint64_t lun = 0; lun < maxluns; lun++) {
+    luns.push_back(lun);
+  }
+  return luns;
+}
+
+// Configures the LUNs of `wanted` the target does not have yet, in order, then onlines them.
+void configure_luns(__scsi_tgtmap *m, Target *tg, const std::vector<uint64_t> &wanted) {
   std::vector<Lun *> fresh;
-  bool keep0 = std::find(wanted.begin(), wanted.end(), 0) != wanted.end();
   for (uint64_t lun : wanted) {
     if (tg->luns.count(lun) != 0) {
       continue;
     }
-    Lun *l = (lun == 0 && probe0 != nullptr) ? probe0 : create_lun(m, tg->addr, lun);
+    Lun *l = create_lun(m, tg->addr, lun);
     if (l == nullptr) {
       continue;
     }
-    if (!l->tgt_inited || !probe_lun(l)) {
+    if (!l->tgt_inited || probe_lun(l) != Probe::kExists) {
       destroy_lun(l);
-      if (l == probe0) {
-        probe0 = nullptr;
-      }
       continue;
-    }
-    if (l == probe0) {
-      probe0 = nullptr;
     }
     tg->luns[lun] = l;
     fresh.push_back(l);
-  }
-  if (probe0 != nullptr && !keep0) {
-    destroy_lun(probe0);
   }
   for (Lun *l : fresh) {
     online_lun(l);
   }
 }
 
-// The LUNs a target reports, through an existing LUN 0 or a probe LUN 0 (left in *probe0).
-std::vector<uint64_t> enumerate(__scsi_tgtmap *m, Target *tg, Lun **probe0) {
-  *probe0 = nullptr;
-  Lun *via = nullptr;
-  auto it = tg->luns.find(0);
-  if (it != tg->luns.end()) {
-    via = it->second;
-  } else {
-    via = create_lun(m, tg->addr, 0);
-    if (via == nullptr) {
-      return {};
-    }
-    if (!via->tgt_inited) {
-      destroy_lun(via);
-      return {};
-    }
-    *probe0 = via;
-  }
-  std::vector<uint64_t> luns;
-  if (!report_luns(via->sd, &luns)) {
-    luns = {0};  // REPORT LUNS not supported: LUN 0 only
-  }
-  return luns;
-}
-
-void config_target(__scsi_tgtmap *m, const std::string &addr, int type, void *priv) {
+// As scsi_tgtmap_scsi_config -> scsi_hba_bus_config_taddr (scsi_hba.c): LUN 0 first; when it
+// cannot be configured the target fails (DAM_FAILURE) and nothing of it is kept. Else the other
+// LUNs are enumerated through it.
+bool config_target(__scsi_tgtmap *m, const std::string &addr, int type, void *priv) {
   auto *tg = new Target{addr, type, priv, {}};
-  m->targets[addr] = tg;
   if (type != SCSI_TGT_SCSI_DEVICE) {
-    return;
+    m->targets[addr] = tg;
+    return true;
   }
-  Lun *probe0 = nullptr;
-  std::vector<uint64_t> luns = enumerate(m, tg, &probe0);
-  configure_luns(m, tg, luns, probe0);
+  Lun *l0 = create_lun(m, addr, 0);
+  Probe p = Probe::kAbsent;
+  if (l0 != nullptr && l0->tgt_inited) {
+    p = probe_lun(l0);
+  }
+  if (p == Probe::kAbsent) {
+    if (l0 != nullptr) {
+      destroy_lun(l0);
+    }
+    delete tg;
+    return false;
+  }
+  l0->present = p == Probe::kExists;
+  tg->luns[0] = l0;
+  m->targets[addr] = tg;
+  std::vector<uint64_t> luns = enumerate(l0);
+  configure_luns(m, tg, luns);
+  if (l0->present) {
+    online_lun(l0);
+  }
+  return true;
 }
 
+// A LUN rescan (scan_luns, a LUN-change unit attention): enumerate again through LUN 0;
+// LUNs no longer reported go first, then new ones are configured. LUN 0 stays.
 void rescan_target(__scsi_tgtmap *m, Target *tg) {
   reg().rescans++;
-  Lun *probe0 = nullptr;
-  std::vector<uint64_t> luns = enumerate(m, tg, &probe0);
-  // Gone LUNs first, then new ones.
+  auto it0 = tg->luns.find(0);
+  if (it0 == tg->luns.end()) {
+    return;
+  }
+  std::vector<uint64_t> luns = enumerate(it0->second);
   for (auto it = tg->luns.begin(); it != tg->luns.end();) {
-    if (std::find(luns.begin(), luns.end(), it->first) == luns.end()) {
+    if (it->first != 0 && std::find(luns.begin(), luns.end(), it->first) == luns.end()) {
       destroy_lun(it->second);
       it = tg->luns.erase(it);
     } else {
       ++it;
     }
   }
-  configure_luns(m, tg, luns, probe0);
+  configure_luns(m, tg, luns);
 }
 
 void deconfig_target(__scsi_tgtmap *m, const std::string &addr, scsi_tgtmap_deact_rsn_t why) {
@@ -402,7 +500,21 @@ void process(void *arg) {
         std::lock_guard<std::mutex> g(m->mu);
         m->state.set_priv(a.addr, priv);
       }
-      config_target(m, a.addr, a.type, priv);
+      if (!config_target(m, a.addr, a.type, priv)) {
+        // As damap's dam_addr_activate on DAM_FAILURE (damap.c): the deactivate callback hears
+        // of it (SCSI_TGT_DEACT_RSN_CFG_FAIL; no unconfig runs) and the address leaves the
+        // active set. Only a new report of the address activates it again.
+        reg().cfg_failures++;
+        {
+          std::lock_guard<std::mutex> g(m->mu);
+          m->state.drop(a.addr);
+        }
+        if (m->deactivate != nullptr) {
+          (void)m->deactivate(m->priv, const_cast<char *>(a.addr.c_str()),
+                              static_cast<scsi_tgtmap_tgt_type_t>(a.type), priv,
+                              SCSI_TGT_DEACT_RSN_CFG_FAIL);
+        }
+      }
     }
   }
   for (const std::string &addr : rescans) {
@@ -518,6 +630,8 @@ bool busy() {
 }
 
 uint64_t discovery_generation() { return reg().generation; }
+
+uint64_t config_failures() { return reg().cfg_failures; }
 
 uint64_t progress() { return reg().completions + reg().generation; }
 
@@ -867,29 +981,91 @@ void scsi_device_prop_free(struct scsi_device *sd, uint_t flags, void *data) {
   ddi_prop_free(data);
 }
 
+// As scsi_hba_probe -> scsi_hba_probe_pi (scsi_confsubr.c): one INQUIRY packet of SUN_INQSIZE
+// sent through scsi_test (FLAG_NOINTR, 60 s) up to five times - the first; once more after a
+// failure other than CMD_INCOMPLETE (which means no response); once more after a partial
+// success (BUSY, CHECK CONDITION, other status) for the HBA to negotiate; once more to see the
+// check condition cleared (with a throw-away REQUEST SENSE, 1-byte status area, in between when
+// there was no auto request sense); and a last time if it still reports CHECK CONDITION. BUSY
+// after the second try gives up. The data counts only with STATE_XFERRED_DATA and at least
+// SUN_MIN_INQLEN bytes (pkt_resid); else the device is non-CCS.
 int scsi_hba_probe(struct scsi_device *sd, int (*callback)(void)) {
   (void)callback;
+  using fk::scsa::FwCmd;
+  using fk::scsa::scsi_test;
+  using fk::scsa::test_failure;
+  constexpr size_t kInq = fk::scsa::kSunInqSize;
   if (sd == nullptr) {
     return SCSIPROBE_FAILURE;
   }
-  auto *inq =
-      static_cast<struct scsi_inquiry *>(kmem_zalloc(sizeof(struct scsi_inquiry), KM_SLEEP));
-  uint8_t cdb[6] = {SCMD_INQUIRY, 0, 0, 0, static_cast<uint8_t>(sizeof(struct scsi_inquiry)), 0};
-  fk::scsa::CmdResult res =
-      fk::scsa::run_cmd(sd, cdb, sizeof(cdb), inq, sizeof(struct scsi_inquiry));
-  const uint8_t byte0 = reinterpret_cast<const uint8_t *>(inq)[0];
-  if (!res.good()) {
-    kmem_free(inq, sizeof(struct scsi_inquiry));
-    return res.transported ? SCSIPROBE_NORESP : SCSIPROBE_FAILURE;
+  if (sd->sd_inq == nullptr) {
+    sd->sd_inq = static_cast<struct scsi_inquiry *>(kmem_zalloc(kInq, KM_SLEEP));
   }
-  if ((byte0 & DPQ_MASK) != DPQ_POSSIBLE) {
-    kmem_free(inq, sizeof(struct scsi_inquiry));
-    return SCSIPROBE_NORESP;  // no logical unit at this LUN
+  memset(sd->sd_inq, 0, kInq);
+  FwCmd inq(sd, kInq, CDB_GROUP0, static_cast<int>(sizeof(struct scsi_arq_status)));
+  if (inq.pkt == nullptr) {
+    return SCSIPROBE_NOMEM;
   }
-  if (sd->sd_inq != nullptr) {
-    kmem_free(sd->sd_inq, sizeof(struct scsi_inquiry));
+  fk::scsa::setup_inquiry(inq.pkt, kInq, 0, 0);
+  inq.pkt->pkt_flags = FLAG_NOINTR | FLAG_NOPARITY;
+  std::unique_ptr<FwCmd> rq;
+  uint32_t str = scsi_test(inq.pkt);
+  if (test_failure(str)) {
+    if (str == fk::scsa::kCmdIncomplete) {
+      return SCSIPROBE_NORESP;
+    }
+    str = scsi_test(inq.pkt);
+    if (test_failure(str)) {
+      return SCSIPROBE_FAILURE;
+    }
   }
-  sd->sd_inq = inq;
+  if (str != fk::scsa::kCmpltGood) {
+    str = scsi_test(inq.pkt);
+    if (test_failure(str)) {
+      return str == fk::scsa::kCmdIncomplete ? SCSIPROBE_NORESP : SCSIPROBE_FAILURE;
+    }
+    if (str == fk::scsa::kCmpltBusy) {
+      return SCSIPROBE_BUSY;
+    }
+    if (str == fk::scsa::kCmpltCheck && (inq.pkt->pkt_state & STATE_ARQ_DONE) == 0) {
+      rq = std::make_unique<FwCmd>(sd, SENSE_LENGTH, CDB_GROUP0, 1);
+      if (rq->pkt == nullptr) {
+        return SCSIPROBE_NOMEM;
+      }
+      memset(rq->pkt->pkt_cdbp, 0, CDB_GROUP0);
+      rq->pkt->pkt_cdbp[0] = SCMD_REQUEST_SENSE;
+      rq->pkt->pkt_cdbp[4] = static_cast<uint8_t>(SENSE_LENGTH);
+      rq->pkt->pkt_flags = FLAG_NOINTR | FLAG_NOPARITY;
+      if (test_failure(scsi_test(rq->pkt))) {
+        return SCSIPROBE_FAILURE;
+      }
+    }
+    str = scsi_test(inq.pkt);
+    if (test_failure(str)) {
+      return SCSIPROBE_FAILURE;
+    }
+    if (str == fk::scsa::kCmpltBusy) {
+      return SCSIPROBE_BUSY;
+    }
+    if (str == fk::scsa::kCmpltCheck) {
+      if (rq != nullptr) {
+        (void)scsi_test(rq->pkt);
+      }
+      str = scsi_test(inq.pkt);
+      if (test_failure(str) || str == fk::scsa::kCmpltCheck) {
+        return SCSIPROBE_FAILURE;
+      }
+    }
+  }
+  scsi_pkt *p = inq.pkt;
+  if ((p->pkt_state & STATE_XFERRED_DATA) == 0 || p->pkt_resid > static_cast<ssize_t>(kInq) ||
+      kInq - static_cast<size_t>(std::max<ssize_t>(p->pkt_resid, 0)) < fk::scsa::kSunMinInqLen) {
+    return SCSIPROBE_NONCCS;
+  }
+  if (!fk::scsa::resid_sane(p, kInq, "probe INQUIRY")) {
+    return SCSIPROBE_FAILURE;
+  }
+  memcpy(sd->sd_inq, inq.data(), kInq - static_cast<size_t>(p->pkt_resid));
   return SCSIPROBE_EXISTS;
 }
 

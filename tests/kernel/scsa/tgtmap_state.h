@@ -49,6 +49,9 @@ class TgtMapState {
   std::vector<Action> drain();
 
   void set_priv(const std::string &addr, void *priv);
+  // An activated address whose configuration failed leaves the active set (damap's
+  // dam_deact_cleanup): it is activated again only when reported again.
+  void drop(const std::string &addr) { active_.erase(addr); }
   bool active(const std::string &addr) const { return active_.count(addr) != 0; }
   std::vector<std::string> active_addrs() const;
   bool pending() const { return next_deadline() >= 0 || in_set_; }

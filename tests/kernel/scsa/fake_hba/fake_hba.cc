@@ -44,6 +44,9 @@ struct State {
   Cmd *qtail = nullptr;
   size_t qlen = 0;
   ddi_taskq_t *tq = nullptr;
+  std::vector<Seen> seen;
+  std::vector<std::string> activations;
+  std::vector<std::pair<std::string, int>> deactivations;
 };
 
 State &st() {
@@ -73,7 +76,8 @@ struct Outcome {
   uint8_t key = 0, asc = 0, ascq = 0;
   size_t xfer = 0;  // bytes moved
   size_t resid = 0;
-  bool gone = false;  // no such target: selection timeout
+  bool gone = false;           // no such target: selection timeout
+  uchar_t reason = CMD_CMPLT;  // else: the command did not complete (nothing moved)
 };
 
 uint32_t be32(const uint8_t *p) {
@@ -152,27 +156,58 @@ Outcome execute(scsi_pkt *pkt, const Dev *dev) {
   size_t dma_len = pkt->pkt_numcookies > 0 ? pkt->pkt_dma_len : 0;
 
   if (op == SCMD_INQUIRY) {
+    size_t alloc = (size_t{cdb[3]} << 8) | cdb[4];
     if (cdb[1] & 1) {
-      return check(KEY_ILLEGAL_REQUEST, 0x24, 0);  // no VPD pages
+      if (!tg.vpd || (cdb[2] != 0x00 && cdb[2] != 0x80 && cdb[2] != 0x83) ||
+          (cdb[2] == 0x83 && tg.vpd_83_fails)) {
+        return check(KEY_ILLEGAL_REQUEST, 0x24, 0);
+      }
+      uint8_t page[16] = {0, cdb[2]};
+      size_t n = 4;
+      if (cdb[2] == 0x00) {
+        page[3] = 3;
+        page[4] = 0x00;
+        page[5] = 0x80;
+        page[6] = 0x83;
+        n = 7;
+      } else if (cdb[2] == 0x80) {
+        page[3] = 4;
+        memcpy(page + 4, "SN01", 4);
+        n = 8;
+      }
+      Outcome o;
+      o.xfer = dma_copy(pkt, page, std::min({alloc, n, dma_len}), true, &s.stats, s.cfg.dma_attr);
+      return o;
+    }
+    if (tg.fail_inquiries > 0) {
+      tg.fail_inquiries--;
+      Outcome o;
+      o.reason = tg.fail_reason;
+      return o;
     }
     uint8_t inq[96] = {};
     inq[0] = lun != nullptr ? DTYPE_DIRECT : DTYPE_NOTPRESENT;
-    inq[2] = 5;
+    inq[2] = tg.ansi;
     inq[3] = 2;
     inq[4] = sizeof(inq) - 5;
     inq[7] = 0x02;  // CmdQue
     memcpy(inq + 8, "FAKE    ", 8);
     memcpy(inq + 16, "FAKEDISK        ", 16);
     memcpy(inq + 32, "0001", 4);
-    size_t alloc = (size_t{cdb[3]} << 8) | cdb[4];
     Outcome o;
-    o.xfer =
-        dma_copy(pkt, inq, std::min({alloc, sizeof(inq), dma_len}), true, &s.stats, s.cfg.dma_attr);
+    o.xfer = dma_copy(pkt, inq, std::min({alloc, sizeof(inq), dma_len, tg.inquiry_len}), true,
+                      &s.stats, s.cfg.dma_attr);
     return o;
   }
   if (op == SCMD_REPORT_LUNS) {
     if (!tg.report_luns) {
       return check(KEY_ILLEGAL_REQUEST, 0x20, 0);
+    }
+    if (tg.fail_report_luns > 0) {
+      tg.fail_report_luns--;
+      Outcome o;
+      o.reason = tg.fail_reason;
+      return o;
     }
     if (lun != nullptr && !lun->pending.empty() && lun->pending.front()[1] == 0x3f &&
         lun->pending.front()[2] == 0x0e) {
@@ -194,6 +229,12 @@ Outcome execute(scsi_pkt *pkt, const Dev *dev) {
     Outcome o;
     o.xfer = dma_copy(pkt, data.data(), std::min({alloc, data.size(), dma_len}), true, &s.stats,
                       s.cfg.dma_attr);
+    return o;
+  }
+  if (tg.fail_commands > 0) {
+    tg.fail_commands--;
+    Outcome o;
+    o.reason = tg.fail_reason;
     return o;
   }
   if (lun == nullptr) {
@@ -262,6 +303,16 @@ void finish(scsi_pkt *pkt, const Outcome &o) {
   if (o.gone) {
     pkt->pkt_reason = CMD_DEV_GONE;
     pkt->pkt_state = STATE_GOT_BUS;
+    pkt->pkt_resid = static_cast<ssize_t>(pkt->pkt_dma_len);
+    return;
+  }
+  if (o.reason != CMD_CMPLT) {
+    pkt->pkt_reason = o.reason;
+    pkt->pkt_state = STATE_GOT_BUS | STATE_GOT_TARGET | STATE_SENT_CMD;
+    pkt->pkt_statistics |= o.reason == CMD_RESET     ? STAT_DEV_RESET
+                           : o.reason == CMD_ABORTED ? STAT_ABORTED
+                           : o.reason == CMD_TIMEOUT ? STAT_TIMEOUT
+                                                     : 0;
     pkt->pkt_resid = static_cast<ssize_t>(pkt->pkt_dma_len);
     return;
   }
@@ -360,7 +411,8 @@ void worker(void *) {
   }
 }
 
-void kick() { (void)ddi_taskq_dispatch(st().tq, worker, nullptr, DDI_SLEEP); }
+// tran_start may run in interrupt or timeout context (a target driver's retry): no sleeping.
+void kick() { (void)ddi_taskq_dispatch(st().tq, worker, nullptr, DDI_NOSLEEP); }
 
 // ---- tran vectors ----
 
@@ -415,6 +467,10 @@ int fake_start(struct scsi_address *, struct scsi_pkt *pkt) {
     }
     s.stats.started++;
     defects = s.cfg.defects;
+    scsi_device *sd = scsi_address_device(&pkt->pkt_address);
+    char *ua = sd != nullptr ? scsi_device_unit_address(sd) : nullptr;
+    s.seen.push_back(Seen{ua != nullptr ? ua : "", pkt->pkt_cdbp[0], pkt->pkt_cdbp[1],
+                          pkt->pkt_cdbp[2], pkt->pkt_flags, pkt->pkt_time, pkt});
   }
   auto *cmd = static_cast<Cmd *>(pkt->pkt_ha_private);
   if (cmd == nullptr || cmd->magic != kCmdMagic || cmd->pkt != pkt) {
@@ -616,6 +672,20 @@ void fake_teardown_pkt(struct scsi_pkt *) {
 
 // ---- attach / detach ----
 
+void map_activate(void *priv, char *addr, scsi_tgtmap_tgt_type_t, void **) {
+  auto *s = static_cast<State *>(priv);
+  std::lock_guard<std::mutex> g(s->mu);
+  s->activations.push_back(addr);
+}
+
+boolean_t map_deactivate(void *priv, char *addr, scsi_tgtmap_tgt_type_t, void *,
+                         scsi_tgtmap_deact_rsn_t rsn) {
+  auto *s = static_cast<State *>(priv);
+  std::lock_guard<std::mutex> g(s->mu);
+  s->deactivations.emplace_back(addr, static_cast<int>(rsn));
+  return B_FALSE;
+}
+
 int iport_attach(dev_info_t *dip) {
   State &s = st();
   const char *ua = scsi_hba_iport_unit_address(dip);
@@ -645,9 +715,14 @@ int iport_attach(dev_info_t *dip) {
     mode = s.cfg.mode;
     settle = s.cfg.settle_usec;
   }
+  bool callbacks;
+  {
+    std::lock_guard<std::mutex> g(s.mu);
+    callbacks = s.cfg.map_callbacks;
+  }
   // csync: the 2022 pvscsi's 100 ms.
-  if (scsi_hba_tgtmap_create(dip, mode, 100000, settle, &s, nullptr, nullptr, &s.map) !=
-      DDI_SUCCESS) {
+  if (scsi_hba_tgtmap_create(dip, mode, 100000, settle, &s, callbacks ? map_activate : nullptr,
+                             callbacks ? map_deactivate : nullptr, &s.map) != DDI_SUCCESS) {
     return DDI_FAILURE;
   }
   s.iport = dip;
@@ -759,12 +834,30 @@ void reset(const Config &cfg) {
     default_attr(&s.cfg.dma_attr);
   }
   s.stats = Stats{};
+  s.seen.clear();
+  s.activations.clear();
+  s.deactivations.clear();
   s.bus.clear();
   s.busy = 0;
   s.hold = false;
 }
 
 Config &config() { return st().cfg; }
+
+std::vector<Seen> seen() {
+  std::lock_guard<std::mutex> g(st().mu);
+  return st().seen;
+}
+
+std::vector<std::string> activations() {
+  std::lock_guard<std::mutex> g(st().mu);
+  return st().activations;
+}
+
+std::vector<std::pair<std::string, int>> deactivations() {
+  std::lock_guard<std::mutex> g(st().mu);
+  return st().deactivations;
+}
 
 void set_defects(unsigned defects) {
   std::lock_guard<std::mutex> g(st().mu);

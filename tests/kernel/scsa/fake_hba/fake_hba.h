@@ -25,7 +25,16 @@ struct Lun {
 };
 
 struct Target {
-  bool report_luns = true;  // false: REPORT LUNS is an invalid opcode
+  bool report_luns = true;    // false: REPORT LUNS is an invalid opcode
+  uint8_t ansi = 5;           // INQUIRY VERSION (5: SPC-3)
+  bool vpd = false;           // VPD pages 00h, 80h, 83h (else EVPD is an invalid field)
+  bool vpd_83_fails = false;  // 00h lists 83h, but an INQUIRY for it fails (CHECK CONDITION)
+  size_t inquiry_len = 96;    // standard INQUIRY bytes transferred
+  // The next n standard INQUIRYs end with this pkt_reason instead (a reset or abort took them).
+  unsigned fail_inquiries = 0;
+  uchar_t fail_reason = CMD_RESET;
+  unsigned fail_report_luns = 0;  // the next n REPORT LUNS end with fail_reason
+  unsigned fail_commands = 0;     // the next n other commands end with fail_reason
   std::map<uint64_t, Lun> luns;
 };
 
@@ -41,8 +50,9 @@ enum Defect : unsigned {
 
 struct Config {
   scsi_tgtmap_mode_t mode = SCSI_TM_PERADDR;
-  int settle_usec = 100000;   // the 2022 pvscsi's 100 ms
-  ddi_dma_attr_t dma_attr{};  // defaults set by reset()
+  bool map_callbacks = false;  // register activate/deactivate callbacks (see deactivations())
+  int settle_usec = 100000;    // the 2022 pvscsi's 100 ms
+  ddi_dma_attr_t dma_attr{};   // defaults set by reset()
   unsigned defects = 0;
   bool polled_calls_pkt_comp = true;  // also call scsi_hba_pkt_comp for FLAG_NOINTR packets
   bool scribble_in_setup = false;     // tran_setup_pkt fills the CDB and status areas with 0xff
@@ -70,6 +80,22 @@ struct Stats {
   uint64_t ctor_without_private = 0;  // constructor calls with a tran lacking the HBA's private
   bool iport_private_null = false;    // the iport's tran had no tran_hba_private at attach
 };
+
+// A command as tran_start saw it.
+struct Seen {
+  std::string ua;  // the LUN's unit address
+  uint8_t op;
+  uint8_t cdb1, cdb2;  // EVPD bit, page code (INQUIRY)
+  uint_t flags;
+  int time;
+  const void *pkt;
+};
+std::vector<Seen> seen();
+
+// Target map callbacks (Config::map_callbacks): activated addresses, and deactivations with
+// their reasons.
+std::vector<std::string> activations();
+std::vector<std::pair<std::string, int>> deactivations();
 
 // The model and the knobs. Everything here is guarded internally; call from test threads.
 void reset(const Config &cfg = Config());  // forget the bus, counters and defects
