@@ -266,6 +266,8 @@ TEST_P(ErrorsTest, TargetResetReachesEveryLunAndVictimsAreNotTimedOut) {
   hba.dev().refuse_command(CommandCode::kAbortCmd);
   fk::client::IoOptions timed, patient;
   timed.drive_clock = patient.drive_clock = false;
+  timed.retry_count = patient.retry_count = 0;  // the driver's outcome, not sd's recovery
+  timed.reset_on_error = patient.reset_on_error = false;
   timed.timeout_s = 2;
   patient.timeout_s = 0;
   Tally overdue, victims;

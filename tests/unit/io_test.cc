@@ -278,6 +278,9 @@ TEST_P(IoTest, TransportErrorsMapAndTransferNothing) {
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   scsi_device *sd = hba.lun(0, 0);
   KBuf buf(4096);
+  fk::client::IoOptions o;
+  o.retry_count = 0;  // the driver's outcome, not sd's recovery
+  o.reset_on_error = false;
   using HS = pvscsi::hw::HostStatus;
   // BADMSG is a message other than COMMAND COMPLETE: CMD_BADMSG (scsi_pkt.h), as the 2022
   // driver maps it; the others keep their reasons. None moved data.
@@ -285,7 +288,7 @@ TEST_P(IoTest, TransportErrorsMapAndTransferNothing) {
                                                              {HS::kHahardware, CMD_TRAN_ERR},
                                                              {HS::kTagreject, CMD_TAG_REJECT}}) {
     hba.dev().fail_next_requests(1, pvscsi::hw::to_raw(host), 0);
-    Result r = fk::client::read(sd, 0, 8, 512, buf.data());
+    Result r = fk::client::read(sd, 0, 8, 512, buf.data(), o);
     EXPECT_EQ(r.reason, reason) << "host status " << int(host);
     EXPECT_EQ(r.resid, 4096u) << "host status " << int(host);
     EXPECT_FALSE(r.state & STATE_XFERRED_DATA);
