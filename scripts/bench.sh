@@ -1,5 +1,5 @@
 #!/bin/sh
-# Builds and runs the pvscsi benchmarks (issue 10; see BENCHMARKS.md): doorbells and interrupts
+# Builds and runs the pvscsi benchmarks (see BENCHMARKS.md): doorbells and interrupts
 # per I/O on both mock profiles beside an "always kick" baseline, driver-only instructions per
 # I/O under callgrind beside a minimal ring loop, IOPS with one and two submitting threads,
 # memory per command, bounce copies, and the driver beside the ring loop on QEMU.

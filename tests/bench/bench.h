@@ -1,4 +1,4 @@
-// pvscsi benchmarks (issue 10): shared declarations. Host-side code.
+// pvscsi benchmarks: shared declarations. Host-side code.
 //
 // One program, pvscsi_bench, measures the driver on the userland kernel against the mock device
 // (doorbells and interrupts per I/O, IOPS with one and two submitting threads, memory per

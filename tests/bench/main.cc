@@ -1,4 +1,4 @@
-// pvscsi_bench: the benchmark program of issue 10. See BENCHMARKS.md for what each figure
+// pvscsi_bench: the benchmark program. See BENCHMARKS.md for what each figure
 // means and scripts/bench.sh for the documented command.
 //
 //   pvscsi_bench [--quick] [--sections a,b,...] [--json FILE] [--ios N] [--valgrind PATH]

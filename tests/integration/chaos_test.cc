@@ -1,4 +1,4 @@
-// The chaos soak (tests/fuzz/chaos_soak_test.cc), shorter, on QEMU (issue 11): verified random
+// The chaos soak (tests/fuzz/chaos_soak_test.cc), shorter, on QEMU: verified random
 // I/O on two disks (targets 0 and 1, 512-byte blocks, depth 16 each) while other disks are hot
 // added and removed (targets 2 and 3, no I/O), the I/O LUNs are aborted and reset at every level
 // (RESET_LUN, RESET_TARGET, RESET_ALL) and the adapter is restarted (a corrupted rings-state

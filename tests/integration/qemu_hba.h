@@ -1,4 +1,4 @@
-// Integration-test fixture (issue 8): the unmodified pvscsi driver on the userland kernel,
+// Integration-test fixture: the unmodified pvscsi driver on the userland kernel,
 // driving QEMU's pvscsi device model with real disk images.
 //
 // QemuHba starts QEMU (tests/qemu), boots the kernel with QEMU's guest RAM as its arena and the

@@ -1,4 +1,4 @@
-// A transparent DeviceBackend between the kernel and QEMU's pvscsi (issue 8 integration tests).
+// A transparent DeviceBackend between the kernel and QEMU's pvscsi (for the integration tests).
 //
 // Every access is forwarded to the QemuDevice unchanged. On the way the tap records the command
 // register protocol (each command code, how many COMMAND_DATA dwords followed, the status the

@@ -1,4 +1,4 @@
-// QEMU's pvscsi device model as an fk::DeviceBackend (issue 8).
+// QEMU's pvscsi device model as an fk::DeviceBackend.
 //
 // QemuDevice starts qemu-system-x86_64 with no guest CPU running (-S), the qtest protocol and
 // QMP on unix sockets, guest RAM as a shared file in /dev/shm that this process maps too, one

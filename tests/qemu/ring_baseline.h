@@ -1,4 +1,4 @@
-// The benchmark baseline of issue 8: a minimal ring loop (no SCSA, no driver, no userland
+// The benchmark baseline: a minimal ring loop (no SCSA, no driver, no userland
 // kernel) that pushes 4 KiB (or other) reads/writes through QEMU's pvscsi at a queue depth and
 // reports IOPS and latency. Driver overhead on QEMU is then reported as a ratio to this.
 // Doorbell policy: by default one KICK_RW_IO per batch (every request that fits is published,
