@@ -290,15 +290,18 @@ class Soak {
           event("lun-hotplug");
         break;
       }
-      case 3:
-        if (!fk::client::online(sd_[io_t])) break;
+      case 3: {
+        fk::client::LunHold hold(sd_[io_t]);  // not torn down while the call runs
+        if (!hold.held()) break;
         with_clock([&] { (void)scsi_abort(&sd_[io_t]->sd_address, nullptr); });
         event("abort");
         break;
+      }
       case 4: {
         static const int kLevels[] = {RESET_ALL, RESET_TARGET, RESET_LUN};
         int level = kLevels[rng_() % 3];
-        if (!fk::client::online(sd_[io_t])) break;
+        fk::client::LunHold hold(sd_[io_t]);
+        if (!hold.held()) break;
         with_clock([&] { (void)scsi_reset(&sd_[io_t]->sd_address, level); });
         event(level == RESET_ALL      ? "reset-bus"
               : level == RESET_TARGET ? "reset-target"

@@ -370,7 +370,8 @@ class Life {
       }
       case kOpReset: {
         uint8_t level = in_.u8();
-        if (!lun_online()) break;
+        fk::client::LunHold hold(sd_);  // the LUN may be going away (a rescan lost it)
+        if (sd_ == nullptr || !hold.held()) break;
         int lv = level % 3 == 0 ? RESET_LUN : level % 3 == 1 ? RESET_TARGET : RESET_ALL;
         // A reset waits for the device with drv_usecwait, which moves the virtual clock.
         const int kResetDevice = int(hw::CommandCode::kResetDevice);
@@ -383,10 +384,12 @@ class Life {
                                   " never reached the device");
         break;
       }
-      case kOpAbort:
-        if (!lun_online()) break;
+      case kOpAbort: {
+        fk::client::LunHold hold(sd_);
+        if (sd_ == nullptr || !hold.held()) break;
         (void)scsi_abort(&sd_->sd_address, nullptr);
         break;
+      }
       case kOpPoll:
         if (q_) q_->poll();
         break;

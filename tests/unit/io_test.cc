@@ -186,6 +186,41 @@ TEST_P(IoTest, BusyCommandWaitsInTheQueueWhenTheCallerMovesTheClock) {
   EXPECT_GE(busy_retries, 2u);
 }
 
+// sd retries a unit attention after a delay. A caller that moves the clock itself gets the
+// retry from its own poll(), as a busy command: while it waits nobody may move the clock, and
+// a retry left on a timeout(9F) would never come (the fuzz input
+// regress-ua-retry-waits-for-the-clock hung so).
+TEST_P(IoTest, UnitAttentionRetryComesFromPollWhenTheCallerMovesTheClock) {
+  Hba hba(mock_config(GetParam(), {0}));
+  ASSERT_EQ(hba.attach(), DDI_SUCCESS);
+  scsi_device *sd = hba.lun(0, 0);
+  ASSERT_EQ(scsi_reset(&sd->sd_address, RESET_TARGET), 1);  // a POWER ON unit attention
+  fk::client::IoOptions o;
+  o.drive_clock = false;
+  fk::client::Queue q(sd, 1, o);
+  KBuf buf(512);
+  std::vector<Result> results;
+  q.read(0, 1, 512, buf.data(), [&](const Result &r) { results.push_back(r); });
+  // The device needs a little virtual time (its interrupt coalescing); sd's retry delay is
+  // 100 ms: the retry must come from poll(), well before that delay would have passed.
+  int64_t start = fk::now_ns();
+  for (int i = 0; i < 50 && results.empty(); i++) {
+    fk::advance(1000000);
+    fk::drain();
+    q.poll();
+  }
+  bool before_the_delay = !results.empty() && fk::now_ns() - start < 100000000;
+  for (int i = 0; i < 50 && results.empty(); i++) {  // let a late retry finish, to judge it
+    fk::advance(10000000);
+    fk::drain();
+    q.poll();
+  }
+  EXPECT_TRUE(before_the_delay) << "the retry waited for sd's delay on the clock";
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_TRUE(results[0].ok()) << results[0].describe();
+  EXPECT_EQ(results[0].ua_retries, 1u);
+}
+
 // The driver syncs each batch of new completion entries at once: one ddi_dma_sync, or two when
 // the batch runs past the ring's end. A batch that wraps is read from both syncs (with the sync
 // audit's non-coherent memory, a missed sync reads last lap's entries: bogus contexts).

@@ -175,6 +175,12 @@ std::vector<LunRef> online_luns() {
 
 bool online(const scsi_device *sd) { return engine().is_online(sd); }
 
+LunHold::LunHold(const scsi_device *sd) : sd_(sd), held_(engine().begin(sd)) {}
+
+LunHold::~LunHold() {
+  if (held_) engine().end(sd_);
+}
+
 void Completer::on_complete(scsi_pkt *pkt) {
   auto *r = *static_cast<Queue::Req **>(pkt->pkt_private);
   Queue *q = r->q;
@@ -241,7 +247,7 @@ void Completer::on_complete(scsi_pkt *pkt) {
     return;
   }
   if (retry == Retry::kLater) {
-    (void)timeout(retry_timeout, r, drv_usectohz(kRetryDelayUs));
+    q->retry_later(r, kRetryDelayUs);
     return;
   }
   q->finish(r);
@@ -273,9 +279,12 @@ bool Queue::resend(Req *r) {
   pkt->pkt_statistics = 0;
   pkt->pkt_reason = CMD_CMPLT;
   pkt->pkt_resid = 0;
+  // Once an interrupt-driven packet is accepted it may complete, finish and let the queue go
+  // before scsi_transport returns: read what is needed first, touch neither afterwards.
+  bool polled = opts_.polled;
   int rv = scsi_transport(pkt);
   if (rv == TRAN_ACCEPT) {
-    if (opts_.polled && !r->completed) {
+    if (polled && !r->completed) {
       Completer::on_complete(pkt);  // FLAG_NOINTR: done on return, no callback
     }
     return true;
@@ -283,11 +292,23 @@ bool Queue::resend(Req *r) {
   r->res.tran_rv = rv;
   if (rv == TRAN_BUSY && r->res.busy_retries < opts_.max_busy_retries) {
     r->res.busy_retries++;
-    (void)timeout(Completer::retry_timeout, r, drv_usectohz(kBusyDelayUs));
+    retry_later(r, kBusyDelayUs);
     return true;
   }
   r->res.transported = false;
   return false;
+}
+
+// The same packet again after sd's delay: from a timeout(9F) on the virtual clock - or, for a
+// caller that moves the clock itself (drive_clock false), from its next poll() or wait, as a
+// command answered TRAN_BUSY: nobody may be moving the clock while that caller waits.
+void Queue::retry_later(Req *r, clock_t delay_us) {
+  if (opts_.drive_clock) {
+    (void)timeout(Completer::retry_timeout, r, drv_usectohz(delay_us));
+    return;
+  }
+  std::lock_guard<std::mutex> g(mu_);
+  busy_.push_back(r);
 }
 
 // The request is done: its packet and buffer go, and it waits for the submitting thread.

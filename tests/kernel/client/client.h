@@ -100,6 +100,23 @@ std::vector<LunRef> discover(dev_info_t *hba_dip);
 std::vector<LunRef> online_luns();
 bool online(const scsi_device *sd);
 
+// Holds an online LUN for a call into the framework outside a command (scsi_reset, scsi_abort,
+// scsi_ifgetcap), as sd's own activity keeps its node attached: the framework does not tear the
+// LUN down (tran_tgt_free) until the hold ends. held() is false when the LUN was already
+// offline; the call must then not be made.
+class LunHold {
+ public:
+  explicit LunHold(const scsi_device *sd);
+  ~LunHold();
+  LunHold(const LunHold &) = delete;
+  LunHold &operator=(const LunHold &) = delete;
+  bool held() const { return held_; }
+
+ private:
+  const scsi_device *sd_;
+  bool held_;
+};
+
 // ---- asynchronous I/O ----
 class Queue {
  public:
@@ -135,6 +152,7 @@ class Queue {
   friend struct Completer;
   void launch(Req *r);
   bool resend(Req *r);
+  void retry_later(Req *r, clock_t delay_us);
   void finish(Req *r);
   void start(Req *r);
   void deliver(Req *r);
