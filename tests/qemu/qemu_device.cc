@@ -727,6 +727,7 @@ uint32_t QemuDevice::config_read(uint32_t offset, unsigned width) {
   if (offset >= 256 || (width != 1 && width != 2 && width != 4) || (offset & (width - 1)) != 0) {
     return 0xFFFFFFFF;
   }
+  reg_reads_.fetch_add(1, std::memory_order_relaxed);
   return cfg_read(pci_dev_, offset, width);
 }
 
@@ -734,6 +735,7 @@ void QemuDevice::config_write(uint32_t offset, unsigned width, uint32_t value) {
   if (offset >= 256 || (width != 1 && width != 2 && width != 4) || (offset & (width - 1)) != 0) {
     return;
   }
+  reg_writes_.fetch_add(1, std::memory_order_relaxed);
   cfg_write(pci_dev_, offset, width, value);
 }
 
@@ -751,6 +753,7 @@ uint64_t QemuDevice::reg_read(unsigned rnumber, uint64_t offset, unsigned width)
   if (rnumber != kMemRnumber || offset + width > kBarSize || !qtest_) {
     return width >= 8 ? ~0ull : (1ull << (8 * width)) - 1;
   }
+  reg_reads_.fetch_add(1, std::memory_order_relaxed);
   return qtest_->read(kBarAddress + offset, width);
 }
 
@@ -762,6 +765,7 @@ void QemuDevice::reg_write(unsigned rnumber, uint64_t offset, unsigned width, ui
   if (rnumber != kMemRnumber || offset + width > kBarSize || !qtest_) {
     return;
   }
+  reg_writes_.fetch_add(1, std::memory_order_relaxed);
   qtest_->write(kBarAddress + offset, width, value);
 }
 

@@ -125,6 +125,12 @@ class QemuDevice : public fk::DeviceBackend {
   bool msi_enabled_in_device();
   MsiStats msi_stats() const { return {msi_messages_.load(), msi_sleeps_.load()}; }
 
+  // Register and config accesses made through this interface (reg_read/reg_write, config_read/
+  // config_write: what a guest driver's accesses would be, each a VM exit on a hypervisor); the
+  // backend's own config cycles (set-up, MSI programming) are not counted.
+  uint64_t register_reads() const { return reg_reads_.load(); }
+  uint64_t register_writes() const { return reg_writes_.load(); }
+
   // Shorthands for BAR0 registers (offsets in bytes).
   uint32_t read32(uint32_t offset) { return static_cast<uint32_t>(reg_read(1, offset, 4)); }
   void write32(uint32_t offset, uint32_t v) { reg_write(1, offset, 4, v); }
@@ -238,6 +244,7 @@ class QemuDevice : public fk::DeviceBackend {
   std::thread watcher_;
   std::atomic<bool> watcher_stop_{false};
   std::atomic<uint64_t> msi_messages_{0}, msi_sleeps_{0};
+  std::atomic<uint64_t> reg_reads_{0}, reg_writes_{0};
 };
 
 }  // namespace pvscsi_qemu

@@ -981,6 +981,10 @@ TEST(RingBaseline, RunsBrieflyAndReportsIopsAndLatency) {
   EXPECT_GT(r.iops, 0);
   EXPECT_GT(r.kicks, 0u);
   EXPECT_GT(r.interrupts, 0u);
+  // Register traffic of the loop: a doorbell per kick, an INTR_STATUS read per pass and a
+  // write-back per acknowledged interrupt.
+  EXPECT_EQ(r.register_writes, r.kicks + r.interrupts);
+  EXPECT_GE(r.register_reads, r.interrupts);
   EXPECT_GT(r.p99_latency_us, 0);
   EXPECT_LE(r.p50_latency_us, r.p99_latency_us);
   EXPECT_LE(r.p99_latency_us, r.max_latency_us);
