@@ -122,6 +122,8 @@ class QemuDevice : public fk::DeviceBackend {
   // Config offset of the MSI capability (0 when the device has none), and whether MSI is
   // currently enabled in it (read back from the device).
   unsigned msi_cap() const { return msi_cap_; }
+  // Change QemuOptions::offer_msi while no kernel is connected (a benchmark compares both).
+  void set_offer_msi(bool offer) { opt_.offer_msi = offer; }
   bool msi_enabled_in_device();
   MsiStats msi_stats() const { return {msi_messages_.load(), msi_sleeps_.load()}; }
 
