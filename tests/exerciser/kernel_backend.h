@@ -35,6 +35,7 @@ class KernelBackend : public Backend {
   // The driver's counters (kstats) now.
   struct Snapshot {
     uint64_t doorbells = 0, interrupts = 0, hotplug_events = 0, resets = 0;
+    uint64_t register_reads = 0, register_writes = 0;
   };
   Snapshot snapshot();
 

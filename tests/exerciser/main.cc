@@ -127,8 +127,9 @@ int main(int argc, char **argv) {
   r.interrupts = after.interrupts - before.interrupts;
   r.hotplug_events = after.hotplug_events - before.hotplug_events;
   r.resets = after.resets - before.resets;
-  r.doorbells_per_io = r.ios > 0 ? double(r.doorbells) / double(r.ios) : 0;
-  r.interrupts_per_io = r.ios > 0 ? double(r.interrupts) / double(r.ios) : 0;
+  r.register_reads = after.register_reads - before.register_reads;
+  r.register_writes = after.register_writes - before.register_writes;
+  r.compute_per_io();
 
   if (finished) {
     kb.finish(&r);

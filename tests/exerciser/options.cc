@@ -370,8 +370,8 @@ std::vector<PlannedLun> planned_luns(const Options &o) {
 
 std::string validate_options(Options *o) {
   const bool qemu = o->device == "qemu";
-  static const char *const kMockOnly[] = {"--targets", "--luns",       "--capacity", "--block-size",
-                                          "--profile", "--latency-us", "--intr"};
+  static const char *const kMockOnly[] = {"--targets",    "--luns",    "--capacity",
+                                          "--block-size", "--profile", "--latency-us"};
   static const char *const kQemuOnly[] = {"--qemu-disk", "--qemu-arg", "--qemu-binary"};
   if (qemu) {
     for (const char *name : kMockOnly) {
@@ -385,6 +385,11 @@ std::string validate_options(Options *o) {
       if (o->was_given(name)) return std::string(name) + ": needs --device qemu";
     }
   }
+
+  // QEMU's pvscsi has MSI but no MSI-X: asking for it there is a usage error, not a fallback.
+  if (qemu && o->intr == "msix")
+    return "--intr: msix is not available with --device qemu (QEMU's pvscsi has no MSI-X; use "
+           "auto, fixed or msi)";
 
   if (o->capacity % o->block_size != 0)
     return "--capacity: " + std::to_string(o->capacity) + " is not a multiple of the " +
@@ -478,7 +483,9 @@ Device:
                            QEMU disk
   --profile vmware|qemu    mock: device behaviour (default vmware)
   --latency-us N           mock: completion latency of each request (default 0)
-  --intr auto|fixed|msi|msix  mock: interrupt types the device offers (default auto: all)
+  --intr auto|fixed|msi|msix  interrupt types the device offers (default auto: all the
+                           device has; mock: FIXED, MSI, MSI-X; qemu: FIXED and MSI, so
+                           the driver gets MSI; msix is not available on qemu)
   --qemu-disk target=T[,size=S][,block=B][,file=PATH]
                            qemu: a scsi-hd disk (repeatable; default one 32m disk on target
                            0). A file given is used and kept (it must exist); otherwise the

@@ -56,6 +56,14 @@ const std::vector<std::string> &error_kinds() {
   return kinds;
 }
 
+void Report::compute_per_io() {
+  auto per_io = [&](uint64_t n) { return ios > 0 ? double(n) / double(ios) : 0.0; };
+  doorbells_per_io = per_io(doorbells);
+  interrupts_per_io = per_io(interrupts);
+  register_reads_per_io = per_io(register_reads);
+  register_writes_per_io = per_io(register_writes);
+}
+
 void Report::judge() {
   failures.clear();
   if (!fatal.empty()) failures.push_back(fatal);
@@ -181,6 +189,10 @@ std::string report_json(const Report &r) {
   j.field("interrupts", r.interrupts);
   j.field("doorbells_per_io", r.doorbells_per_io);
   j.field("interrupts_per_io", r.interrupts_per_io);
+  j.field("register_reads", r.register_reads);
+  j.field("register_writes", r.register_writes);
+  j.field("register_reads_per_io", r.register_reads_per_io);
+  j.field("register_writes_per_io", r.register_writes_per_io);
   j.field("hotplug_events", r.hotplug_events);
   j.field("resets", r.resets);
   j.field("leaked_bytes", r.leaked_bytes);
@@ -259,6 +271,10 @@ std::string result_table(const Report &r) {
                         "  max " + std::to_string(r.max_us));
   row("doorbells", std::to_string(r.doorbells) + fmt("  (%.3f per I/O)", r.doorbells_per_io));
   row("interrupts", std::to_string(r.interrupts) + fmt("  (%.3f per I/O)", r.interrupts_per_io));
+  row("register reads",
+      std::to_string(r.register_reads) + fmt("  (%.3f per I/O)", r.register_reads_per_io));
+  row("register writes",
+      std::to_string(r.register_writes) + fmt("  (%.3f per I/O)", r.register_writes_per_io));
   row("hotplug events", std::to_string(r.hotplug_events));
   row("resets", std::to_string(r.resets));
   for (const auto &e : r.events)

@@ -85,6 +85,8 @@ struct Report {
 
   uint64_t doorbells = 0, interrupts = 0;
   double doorbells_per_io = 0, interrupts_per_io = 0;
+  uint64_t register_reads = 0, register_writes = 0;  // ddi_get/ddi_put on device registers
+  double register_reads_per_io = 0, register_writes_per_io = 0;
   uint64_t hotplug_events = 0, resets = 0;
   std::vector<EventRecord> events;
 
@@ -98,6 +100,8 @@ struct Report {
   std::vector<std::string> failures;  // why the run failed (empty: verified)
   int exit_status = 0;
 
+  // The per-I/O figures from the counts and ios.
+  void compute_per_io();
   // Fills failures and exit_status from the counts.
   void judge();
 };

@@ -112,7 +112,9 @@ TEST_F(ProbeTest, NoThresholdNoConfigMessageRingOn) {
   EXPECT_FALSE(sc->use_threshold);
   EXPECT_EQ(sc->max_targets, hw::kDefaultTargets) << "no CONFIG: 16 targets assumed";
   EXPECT_EQ(sc->probe_limit, hw::kMaxTargetsQemu);
-  EXPECT_EQ(sc->intr_type, DDI_INTR_TYPE_FIXED);
+  // No MSI-X on QEMU: the driver's MSI-X -> MSI -> FIXED fallback lands on MSI.
+  EXPECT_EQ(sc->intr_type, DDI_INTR_TYPE_MSI);
+  EXPECT_EQ(hba->stat("intr_type"), uint64_t(DDI_INTR_TYPE_MSI));
 
   // What the driver sent and what QEMU answered, from the register traffic.
   std::vector<CommandRecord> cmds = hba->tap().commands();
@@ -145,6 +147,67 @@ TEST_F(ProbeTest, NoThresholdNoConfigMessageRingOn) {
   EXPECT_EQ(hba->stat("kicks_saved"), 0u);
   EXPECT_EQ(hba->stat("bogus_values"), 0u);
   EXPECT_EQ(fk::console_count(CE_WARN), 0u);
+}
+
+// Register accesses per I/O (each a VM exit on a hypervisor): with MSI the I/O path reads no
+// register at all and writes one doorbell per request; with FIXED (QEMU withholding MSI, the
+// driver falling back) each interrupt adds an INTR_STATUS read and its write-back.
+void register_accesses_per_io(QemuHba *hba, bool msi) {
+  ASSERT_NE(hba, nullptr);
+  ASSERT_EQ(hba->attach(), DDI_SUCCESS);
+  EXPECT_EQ(hba->stat("intr_type"), uint64_t(msi ? DDI_INTR_TYPE_MSI : DDI_INTR_TYPE_FIXED));
+  std::vector<Disk> disks = hba->disks();
+  ASSERT_EQ(disks.size(), 1u);
+  fk::client::KBuf buf(4096);
+  constexpr unsigned kIos = 10;
+  fk::Counters before = fk::counters();
+  uint64_t intrs = hba->stat("interrupts");
+  for (unsigned i = 0; i < kIos; i++)
+    ASSERT_TRUE(fk::client::read(disks[0].sd, uint64_t(i) * 8, 8, 512, buf.data(), sync_io()).ok());
+  fk::Counters after = fk::counters();
+  uint64_t reads = after.reg_reads - before.reg_reads;
+  uint64_t writes = after.reg_writes - before.reg_writes;
+  uint64_t interrupts = hba->stat("interrupts") - intrs;
+  EXPECT_GE(interrupts, uint64_t(kIos));
+  if (msi) {
+    EXPECT_EQ(reads, 0u);
+    EXPECT_EQ(writes, uint64_t(kIos));  // the doorbell
+  } else {
+    EXPECT_EQ(reads, interrupts);                    // INTR_STATUS
+    EXPECT_EQ(writes, uint64_t(kIos) + interrupts);  // doorbell + acknowledge
+  }
+}
+
+TEST_F(ProbeTest, RegisterAccessesPerIoWithMsi) {
+  HbaOptions o;
+  o.disks = {disk(2)};
+  register_accesses_per_io(start(o), true);
+}
+
+TEST_F(ProbeTest, RegisterAccessesPerIoWithFixed) {
+  HbaOptions o;
+  o.disks = {disk(2)};
+  o.offer_msi = false;
+  register_accesses_per_io(start(o), false);
+}
+
+// QEMU withholding MSI: the driver falls back to FIXED and works.
+TEST_F(ProbeTest, WithheldMsiFallsBackToFixed) {
+  HbaOptions o;
+  o.disks = {disk(2)};
+  o.offer_msi = false;
+  QemuHba *hba = start(o);
+  ASSERT_NE(hba, nullptr);
+  ASSERT_EQ(hba->attach(), DDI_SUCCESS);
+  EXPECT_EQ(hba->softc()->intr_type, DDI_INTR_TYPE_FIXED);
+  EXPECT_EQ(hba->stat("intr_type"), uint64_t(DDI_INTR_TYPE_FIXED));
+  std::vector<Disk> disks = hba->disks();
+  ASSERT_EQ(disks.size(), 1u);
+  fk::client::KBuf buf(512), back(512);
+  fill_block(buf.data(), 512, 2, 3, 1);
+  EXPECT_TRUE(fk::client::write(disks[0].sd, 3, 1, 512, buf.data(), sync_io()).ok());
+  EXPECT_TRUE(fk::client::read(disks[0].sd, 3, 1, 512, back.data(), sync_io()).ok());
+  EXPECT_EQ(memcmp(buf.data(), back.data(), 512), 0);
 }
 
 TEST_F(ProbeTest, DiscoveryBeyondSixteenRaisesMaxTargets) {

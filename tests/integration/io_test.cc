@@ -13,13 +13,14 @@
 namespace pvit {
 namespace {
 
-class IoTest : public QemuTest {
+class IoTest : public QemuTest, public IntrParam {
  protected:
   // Random I/O over every disk at `depth`, n commands; then everything must be back, no
   // error, and the images must hold what was acknowledged.
   void run(unsigned block_size, unsigned depth, unsigned n, std::vector<unsigned> targets,
            uint64_t above_4g = 0) {
     HbaOptions o;
+    o.offer_msi = GetParam();
     if (above_4g != 0) {
       // Almost all of the arena above 4 GiB: rings, SG lists and data buffers get 64-bit
       // addresses, which QEMU must see exactly as the driver wrote them.
@@ -36,6 +37,7 @@ class IoTest : public QemuTest {
       if (fk::va_to_pa(low_filler.back()->data()) >= (1ull << 32)) break;
     }
     ASSERT_EQ(hba->attach(), DDI_SUCCESS);
+    EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
     std::vector<Disk> disks = hba->disks();
     ASSERT_EQ(disks.size(), targets.size());
     // The driver's maximum transfer: one SG list of 128 elements, 127 pages for any alignment.
@@ -110,22 +112,24 @@ class IoTest : public QemuTest {
   }
 };
 
-TEST_F(IoTest, Random512ByteBlocksDepth32) { run(512, 32, 1500, {1, 5, 40}); }
+TEST_P(IoTest, Random512ByteBlocksDepth32) { run(512, 32, 1500, {1, 5, 40}); }
 
-TEST_F(IoTest, Random512ByteBlocksRingDepth) { run(512, 256, 1500, {2, 7}); }
+TEST_P(IoTest, Random512ByteBlocksRingDepth) { run(512, 256, 1500, {2, 7}); }
 
-TEST_F(IoTest, Random4096ByteBlocks) { run(4096, 64, 1000, {3, 40}); }
+TEST_P(IoTest, Random4096ByteBlocks) { run(4096, 64, 1000, {3, 40}); }
 
-TEST_F(IoTest, RandomWithArenaAboveFourGiB) { run(512, 128, 800, {4, 11}, 256ull << 20); }
+TEST_P(IoTest, RandomWithArenaAboveFourGiB) { run(512, 128, 800, {4, 11}, 256ull << 20); }
 
 // A full ring is the only busy condition: with the doorbell held back, the command after
 // ring-size outstanding ones gets TRAN_BUSY (counted, not logged); once QEMU is kicked it goes.
-TEST_F(IoTest, FullRingAnswersTranBusyOnly) {
+TEST_P(IoTest, FullRingAnswersTranBusyOnly) {
   HbaOptions o;
+  o.offer_msi = GetParam();
   o.disks = {disk(8, 32)};
   QemuHba *hba = start(o);
   ASSERT_NE(hba, nullptr);
   ASSERT_EQ(hba->attach(), DDI_SUCCESS);
+  EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   std::vector<Disk> disks = hba->disks();
   ASSERT_EQ(disks.size(), 1u);
   unsigned ring = hba->softc()->req_entries;
@@ -149,6 +153,8 @@ TEST_F(IoTest, FullRingAnswersTranBusyOnly) {
   for (const auto &e : io.errors()) ADD_FAILURE() << e;
   EXPECT_TRUE(io.verify().empty());
 }
+
+PVIT_INTR_KINDS(IoTest);
 
 }  // namespace
 }  // namespace pvit

@@ -69,6 +69,7 @@ QemuHba::QemuHba(const HbaOptions &o) {
   for (const auto &d : o.disks) initial_targets_.push_back(d.target);
   qo.ram_below_4g = o.ram_bytes + pvscsi_qemu::QemuDevice::kArenaStart;
   qo.ram_above_4g = o.ram_above_4g;
+  qo.offer_msi = o.offer_msi;
   qemu_.reset(new pvscsi_qemu::QemuDevice(qo));
   shm_path = qemu_->shm_path();
   run_dir = qemu_->run_dir();

@@ -32,6 +32,7 @@ struct HbaOptions {
   uint64_t ram_above_4g = 0;          // more guest RAM (and arena) at 4 GiB
   bool sync_audit = true;             // non-coherent DMA memory, missing syncs reported
   std::string extra_conf;             // driver.conf text applied after pvscsi.conf
+  bool offer_msi = true;              // false: QEMU offers FIXED only (the driver falls back)
 };
 
 // One online disk as a test uses it.
@@ -109,6 +110,22 @@ class QemuTest : public ::testing::Test {
   std::vector<std::string> allowed_warnings_, allowed_violations_;
   bool finished_ = false;
 };
+
+// Tests run with both interrupt kinds QEMU can deliver: the parameter is HbaOptions::offer_msi
+// (true: the driver gets MSI; false: QEMU withholds it and the driver falls back to FIXED).
+// Instantiate with PVIT_INTR_KINDS(Fixture); CTest names end in /msi or /fixed.
+class IntrParam : public ::testing::WithParamInterface<bool> {
+ protected:
+  // The interrupt type the driver must report (its kstat intr_type) for this parameter.
+  static uint64_t expected_intr_type() {
+    return GetParam() ? DDI_INTR_TYPE_MSI : DDI_INTR_TYPE_FIXED;
+  }
+};
+#define PVIT_INTR_KINDS(fixture)                                            \
+  INSTANTIATE_TEST_SUITE_P(Intr, fixture, ::testing::Bool(),                \
+                           [](const ::testing::TestParamInfo<bool> &i) {    \
+                             return std::string(i.param ? "msi" : "fixed"); \
+                           })
 
 // A disk spec in one line.
 pvscsi_qemu::DiskSpec disk(unsigned target, uint64_t mib = 16, unsigned block_size = 512);

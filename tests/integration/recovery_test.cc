@@ -28,14 +28,16 @@ void expect_clean(IoEngine &io) {
   for (const auto &m : io.verify()) ADD_FAILURE() << m.image << " @" << m.offset << ": " << m.what;
 }
 
-class HotplugTest : public QemuTest {};
+class HotplugTest : public QemuTest, public IntrParam {};
 
-TEST_F(HotplugTest, HotAddDuringIoAppearsAndTakesIo) {
+TEST_P(HotplugTest, HotAddDuringIoAppearsAndTakesIo) {
   HbaOptions o;
+  o.offer_msi = GetParam();
   o.disks = {disk(1, 32), disk(4, 32)};
   QemuHba *hba = start(o);
   ASSERT_NE(hba, nullptr);
   ASSERT_EQ(hba->attach(), DDI_SUCCESS);
+  EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   IoEngine io(11);
   io.set_depth(32);
   for (const Disk &d : hba->disks()) io.add_disk(d);
@@ -74,12 +76,14 @@ TEST_F(HotplugTest, HotAddDuringIoAppearsAndTakesIo) {
          during);
 }
 
-TEST_F(HotplugTest, HotRemoveDuringIoCompletesEverythingOthersUnaffected) {
+TEST_P(HotplugTest, HotRemoveDuringIoCompletesEverythingOthersUnaffected) {
   HbaOptions o;
+  o.offer_msi = GetParam();
   o.disks = {disk(1, 32), disk(40, 32)};
   QemuHba *hba = start(o);
   ASSERT_NE(hba, nullptr);
   ASSERT_EQ(hba->attach(), DDI_SUCCESS);
+  EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   IoEngine io(12);
   io.set_depth(96);
   for (const Disk &d : hba->disks()) io.add_disk(d);
@@ -124,7 +128,7 @@ TEST_F(HotplugTest, HotRemoveDuringIoCompletesEverythingOthersUnaffected) {
 
 // ---- resets during I/O ----
 
-class ResetTest : public QemuTest {
+class ResetTest : public QemuTest, public IntrParam {
  protected:
   // Load that is really in QEMU's hands when the reset comes: held back, then one kick, so
   // QEMU takes all of it at once into its (throttled) block layer.
@@ -154,12 +158,14 @@ class ResetTest : public QemuTest {
   }
 };
 
-TEST_F(ResetTest, BusDeviceAndAdapterResetsUnderLoad) {
+TEST_P(ResetTest, BusDeviceAndAdapterResetsUnderLoad) {
   HbaOptions o;
+  o.offer_msi = GetParam();
   o.disks = {disk(2, 32), disk(9, 32, 4096)};
   QemuHba *hba = start(o);
   ASSERT_NE(hba, nullptr);
   ASSERT_EQ(hba->attach(), DDI_SUCCESS);
+  EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   // The adapter restart is provoked by a corrupted rings-state page, which the driver reports.
   allow_warning("invalid message producer index");
   std::vector<Disk> disks = hba->disks();
@@ -232,13 +238,15 @@ TEST_F(ResetTest, BusDeviceAndAdapterResetsUnderLoad) {
 // swallowed) is overdue after its pkt_time of 1 s; ABORT_CMD, RESET_DEVICE and RESET_BUS cannot
 // complete what QEMU does not have, so the driver ends up restarting the adapter and completes
 // the packet itself, once, with CMD_RESET. About 13 s of real time (1 + 2 + 5 + 5 s).
-TEST_F(ResetTest, OverdueCommandEscalatesToAdapterRestart) {
+TEST_P(ResetTest, OverdueCommandEscalatesToAdapterRestart) {
   HbaOptions o;
+  o.offer_msi = GetParam();
   o.disks = {disk(5, 16)};
   o.sync_audit = true;
   QemuHba *hba = start(o);
   ASSERT_NE(hba, nullptr);
   ASSERT_EQ(hba->attach(), DDI_SUCCESS);
+  EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   std::vector<Disk> disks = hba->disks();
   ASSERT_EQ(disks.size(), 1u);
   IoEngine io(14);
@@ -272,6 +280,9 @@ TEST_F(ResetTest, OverdueCommandEscalatesToAdapterRestart) {
   expect_clean(io);
   printf("[ figures  ] overdue command completed with CMD_TIMEOUT after %.1f s\n", secs);
 }
+
+PVIT_INTR_KINDS(HotplugTest);
+PVIT_INTR_KINDS(ResetTest);
 
 }  // namespace
 }  // namespace pvit

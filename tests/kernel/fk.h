@@ -226,6 +226,21 @@ struct Counters {
 Counters counters();
 void reset_counters();
 
+// Lock statistics of the lock checker, per kmutex since its mutex_init or the last
+// reset_lock_stats(): acquisitions (mutex_enter, a successful mutex_tryenter, the re-entry at
+// the end of a cv_wait) and hold times in real (host steady-clock) nanoseconds, also under the
+// virtual clock. `site` describes the latest mutex_enter call site (function+offset).
+struct LockStat {
+  const kmutex_t *mutex = nullptr;
+  std::string name;
+  std::string site;
+  uint64_t acquisitions = 0;
+  uint64_t hold_ns_total = 0;
+  uint64_t hold_ns_max = 0;
+};
+std::vector<LockStat> lock_stats();  // every live kmutex acquired at least once
+void reset_lock_stats();
+
 // ---- the clock ----
 int64_t now_ns();
 // Virtual clock: move time forward by ns, firing every event due (timeouts, timed waits,

@@ -14,6 +14,7 @@
 #include <sys/sunddi.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <list>
 #include <map>
@@ -37,6 +38,9 @@ struct MutexImpl {
   std::condition_variable cv;
   std::vector<std::atomic<bool> *> sleepers;  // "blocked" flags of the threads waiting for it
   uint64_t serial = 0;  // unique for the process's life (addresses are reused)
+  // Statistics (fk::lock_stats): real-time hold times.
+  uint64_t acquisitions = 0, hold_ns_total = 0, hold_ns_max = 0;
+  std::chrono::steady_clock::time_point held_since;
 };
 
 struct Waiter {
@@ -73,6 +77,7 @@ std::set<std::pair<MutexImpl *, MutexImpl *>> g_reported;
 
 thread_local std::vector<MutexImpl *> t_held;
 std::set<uint64_t> g_held_serials;  // every held mutex, by serial
+std::set<MutexImpl *> g_live;       // every initialised mutex (lock statistics)
 uint64_t g_next_serial = 1;
 thread_local ThreadCtx t_ctx;
 
@@ -91,6 +96,7 @@ MutexImpl *init_mutex(kmutex_t *mp, const char *name, void *arg, const void *sit
   }
   m->km = mp;
   m->serial = g_next_serial++;
+  g_live.insert(m);
   m->pri = reinterpret_cast<uintptr_t>(arg);
   m->intr = arg != nullptr;
   m->init_site = site;
@@ -175,11 +181,18 @@ void acquire(std::unique_lock<std::mutex> &lk, MutexImpl *m, const void *site) {
   m->held = true;
   m->owner = std::this_thread::get_id();
   m->enter_site = site;
+  m->acquisitions++;
+  m->held_since = std::chrono::steady_clock::now();
   t_held.push_back(m);
   g_held_serials.insert(m->serial);
 }
 
 void release(MutexImpl *m) {
+  const uint64_t held_ns = uint64_t(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                        std::chrono::steady_clock::now() - m->held_since)
+                                        .count());
+  m->hold_ns_total += held_ns;
+  m->hold_ns_max = std::max(m->hold_ns_max, held_ns);
   g_held_serials.erase(m->serial);
   m->held = false;
   m->owner = std::thread::id();
@@ -342,6 +355,28 @@ std::string lock_name(const kmutex_t *mp) {
 
 bool in_interrupt() { return t_ctx.in_intr; }
 
+std::vector<LockStat> lock_stats() {
+  std::vector<LockStat> out;
+  std::lock_guard<std::mutex> lk(g_mu);
+  for (MutexImpl *m : g_live) {
+    if (m->acquisitions == 0) continue;
+    LockStat st;
+    st.mutex = m->km;
+    st.name = m->name;
+    st.site = describe_site(m->enter_site);
+    st.acquisitions = m->acquisitions;
+    st.hold_ns_total = m->hold_ns_total;
+    st.hold_ns_max = m->hold_ns_max;
+    out.push_back(st);
+  }
+  return out;
+}
+
+void reset_lock_stats() {
+  std::lock_guard<std::mutex> lk(g_mu);
+  for (MutexImpl *m : g_live) m->acquisitions = m->hold_ns_total = m->hold_ns_max = 0;
+}
+
 void check_may_sleep(const char *what, const kmutex_t *except, const void *site) {
   if (site == nullptr) site = __builtin_return_address(0);
   if (t_ctx.in_intr) {
@@ -407,6 +442,7 @@ void mutex_destroy(kmutex_t *mp) {
   g_held_serials.erase(m->serial);
   const uint64_t serial = m->serial;
   mp->_opaque[0] = nullptr;
+  g_live.erase(m);
   delete m;
   lk.unlock();
   untrack("mutex", mp);

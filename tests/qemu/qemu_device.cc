@@ -5,6 +5,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -492,6 +493,7 @@ void QemuDevice::setup_pci() {
   uint32_t cmd = cfg_read(pci_dev_, 0x04, 2);
   cfg_write(pci_dev_, 0x04, 2, cmd | 0x0006);  // memory space + bus master
   cfg_write(pci_dev_, 0x3C, 1, kIrq);          // interrupt line, for the record
+  find_msi_cap();
   if (qtest_->dead()) {
     fail_start("qtest: " + qtest_->error());
   }
@@ -502,6 +504,11 @@ void QemuDevice::stop() {
     return;
   }
   stopped_ = true;
+  {
+    std::lock_guard<std::mutex> m(msi_mu_);
+    stop_watcher();  // before the mapping it polls goes away
+    msi_on_ = false;
+  }
   if (pid_cleanup_ >= 0) {
     cleanup::run(pid_cleanup_);  // SIGKILL and reap
     pid_cleanup_ = -1;
@@ -546,28 +553,164 @@ void QemuDevice::connect(fk::DeviceHost *host) {
 }
 
 void QemuDevice::disconnect() {
-  std::lock_guard<std::mutex> g(host_mu_);
-  host_ = nullptr;
-  intx_enabled_ = false;
+  {
+    std::lock_guard<std::mutex> g(host_mu_);
+    host_ = nullptr;
+    intx_enabled_ = false;
+    msi_deliver_ = false;
+  }
+  std::lock_guard<std::mutex> m(msi_mu_);
+  if (msi_on_) {
+    stop_watcher();
+    program_msi(false);
+    msi_on_ = false;
+  }
 }
 
 void QemuDevice::release_host(fk::DeviceHost *host) {
-  std::lock_guard<std::mutex> g(host_mu_);
-  if (host_ == host) {
-    host_ = nullptr;
-    intx_enabled_ = false;
+  {
+    std::lock_guard<std::mutex> g(host_mu_);
+    if (host_ != host) {
+      return;
+    }
+  }
+  disconnect();
+}
+
+int QemuDevice::intr_types() {
+  return fk::kIntrFixed | (opt_.offer_msi && msi_cap_ != 0 ? fk::kIntrMsi : 0);
+}
+
+int QemuDevice::intr_count(int type) {
+  return (type & intr_types()) != 0 && (type == fk::kIntrFixed || type == fk::kIntrMsi) ? 1 : 0;
+}
+
+// Walks the capability list (status bit 4, pointer at 0x34) for the MSI capability (id 5).
+void QemuDevice::find_msi_cap() {
+  msi_cap_ = 0;
+  if ((cfg_read(pci_dev_, 0x06, 2) & 0x10) == 0) {
+    return;
+  }
+  uint32_t ptr = cfg_read(pci_dev_, 0x34, 1) & 0xFC;
+  for (unsigned hops = 0; ptr >= 0x40 && ptr < 0x100 && hops < 48; hops++) {
+    uint32_t id = cfg_read(pci_dev_, ptr, 1);
+    if (id == 0x05) {
+      msi_cap_ = ptr;
+      msi_64bit_ = (cfg_read(pci_dev_, ptr + 2, 2) & 0x80) != 0;
+      return;
+    }
+    ptr = cfg_read(pci_dev_, ptr + 1, 1) & 0xFC;
+  }
+}
+
+bool QemuDevice::msi_enabled_in_device() {
+  return msi_cap_ != 0 && !failed() && (cfg_read(pci_dev_, msi_cap_ + 2, 2) & 0x1) != 0;
+}
+
+// Programs (or turns off) the MSI capability; caller holds msi_mu_. One vector (MME = 0).
+void QemuDevice::program_msi(bool enable) {
+  if (msi_cap_ == 0 || failed()) {
+    return;
+  }
+  uint32_t ctl = cfg_read(pci_dev_, msi_cap_ + 2, 2);
+  if (!enable) {
+    cfg_write(pci_dev_, msi_cap_ + 2, 2, ctl & ~0x1u);
+    return;
+  }
+  if (uint8_t *w = guest_ptr(kMsiAddress, 4)) {
+    __atomic_store_n(reinterpret_cast<uint32_t *>(w), 0u, __ATOMIC_SEQ_CST);
+  }
+  cfg_write(pci_dev_, msi_cap_ + 4, 4, static_cast<uint32_t>(kMsiAddress));
+  if (msi_64bit_) {
+    cfg_write(pci_dev_, msi_cap_ + 8, 4, static_cast<uint32_t>(kMsiAddress >> 32));
+    cfg_write(pci_dev_, msi_cap_ + 12, 2, kMsiData);
+  } else {
+    cfg_write(pci_dev_, msi_cap_ + 8, 2, kMsiData);
+  }
+  uint32_t cmd = cfg_read(pci_dev_, 0x04, 2);
+  cfg_write(pci_dev_, 0x04, 2, cmd | 0x0004);  // bus master: the message is a DMA write
+  cfg_write(pci_dev_, msi_cap_ + 2, 2, (ctl & ~0x70u) | 0x1u);
+}
+
+void QemuDevice::start_watcher() {
+  if (watcher_.joinable()) {
+    return;
+  }
+  watcher_stop_.store(false);
+  watcher_ = std::thread([this] { watch_msi(); });
+}
+
+void QemuDevice::stop_watcher() {
+  if (!watcher_.joinable()) {
+    return;
+  }
+  watcher_stop_.store(true);
+  watcher_.join();
+}
+
+// Polls the MSI word in the shared mapping. After a message it spins for kSpin (the next
+// completion usually follows soon), then sleeps kNap between looks: a bounded back-off that
+// costs one mostly idle thread, never a qtest round trip.
+void QemuDevice::watch_msi() {
+  constexpr auto kSpin = std::chrono::microseconds(20);
+  constexpr long kNapNs = 30000;
+  auto *word = reinterpret_cast<uint32_t *>(guest_ptr(kMsiAddress, 4));
+  if (word == nullptr) {
+    return;
+  }
+  // Sleep as long as asked: the default timer slack (50 us) would more than double each nap.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  Clock::time_point last = Clock::now();
+  while (!watcher_stop_.load(std::memory_order_relaxed)) {
+    if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != 0) {
+      // Clear first: a message written while this one is delivered is seen on the next look.
+      __atomic_exchange_n(word, 0u, __ATOMIC_SEQ_CST);
+      msi_messages_.fetch_add(1, std::memory_order_relaxed);
+      {
+        std::lock_guard<std::mutex> g(host_mu_);
+        if (host_ != nullptr && msi_deliver_) {
+          host_->send_msi(0);
+        }
+      }
+      last = Clock::now();
+      continue;
+    }
+    if (Clock::now() - last < kSpin) {
+#if defined(__x86_64__) || defined(__i386__)
+      __builtin_ia32_pause();
+#endif
+      continue;
+    }
+    timespec ts{0, kNapNs};
+    nanosleep(&ts, nullptr);
+    msi_sleeps_.fetch_add(1, std::memory_order_relaxed);
   }
 }
 
 void QemuDevice::set_intr_mode(int type, unsigned nvectors) {
-  std::lock_guard<std::mutex> g(host_mu_);
-  bool enable = type == fk::kIntrFixed && nvectors > 0;
-  if (enable == intx_enabled_) {
-    return;
+  const bool want_msi = type == fk::kIntrMsi && nvectors > 0 && (intr_types() & fk::kIntrMsi);
+  {
+    std::lock_guard<std::mutex> g(host_mu_);
+    msi_deliver_ = want_msi;
+    bool enable = type == fk::kIntrFixed && nvectors > 0;
+    if (enable != intx_enabled_) {
+      intx_enabled_ = enable;
+      if (host_ != nullptr && intx_level_.load()) {
+        host_->set_intx(enable);  // deliver a line already asserted / withdraw it
+      }
+    }
   }
-  intx_enabled_ = enable;
-  if (host_ != nullptr && intx_level_.load()) {
-    host_->set_intx(enable);  // deliver a line already asserted / withdraw it
+  // Outside host_mu_: config cycles wait for qtest replies, which the reader thread delivers
+  // only after any on_irq() it is in (which takes host_mu_) returns.
+  std::lock_guard<std::mutex> m(msi_mu_);
+  if (want_msi && !msi_on_) {
+    start_watcher();
+    program_msi(true);
+    msi_on_ = true;
+  } else if (!want_msi && msi_on_) {
+    program_msi(false);
+    stop_watcher();
+    msi_on_ = false;
   }
 }
 
@@ -586,6 +729,7 @@ uint32_t QemuDevice::config_read(uint32_t offset, unsigned width) {
   if (offset >= 256 || (width != 1 && width != 2 && width != 4) || (offset & (width - 1)) != 0) {
     return 0xFFFFFFFF;
   }
+  reg_reads_.fetch_add(1, std::memory_order_relaxed);
   return cfg_read(pci_dev_, offset, width);
 }
 
@@ -593,6 +737,7 @@ void QemuDevice::config_write(uint32_t offset, unsigned width, uint32_t value) {
   if (offset >= 256 || (width != 1 && width != 2 && width != 4) || (offset & (width - 1)) != 0) {
     return;
   }
+  reg_writes_.fetch_add(1, std::memory_order_relaxed);
   cfg_write(pci_dev_, offset, width, value);
 }
 
@@ -610,6 +755,7 @@ uint64_t QemuDevice::reg_read(unsigned rnumber, uint64_t offset, unsigned width)
   if (rnumber != kMemRnumber || offset + width > kBarSize || !qtest_) {
     return width >= 8 ? ~0ull : (1ull << (8 * width)) - 1;
   }
+  reg_reads_.fetch_add(1, std::memory_order_relaxed);
   return qtest_->read(kBarAddress + offset, width);
 }
 
@@ -621,6 +767,7 @@ void QemuDevice::reg_write(unsigned rnumber, uint64_t offset, unsigned width, ui
   if (rnumber != kMemRnumber || offset + width > kBarSize || !qtest_) {
     return;
   }
+  reg_writes_.fetch_add(1, std::memory_order_relaxed);
   qtest_->write(kBarAddress + offset, width, value);
 }
 

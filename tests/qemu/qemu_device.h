@@ -5,8 +5,13 @@
 // pvscsi controller (id "hba") and scsi-hd disks on raw images. It enumerates PCI with config
 // cycles, programs BAR0 and the command register, routes INTx through the PIIX3 PIRQ registers
 // to I/O APIC input kIrq, and forwards register and config accesses over qtest. A reader thread
-// turns "IRQ raise/lower" lines into DeviceHost::set_intx. Only FIXED interrupts are offered:
-// QEMU's MSI writes go to the (stopped) CPU's APIC and cannot be observed over qtest.
+// turns "IRQ raise/lower" lines into DeviceHost::set_intx.
+//
+// MSI: QEMU's pvscsi has an MSI capability (one vector, 64-bit address; no MSI-X). When the
+// kernel enables MSI, the capability is programmed with an address in guest RAM (kMsiAddress,
+// outside the arena) and data kMsiData, so each message is a plain memory write into the shared
+// mapping. A watcher thread polls that word (no qtest round trip), clears it, and then calls
+// DeviceHost::send_msi(0). QemuOptions::offer_msi = false offers FIXED only.
 //
 // Guest RAM layout (QEMU 7.2, machine "pc" = i440fx, checked by the tests):
 //   guest-physical [0, below)              <-> file offset [0, below)
@@ -17,7 +22,7 @@
 // (true for any size under QEMU's default split of 3.5 GiB). Below 1 MiB the legacy VGA window
 // (0xA0000-0xBFFFF) and the BIOS shadow (0xC0000-0xFFFFF) hide RAM from devices, so the arena
 // offered to the kernel (arena_ranges()) starts at kArenaStart (4 MiB); [0, 4 MiB) stays
-// reserved for the harness (nothing uses it today).
+// reserved for the harness: the page at kMsiAddress (2 MiB) receives the device's MSI writes.
 //
 // Errors: start-up failures throw std::runtime_error with a clear message (missing binary,
 // QEMU's stderr when it exits, timeouts). Once running, a lost connection turns register reads
@@ -35,6 +40,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <sys/types.h>
@@ -63,6 +69,13 @@ struct QemuOptions {
   std::vector<std::string> extra_args;       // passed through to QEMU unchanged
   std::chrono::milliseconds timeout{10000};  // bound of every single wait
   std::string tmp_dir;                       // empty: $TMPDIR or /tmp
+  bool offer_msi = true;                     // false: offer FIXED (INTx) interrupts only
+};
+
+// What the MSI watcher did (for benchmarks and tests).
+struct MsiStats {
+  uint64_t messages = 0;  // writes seen at kMsiAddress, each delivered as send_msi(0)
+  uint64_t sleeps = 0;    // back-off sleeps of the watcher
 };
 
 // A guest-physical range and where it lives in the shared-memory file.
@@ -79,6 +92,8 @@ class QemuDevice : public fk::DeviceBackend {
   static constexpr int kIrq = 11;                      // PIRQA-D are all routed here
   static constexpr unsigned kMemRnumber = 1;           // the 32 KiB memory BAR
   static constexpr uint64_t kBarSize = 32768;
+  static constexpr uint64_t kMsiAddress = 2ull << 20;  // MSI target: a reserved guest-RAM page
+  static constexpr uint32_t kMsiData = 0x5C51;         // message data (non-zero)
 
   // Starts QEMU; throws std::runtime_error on failure (after cleaning up what it made).
   explicit QemuDevice(QemuOptions options);
@@ -100,9 +115,23 @@ class QemuDevice : public fk::DeviceBackend {
   fk::RegionInfo region(unsigned rnumber) override;
   uint64_t reg_read(unsigned rnumber, uint64_t offset, unsigned width) override;
   void reg_write(unsigned rnumber, uint64_t offset, unsigned width, uint64_t value) override;
-  int intr_types() override { return fk::kIntrFixed; }
-  int intr_count(int type) override { return type == fk::kIntrFixed ? 1 : 0; }
+  int intr_types() override;
+  int intr_count(int type) override;
   void set_intr_mode(int type, unsigned nvectors) override;
+
+  // Config offset of the MSI capability (0 when the device has none), and whether MSI is
+  // currently enabled in it (read back from the device).
+  unsigned msi_cap() const { return msi_cap_; }
+  // Change QemuOptions::offer_msi while no kernel is connected (a benchmark compares both).
+  void set_offer_msi(bool offer) { opt_.offer_msi = offer; }
+  bool msi_enabled_in_device();
+  MsiStats msi_stats() const { return {msi_messages_.load(), msi_sleeps_.load()}; }
+
+  // Register and config accesses made through this interface (reg_read/reg_write, config_read/
+  // config_write: what a guest driver's accesses would be, each a VM exit on a hypervisor); the
+  // backend's own config cycles (set-up, MSI programming) are not counted.
+  uint64_t register_reads() const { return reg_reads_.load(); }
+  uint64_t register_writes() const { return reg_writes_.load(); }
 
   // Shorthands for BAR0 registers (offsets in bytes).
   uint32_t read32(uint32_t offset) { return static_cast<uint32_t>(reg_read(1, offset, 4)); }
@@ -173,6 +202,11 @@ class QemuDevice : public fk::DeviceBackend {
   bool wait_exit(std::chrono::milliseconds bound);
   [[noreturn]] void fail_start(const std::string &why);
   void on_irq(int irq, bool raised);
+  void find_msi_cap();
+  void program_msi(bool enable);
+  void start_watcher();
+  void stop_watcher();
+  void watch_msi();
   Disk *find_disk(unsigned target);
 
   QemuOptions opt_;
@@ -202,7 +236,17 @@ class QemuDevice : public fk::DeviceBackend {
   fk::DeviceHost *host_ = nullptr;
   bool intx_enabled_ = false;
   std::atomic<bool> intx_level_{false};
+  bool msi_deliver_ = false;  // under host_mu_: MSI enabled by the kernel
   bool stopped_ = false;
+
+  unsigned msi_cap_ = 0;
+  bool msi_64bit_ = false;
+  bool msi_on_ = false;  // under msi_mu_: programmed into the device, watcher running
+  std::mutex msi_mu_;    // one MSI (re)programming at a time; never held with host_mu_
+  std::thread watcher_;
+  std::atomic<bool> watcher_stop_{false};
+  std::atomic<uint64_t> msi_messages_{0}, msi_sleeps_{0};
+  std::atomic<uint64_t> reg_reads_{0}, reg_writes_{0};
 };
 
 }  // namespace pvscsi_qemu

@@ -106,9 +106,14 @@ TEST(QemuDevice, PciIdentityThroughConfigSpace) {
   EXPECT_EQ(dev.region(0).kind, fk::RegionInfo::Kind::kConfig);
   EXPECT_EQ(dev.region(1).kind, fk::RegionInfo::Kind::kMem32);
   EXPECT_EQ(dev.region(1).size, hw::kBarSize);
-  EXPECT_EQ(dev.intr_types(), fk::kIntrFixed);
+  // FIXED and MSI (one vector each); QEMU's pvscsi has no MSI-X.
+  EXPECT_EQ(dev.intr_types(), fk::kIntrFixed | fk::kIntrMsi);
   EXPECT_EQ(dev.intr_count(fk::kIntrFixed), 1);
-  EXPECT_EQ(dev.intr_count(fk::kIntrMsi), 0);
+  EXPECT_EQ(dev.intr_count(fk::kIntrMsi), 1);
+  EXPECT_EQ(dev.intr_count(fk::kIntrMsix), 0);
+  // Accesses through the interface are counted (7 config reads above); bad ones are not.
+  EXPECT_EQ(dev.register_reads(), 7u);
+  EXPECT_EQ(dev.register_writes(), 0u);
   // Bad accesses get all-ones, not a crash.
   EXPECT_EQ(dev.config_read(0x1000, 4), 0xFFFFFFFFu);
   EXPECT_EQ(dev.reg_read(1, hw::kBarSize, 4), 0xFFFFFFFFu);

@@ -319,6 +319,75 @@ TEST_F(QemuRings, IntxDeliveryFollowsTheInterruptMode) {
   EXPECT_EQ(host_->msis(), 0u);
 }
 
+// MSI: the capability (id 5, 64-bit address) is found by walking the list; enabling MSI points
+// it at a reserved guest-RAM word, and each completion is then a message the watcher delivers as
+// send_msi(0) - with no INTx raise and without INTR_STATUS being acknowledged in between.
+// Turning MSI off (FIXED again) brings INTx back.
+TEST_F(QemuRings, MsiMessagesReplaceIntxAndNeedNoAcknowledge) {
+  EXPECT_EQ(dev_->msi_cap(), 0x7Cu);
+  EXPECT_EQ(dev_->intr_types(), fk::kIntrFixed | fk::kIntrMsi);
+  EXPECT_EQ(dev_->intr_count(fk::kIntrMsi), 1);
+  EXPECT_EQ(dev_->intr_count(fk::kIntrMsix), 0);
+  auto rings = make_rings();
+  dev_->set_intr_mode(fk::kIntrMsi, 1);
+  EXPECT_TRUE(dev_->msi_enabled_in_device());
+  uint64_t buf = mem_->alloc(4096);
+  unsigned raises = host_->intx_raises();
+  for (uint64_t ctx = 1; ctx <= 3; ctx++) {
+    ScsiRequest r;
+    r.context = ctx;
+    r.target = kDisk512;
+    cdb_inquiry(&r, 36);
+    r.data_paddr = buf;
+    r.data_len = 36;
+    unsigned seen = host_->msis();
+    ASSERT_TRUE(rings->submit(r));
+    rings->kick(false);
+    ASSERT_TRUE(host_->wait_msi_after(seen, kWait)) << "no MSI for request " << ctx;
+    EXPECT_EQ(rings->reap().size(), 1u);
+  }
+  EXPECT_EQ(host_->intx_raises(), raises);
+  EXPECT_FALSE(dev_->intx_level());
+  EXPECT_GE(dev_->msi_stats().messages, 3u);
+  rings->ack_interrupts();
+
+  dev_->set_intr_mode(fk::kIntrFixed, 1);
+  EXPECT_FALSE(dev_->msi_enabled_in_device());
+  unsigned msis = host_->msis();
+  Completion c = inquiry(*rings, kDisk512, buf, 0x99);  // waits for an INTx raise
+  EXPECT_EQ(c.host_status, hw::to_raw(hw::HostStatus::kSuccess));
+  EXPECT_EQ(host_->msis(), msis);
+}
+
+// With offer_msi = false the backend offers FIXED only (the driver's fallback on QEMU).
+TEST(QemuMsi, WithheldMsiOffersFixedOnly) {
+  QemuOptions o;
+  o.ram_below_4g = 16ull << 20;
+  o.offer_msi = false;
+  QemuDevice dev(o);
+  EXPECT_EQ(dev.intr_types(), fk::kIntrFixed);
+  EXPECT_EQ(dev.intr_count(fk::kIntrMsi), 0);
+  EXPECT_EQ(dev.intr_count(fk::kIntrFixed), 1);
+  EXPECT_EQ(dev.msi_cap(), 0x7Cu);  // the device still has the capability; it is not offered
+}
+
+// Disconnect stops the watcher and turns MSI off in the device.
+TEST(QemuMsi, DisconnectStopsMsi) {
+  QemuOptions o;
+  o.ram_below_4g = 16ull << 20;
+  QemuDevice dev(o);
+  TestHost host(dev);
+  dev.connect(&host);
+  dev.set_intr_mode(fk::kIntrMsi, 1);
+  EXPECT_TRUE(dev.msi_enabled_in_device());
+  dev.disconnect();
+  EXPECT_FALSE(dev.msi_enabled_in_device());
+  // The reserved page lies outside the arena the kernel allocates from.
+  for (const MemoryRange &r : dev.arena_ranges()) {
+    EXPECT_FALSE(QemuDevice::kMsiAddress >= r.paddr && QemuDevice::kMsiAddress < r.paddr + r.size);
+  }
+}
+
 TEST_F(QemuRings, NonExistentTargetIsSelectionTimeout) {
   auto rings = make_rings();
   uint64_t buf = mem_->alloc(4096);
@@ -912,6 +981,10 @@ TEST(RingBaseline, RunsBrieflyAndReportsIopsAndLatency) {
   EXPECT_GT(r.iops, 0);
   EXPECT_GT(r.kicks, 0u);
   EXPECT_GT(r.interrupts, 0u);
+  // Register traffic of the loop: a doorbell per kick, an INTR_STATUS read per pass and a
+  // write-back per acknowledged interrupt.
+  EXPECT_EQ(r.register_writes, r.kicks + r.interrupts);
+  EXPECT_GE(r.register_reads, r.interrupts);
   EXPECT_GT(r.p99_latency_us, 0);
   EXPECT_LE(r.p50_latency_us, r.p99_latency_us);
   EXPECT_LE(r.p99_latency_us, r.max_latency_us);

@@ -81,6 +81,7 @@ BaselineResult run_ring_baseline(QemuDevice &dev, const BaselineOptions &o) {
   lat_us.reserve(o.total_ios);
 
   uint64_t issued = 0;
+  const uint64_t reads0 = dev.register_reads(), writes0 = dev.register_writes();
   Clock::time_point t0 = Clock::now();
   while (res.ios < o.total_ios) {
     bool any = false;
@@ -146,6 +147,8 @@ BaselineResult run_ring_baseline(QemuDevice &dev, const BaselineOptions &o) {
     }
   }
   res.seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+  res.register_reads = dev.register_reads() - reads0;
+  res.register_writes = dev.register_writes() - writes0;
   res.iops = res.seconds > 0 ? static_cast<double>(res.ios) / res.seconds : 0;
   std::sort(lat_us.begin(), lat_us.end());
   double sum = 0;

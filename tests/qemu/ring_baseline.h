@@ -33,6 +33,7 @@ struct BaselineResult {
   std::string error;  // why not ok
   uint64_t ios = 0, reads = 0, writes = 0, failed_ios = 0;
   uint64_t kicks = 0, interrupts = 0;
+  uint64_t register_reads = 0, register_writes = 0;  // over the timed loop (QemuDevice counts)
   double seconds = 0, iops = 0;
   double mean_latency_us = 0, p50_latency_us = 0, p99_latency_us = 0, max_latency_us = 0;
 };

@@ -113,6 +113,11 @@ bool TestHost::wait_raise_after(unsigned seen, std::chrono::milliseconds timeout
   return cv_.wait_for(g, timeout, [&] { return raises_ != seen; });
 }
 
+bool TestHost::wait_msi_after(unsigned seen, std::chrono::milliseconds timeout) {
+  std::unique_lock<std::mutex> g(mu_);
+  return cv_.wait_for(g, timeout, [&] { return msis_ != seen; });
+}
+
 bool TestHost::intx() const {
   std::lock_guard<std::mutex> g(mu_);
   return intx_;

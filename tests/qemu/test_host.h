@@ -35,6 +35,8 @@ class TestHost : public fk::DeviceHost {
   bool wait_intx(bool level, std::chrono::milliseconds timeout);
   // Waits (bounded) until intx_raises() differs from `seen`; true when it does.
   bool wait_raise_after(unsigned seen, std::chrono::milliseconds timeout);
+  // Waits (bounded) until msis() differs from `seen`; true when it does.
+  bool wait_msi_after(unsigned seen, std::chrono::milliseconds timeout);
   bool intx() const;
   unsigned intx_raises() const;  // number of low->high transitions seen
   unsigned msis() const;

@@ -120,6 +120,13 @@ TEST(Options, ValidationErrors) {
   EXPECT_NE(validate({"--qemu-disk", "target=0"}).find("--qemu-disk: needs --device qemu"),
             std::string::npos);
   EXPECT_NE(validate({"--device", "qemu", "--targets", "2"}).find("--targets"), std::string::npos);
+  if (!find_executable("qemu-system-x86_64").empty()) {
+    std::string e = validate({"--device", "qemu", "--intr", "msix"});
+    EXPECT_EQ(e.rfind("--intr: ", 0), 0u) << e;
+    EXPECT_EQ(e.find('\n'), std::string::npos) << e;
+    for (const char *ok : {"auto", "fixed", "msi"})
+      EXPECT_EQ(validate({"--device", "qemu", "--intr", ok}), "") << ok;
+  }
   EXPECT_NE(
       validate({"--device", "qemu", "--qemu-binary", "/nonexistent/qemu"}).find("--qemu-binary"),
       std::string::npos);

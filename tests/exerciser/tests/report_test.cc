@@ -27,8 +27,9 @@ Report sample_report() {
   r.bytes = 409600;
   r.doorbells = 50;
   r.interrupts = 25;
-  r.doorbells_per_io = 0.5;
-  r.interrupts_per_io = 0.25;
+  r.register_reads = 25;
+  r.register_writes = 150;
+  r.compute_per_io();
   for (const auto &k : error_kinds()) r.errors[k] = 0;
   return r;
 }
@@ -97,6 +98,9 @@ TEST(Report, JsonHasTheIssueFields) {
         "latency_us", "doorbells", "interrupts", "doorbells_per_io", "interrupts_per_io",
         "hotplug_events", "resets", "leaked_bytes", "lock_violations", "sync_violations"})
     EXPECT_TRUE(v.has(k)) << k;
+  for (const char *k :
+       {"register_reads", "register_writes", "register_reads_per_io", "register_writes_per_io"})
+    EXPECT_TRUE(v.has(k)) << k;
   ASSERT_EQ(v["targets"].arr.size(), 1u);
   for (const char *k : {"target", "lun", "blocks", "block_size"})
     EXPECT_TRUE(v["targets"].arr[0].has(k)) << k;
@@ -106,6 +110,10 @@ TEST(Report, JsonHasTheIssueFields) {
   EXPECT_EQ(v["verdict"].str, "verified");
   EXPECT_EQ(v["events"].arr[0]["action"].str, "reset-bus");
   EXPECT_EQ(v["doorbells_per_io"].num, 0.5);
+  EXPECT_EQ(v["interrupts_per_io"].num, 0.25);
+  EXPECT_EQ(v["register_reads"].num, 25);
+  EXPECT_EQ(v["register_reads_per_io"].num, 0.25);
+  EXPECT_EQ(v["register_writes_per_io"].num, 1.5);
 }
 
 TEST(Report, TablesSayWhatHappened) {
@@ -116,6 +124,9 @@ TEST(Report, TablesSayWhatHappened) {
   EXPECT_NE(d.find("2048"), std::string::npos);
   EXPECT_NE(d.find("Virtual disk"), std::string::npos);
   EXPECT_NE(result_table(r).find("VERIFIED"), std::string::npos);
+  EXPECT_NE(result_table(r).find("register reads        25  (0.250 per I/O)"), std::string::npos)
+      << result_table(r);
+  EXPECT_NE(result_table(r).find("register writes       150  (1.500 per I/O)"), std::string::npos);
   r.verify_failures = 1;
   r.verify_samples.push_back("target 0 lun 0 lba 5: stale data");
   r.judge();

@@ -22,7 +22,9 @@ REQUIRED = {
     "device": str, "targets": list, "ios": int, "reads": int, "writes": int, "bytes": int,
     "errors": dict, "verify_failures": int, "iops": (int, float), "latency_us": dict,
     "doorbells": int, "interrupts": int, "doorbells_per_io": (int, float),
-    "interrupts_per_io": (int, float), "hotplug_events": int, "resets": int,
+    "interrupts_per_io": (int, float), "register_reads": int, "register_writes": int,
+    "register_reads_per_io": (int, float), "register_writes_per_io": (int, float),
+    "hotplug_events": int, "resets": int,
     "leaked_bytes": int, "lock_violations": int, "sync_violations": int,
 }
 
@@ -105,6 +107,7 @@ def test_help_documents_every_option(tmp_path):
     (["--qemu-disk", "target=0"], "--qemu-disk"),
     (["--device", "qemu", "--qemu-binary", "/bin/true", "--at", "5:fault=error"], "--at"),
     (["--json", "/nonexistent-dir/report.json"], "--json"),
+    (["--device", "qemu", "--intr", "msix"], "--intr"),
 ])
 def test_usage_errors(tmp_path, args, names):
     r = run(args, tmp_path)
@@ -213,6 +216,47 @@ def test_mock_hot_remove_and_add(tmp_path):
     assert report["verify_failures"] == 0, report["verify_samples"]
     assert all(e["ok"] for e in report["events"]), report["events"]
     assert r.returncode == report["exit_status"]
+
+
+# Register accesses per I/O, over the workload only: with MSI the driver's I/O path reads no
+# register (one doorbell write per request); with FIXED every interrupt reads INTR_STATUS and
+# writes it back.
+@pytest.mark.parametrize("intr", ["msi", "fixed"])
+def test_mock_register_accesses_per_io(tmp_path, intr):
+    out = tmp_path / "r.json"
+    r = run(["--intr", intr, "--ops", "400", "--qd", "1", "--bs", "4k", "--json", out], tmp_path)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(out.read_text())
+    assert report["driver"]["interrupt_type"] == intr.upper()
+    assert report["ios"] == 400
+    if intr == "msi":
+        assert report["register_reads"] == 0
+    else:
+        assert report["register_reads"] == report["interrupts"] > 0
+    assert report["register_writes"] == report["doorbells"] + report["register_reads"]
+    assert report["register_reads_per_io"] == report["register_reads"] / report["ios"]
+
+
+@pytest.mark.qemu
+@pytest.mark.skipif(not QEMU, reason="qemu-system-x86_64 not installed")
+@pytest.mark.parametrize("intr,expect", [(None, "MSI"), ("msi", "MSI"), ("fixed", "FIXED")])
+def test_qemu_interrupt_type(tmp_path, intr, expect):
+    out = tmp_path / "r.json"
+    args = ["--device", "qemu", "--qemu-disk", "target=0,size=8m", "--ops", "300", "--qd", "4",
+            "--json", out]
+    if intr:
+        args += ["--intr", intr]
+    r = run(args, tmp_path, timeout=300)
+    assert r.returncode == 0, r.stderr
+    report = json.loads(out.read_text())
+    assert report["driver"]["interrupt_type"] == expect
+    assert "interrupts " + expect in r.stdout
+    if expect == "MSI":
+        assert report["register_reads"] == 0
+        assert report["register_writes"] == report["doorbells"]
+    else:
+        assert report["register_reads"] >= report["interrupts"] > 0
+    assert os.listdir(tmp_path / "tmpdir") == []
 
 
 @pytest.mark.qemu

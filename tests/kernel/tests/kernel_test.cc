@@ -748,6 +748,47 @@ TEST_F(KernelTest, MutexAndCvCorrectUseIsSilent) {
   EXPECT_TRUE(fk::leaks().empty());
 }
 
+// Lock statistics: acquisitions (enter, successful tryenter) and real-time hold times per
+// kmutex; a failed tryenter is not an acquisition; reset clears; destroyed mutexes drop out.
+TEST_F(KernelTest, LockStatsCountAcquisitionsAndHoldTimes) {
+  Boot();
+  kmutex_t m, other;
+  mutex_init(&m, const_cast<char *>("stat lock"), MUTEX_DRIVER, nullptr);
+  mutex_init(&other, nullptr, MUTEX_DRIVER, nullptr);
+  auto find = [&](const kmutex_t *mp) {
+    for (const fk::LockStat &st : fk::lock_stats())
+      if (st.mutex == mp) return st;
+    return fk::LockStat();
+  };
+  EXPECT_EQ(find(&m).acquisitions, 0u);
+  for (int i = 0; i < 3; i++) {
+    mutex_enter(&m);
+    mutex_exit(&m);
+  }
+  mutex_enter(&m);
+  std::thread t([&] { EXPECT_EQ(mutex_tryenter(&m), 0); });
+  t.join();
+  auto t0 = std::chrono::steady_clock::now();
+  while (std::chrono::steady_clock::now() - t0 < std::chrono::microseconds(200)) {
+  }
+  mutex_exit(&m);
+  fk::LockStat st = find(&m);
+  EXPECT_EQ(st.name, "stat lock");
+  EXPECT_EQ(st.acquisitions, 4u);
+  EXPECT_GE(st.hold_ns_max, 200000u);
+  EXPECT_GE(st.hold_ns_total, st.hold_ns_max);
+  EXPECT_EQ(find(&other).acquisitions, 0u);
+  fk::reset_lock_stats();
+  EXPECT_EQ(find(&m).acquisitions, 0u);
+  EXPECT_EQ(mutex_tryenter(&m), 1);
+  mutex_exit(&m);
+  EXPECT_EQ(find(&m).acquisitions, 1u);
+  mutex_destroy(&m);
+  mutex_destroy(&other);
+  EXPECT_EQ(find(&m).acquisitions, 0u);
+  EXPECT_EQ(fk::violation_count(), 0u);
+}
+
 TEST_F(KernelTest, UndestroyedMutexIsALeak) {
   Boot();
   kmutex_t m;
