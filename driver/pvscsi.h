@@ -144,6 +144,7 @@ struct pvscsi_softc {
   uint8_t tgt_present[kMaxTargets / 8]; /* latest state the device announced */
   uint8_t tgt_reported[kMaxTargets / 8];
   uint8_t lun_rescan[kMaxTargets / 8];
+  uint8_t tgt_dropped[kMaxTargets / 8]; /* the map dropped it (LUN 0 failed): not reported */
   uint8_t tgt_cfgfail[kMaxTargets / 8]; /* the map dropped it (LUN 0 failed): report it again */
   uint8_t cfg_tries[kMaxTargets];       /* such retries since the device last announced it */
   uint32_t cfg_wait;                    /* watchdog ticks until the retry (0: none pending) */

@@ -81,6 +81,7 @@ void discovery_task(void *arg) {
   auto *sc = static_cast<pvscsi_softc *>(arg);
   for (bool retry_later = false;;) {
     uint8_t pending[kMaxTargets / 8], present[kMaxTargets / 8], rescan[kMaxTargets / 8];
+    uint8_t dropped[kMaxTargets / 8];
     bool all;
     scsi_hba_tgtmap_t *map;
     uint32_t limit;
@@ -98,6 +99,8 @@ void discovery_task(void *arg) {
       bcopy(sc->tgt_pending, pending, sizeof(pending));
       bcopy(sc->tgt_present, present, sizeof(present));
       bcopy(sc->lun_rescan, rescan, sizeof(rescan));
+      bcopy(sc->tgt_dropped, dropped, sizeof(dropped));
+      bzero(sc->tgt_dropped, sizeof(sc->tgt_dropped));
       bzero(sc->tgt_pending, sizeof(sc->tgt_pending));
       bzero(sc->lun_rescan, sizeof(sc->lun_rescan));
       sc->rescan_all = false;
@@ -106,6 +109,7 @@ void discovery_task(void *arg) {
     }
     for (uint32_t t = 0; t < kMaxTargets; t++) {
       bool now_present;
+      if (bit_test(dropped, t)) bit_clear(sc->tgt_reported, t);
       bool was = bit_test(sc->tgt_reported, t);
       if (all && t < limit)
         now_present = probe_target(sc, t, was);
@@ -183,12 +187,15 @@ boolean_t pvscsi_tgt_deactivate(void *priv, char *addr, scsi_tgtmap_tgt_type_t, 
       t >= kMaxTargets)
     return B_FALSE;
   LockGuard g(&sc->lock);
-  if (sc->cfg_tries[t] >= kCfgRetries) return B_FALSE;
-  bit_set(sc->tgt_cfgfail, uint32_t(t));
+  /* The map no longer has it, whatever the device has announced since: discovery must not
+   * take it for reported (an add announced meanwhile would otherwise be taken as done). */
+  bit_set(sc->tgt_dropped, uint32_t(t));
   bit_set(sc->tgt_pending, uint32_t(t));
   bit_clear(sc->tgt_present, uint32_t(t));
-  sc->cfg_wait = kCfgRetryTicks << sc->cfg_tries[t]++;
   pvscsi_schedule_task(sc);
+  if (sc->cfg_tries[t] >= kCfgRetries) return B_FALSE;
+  bit_set(sc->tgt_cfgfail, uint32_t(t));
+  sc->cfg_wait = kCfgRetryTicks << sc->cfg_tries[t]++;
   pvscsi_arm_watchdog(sc); /* it counts the wait down */
   return B_TRUE;
 }
