@@ -86,6 +86,7 @@ bool construct(PktWrapper *w, int (*callback)(caddr_t)) {
   memset(reinterpret_cast<char *>(w) + header_size(), 0, w->alloc_size - header_size());
   w->state = PktWrapper::kIdle;
   w->in_start = w->completed_in_start = w->constructed = w->leaked = w->dma_bound = false;
+  w->destroy_deferred = false;
   w->bp = nullptr;
   w->nwin = w->curwin = 0;
   w->cdb_cap = w->scb_cap = w->tgt_cap = 0;
@@ -611,6 +612,23 @@ struct scsi_pkt *scsi_init_pkt(struct scsi_address *ap, struct scsi_pkt *in_pkt,
   return pkt;
 }
 
+namespace fk::scsa {
+namespace {
+
+// scsi_free_cache_pkt: teardown, unbind, the extra areas, then back to the cache.
+void destroy_now(PktWrapper *w) {
+  scsi_hba_tran_t *tran = w->tran->tran;
+  if (tran->tran_teardown_pkt != nullptr) {
+    tran->tran_teardown_pkt(&w->pkt);
+  }
+  unbind(w);
+  free_areas(w);
+  free_wrapper(w);
+}
+
+}  // namespace
+}  // namespace fk::scsa
+
 void scsi_destroy_pkt(struct scsi_pkt *pkt) {
   PktWrapper *w = fk::scsa::lookup(pkt);
   if (w == nullptr) {
@@ -626,14 +644,16 @@ void scsi_destroy_pkt(struct scsi_pkt *pkt) {
     violation(Check::kMisuse,
               "scsi_destroy_pkt: " + fk::scsa::pkt_name(pkt) + " still in transport");
   }
-  // scsi_free_cache_pkt: teardown, unbind, the extra areas, then back to the cache.
-  scsi_hba_tran_t *tran = w->tran->tran;
-  if (tran->tran_teardown_pkt != nullptr) {
-    tran->tran_teardown_pkt(pkt);
+  {
+    // A completion routine on another thread may destroy the packet before tran_start has
+    // returned; scsi_transport still looks at it then, so it is freed when tran_start returns.
+    std::lock_guard<std::mutex> g(w->tran->mu);
+    if (w->in_start && w->start_thread != std::this_thread::get_id()) {
+      w->destroy_deferred = true;
+      return;
+    }
   }
-  fk::scsa::unbind(w);
-  fk::scsa::free_areas(w);
-  fk::scsa::free_wrapper(w);
+  fk::scsa::destroy_now(w);
 }
 
 void scsi_dmafree(struct scsi_pkt *pkt) {
@@ -691,8 +711,11 @@ int start_pkt(PktWrapper *w, scsi_hba_tran_t *tran) {
 
   bool sync_accepted = false;
   bool completed_rejected = false;
+  bool destroy = false;
   {
     std::lock_guard<std::mutex> g(t->mu);
+    destroy = w->destroy_deferred;
+    w->destroy_deferred = false;
     if (w->gen == gen) {  // else it completed elsewhere and was transported again already
       w->in_start = false;
       if (rv == TRAN_ACCEPT) {
@@ -730,6 +753,9 @@ int start_pkt(PktWrapper *w, scsi_hba_tran_t *tran) {
           Check::kCompletionAfterReject,
           std::string(name) + " completed by the HBA, which then returned " + std::to_string(rv));
     }
+  }
+  if (destroy) {
+    destroy_now(w);
   }
   return rv;
 }

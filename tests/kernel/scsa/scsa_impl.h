@@ -57,6 +57,7 @@ struct PktWrapper {
   enum State : int { kIdle, kInTransport, kCompleted } state;
   bool in_start;                 // tran_start running for it
   bool completed_in_start;       // by the thread running tran_start: pkt_comp deferred
+  bool destroy_deferred;         // destroyed on another thread during tran_start: freed after it
   uint64_t gen;                  // bumped by every scsi_transport
   std::thread::id start_thread;  // the thread running tran_start
   bool constructed;              // tran_pkt_constructor succeeded
