@@ -90,16 +90,15 @@ int map_registers(pvscsi_softc *sc) {
   return DDI_SUCCESS;
 }
 
-void mask_interrupts(pvscsi_softc *sc, uint32_t mask) {
+void mask_interrupts(pvscsi_softc *sc, hw::IntrMask mask) {
   RegIo io(sc);
-  hw::IntrMask(mask).write(io);
+  mask.write(io);
 }
 
 /* A command the device may not implement answers -1 as soon as its code is written. */
 bool command_supported(pvscsi_softc *sc, hw::CommandCode code) {
   RegIo io(sc);
-  hw::Command().set_value(hw::to_raw(code)).write(io);
-  return hw::CommandStatus::read(io).value() != hw::kCommandStatusFailed;
+  return hw::start_command(io, code) != hw::kCommandStatusFailed;
 }
 
 /* Ask the CONFIG controller page for the number of targets; 0 when it cannot say. */
@@ -111,19 +110,19 @@ uint32_t read_max_targets(pvscsi_softc *sc) {
   auto *ctl = reinterpret_cast<hw::ConfigPageController *>(page.kaddr);
   /* Pre-fill an error, so a device that writes nothing is detected. */
   ctl->header()
-      .set_host_status(hw::to_raw(hw::HostStatus::kInvparam))
-      .set_scsi_status(hw::to_raw(hw::ScsiStatus::kCheckCondition));
+      .set_host_status(hw::HostStatus::kInvparam)
+      .set_scsi_status(hw::ScsiStatus::kCheckCondition);
   pvscsi_sync(page, 0, 0, DDI_DMA_SYNC_FORDEV);
   hw::CmdDescConfig d{};
   d.set_cmp_addr(page.paddr)
-      .set_config_page_address(uint64_t(hw::to_raw(hw::ConfigAddrType::kController)) << 32)
-      .set_config_page_num(hw::to_raw(hw::ConfigPageType::kController));
+      .set_config_page_address(0)
+      .set_config_addr_type(hw::ConfigAddrType::kController)
+      .set_config_page_num(hw::ConfigPageType::kController);
   uint32_t status = pvscsi_command<hw::CmdConfig>(sc, d);
   pvscsi_sync(page, 0, 0, DDI_DMA_SYNC_FORKERNEL);
   uint32_t n = 0;
-  if (pvscsi_command_ok(status) &&
-      ctl->header().host_status() == hw::to_raw(hw::HostStatus::kSuccess) &&
-      ctl->header().scsi_status() == hw::to_raw(hw::ScsiStatus::kGood)) {
+  if (pvscsi_command_ok(status) && ctl->header().host_status() == hw::HostStatus::kSuccess &&
+      ctl->header().scsi_status() == hw::ScsiStatus::kGood) {
     uint32_t phys = ctl->num_phys();
     if (phys >= 1 && phys <= kMaxTargets)
       n = phys;
@@ -230,8 +229,8 @@ void create_kstats(pvscsi_softc *sc) {
 void teardown(pvscsi_softc *sc) {
   if (sc->kstat != nullptr) kstat_delete(sc->kstat);
   if (sc->regs_acch != nullptr) {
-    mask_interrupts(sc, 0);
-    (void)pvscsi_command(sc, hw::CommandCode::kAdapterReset, nullptr, 0);
+    mask_interrupts(sc, hw::IntrMask());
+    (void)pvscsi_command<hw::CmdAdapterReset>(sc);
   }
   if (sc->ihandle != nullptr) {
     disable_interrupts(sc);
@@ -302,8 +301,8 @@ int hba_attach(dev_info_t *dip) {
   ddi_fm_init(dip, &fm_cap, &fm_ibc);
 
   if (map_registers(sc) != DDI_SUCCESS) goto fail;
-  mask_interrupts(sc, 0);
-  (void)pvscsi_command(sc, hw::CommandCode::kAdapterReset, nullptr, 0);
+  mask_interrupts(sc, hw::IntrMask());
+  (void)pvscsi_command<hw::CmdAdapterReset>(sc);
   if (setup_interrupts(sc, DDI_INTR_TYPE_MSIX << 1) != DDI_SUCCESS) goto fail;
   mutex_init(&sc->lock, nullptr, MUTEX_DRIVER, DDI_INTR_PRI(sc->intr_pri));
 
@@ -413,8 +412,8 @@ int pvscsi_detach(dev_info_t *dip, ddi_detach_cmd_t cmd) {
 int pvscsi_quiesce(dev_info_t *dip) {
   auto *sc = static_cast<pvscsi_softc *>(ddi_get_soft_state(pvscsi_sstate, ddi_get_instance(dip)));
   if (sc == nullptr || sc->regs_acch == nullptr) return DDI_SUCCESS;
-  mask_interrupts(sc, 0);
-  (void)pvscsi_command(sc, hw::CommandCode::kAdapterReset, nullptr, 0);
+  mask_interrupts(sc, hw::IntrMask());
+  (void)pvscsi_command<hw::CmdAdapterReset>(sc);
   return DDI_SUCCESS;
 }
 
@@ -475,19 +474,6 @@ void pvscsi_sync(const pvscsi_dma &d, off_t off, size_t len, uint_t how) {
   (void)ddi_dma_sync(d.dmah, off, len, how);
 }
 
-/* Write a command and its descriptor dwords, then read the status. Serialized by the lock. */
-uint32_t pvscsi_command(pvscsi_softc *sc, hw::CommandCode code, const uint8_t *desc,
-                        uint32_t ndwords) {
-  RegIo io(sc);
-  hw::Command().set_value(hw::to_raw(code)).write(io);
-  for (uint32_t i = 0; i < ndwords; i++) {
-    const uint8_t *p = desc + 4 * i;
-    uint32_t v = uint32_t(p[0]) | uint32_t(p[1]) << 8 | uint32_t(p[2]) << 16 | uint32_t(p[3]) << 24;
-    hw::CommandData().set_value(v).write(io);
-  }
-  return hw::CommandStatus::read(io).value();
-}
-
 /* Give the device fresh rings: zero the shared state, SETUP_RINGS, SETUP_MSG_RING, and the
  * request-call threshold. Used by attach and by every adapter restart. Caller holds the lock. */
 int pvscsi_setup_rings(pvscsi_softc *sc) {
@@ -531,7 +517,8 @@ int pvscsi_setup_rings(pvscsi_softc *sc) {
       sc->use_threshold = false;
   }
   /* The causes we handle; ADAPTER_RESET clears the mask, so every set-up sets it again. */
-  mask_interrupts(sc, hw::kIntrCmplMask | (sc->have_msg_ring ? hw::kIntrMsgMask : 0));
+  uint32_t msgs = sc->have_msg_ring ? 1 : 0;
+  mask_interrupts(sc, hw::IntrMask().set_cmpl_0(1).set_cmpl_1(1).set_msg_0(msgs).set_msg_1(msgs));
   return DDI_SUCCESS;
 }
 

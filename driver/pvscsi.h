@@ -70,15 +70,15 @@ struct pvscsi_cmd {
   uint64_t lun;
   const uint8_t *cdb;
   uint8_t cdblen;
-  uint8_t tag;
+  hw::Tag tag;
   /* State while in the context table. */
   uint32_t ctx; /* while outstanding: slot + 1 | submission tag << 16; else 0 */
   bool done;
   Step step;
   hrtime_t deadline; /* 0: no timeout */
   /* Completion of an internal command. */
-  uint16_t host_status;
-  uint16_t scsi_status;
+  hw::HostStatus host_status;
+  hw::ScsiStatus scsi_status;
 };
 
 /* Per-LUN private data, set by tran_tgt_init from the unit address; listed in the softc so a
@@ -189,18 +189,6 @@ class LockGuard {
   kmutex_t *m_;
 };
 
-/* The 8 SAM LUN bytes of a scsi_lun64_t, as illumos converts them (scsi_lun64_to_lun): up to
- * 0x3FFF the single-level peripheral device form (bus identifier in byte 0, LUN in byte 1),
- * else already the SAM form, most significant byte first. */
-template <class Desc>
-inline void pvscsi_set_lun(Desc *d, uint64_t lun64) {
-  uint64_t sam = lun64 <= 0x3FFF ? lun64 << 48 : lun64;
-#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-  sam = __builtin_bswap64(sam); /* the bytes go most significant first */
-#endif
-  __builtin_memcpy(d->raw + Desc::kLunOffset, &sam, sizeof(sam));
-}
-
 /* Command status: -1 is failure (or unsupported), -2 an incomplete descriptor; QEMU answers
  * some commands with other non-zero values on success. */
 inline bool pvscsi_command_ok(uint32_t status) {
@@ -242,14 +230,23 @@ void __dtrace_probe_pvscsi__reset(uintptr_t, uintptr_t);
 }
 
 /* pvscsi.cc: attach, detach, device set-up */
-uint32_t pvscsi_command(pvscsi_softc *sc, hw::CommandCode code, const uint8_t *desc,
-                        uint32_t ndwords);
+/* Send a command with its descriptor and return the status. Serialized by the lock. */
 template <class Cmd>
 uint32_t pvscsi_command(pvscsi_softc *sc, const typename Cmd::Descriptor &d) {
-  return pvscsi_command(sc, Cmd::kCode, d.raw, Cmd::kDwords);
+  RegIo io(sc);
+  return hw::send_command<Cmd>(io, d);
+}
+template <class Cmd>
+uint32_t pvscsi_command(pvscsi_softc *sc) {
+  RegIo io(sc);
+  return hw::send_command<Cmd>(io);
 }
 int pvscsi_setup_rings(pvscsi_softc *sc);
 void pvscsi_sync(const pvscsi_dma &d, off_t off, size_t len, uint_t how);
+/* Sync the bytes of one field (or a cover() of fields) of a structure at the start of d. */
+inline void pvscsi_sync(const pvscsi_dma &d, hw::FieldSpan f, uint_t how) {
+  pvscsi_sync(d, off_t(f.offset), f.size, how);
+}
 int pvscsi_dma_alloc(pvscsi_softc *sc, pvscsi_dma *d, size_t len, const ddi_dma_attr_t *attr,
                      int kmflag);
 void pvscsi_dma_free(pvscsi_dma *d);

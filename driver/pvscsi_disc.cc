@@ -26,13 +26,6 @@ pvscsi_softc *iport_softc(dev_info_t *dip) {
   return tran != nullptr ? static_cast<pvscsi_softc *>(tran->tran_hba_private) : nullptr;
 }
 
-/* A LUN-level change names a non-zero LUN (in any SAM addressing method). */
-bool lun_nonzero(const hw::MsgDevStatusChanged &m) {
-  for (uint32_t i = 0; i < hw::MsgDevStatusChanged::kLunCount; i++)
-    if (m.lun(i) != 0) return true;
-  return false;
-}
-
 /*
  * Is a target there? A polled TEST UNIT READY on LUN 0: selection timeout means absent; any
  * answer from the target (even CHECK CONDITION) means present. Discovery task only.
@@ -48,7 +41,7 @@ bool probe_target(pvscsi_softc *sc, uint32_t target, bool was) {
     cmd->target = target; /* LUN 0, no packet, no deadline: zeroed at allocation */
     cmd->cdb = kTestUnitReady;
     cmd->cdblen = sizeof(kTestUnitReady);
-    cmd->host_status = hw::to_raw(hw::HostStatus::kBusreset);
+    cmd->host_status = hw::HostStatus::kBusreset;
     int rc;
     for (;;) {
       Doorbell bell = Doorbell::kNone;
@@ -63,7 +56,7 @@ bool probe_target(pvscsi_softc *sc, uint32_t target, bool was) {
     }
     if (pvscsi_poll(sc, cmd, kProbeSeconds) != DDI_SUCCESS || cmd->step != Step::kNone)
       return was; /* no answer in time */
-    auto status = static_cast<hw::HostStatus>(cmd->host_status);
+    hw::HostStatus status = cmd->host_status;
     if (status == hw::HostStatus::kSeltimeo) return false;
     /* A reset or abort got in the way: ask again. */
     if (status != hw::HostStatus::kBusreset && status != hw::HostStatus::kAbortqueue &&
@@ -167,7 +160,7 @@ pvscsi_cmd *pvscsi_probe_cmd(pvscsi_softc *sc, uint32_t target) {
     return nullptr;
   }
   cmd->sc = sc;
-  cmd->tag = hw::to_raw(hw::Tag::kSimple);
+  cmd->tag = hw::Tag::kSimple;
   LockGuard g(&sc->lock);
   cmd->next = sc->probe_cmd;
   return sc->probe_cmd = cmd;
@@ -239,7 +232,9 @@ void pvscsi_schedule_task(pvscsi_softc *sc) {
 void pvscsi_process_msgs(pvscsi_softc *sc) {
   ASSERT(mutex_owned(&sc->lock));
   auto *rs = reinterpret_cast<hw::RingsState *>(sc->rings_state.kaddr);
-  pvscsi_sync(sc->rings_state, hw::RingsState::kMsgProdIdxOffset, 12, DDI_DMA_SYNC_FORKERNEL);
+  pvscsi_sync(sc->rings_state,
+              hw::cover(hw::RingsState::kMsgProdIdxSpan, hw::RingsState::kMsgNumEntriesLog2Span),
+              DDI_DMA_SYNC_FORKERNEL);
   uint32_t prod = rs->msg_prod_idx();
   uint32_t avail = prod - sc->msg_cons;
   if (avail > sc->msg_entries) {
@@ -256,9 +251,8 @@ void pvscsi_process_msgs(pvscsi_softc *sc) {
                 DDI_DMA_SYNC_FORKERNEL);
     const auto &m = *reinterpret_cast<const hw::MsgDevStatusChanged *>(
         sc->msg_ring.kaddr + idx * hw::RingMsgDesc::kSize);
-    uint32_t type = m.type();
-    if (type != hw::to_raw(hw::MsgType::kDevAdded) &&
-        type != hw::to_raw(hw::MsgType::kDevRemoved)) {
+    hw::MsgType type = m.type();
+    if (type != hw::MsgType::kDevAdded && type != hw::MsgType::kDevRemoved) {
       sc->stats.unknown_msgs++;
       continue;
     }
@@ -270,9 +264,9 @@ void pvscsi_process_msgs(pvscsi_softc *sc) {
     sc->stats.hotplug_events++;
     sc->cfg_tries[target] = 0; /* a new announcement: no retry pending, a fresh allowance */
     bit_clear(sc->tgt_cfgfail, target);
-    bool added = type == hw::to_raw(hw::MsgType::kDevAdded);
+    bool added = type == hw::MsgType::kDevAdded;
     DTRACE_PROBE3(pvscsi__hotplug, pvscsi_softc *, sc, uint32_t, target, int, added);
-    if (lun_nonzero(m)) {
+    if (!m.lun().is_zero()) { /* a LUN-level change names a non-zero LUN */
       bit_set(sc->lun_rescan, target);
     } else {
       bit_set(sc->tgt_pending, target);
@@ -283,7 +277,7 @@ void pvscsi_process_msgs(pvscsi_softc *sc) {
     }
   }
   rs->set_msg_cons_idx(sc->msg_cons);
-  pvscsi_sync(sc->rings_state, hw::RingsState::kMsgConsIdxOffset, 4, DDI_DMA_SYNC_FORDEV);
+  pvscsi_sync(sc->rings_state, hw::RingsState::kMsgConsIdxSpan, DDI_DMA_SYNC_FORDEV);
   pvscsi_schedule_task(sc);
 }
 

@@ -37,10 +37,9 @@ void build_request(pvscsi_softc *sc, pvscsi_cmd *cmd, uint32_t idx) {
   uint_t n = (pkt != nullptr) ? pkt->pkt_numcookies : 0;
   uint64_t addr = 0;
   /* The direction is always set, whatever the number of cookies. */
-  uint32_t flags =
-      hw::to_raw(n == 0                                ? hw::RequestFlag::kDirNone
-                 : (pkt->pkt_dma_flags & DDI_DMA_READ) ? hw::RequestFlag::kDirToHost
-                                                       : hw::RequestFlag::kDirToDevice);
+  hw::RequestFlag flags = n == 0                                ? hw::RequestFlag::kDirNone
+                          : (pkt->pkt_dma_flags & DDI_DMA_READ) ? hw::RequestFlag::kDirToHost
+                                                                : hw::RequestFlag::kDirToDevice;
   if (n == 1) {
     addr = pkt->pkt_cookies[0].dmac_laddress;
   } else if (n > 1) {
@@ -49,10 +48,10 @@ void build_request(pvscsi_softc *sc, pvscsi_cmd *cmd, uint32_t idx) {
       sg[i]
           .set_addr(pkt->pkt_cookies[i].dmac_laddress)
           .set_length(uint32_t(pkt->pkt_cookies[i].dmac_size))
-          .set_flags(0);
+          .set_flags(hw::SgFlag{});
     pvscsi_sync(cmd->dma, 0, n * hw::SgElement::kSize, DDI_DMA_SYNC_FORDEV);
     addr = cmd->dma.paddr;
-    flags |= hw::to_raw(hw::RequestFlag::kWithSgList);
+    flags |= hw::RequestFlag::kWithSgList;
   }
   d->set_context(cmd->ctx)
       .set_data_addr(addr)
@@ -63,11 +62,9 @@ void build_request(pvscsi_softc *sc, pvscsi_cmd *cmd, uint32_t idx) {
       .set_cdb_len(cmd->cdblen)
       .set_tag(cmd->tag)
       .set_bus(0)
-      .set_target(uint8_t(cmd->target));
-  bcopy(cmd->cdb, d->raw + hw::RingReqDesc::kCdbOffset, cmd->cdblen);
-  bzero(d->raw + hw::RingReqDesc::kCdbOffset + cmd->cdblen,
-        hw::RingReqDesc::kCdbCount - cmd->cdblen);
-  pvscsi_set_lun(d, cmd->lun);
+      .set_target(uint8_t(cmd->target))
+      .set_cdb_from(cmd->cdb, cmd->cdblen)
+      .set_lun(hw::SamLun::from_lun64(cmd->lun));
   pvscsi_sync(sc->req_ring, off_t(idx) * hw::RingReqDesc::kSize, hw::RingReqDesc::kSize,
               DDI_DMA_SYNC_FORDEV);
 }
@@ -85,7 +82,8 @@ Doorbell doorbell(pvscsi_softc *sc, uint8_t opcode) {
     return Doorbell::kNonRw;
   }
   if (sc->use_threshold) {
-    pvscsi_sync(sc->rings_state, 0, hw::RingsState::kReqCallThresholdOffset + 4,
+    pvscsi_sync(sc->rings_state,
+                hw::cover(hw::RingsState::kReqProdIdxSpan, hw::RingsState::kReqCallThresholdSpan),
                 DDI_DMA_SYNC_FORKERNEL);
     uint32_t pending = sc->req_prod - rings_state(sc)->req_cons_idx();
     uint32_t threshold = rings_state(sc)->req_call_threshold();
@@ -102,9 +100,9 @@ Doorbell doorbell(pvscsi_softc *sc, uint8_t opcode) {
 
 void set_arq(pvscsi_cmd *cmd, uint32_t sense_len) {
   struct scsi_pkt *pkt = cmd->pkt;
-  constexpr size_t kSenseOffset = __builtin_offsetof(struct scsi_arq_status, sts_sensedata);
+  constexpr size_t kSenseAt = __builtin_offsetof(struct scsi_arq_status, sts_sensedata);
   if (sense_len == 0 || size_t(pkt->pkt_scblen) < sizeof(struct scsi_arq_status)) return;
-  size_t room = size_t(pkt->pkt_scblen) - kSenseOffset;
+  size_t room = size_t(pkt->pkt_scblen) - kSenseAt;
   size_t len = sense_len < kSenseBufLen ? sense_len : kSenseBufLen;
   if (len > room) len = room;
   pvscsi_sync(cmd->dma, kSgListBytes, len, DDI_DMA_SYNC_FORKERNEL);
@@ -140,17 +138,17 @@ constexpr struct {
  * after CHECK CONDITION, where no dataLen means nothing moved. */
 void finish_pkt(pvscsi_cmd *cmd, const hw::RingCmpDesc &c) {
   struct scsi_pkt *pkt = cmd->pkt;
-  auto host = static_cast<hw::HostStatus>(c.host_status());
+  hw::HostStatus host = c.host_status(); /* any value: one not in kHostMap is a TRAN_ERR */
   uint64_t moved = c.data_len() < pkt->pkt_dma_len ? c.data_len() : pkt->pkt_dma_len;
   if (host == hw::HostStatus::kSuccess || host == hw::HostStatus::kLinkedCommandCompleted ||
       host == hw::HostStatus::kLinkedCommandCompletedWithFlag ||
       host == hw::HostStatus::kDataUnderrun || host == hw::HostStatus::kDatarun) {
-    bool check = c.scsi_status() == hw::to_raw(hw::ScsiStatus::kCheckCondition);
+    bool check = c.scsi_status() == hw::ScsiStatus::kCheckCondition;
     pkt->pkt_reason = CMD_CMPLT;
     pkt->pkt_state = kStateCompleted;
     if (pkt->pkt_dma_len != 0 && (moved != 0 || !check)) pkt->pkt_state |= STATE_XFERRED_DATA;
     if (moved != 0 || check) pkt->pkt_resid = ssize_t(pkt->pkt_dma_len - moved);
-    *pkt->pkt_scbp = uint8_t(c.scsi_status());
+    *pkt->pkt_scbp = uint8_t(c.scsi_status_raw()); /* the status byte, as the target sent it */
     if (check) set_arq(cmd, c.sense_len());
     return;
   }
@@ -239,7 +237,7 @@ int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd, Doorbell *bell) {
   build_request(sc, cmd, sc->req_prod & (sc->req_entries - 1));
   sc->req_prod++;
   rings_state(sc)->set_req_prod_idx(sc->req_prod);
-  pvscsi_sync(sc->rings_state, hw::RingsState::kReqProdIdxOffset, 4, DDI_DMA_SYNC_FORDEV);
+  pvscsi_sync(sc->rings_state, hw::RingsState::kReqProdIdxSpan, DDI_DMA_SYNC_FORDEV);
   sc->stats.commands++;
   pvscsi_arm_watchdog(sc);
   DTRACE_PROBE2(pvscsi__submit, pvscsi_softc *, sc, struct scsi_pkt *, cmd->pkt);
@@ -274,9 +272,9 @@ int pvscsi_tran_start(struct scsi_address *ap, struct scsi_pkt *pkt) {
   cmd->cdb = pkt->pkt_cdbp;
   cmd->cdblen = uint8_t(pkt->pkt_cdblen);
   /* FLAG_HEAD asks for the head of the queue: the device's head-of-queue tag. */
-  cmd->tag = hw::to_raw((pkt->pkt_flags & (FLAG_HTAG | FLAG_HEAD)) ? hw::Tag::kHeadOfQueue
-                        : (pkt->pkt_flags & FLAG_OTAG)             ? hw::Tag::kOrdered
-                                                                   : hw::Tag::kSimple);
+  cmd->tag = ((pkt->pkt_flags & (FLAG_HTAG | FLAG_HEAD)) ? hw::Tag::kHeadOfQueue
+              : (pkt->pkt_flags & FLAG_OTAG)             ? hw::Tag::kOrdered
+                                                         : hw::Tag::kSimple);
   bool polled = (pkt->pkt_flags & FLAG_NOINTR) != 0;
   /* pkt_time 0 means no timeout; polled commands keep their own clock. */
   cmd->deadline =
@@ -299,7 +297,9 @@ int pvscsi_tran_start(struct scsi_address *ap, struct scsi_pkt *pkt) {
 pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc) {
   ASSERT(mutex_owned(&sc->lock));
   pvscsi_cmd *head = nullptr, **tail = &head;
-  pvscsi_sync(sc->rings_state, 0, hw::RingsState::kReqCallThresholdOffset + 4,
+  /* Every index the device writes, so none is overwritten unseen by a restart's zeroing. */
+  pvscsi_sync(sc->rings_state,
+              hw::cover(hw::RingsState::kReqProdIdxSpan, hw::RingsState::kReqCallThresholdSpan),
               DDI_DMA_SYNC_FORKERNEL);
   uint32_t prod = rings_state(sc)->cmp_prod_idx();
   uint32_t avail = prod - sc->cmp_cons;
@@ -335,7 +335,7 @@ pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc) {
     pvscsi_retire(sc, cmd, &tail);
   }
   rings_state(sc)->set_cmp_cons_idx(sc->cmp_cons);
-  pvscsi_sync(sc->rings_state, hw::RingsState::kCmpConsIdxOffset, 4, DDI_DMA_SYNC_FORDEV);
+  pvscsi_sync(sc->rings_state, hw::RingsState::kCmpConsIdxSpan, DDI_DMA_SYNC_FORDEV);
   return head;
 }
 
@@ -361,9 +361,9 @@ uint_t pvscsi_intr(caddr_t arg1, caddr_t) {
   if (sc->intr_type == DDI_INTR_TYPE_FIXED) {
     /* INTx is shared and level-triggered: claim only our causes, and clear them. */
     RegIo io(sc);
-    hw::IntrStatus st = hw::IntrStatus::read(io);
-    if ((st.value() & hw::kIntrAllSupported) == 0) return DDI_INTR_UNCLAIMED;
-    hw::IntrStatus(st.value() & hw::kIntrAllSupported).ack(io);
+    hw::IntrStatus mine = hw::IntrStatus::read(io).known();
+    if (mine.value() == 0) return DDI_INTR_UNCLAIMED;
+    mine.ack(io);
   }
   pvscsi_cmd *done;
   {

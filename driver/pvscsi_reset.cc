@@ -24,8 +24,7 @@ uint32_t send_abort(pvscsi_softc *sc, const pvscsi_cmd *cmd) {
 
 uint32_t send_device_reset(pvscsi_softc *sc, uint32_t target, uint64_t lun) {
   hw::CmdDescResetDevice d{};
-  d.set_target(target);
-  pvscsi_set_lun(&d, lun);
+  d.set_target(target).set_lun(hw::SamLun::from_lun64(lun));
   sc->stats.device_resets++;
   DTRACE_PROBE2(pvscsi__reset, pvscsi_softc *, sc, int, RESET_TARGET);
   return pvscsi_command<hw::CmdResetDevice>(sc, d);
@@ -34,7 +33,7 @@ uint32_t send_device_reset(pvscsi_softc *sc, uint32_t target, uint64_t lun) {
 uint32_t send_bus_reset(pvscsi_softc *sc) {
   sc->stats.bus_resets++;
   DTRACE_PROBE2(pvscsi__reset, pvscsi_softc *, sc, int, RESET_ALL);
-  return pvscsi_command(sc, hw::CommandCode::kResetBus, nullptr, 0);
+  return pvscsi_command<hw::CmdResetBus>(sc);
 }
 
 /* RESET_DEVICE names one LUN: a target is reset LUN by LUN, each LUN with a node (LUN 0 when
@@ -102,14 +101,14 @@ pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
   DTRACE_PROBE2(pvscsi__reset, pvscsi_softc *, sc, int, -1);
   RegIo io(sc);
   hw::IntrMask(0).write(io);
-  (void)pvscsi_command(sc, hw::CommandCode::kAdapterReset, nullptr, 0);
+  (void)pvscsi_command<hw::CmdAdapterReset>(sc);
   pvscsi_cmd *done = pvscsi_process_rings(sc); /* if it proved bogus, nothing is drained */
   pvscsi_cmd **tail = &done;
   while (*tail != nullptr) tail = &(*tail)->next;
   for (uint32_t i = 0; i < sc->req_entries; i++) {
     pvscsi_cmd *cmd = sc->ctx_table[i];
     if (cmd == nullptr) continue;
-    cmd->host_status = hw::to_raw(hw::HostStatus::kBusreset);
+    cmd->host_status = hw::HostStatus::kBusreset;
     if (cmd->pkt != nullptr) pvscsi_fail_pkt(cmd, CMD_RESET, STAT_BUS_RESET, 0);
     pvscsi_retire(sc, cmd, &tail);
   }
@@ -153,7 +152,8 @@ void pvscsi_watchdog(void *arg) {
     if (pvscsi_discovery_work(sc)) pvscsi_schedule_task(sc);
     if (sc->use_threshold) {
       /* Requests pending and none consumed for a whole period: the device stopped polling. */
-      pvscsi_sync(sc->rings_state, 0, hw::RingsState::kReqConsIdxOffset + 4,
+      pvscsi_sync(sc->rings_state,
+                  hw::cover(hw::RingsState::kReqProdIdxSpan, hw::RingsState::kReqConsIdxSpan),
                   DDI_DMA_SYNC_FORKERNEL);
       uint32_t cons = reinterpret_cast<hw::RingsState *>(sc->rings_state.kaddr)->req_cons_idx();
       if (cons != sc->req_prod && cons == sc->wd_req_cons) {

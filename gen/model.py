@@ -4,9 +4,10 @@ from dataclasses import dataclass, field
 from typing import List, Optional
 
 from gen import names
-from gen.validate import PRIM_SIZES
+from gen.validate import PRIM_SIZES, SPECIAL_TYPES
 
-CXX_TYPES = {"u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "u64": "uint64_t"}
+CXX_TYPES = {"u8": "uint8_t", "u16": "uint16_t", "u32": "uint32_t", "u64": "uint64_t",
+             "sam_lun": "SamLun"}
 
 
 def _doc(text: str) -> str:
@@ -44,6 +45,7 @@ class RegField:
     lo: int
     doc: str
     spec: Optional[str]
+    enum: Optional[str] = None
 
     @property
     def getter(self):
@@ -78,8 +80,6 @@ class Register:
     fields: List[RegField]
     declared_fields: bool
     protocol: Optional[str]
-    hook: str
-    hook_arg: Optional[str]
 
     @property
     def readable(self):
@@ -90,9 +90,11 @@ class Register:
         return self.access in ("wo", "rw")
 
     @property
-    def hook_args(self):
-        """The C++ argument list prefix for the Device hook ('' or '0, ' style)."""
-        return self.hook_arg if self.hook_arg is not None else ""
+    def fields_mask(self):
+        mask = 0
+        for f in self.fields:
+            mask |= f.mask
+        return mask
 
 
 @dataclass
@@ -116,6 +118,13 @@ class Enum:
     @property
     def cxx_type(self):
         return CXX_TYPES[self.type]
+
+    @property
+    def all_bits(self):
+        bits = 0
+        for v in self.values:
+            bits |= v.value
+        return bits
 
 
 @dataclass
@@ -144,6 +153,15 @@ class LayoutField:
     @property
     def size(self):
         return self.elem_size * (self.count or 1)
+
+    @property
+    def is_lun(self):
+        return self.type == "sam_lun"
+
+    @property
+    def array(self):
+        """A primitive array with whole-array copy accessors."""
+        return self.count is not None and not self.is_struct
 
     @property
     def type_text(self):
@@ -219,34 +237,6 @@ class Device:
         return next(l for l in self.layouts if l.name == name)
 
     @property
-    def hook_signatures(self):
-        """The register hooks a mock Device provides: [(signature, 'REG: arg, ...')]."""
-        sigs = {}
-        for r in self.registers:
-            if r.protocol:
-                continue
-            if r.hook_arg is None:
-                param = ""
-            elif r.hook_arg in ("true", "false"):
-                param = "bool flag"
-            else:
-                param = "uint32_t index"
-            lead = param + ", " if param else ""
-            wanted = []
-            if r.readable:
-                wanted.append(f"uint32_t {r.hook}_read({param})")
-            if r.access == "w1c":
-                wanted.append(f"void {r.hook}_ack({lead}uint32_t bits)")
-            elif r.writable:
-                wanted.append(f"void {r.hook}_write({lead}uint32_t value)")
-            if r.access == "doorbell":
-                wanted.append(f"void {r.hook}({param})")
-            for sig in wanted:
-                who = r.name + (f" {r.hook_arg.rstrip('u')}" if r.hook_arg else "")
-                sigs.setdefault(sig, []).append(who)
-        return [(sig, ", ".join(who)) for sig, who in sigs.items()]
-
-    @property
     def max_descriptor_dwords(self):
         return max([c.dwords for c in self.commands] + [1])
 
@@ -274,19 +264,13 @@ def build(doc) -> Device:
         declared = bool(r.get("fields"))
         if declared:
             fields = [RegField(f["name"], f["bits"][0], f["bits"][1], _doc(f["doc"]),
-                               f.get("spec")) for f in r["fields"]]
+                               f.get("spec"), f.get("enum")) for f in r["fields"]]
         else:
             fields = [RegField("VALUE", r["width"] - 1, 0, "The whole register.", None)]
-        arg = r.get("hook_arg")
-        if isinstance(arg, bool):
-            arg = "true" if arg else "false"
-        elif arg is not None:
-            arg = f"{arg}u"
         registers.append(Register(
             name=r["name"], cxx=names.camel(r["name"]), offset=r["offset"], width=r["width"],
             access=r["access"], doc=_doc(r["doc"]), spec=r.get("spec"), fields=fields,
-            declared_fields=declared, protocol=r.get("protocol"),
-            hook=r.get("hook") or "on_" + names.snake(r["name"]), hook_arg=arg))
+            declared_fields=declared, protocol=r.get("protocol")))
 
     enums = [Enum(e["name"], e["type"], e["flags"], _doc(e["doc"]), e.get("spec"),
                   [EnumValue(v["name"], names.konst(v["name"]), v["value"], _doc(v["doc"]),
@@ -298,15 +282,18 @@ def build(doc) -> Device:
     for l in doc["layouts"]:
         fields = []
         for f in l["fields"]:
-            is_struct = f["type"] not in PRIM_SIZES
+            special = f["type"] in SPECIAL_TYPES
+            is_struct = f["type"] not in PRIM_SIZES and not special
             fields.append(LayoutField(
                 name=f["name"], offset=f["offset"], type=f["type"], count=f.get("count"),
                 writer=f.get("writer", "none") if not f.get("reserved") else "none",
                 reserved=bool(f.get("reserved")), enum=f.get("enum"), doc=_doc(f["doc"]),
                 spec=f.get("spec"),
-                elem_size=sizes[f["type"]] if is_struct else PRIM_SIZES[f["type"]],
+                elem_size=(sizes[f["type"]] if is_struct else SPECIAL_TYPES[f["type"]][0]
+                           if special else PRIM_SIZES[f["type"]]),
                 is_struct=is_struct,
-                align=aligns[f["type"]] if is_struct else PRIM_SIZES[f["type"]]))
+                align=(aligns[f["type"]] if is_struct else SPECIAL_TYPES[f["type"]][1]
+                       if special else PRIM_SIZES[f["type"]])))
         fields.sort(key=lambda f: f.offset)
         aligns[l["name"]] = max([f.align for f in fields] + [1])
         layouts.append(Layout(l["name"], l["size"], _doc(l["doc"]), l.get("spec"), fields))

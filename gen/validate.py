@@ -10,19 +10,25 @@ from gen.loader import Map, Seq
 from gen import names
 
 PRIM_SIZES = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}
+# Field types with a meaning of their own: (size, alignment). sam_lun is the 8 bytes of a SAM
+# LUN, most significant first (the generated hw::SamLun).
+SPECIAL_TYPES = {"sam_lun": (8, 1)}
+# Enums the generated code declares from other sections, which fields may name.
+BUILTIN_ENUMS = {"CommandCode": "u32"}
 ACCESS_TYPES = ("ro", "wo", "rw", "w1c", "doorbell")
 PROTOCOLS = ("command", "command_data", "command_status")
 WRITERS = ("driver", "device", "both")
 # Names the generated API uses itself, which an item may not take.
 RESERVED_LAYOUT_FIELDS = {"raw", "dword", "set_dword"}
-RESERVED_REGISTER_FIELDS = {"VALUE", "READ", "WRITE", "ACK", "RING"}
+RESERVED_REGISTER_FIELDS = {"VALUE", "READ", "WRITE", "ACK", "RING", "KNOWN", "GET", "SET"}
 # Constants the generated mock skeleton relies on.
 REQUIRED_CONSTANTS = ("COMMAND_STATUS_SUCCESS", "COMMAND_STATUS_FAILED",
                       "COMMAND_STATUS_INCOMPLETE")
 
 # Names the generated code declares itself in namespace pvscsi::hw.
-FIXED_CXX_NAMES = {"RegAccess", "CommandCode", "NoDescriptor", "DeviceSkeleton", "RingView",
-                   "to_raw", "detail", "kMaxDescriptorDwords"}
+FIXED_CXX_NAMES = {"RegAccess", "Register", "CommandCode", "NoDescriptor", "DeviceSkeleton",
+                   "RingView", "to_raw", "is_known", "detail", "kMaxDescriptorDwords",
+                   "FieldSpan", "cover", "SamLun", "send_command", "start_command"}
 
 R, O = True, False  # required / optional
 
@@ -43,9 +49,9 @@ SCHEMAS = {
                  "spec": (O, "str")},
     "register": {"name": (R, "str"), "offset": (R, "int"), "width": (R, "int"),
                  "access": (R, "str"), "doc": (R, "str"), "spec": (O, "str"),
-                 "fields": (O, "list"), "hook": (O, "str"), "hook_arg": (O, "int_or_bool"),
-                 "protocol": (O, "str")},
-    "regfield": {"name": (R, "str"), "bits": (R, "list"), "doc": (R, "str"), "spec": (O, "str")},
+                 "fields": (O, "list"), "protocol": (O, "str")},
+    "regfield": {"name": (R, "str"), "bits": (R, "list"), "enum": (O, "str"), "doc": (R, "str"),
+                 "spec": (O, "str")},
     "enum": {"name": (R, "str"), "type": (R, "str"), "flags": (R, "bool"), "doc": (R, "str"),
              "spec": (O, "str"), "values": (R, "list")},
     "enumvalue": {"name": (R, "str"), "value": (R, "int"), "doc": (R, "str"),
@@ -107,6 +113,29 @@ def _describe(value):
 class Validator:
     def __init__(self):
         self.errors = []
+        self.enum_types = dict(BUILTIN_ENUMS)  # enum name -> its type (u8..u64)
+        self.enum_values = {}  # enum name -> its values
+
+    def field_enum(self, field, flabel, enums, bits):
+        """Check the 'enum' of a register or layout field that holds `bits` bits."""
+        name = field["enum"]
+        if name not in enums and name not in BUILTIN_ENUMS:
+            self.err(field.line_of("enum"), f"unknown enum '{name}' for {flabel}",
+                     "name an enum declared under 'enums' (or CommandCode)")
+            return
+        etype = self.enum_types.get(name)
+        if etype is None or bits is None:
+            return
+        if PRIM_SIZES[etype] * 8 < bits:
+            self.err(field.line_of("enum"), f"enum '{name}' ({etype}) of {flabel} is narrower "
+                     f"than the field's {bits} bits, so a value the device wrote could not be "
+                     "seen", f"give the enum a type of at least {bits} bits")
+        for value in self.enum_values.get(name, []):
+            if bits < 64 and value >> bits:
+                self.err(field.line_of("enum"), f"enum '{name}' of {flabel} has value "
+                         f"{value:#x}, which does not fit the field's {bits} bits",
+                         "widen the field or remove the value")
+                break
 
     def err(self, line, what, fix):
         self.errors.append(Diagnostic(line, what, fix))
@@ -214,9 +243,9 @@ class Validator:
                     self.err(doc.line_of("constants"),
                              f"missing constant '{required}' (the mock skeleton uses it)",
                              f"add a constant named {required}")
-        if "registers" in ok:
-            self.registers(doc["registers"], bar_size, doc.line_of("registers"))
         enums = self.enums(doc["enums"]) if "enums" in ok else {}
+        if "registers" in ok:
+            self.registers(doc["registers"], bar_size, doc.line_of("registers"), enums)
         layouts = self.layouts(doc["layouts"], enums) if "layouts" in ok else {}
         if "commands" in ok:
             self.commands(doc["commands"], layouts, enums)
@@ -358,8 +387,8 @@ class Validator:
             if "type" in ok and self.prim(item, "type", label) and "value" in ok:
                 self.fits(item["value"], item["type"], item.line_of("value"), f"{label} value")
 
-    def registers(self, seq, bar_size, seq_line):
-        seen, spans, protocols, hooks = {}, [], {}, {}
+    def registers(self, seq, bar_size, seq_line, enums):
+        seen, spans, protocols = {}, [], {}
         for reg, line, ok, label in self.items(seq, "registers", "register", "register"):
             if "name" in ok:
                 self.name(reg, label, names.UPPER_SNAKE, "UPPER_SNAKE_CASE", names.camel, seen,
@@ -402,41 +431,28 @@ class Validator:
                     if "access" in ok and reg["access"] != want:
                         self.err(reg.line_of("access"), f"{label} plays '{proto}' but its "
                                  f"access is '{reg['access']}'", f"use access: {want}")
-                if "hook" in reg:
-                    self.err(reg.line_of("hook"), f"{label} has both 'protocol' and 'hook'",
-                             "remove 'hook' (the skeleton handles protocol registers)")
-            if "hook" in ok and not names.LOWER_SNAKE.match(reg["hook"]):
-                self.err(reg.line_of("hook"), f"hook '{reg['hook']}' of {label} is not a "
-                         "lower_snake_case name", "write the Device method's base name")
-            if "hook_arg" in reg and "hook" not in reg:
-                self.err(reg.line_of("hook_arg"), f"{label} has 'hook_arg' without 'hook'",
-                         "add 'hook' or remove 'hook_arg'")
-            if "hook_arg" in ok and "hook" in ok:
-                arg = reg["hook_arg"]
-                hooks.setdefault(reg["hook"], set()).add(type(arg))
             if "fields" in ok:
-                self.register_fields(reg, label, width)
+                self.register_fields(reg, label, width, enums)
         for proto in PROTOCOLS:
             if proto not in protocols:
                 self.err(seq_line, f"no register has protocol '{proto}'",
                          f"add 'protocol: {proto}' to the register that plays that role")
-        for hook, kinds in hooks.items():
-            if len(kinds) > 1:
-                self.err(seq_line, f"hook '{hook}' gets arguments of different types",
-                         "give every register of one hook the same hook_arg type")
 
-    def register_fields(self, reg, label, width):
+    def register_fields(self, reg, label, width, enums):
         seen, used = {}, []
         for field, line, ok, flabel in self.items(reg["fields"], label, "regfield", "field"):
             flabel = f"{flabel} of {label}"
+            # Unique as a constant (kCmpl0Mask): CMPL_0 and CMPL0 would clash there.
             if "name" in ok and self.name(field, flabel, names.UPPER_SNAKE, "UPPER_SNAKE_CASE",
-                                          names.snake, seen, "field"):
+                                          names.konst, seen, "field"):
                 if field["name"] in RESERVED_REGISTER_FIELDS:
                     self.err(field.line_of("name"), f"name '{field['name']}' of {flabel} is "
                              "reserved by the generated register API", "rename the field")
             if "bits" not in ok:
                 continue
             bits = field["bits"]
+            if "enum" in ok and len(bits) == 2 and all(_is(b, "int") for b in bits):
+                self.field_enum(field, flabel, enums, bits[0] - bits[1] + 1)
             if (len(bits) != 2 or not all(_is(b, "int") for b in bits)):
                 self.err(field.line_of("bits"), f"bits of {flabel} must be [hi, lo]",
                          "write two integers, the high bit first")
@@ -463,6 +479,11 @@ class Validator:
             good = "name" in ok and self.name(enum, label, names.CAMEL, "CamelCase",
                                               lambda n: n, seen, "enum")
             typed = "type" in ok and self.prim(enum, "type", label)
+            if good and typed:
+                self.enum_types[enum["name"]] = enum["type"]
+                self.enum_values[enum["name"]] = [v["value"] for v in enum.get("values") or []
+                                                  if isinstance(v, dict)
+                                                  and _is(v.get("value"), "int")]
             if good:
                 values = enum.get("values")
                 enums[enum["name"]] = {v.get("name") for v in values or []
@@ -527,9 +548,18 @@ class Validator:
             if not reserved and "writer" not in field:
                 self.err(field.line, f"missing required key 'writer' in {flabel}",
                          "add 'writer: driver', 'device' or 'both' (or 'reserved: true')")
-            if "enum" in ok and field["enum"] not in enums:
-                self.err(field.line_of("enum"), f"unknown enum '{field['enum']}' for {flabel}",
-                         "name an enum declared under 'enums'")
+            if "enum" in ok:
+                ftype = field.get("type")
+                if ftype in PRIM_SIZES and "count" not in field:
+                    self.field_enum(field, flabel, enums, PRIM_SIZES[ftype] * 8)
+                    etype = self.enum_types.get(field["enum"])
+                    if etype is not None and etype != ftype:
+                        self.err(field.line_of("enum"), f"enum '{field['enum']}' is {etype} "
+                                 f"but {flabel} is {ftype}",
+                                 f"declare the enum as {ftype} or the field as {etype}")
+                elif "count" in field:
+                    self.err(field.line_of("enum"), f"{flabel} is an array and cannot have an "
+                             "enum", "remove 'enum' or declare one field per element")
             count = 1
             if "count" in ok:
                 count = field["count"]
@@ -542,6 +572,12 @@ class Validator:
             ftype = field["type"]
             if ftype in PRIM_SIZES:
                 esize = falign = PRIM_SIZES[ftype]
+            elif ftype in SPECIAL_TYPES:
+                esize, falign = SPECIAL_TYPES[ftype]
+                for key in ("count", "enum"):
+                    if key in field:
+                        self.err(field.line_of(key), f"{flabel} is a {ftype} and cannot have "
+                                 f"'{key}'", f"remove '{key}'")
             elif ftype in layouts:
                 esize, falign, _ = layouts[ftype]
                 if "count" in field:
@@ -552,7 +588,7 @@ class Validator:
                              "an enum", "remove 'enum'")
             else:
                 self.err(field.line_of("type"), f"unknown type '{ftype}' for {flabel}",
-                         "use u8, u16, u32, u64 or a layout declared earlier")
+                         "use u8, u16, u32, u64, sam_lun or a layout declared earlier")
                 continue
             offset = field["offset"]
             if offset < 0:

@@ -89,12 +89,6 @@ constexpr uint32_t kCommandStatusSuccess = 0x0;
 constexpr uint32_t kCommandStatusFailed = 0xFFFFFFFF;
 // COMMAND_STATUS (-2) while more COMMAND_DATA dwords are expected (QEMU).
 constexpr uint32_t kCommandStatusIncomplete = 0xFFFFFFFE;
-// Completion-ring interrupt causes. [PVSCSI_INTR_CMPL_MASK]
-constexpr uint32_t kIntrCmplMask = 0x3;
-// Message-ring interrupt causes. [PVSCSI_INTR_MSG_MASK]
-constexpr uint32_t kIntrMsgMask = 0xC;
-// Every interrupt cause the device can raise. [PVSCSI_INTR_ALL_SUPPORTED]
-constexpr uint32_t kIntrAllSupported = 0xF;
 // MSI/MSI-X vector that signals completions.
 constexpr uint32_t kCompletionVector = 0x0;
 
@@ -103,6 +97,56 @@ template <class E>
 constexpr auto to_raw(E e) {
   return static_cast<__underlying_type(E)>(e);
 }
+
+// Enum-typed accessors (layout fields and register fields that name an enum) take and return
+// the enum. An enum with a fixed underlying type holds any value of that type, so a value a
+// device wrote that the description does not declare reaches the caller unchanged: validate
+// what a device wrote with is_known() (or a switch with a default), never by assuming it is
+// declared. Layout fields also keep a NAME_raw() getter with the number as stored.
+
+// A field's bytes within its layout (offset from the layout's start, and size), for partial
+// DMA syncs of shared structures.
+struct FieldSpan {
+  uint32_t offset;
+  uint32_t size;
+  constexpr uint32_t end() const { return offset + size; }
+};
+
+// The bytes from the start of the earlier of two fields to the end of the later one.
+constexpr FieldSpan cover(FieldSpan a, FieldSpan b) {
+  return a.offset <= b.offset
+             ? FieldSpan{a.offset, (b.end() > a.end() ? b.end() : a.end()) - a.offset}
+             : cover(b, a);
+}
+
+// The eight bytes of a SAM LUN (SAM-5 4.7), byte 0 first, held as the big-endian number they
+// spell. illumos names a LUN by a 64-bit lun64 (scsi_lun64_to_lun and scsi_lun_to_lun64,
+// common/devid/devid_scsi.c): a lun64 up to 0x3FFF is the "unit-address compatibility" form,
+// the first two bytes of a single-level LUN with peripheral device addressing (address
+// method 00: byte 0 the upper 6 bits, byte 1 the lower 8; LUN n < 256 is byte 1 = n), and any
+// larger lun64 is the eight bytes themselves, most significant first (flat space 0x40.., or
+// multi-level LUNs, pass through so).
+class SamLun {
+ public:
+  constexpr SamLun() = default;
+  static constexpr SamLun from_value(uint64_t v) { return SamLun(v); }
+  static constexpr SamLun from_lun64(uint64_t lun64) {
+    return SamLun(lun64 <= kCompatMax ? lun64 << 48 : lun64);
+  }
+  // scsi_lun_to_lun64: peripheral addressing with only the first level set gives the
+  // compatibility form; anything else the eight bytes.
+  constexpr uint64_t to_lun64() const { return (v_ & ~(kCompatMax << 48)) == 0 ? v_ >> 48 : v_; }
+  constexpr uint64_t value() const { return v_; }
+  constexpr uint8_t byte(uint32_t i) const { return i < 8 ? uint8_t(v_ >> (56 - 8 * i)) : 0; }
+  constexpr bool is_zero() const { return v_ == 0; }
+  constexpr bool operator==(SamLun o) const { return v_ == o.v_; }
+  constexpr bool operator!=(SamLun o) const { return v_ != o.v_; }
+
+ private:
+  static constexpr uint64_t kCompatMax = 0x3FFF;
+  constexpr explicit SamLun(uint64_t v) : v_(v) {}
+  uint64_t v_ = 0;
+};
 
 // Adapter status of a completed request (RingCmpDesc.hostStatus). 0x15 and 0x16 exist only in
 // FreeBSD's copy, without agreed names, and are not declared: treat as a hard error.
@@ -136,6 +180,36 @@ enum class HostStatus : uint16_t {
   kHatimeout = 0x30,    // Adapter timeout. [BTSTAT_HATIMEOUT]
   kScsiparity = 0x34,   // SCSI bus parity error. [BTSTAT_SCSIPARITY]
 };
+// True when v is one of the declared values.
+constexpr bool is_known(HostStatus v) {
+  switch (v) {
+    case HostStatus::kSuccess:
+    case HostStatus::kLinkedCommandCompleted:
+    case HostStatus::kLinkedCommandCompletedWithFlag:
+    case HostStatus::kDataUnderrun:
+    case HostStatus::kSeltimeo:
+    case HostStatus::kDatarun:
+    case HostStatus::kBusfree:
+    case HostStatus::kInvphase:
+    case HostStatus::kLunmismatch:
+    case HostStatus::kInvparam:
+    case HostStatus::kSensfailed:
+    case HostStatus::kTagreject:
+    case HostStatus::kBadmsg:
+    case HostStatus::kHahardware:
+    case HostStatus::kNoresponse:
+    case HostStatus::kSentrst:
+    case HostStatus::kRecvrst:
+    case HostStatus::kDisconnect:
+    case HostStatus::kBusreset:
+    case HostStatus::kAbortqueue:
+    case HostStatus::kHasoftware:
+    case HostStatus::kHatimeout:
+    case HostStatus::kScsiparity:
+      return true;
+  }
+  return false;
+}
 
 // SCSI status byte of a completed request (RingCmpDesc.scsiStatus), values per SAM. [SCSI status
 // (SAM)]
@@ -150,6 +224,21 @@ enum class ScsiStatus : uint16_t {
   kAcaActive = 0x30,            // An ACA condition is active.
   kTaskAborted = 0x40,          // The task was aborted.
 };
+// True when v is one of the declared values.
+constexpr bool is_known(ScsiStatus v) {
+  switch (v) {
+    case ScsiStatus::kGood:
+    case ScsiStatus::kCheckCondition:
+    case ScsiStatus::kConditionMet:
+    case ScsiStatus::kBusy:
+    case ScsiStatus::kReservationConflict:
+    case ScsiStatus::kTaskSetFull:
+    case ScsiStatus::kAcaActive:
+    case ScsiStatus::kTaskAborted:
+      return true;
+  }
+  return false;
+}
 
 // RingReqDesc.flags bits.
 enum class RequestFlag : uint32_t {
@@ -167,6 +256,9 @@ constexpr RequestFlag operator|(RequestFlag a, RequestFlag b) {
 constexpr RequestFlag operator&(RequestFlag a, RequestFlag b) {
   return static_cast<RequestFlag>(to_raw(a) & to_raw(b));
 }
+constexpr RequestFlag &operator|=(RequestFlag &a, RequestFlag b) { return a = a | b; }
+// True when no bit outside the declared ones is set.
+constexpr bool is_known(RequestFlag v) { return (to_raw(v) & ~0x1Fu) == 0; }
 
 // RingReqDesc.tag - SCSI-2 queue tag message codes.
 enum class Tag : uint8_t {
@@ -174,19 +266,15 @@ enum class Tag : uint8_t {
   kHeadOfQueue = 0x21,  // Head of queue tag. [HEAD_OF_QUEUE_TAG]
   kOrdered = 0x22,      // Ordered queue tag. [ORDERED_QUEUE_TAG]
 };
-
-// Bits of INTR_STATUS and INTR_MASK.
-enum class IntrCause : uint32_t {
-  kCmpl0 = 0x1,  // Completion ring 0. [PVSCSI_INTR_CMPL_0]
-  kCmpl1 = 0x2,  // Completion ring 1. [PVSCSI_INTR_CMPL_1]
-  kMsg0 = 0x4,   // Message ring 0. [PVSCSI_INTR_MSG_0]
-  kMsg1 = 0x8,   // Message ring 1. [PVSCSI_INTR_MSG_1]
-};
-constexpr IntrCause operator|(IntrCause a, IntrCause b) {
-  return static_cast<IntrCause>(to_raw(a) | to_raw(b));
-}
-constexpr IntrCause operator&(IntrCause a, IntrCause b) {
-  return static_cast<IntrCause>(to_raw(a) & to_raw(b));
+// True when v is one of the declared values.
+constexpr bool is_known(Tag v) {
+  switch (v) {
+    case Tag::kSimple:
+    case Tag::kHeadOfQueue:
+    case Tag::kOrdered:
+      return true;
+  }
+  return false;
 }
 
 // RingMsgDesc.type. PVSCSI_MSG_LAST is 2; skip any other type, do not stall the ring.
@@ -195,6 +283,15 @@ enum class MsgType : uint32_t {
   kDevRemoved = 0x1,  // A device was removed; it is gone at once (MsgDevStatusChanged).
                       // [PVSCSI_MSG_DEV_REMOVED]
 };
+// True when v is one of the declared values.
+constexpr bool is_known(MsgType v) {
+  switch (v) {
+    case MsgType::kDevAdded:
+    case MsgType::kDevRemoved:
+      return true;
+  }
+  return false;
+}
 
 // CONFIG configPageNum - which page to read.
 enum class ConfigPageType : uint32_t {
@@ -202,6 +299,16 @@ enum class ConfigPageType : uint32_t {
   kPhy = 0x1959,         // A PHY page. [PVSCSI_CONFIG_PAGE_PHY]
   kDevice = 0x195A,      // A device page. [PVSCSI_CONFIG_PAGE_DEVICE]
 };
+// True when v is one of the declared values.
+constexpr bool is_known(ConfigPageType v) {
+  switch (v) {
+    case ConfigPageType::kController:
+    case ConfigPageType::kPhy:
+    case ConfigPageType::kDevice:
+      return true;
+  }
+  return false;
+}
 
 // CONFIG configPageAddress address type (the upper 32 bits).
 enum class ConfigAddrType : uint32_t {
@@ -209,6 +316,16 @@ enum class ConfigAddrType : uint32_t {
   kBusTarget = 0x2121,   // A bus/target pair. [PVSCSI_CONFIG_BUSTARGET_ADDRESS]
   kPhy = 0x2122,         // A PHY. [PVSCSI_CONFIG_PHY_ADDRESS]
 };
+// True when v is one of the declared values.
+constexpr bool is_known(ConfigAddrType v) {
+  switch (v) {
+    case ConfigAddrType::kController:
+    case ConfigAddrType::kBusTarget:
+    case ConfigAddrType::kPhy:
+      return true;
+  }
+  return false;
+}
 
 // SGElement.flags bits. Keep 0 (flat lists).
 enum class SgFlag : uint32_t {
@@ -221,6 +338,9 @@ constexpr SgFlag operator|(SgFlag a, SgFlag b) {
 constexpr SgFlag operator&(SgFlag a, SgFlag b) {
   return static_cast<SgFlag>(to_raw(a) & to_raw(b));
 }
+constexpr SgFlag &operator|=(SgFlag &a, SgFlag b) { return a = a | b; }
+// True when no bit outside the declared ones is set.
+constexpr bool is_known(SgFlag v) { return (to_raw(v) & ~0x1u) == 0; }
 
 // How the driver learns whether an optional command is supported.
 enum class CommandProbe : uint8_t {
@@ -231,6 +351,16 @@ enum class CommandProbe : uint8_t {
   kConfigHeader = 0x2,  // Pre-fill the result header with INVPARAM / CHECK_CONDITION; a device that
                         // does not implement the command leaves it so.
 };
+// True when v is one of the declared values.
+constexpr bool is_known(CommandProbe v) {
+  switch (v) {
+    case CommandProbe::kNone:
+    case CommandProbe::kCommandStatus:
+    case CommandProbe::kConfigHeader:
+      return true;
+  }
+  return false;
+}
 
 // Command codes, written to the COMMAND register.
 enum class CommandCode : uint32_t {

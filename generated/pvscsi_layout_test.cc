@@ -35,10 +35,10 @@ TEST(GeneratedRegisters, Command) {
   EXPECT_EQ(Command::kOffset, 0x0u);
   EXPECT_TRUE(Command::kAccess == RegAccess::kWo);
   EXPECT_EQ(Command().value(), 0u);
-  EXPECT_EQ(Command::kValueMask, 0xFFFFFFFFu);
-  EXPECT_EQ(Command::kValueShift, 0u);
-  EXPECT_EQ(Command().set_value(0xFFFFFFFFu).value(), 0xFFFFFFFFu);
-  EXPECT_EQ(Command(0xFFFFFFFFu).set_value(0).value(), 0x0u);
+  EXPECT_EQ(Command::kCodeMask, 0xFFFFFFFFu);
+  EXPECT_EQ(Command().set_code(static_cast<CommandCode>(0xFFFFFFFFu)).value(), 0xFFFFFFFFu);
+  EXPECT_EQ(Command(0xFFFFFFFFu).set_code(static_cast<CommandCode>(0)).value(), 0x0u);
+  EXPECT_EQ(to_raw(Command(0xFFFFFFFFu).code()), 0xFFFFFFFFu);
 }
 
 TEST(GeneratedRegisters, CommandData) {
@@ -46,7 +46,6 @@ TEST(GeneratedRegisters, CommandData) {
   EXPECT_TRUE(CommandData::kAccess == RegAccess::kWo);
   EXPECT_EQ(CommandData().value(), 0u);
   EXPECT_EQ(CommandData::kValueMask, 0xFFFFFFFFu);
-  EXPECT_EQ(CommandData::kValueShift, 0u);
   EXPECT_EQ(CommandData().set_value(0xFFFFFFFFu).value(), 0xFFFFFFFFu);
   EXPECT_EQ(CommandData(0xFFFFFFFFu).set_value(0).value(), 0x0u);
 }
@@ -56,7 +55,6 @@ TEST(GeneratedRegisters, CommandStatus) {
   EXPECT_TRUE(CommandStatus::kAccess == RegAccess::kRo);
   EXPECT_EQ(CommandStatus().value(), 0u);
   EXPECT_EQ(CommandStatus::kValueMask, 0xFFFFFFFFu);
-  EXPECT_EQ(CommandStatus::kValueShift, 0u);
   EXPECT_EQ(CommandStatus().set_value(0xFFFFFFFFu).value(), 0xFFFFFFFFu);
   EXPECT_EQ(CommandStatus(0xFFFFFFFFu).set_value(0).value(), 0x0u);
 }
@@ -66,7 +64,6 @@ TEST(GeneratedRegisters, LastSts0) {
   EXPECT_TRUE(LastSts0::kAccess == RegAccess::kRo);
   EXPECT_EQ(LastSts0().value(), 0u);
   EXPECT_EQ(LastSts0::kValueMask, 0xFFFFFFFFu);
-  EXPECT_EQ(LastSts0::kValueShift, 0u);
   EXPECT_EQ(LastSts0().set_value(0xFFFFFFFFu).value(), 0xFFFFFFFFu);
   EXPECT_EQ(LastSts0(0xFFFFFFFFu).set_value(0).value(), 0x0u);
 }
@@ -76,7 +73,6 @@ TEST(GeneratedRegisters, LastSts1) {
   EXPECT_TRUE(LastSts1::kAccess == RegAccess::kRo);
   EXPECT_EQ(LastSts1().value(), 0u);
   EXPECT_EQ(LastSts1::kValueMask, 0xFFFFFFFFu);
-  EXPECT_EQ(LastSts1::kValueShift, 0u);
   EXPECT_EQ(LastSts1().set_value(0xFFFFFFFFu).value(), 0xFFFFFFFFu);
   EXPECT_EQ(LastSts1(0xFFFFFFFFu).set_value(0).value(), 0x0u);
 }
@@ -86,7 +82,6 @@ TEST(GeneratedRegisters, LastSts2) {
   EXPECT_TRUE(LastSts2::kAccess == RegAccess::kRo);
   EXPECT_EQ(LastSts2().value(), 0u);
   EXPECT_EQ(LastSts2::kValueMask, 0xFFFFFFFFu);
-  EXPECT_EQ(LastSts2::kValueShift, 0u);
   EXPECT_EQ(LastSts2().set_value(0xFFFFFFFFu).value(), 0xFFFFFFFFu);
   EXPECT_EQ(LastSts2(0xFFFFFFFFu).set_value(0).value(), 0x0u);
 }
@@ -96,7 +91,6 @@ TEST(GeneratedRegisters, LastSts3) {
   EXPECT_TRUE(LastSts3::kAccess == RegAccess::kRo);
   EXPECT_EQ(LastSts3().value(), 0u);
   EXPECT_EQ(LastSts3::kValueMask, 0xFFFFFFFFu);
-  EXPECT_EQ(LastSts3::kValueShift, 0u);
   EXPECT_EQ(LastSts3().set_value(0xFFFFFFFFu).value(), 0xFFFFFFFFu);
   EXPECT_EQ(LastSts3(0xFFFFFFFFu).set_value(0).value(), 0x0u);
 }
@@ -106,25 +100,22 @@ TEST(GeneratedRegisters, IntrStatus) {
   EXPECT_TRUE(IntrStatus::kAccess == RegAccess::kW1c);
   EXPECT_EQ(IntrStatus().value(), 0u);
   EXPECT_EQ(IntrStatus::kCmpl0Mask, 0x1u);
-  EXPECT_EQ(IntrStatus::kCmpl0Shift, 0u);
   EXPECT_EQ(IntrStatus().set_cmpl_0(0xFFFFFFFFu).value(), 0x1u);
   EXPECT_EQ(IntrStatus(0xFFFFFFFFu).set_cmpl_0(0).value(), 0xFFFFFFFEu);
   EXPECT_EQ(IntrStatus(0x1u).cmpl_0(), 0x1u);
   EXPECT_EQ(IntrStatus::kCmpl1Mask, 0x2u);
-  EXPECT_EQ(IntrStatus::kCmpl1Shift, 1u);
   EXPECT_EQ(IntrStatus().set_cmpl_1(0xFFFFFFFFu).value(), 0x2u);
   EXPECT_EQ(IntrStatus(0xFFFFFFFFu).set_cmpl_1(0).value(), 0xFFFFFFFDu);
   EXPECT_EQ(IntrStatus(0x2u).cmpl_1(), 0x1u);
   EXPECT_EQ(IntrStatus::kMsg0Mask, 0x4u);
-  EXPECT_EQ(IntrStatus::kMsg0Shift, 2u);
   EXPECT_EQ(IntrStatus().set_msg_0(0xFFFFFFFFu).value(), 0x4u);
   EXPECT_EQ(IntrStatus(0xFFFFFFFFu).set_msg_0(0).value(), 0xFFFFFFFBu);
   EXPECT_EQ(IntrStatus(0x4u).msg_0(), 0x1u);
   EXPECT_EQ(IntrStatus::kMsg1Mask, 0x8u);
-  EXPECT_EQ(IntrStatus::kMsg1Shift, 3u);
   EXPECT_EQ(IntrStatus().set_msg_1(0xFFFFFFFFu).value(), 0x8u);
   EXPECT_EQ(IntrStatus(0xFFFFFFFFu).set_msg_1(0).value(), 0xFFFFFFF7u);
   EXPECT_EQ(IntrStatus(0x8u).msg_1(), 0x1u);
+  EXPECT_EQ(IntrStatus(0xFFFFFFFFu).known().value(), 0xFu);
 }
 
 TEST(GeneratedRegisters, IntrMask) {
@@ -132,25 +123,22 @@ TEST(GeneratedRegisters, IntrMask) {
   EXPECT_TRUE(IntrMask::kAccess == RegAccess::kRw);
   EXPECT_EQ(IntrMask().value(), 0u);
   EXPECT_EQ(IntrMask::kCmpl0Mask, 0x1u);
-  EXPECT_EQ(IntrMask::kCmpl0Shift, 0u);
   EXPECT_EQ(IntrMask().set_cmpl_0(0xFFFFFFFFu).value(), 0x1u);
   EXPECT_EQ(IntrMask(0xFFFFFFFFu).set_cmpl_0(0).value(), 0xFFFFFFFEu);
   EXPECT_EQ(IntrMask(0x1u).cmpl_0(), 0x1u);
   EXPECT_EQ(IntrMask::kCmpl1Mask, 0x2u);
-  EXPECT_EQ(IntrMask::kCmpl1Shift, 1u);
   EXPECT_EQ(IntrMask().set_cmpl_1(0xFFFFFFFFu).value(), 0x2u);
   EXPECT_EQ(IntrMask(0xFFFFFFFFu).set_cmpl_1(0).value(), 0xFFFFFFFDu);
   EXPECT_EQ(IntrMask(0x2u).cmpl_1(), 0x1u);
   EXPECT_EQ(IntrMask::kMsg0Mask, 0x4u);
-  EXPECT_EQ(IntrMask::kMsg0Shift, 2u);
   EXPECT_EQ(IntrMask().set_msg_0(0xFFFFFFFFu).value(), 0x4u);
   EXPECT_EQ(IntrMask(0xFFFFFFFFu).set_msg_0(0).value(), 0xFFFFFFFBu);
   EXPECT_EQ(IntrMask(0x4u).msg_0(), 0x1u);
   EXPECT_EQ(IntrMask::kMsg1Mask, 0x8u);
-  EXPECT_EQ(IntrMask::kMsg1Shift, 3u);
   EXPECT_EQ(IntrMask().set_msg_1(0xFFFFFFFFu).value(), 0x8u);
   EXPECT_EQ(IntrMask(0xFFFFFFFFu).set_msg_1(0).value(), 0xFFFFFFF7u);
   EXPECT_EQ(IntrMask(0x8u).msg_1(), 0x1u);
+  EXPECT_EQ(IntrMask(0xFFFFFFFFu).known().value(), 0xFu);
 }
 
 TEST(GeneratedRegisters, KickNonRwIo) {
@@ -158,7 +146,6 @@ TEST(GeneratedRegisters, KickNonRwIo) {
   EXPECT_TRUE(KickNonRwIo::kAccess == RegAccess::kDoorbell);
   EXPECT_EQ(KickNonRwIo().value(), 0u);
   EXPECT_EQ(KickNonRwIo::kValueMask, 0xFFFFFFFFu);
-  EXPECT_EQ(KickNonRwIo::kValueShift, 0u);
   EXPECT_EQ(KickNonRwIo().set_value(0xFFFFFFFFu).value(), 0xFFFFFFFFu);
   EXPECT_EQ(KickNonRwIo(0xFFFFFFFFu).set_value(0).value(), 0x0u);
 }
@@ -168,7 +155,6 @@ TEST(GeneratedRegisters, Debug) {
   EXPECT_TRUE(Debug::kAccess == RegAccess::kWo);
   EXPECT_EQ(Debug().value(), 0u);
   EXPECT_EQ(Debug::kValueMask, 0xFFFFFFFFu);
-  EXPECT_EQ(Debug::kValueShift, 0u);
   EXPECT_EQ(Debug().set_value(0xFFFFFFFFu).value(), 0xFFFFFFFFu);
   EXPECT_EQ(Debug(0xFFFFFFFFu).set_value(0).value(), 0x0u);
 }
@@ -178,7 +164,6 @@ TEST(GeneratedRegisters, KickRwIo) {
   EXPECT_TRUE(KickRwIo::kAccess == RegAccess::kDoorbell);
   EXPECT_EQ(KickRwIo().value(), 0u);
   EXPECT_EQ(KickRwIo::kValueMask, 0xFFFFFFFFu);
-  EXPECT_EQ(KickRwIo::kValueShift, 0u);
   EXPECT_EQ(KickRwIo().set_value(0xFFFFFFFFu).value(), 0xFFFFFFFFu);
   EXPECT_EQ(KickRwIo(0xFFFFFFFFu).set_value(0).value(), 0x0u);
 }
@@ -187,17 +172,37 @@ TEST(GeneratedLayouts, RingsState) {
   EXPECT_EQ(sizeof(RingsState), 140u);
   EXPECT_EQ(RingsState::kSize, 140u);
   EXPECT_EQ(RingsState::kReqProdIdxOffset, 0u);
+  EXPECT_EQ(RingsState::kReqProdIdxSpan.offset, 0u);
+  EXPECT_EQ(RingsState::kReqProdIdxSpan.size, 4u);
   EXPECT_EQ(RingsState::kReqConsIdxOffset, 4u);
+  EXPECT_EQ(RingsState::kReqConsIdxSpan.offset, 4u);
+  EXPECT_EQ(RingsState::kReqConsIdxSpan.size, 4u);
   EXPECT_EQ(RingsState::kReqNumEntriesLog2Offset, 8u);
+  EXPECT_EQ(RingsState::kReqNumEntriesLog2Span.offset, 8u);
+  EXPECT_EQ(RingsState::kReqNumEntriesLog2Span.size, 4u);
   EXPECT_EQ(RingsState::kCmpProdIdxOffset, 12u);
+  EXPECT_EQ(RingsState::kCmpProdIdxSpan.offset, 12u);
+  EXPECT_EQ(RingsState::kCmpProdIdxSpan.size, 4u);
   EXPECT_EQ(RingsState::kCmpConsIdxOffset, 16u);
+  EXPECT_EQ(RingsState::kCmpConsIdxSpan.offset, 16u);
+  EXPECT_EQ(RingsState::kCmpConsIdxSpan.size, 4u);
   EXPECT_EQ(RingsState::kCmpNumEntriesLog2Offset, 20u);
+  EXPECT_EQ(RingsState::kCmpNumEntriesLog2Span.offset, 20u);
+  EXPECT_EQ(RingsState::kCmpNumEntriesLog2Span.size, 4u);
   EXPECT_EQ(RingsState::kReqCallThresholdOffset, 24u);
+  EXPECT_EQ(RingsState::kReqCallThresholdSpan.offset, 24u);
+  EXPECT_EQ(RingsState::kReqCallThresholdSpan.size, 4u);
   EXPECT_EQ(RingsState::kPad0Offset, 28u);
   EXPECT_EQ(RingsState::kPad0Count, 100u);
   EXPECT_EQ(RingsState::kMsgProdIdxOffset, 128u);
+  EXPECT_EQ(RingsState::kMsgProdIdxSpan.offset, 128u);
+  EXPECT_EQ(RingsState::kMsgProdIdxSpan.size, 4u);
   EXPECT_EQ(RingsState::kMsgConsIdxOffset, 132u);
+  EXPECT_EQ(RingsState::kMsgConsIdxSpan.offset, 132u);
+  EXPECT_EQ(RingsState::kMsgConsIdxSpan.size, 4u);
   EXPECT_EQ(RingsState::kMsgNumEntriesLog2Offset, 136u);
+  EXPECT_EQ(RingsState::kMsgNumEntriesLog2Span.offset, 136u);
+  EXPECT_EQ(RingsState::kMsgNumEntriesLog2Span.size, 4u);
   {
     RingsState l;
     fill(l, 1);
@@ -294,20 +299,45 @@ TEST(GeneratedLayouts, RingReqDesc) {
   EXPECT_EQ(sizeof(RingReqDesc), 128u);
   EXPECT_EQ(RingReqDesc::kSize, 128u);
   EXPECT_EQ(RingReqDesc::kContextOffset, 0u);
+  EXPECT_EQ(RingReqDesc::kContextSpan.offset, 0u);
+  EXPECT_EQ(RingReqDesc::kContextSpan.size, 8u);
   EXPECT_EQ(RingReqDesc::kDataAddrOffset, 8u);
+  EXPECT_EQ(RingReqDesc::kDataAddrSpan.offset, 8u);
+  EXPECT_EQ(RingReqDesc::kDataAddrSpan.size, 8u);
   EXPECT_EQ(RingReqDesc::kDataLenOffset, 16u);
+  EXPECT_EQ(RingReqDesc::kDataLenSpan.offset, 16u);
+  EXPECT_EQ(RingReqDesc::kDataLenSpan.size, 8u);
   EXPECT_EQ(RingReqDesc::kSenseAddrOffset, 24u);
+  EXPECT_EQ(RingReqDesc::kSenseAddrSpan.offset, 24u);
+  EXPECT_EQ(RingReqDesc::kSenseAddrSpan.size, 8u);
   EXPECT_EQ(RingReqDesc::kSenseLenOffset, 32u);
+  EXPECT_EQ(RingReqDesc::kSenseLenSpan.offset, 32u);
+  EXPECT_EQ(RingReqDesc::kSenseLenSpan.size, 4u);
   EXPECT_EQ(RingReqDesc::kFlagsOffset, 36u);
+  EXPECT_EQ(RingReqDesc::kFlagsSpan.offset, 36u);
+  EXPECT_EQ(RingReqDesc::kFlagsSpan.size, 4u);
   EXPECT_EQ(RingReqDesc::kCdbOffset, 40u);
   EXPECT_EQ(RingReqDesc::kCdbCount, 16u);
+  EXPECT_EQ(RingReqDesc::kCdbSpan.offset, 40u);
+  EXPECT_EQ(RingReqDesc::kCdbSpan.size, 16u);
   EXPECT_EQ(RingReqDesc::kCdbLenOffset, 56u);
+  EXPECT_EQ(RingReqDesc::kCdbLenSpan.offset, 56u);
+  EXPECT_EQ(RingReqDesc::kCdbLenSpan.size, 1u);
   EXPECT_EQ(RingReqDesc::kLunOffset, 57u);
-  EXPECT_EQ(RingReqDesc::kLunCount, 8u);
+  EXPECT_EQ(RingReqDesc::kLunSpan.offset, 57u);
+  EXPECT_EQ(RingReqDesc::kLunSpan.size, 8u);
   EXPECT_EQ(RingReqDesc::kTagOffset, 65u);
+  EXPECT_EQ(RingReqDesc::kTagSpan.offset, 65u);
+  EXPECT_EQ(RingReqDesc::kTagSpan.size, 1u);
   EXPECT_EQ(RingReqDesc::kBusOffset, 66u);
+  EXPECT_EQ(RingReqDesc::kBusSpan.offset, 66u);
+  EXPECT_EQ(RingReqDesc::kBusSpan.size, 1u);
   EXPECT_EQ(RingReqDesc::kTargetOffset, 67u);
+  EXPECT_EQ(RingReqDesc::kTargetSpan.offset, 67u);
+  EXPECT_EQ(RingReqDesc::kTargetSpan.size, 1u);
   EXPECT_EQ(RingReqDesc::kVcpuHintOffset, 68u);
+  EXPECT_EQ(RingReqDesc::kVcpuHintSpan.offset, 68u);
+  EXPECT_EQ(RingReqDesc::kVcpuHintSpan.size, 1u);
   EXPECT_EQ(RingReqDesc::kUnusedOffset, 69u);
   EXPECT_EQ(RingReqDesc::kUnusedCount, 59u);
   {
@@ -358,8 +388,9 @@ TEST(GeneratedLayouts, RingReqDesc) {
   {
     RingReqDesc l;
     fill(l, 6);
-    l.set_flags(static_cast<uint32_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.flags(), static_cast<uint32_t>(0x0102030405060708ull));
+    l.set_flags(static_cast<RequestFlag>(static_cast<uint32_t>(0x0102030405060708ull)));
+    EXPECT_EQ(l.flags_raw(), static_cast<uint32_t>(0x0102030405060708ull));
+    EXPECT_EQ(to_raw(l.flags()), static_cast<uint32_t>(0x0102030405060708ull));
     EXPECT_EQ(l.raw[36], 0x08);  // little-endian
     EXPECT_EQ(l.raw[39], 0x05);
     expect_only_changed(l, 6, 36, 40);
@@ -378,6 +409,26 @@ TEST(GeneratedLayouts, RingReqDesc) {
     expect_only_changed(l, 7, at, at + 1);
   }
   {
+    // Whole-array copies: in, out, clamped to the array, the rest zeroed.
+    RingReqDesc l;
+    fill(l, 7);
+    uint8_t in[17], out[17] = {};
+    for (uint32_t i = 0; i < 17; ++i) {
+      in[i] = static_cast<uint8_t>(i + 1);
+    }
+    l.set_cdb_from(in, 17);
+    EXPECT_EQ(l.copy_cdb_to(out, 17), 16u);
+    for (uint32_t i = 0; i < 16; ++i) {
+      EXPECT_EQ(out[i], in[i]) << "element " << i;
+    }
+    EXPECT_EQ(out[16], 0u);  // never written past the array
+    expect_only_changed(l, 7, 40, 56);
+    l.set_cdb_from(in, 1);
+    EXPECT_EQ(l.cdb(0), in[0]);
+    EXPECT_EQ(l.cdb(15), 0u);
+    EXPECT_EQ(l.copy_cdb_to(out, 1), 1u);
+  }
+  {
     RingReqDesc l;
     fill(l, 8);
     l.set_cdb_len(static_cast<uint8_t>(0x0102030405060708ull));
@@ -388,21 +439,18 @@ TEST(GeneratedLayouts, RingReqDesc) {
   {
     RingReqDesc l;
     fill(l, 9);
-    const uint32_t last = RingReqDesc::kLunCount - 1;
-    l.set_lun(last, static_cast<uint8_t>(0x0102030405060708ull));
-    const uint32_t at = 57 + last * 1;
-    EXPECT_EQ(l.lun(last), static_cast<uint8_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.raw[at], 0x08);
-    expect_only_changed(l, 9, at, at + 1);
-    l.set_lun(RingReqDesc::kLunCount, 0xFF);  // out of range: ignored
-    EXPECT_EQ(l.lun(RingReqDesc::kLunCount), 0u);
-    expect_only_changed(l, 9, at, at + 1);
+    l.set_lun(SamLun::from_value(0x0102030405060708ull));
+    EXPECT_EQ(l.lun().value(), 0x0102030405060708ull);
+    EXPECT_EQ(l.raw[57], 0x01);  // most significant byte first
+    EXPECT_EQ(l.raw[64], 0x08);
+    expect_only_changed(l, 9, 57, 65);
   }
   {
     RingReqDesc l;
     fill(l, 10);
-    l.set_tag(static_cast<uint8_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.tag(), static_cast<uint8_t>(0x0102030405060708ull));
+    l.set_tag(static_cast<Tag>(static_cast<uint8_t>(0x0102030405060708ull)));
+    EXPECT_EQ(l.tag_raw(), static_cast<uint8_t>(0x0102030405060708ull));
+    EXPECT_EQ(to_raw(l.tag()), static_cast<uint8_t>(0x0102030405060708ull));
     EXPECT_EQ(l.raw[65], 0x08);  // little-endian
     expect_only_changed(l, 10, 65, 66);
   }
@@ -436,10 +484,20 @@ TEST(GeneratedLayouts, RingCmpDesc) {
   EXPECT_EQ(sizeof(RingCmpDesc), 32u);
   EXPECT_EQ(RingCmpDesc::kSize, 32u);
   EXPECT_EQ(RingCmpDesc::kContextOffset, 0u);
+  EXPECT_EQ(RingCmpDesc::kContextSpan.offset, 0u);
+  EXPECT_EQ(RingCmpDesc::kContextSpan.size, 8u);
   EXPECT_EQ(RingCmpDesc::kDataLenOffset, 8u);
+  EXPECT_EQ(RingCmpDesc::kDataLenSpan.offset, 8u);
+  EXPECT_EQ(RingCmpDesc::kDataLenSpan.size, 8u);
   EXPECT_EQ(RingCmpDesc::kSenseLenOffset, 16u);
+  EXPECT_EQ(RingCmpDesc::kSenseLenSpan.offset, 16u);
+  EXPECT_EQ(RingCmpDesc::kSenseLenSpan.size, 4u);
   EXPECT_EQ(RingCmpDesc::kHostStatusOffset, 20u);
+  EXPECT_EQ(RingCmpDesc::kHostStatusSpan.offset, 20u);
+  EXPECT_EQ(RingCmpDesc::kHostStatusSpan.size, 2u);
   EXPECT_EQ(RingCmpDesc::kScsiStatusOffset, 22u);
+  EXPECT_EQ(RingCmpDesc::kScsiStatusSpan.offset, 22u);
+  EXPECT_EQ(RingCmpDesc::kScsiStatusSpan.size, 2u);
   EXPECT_EQ(RingCmpDesc::kPadOffset, 24u);
   EXPECT_EQ(RingCmpDesc::kPadCount, 2u);
   {
@@ -472,8 +530,9 @@ TEST(GeneratedLayouts, RingCmpDesc) {
   {
     RingCmpDesc l;
     fill(l, 4);
-    l.set_host_status(static_cast<uint16_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.host_status(), static_cast<uint16_t>(0x0102030405060708ull));
+    l.set_host_status(static_cast<HostStatus>(static_cast<uint16_t>(0x0102030405060708ull)));
+    EXPECT_EQ(l.host_status_raw(), static_cast<uint16_t>(0x0102030405060708ull));
+    EXPECT_EQ(to_raw(l.host_status()), static_cast<uint16_t>(0x0102030405060708ull));
     EXPECT_EQ(l.raw[20], 0x08);  // little-endian
     EXPECT_EQ(l.raw[21], 0x07);
     expect_only_changed(l, 4, 20, 22);
@@ -481,8 +540,9 @@ TEST(GeneratedLayouts, RingCmpDesc) {
   {
     RingCmpDesc l;
     fill(l, 5);
-    l.set_scsi_status(static_cast<uint16_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.scsi_status(), static_cast<uint16_t>(0x0102030405060708ull));
+    l.set_scsi_status(static_cast<ScsiStatus>(static_cast<uint16_t>(0x0102030405060708ull)));
+    EXPECT_EQ(l.scsi_status_raw(), static_cast<uint16_t>(0x0102030405060708ull));
+    EXPECT_EQ(to_raw(l.scsi_status()), static_cast<uint16_t>(0x0102030405060708ull));
     EXPECT_EQ(l.raw[22], 0x08);  // little-endian
     EXPECT_EQ(l.raw[23], 0x07);
     expect_only_changed(l, 5, 22, 24);
@@ -493,13 +553,18 @@ TEST(GeneratedLayouts, RingMsgDesc) {
   EXPECT_EQ(sizeof(RingMsgDesc), 128u);
   EXPECT_EQ(RingMsgDesc::kSize, 128u);
   EXPECT_EQ(RingMsgDesc::kTypeOffset, 0u);
+  EXPECT_EQ(RingMsgDesc::kTypeSpan.offset, 0u);
+  EXPECT_EQ(RingMsgDesc::kTypeSpan.size, 4u);
   EXPECT_EQ(RingMsgDesc::kArgsOffset, 4u);
   EXPECT_EQ(RingMsgDesc::kArgsCount, 31u);
+  EXPECT_EQ(RingMsgDesc::kArgsSpan.offset, 4u);
+  EXPECT_EQ(RingMsgDesc::kArgsSpan.size, 124u);
   {
     RingMsgDesc l;
     fill(l, 1);
-    l.set_type(static_cast<uint32_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.type(), static_cast<uint32_t>(0x0102030405060708ull));
+    l.set_type(static_cast<MsgType>(static_cast<uint32_t>(0x0102030405060708ull)));
+    EXPECT_EQ(l.type_raw(), static_cast<uint32_t>(0x0102030405060708ull));
+    EXPECT_EQ(to_raw(l.type()), static_cast<uint32_t>(0x0102030405060708ull));
     EXPECT_EQ(l.raw[0], 0x08);  // little-endian
     EXPECT_EQ(l.raw[3], 0x05);
     expect_only_changed(l, 1, 0, 4);
@@ -517,23 +582,51 @@ TEST(GeneratedLayouts, RingMsgDesc) {
     EXPECT_EQ(l.args(RingMsgDesc::kArgsCount), 0u);
     expect_only_changed(l, 2, at, at + 4);
   }
+  {
+    // Whole-array copies: in, out, clamped to the array, the rest zeroed.
+    RingMsgDesc l;
+    fill(l, 2);
+    uint32_t in[32], out[32] = {};
+    for (uint32_t i = 0; i < 32; ++i) {
+      in[i] = static_cast<uint32_t>(i + 1);
+    }
+    l.set_args_from(in, 32);
+    EXPECT_EQ(l.copy_args_to(out, 32), 31u);
+    for (uint32_t i = 0; i < 31; ++i) {
+      EXPECT_EQ(out[i], in[i]) << "element " << i;
+    }
+    EXPECT_EQ(out[31], 0u);  // never written past the array
+    expect_only_changed(l, 2, 4, 128);
+    l.set_args_from(in, 1);
+    EXPECT_EQ(l.args(0), in[0]);
+    EXPECT_EQ(l.args(30), 0u);
+    EXPECT_EQ(l.copy_args_to(out, 1), 1u);
+  }
 }
 
 TEST(GeneratedLayouts, MsgDevStatusChanged) {
   EXPECT_EQ(sizeof(MsgDevStatusChanged), 128u);
   EXPECT_EQ(MsgDevStatusChanged::kSize, 128u);
   EXPECT_EQ(MsgDevStatusChanged::kTypeOffset, 0u);
+  EXPECT_EQ(MsgDevStatusChanged::kTypeSpan.offset, 0u);
+  EXPECT_EQ(MsgDevStatusChanged::kTypeSpan.size, 4u);
   EXPECT_EQ(MsgDevStatusChanged::kBusOffset, 4u);
+  EXPECT_EQ(MsgDevStatusChanged::kBusSpan.offset, 4u);
+  EXPECT_EQ(MsgDevStatusChanged::kBusSpan.size, 4u);
   EXPECT_EQ(MsgDevStatusChanged::kTargetOffset, 8u);
+  EXPECT_EQ(MsgDevStatusChanged::kTargetSpan.offset, 8u);
+  EXPECT_EQ(MsgDevStatusChanged::kTargetSpan.size, 4u);
   EXPECT_EQ(MsgDevStatusChanged::kLunOffset, 12u);
-  EXPECT_EQ(MsgDevStatusChanged::kLunCount, 8u);
+  EXPECT_EQ(MsgDevStatusChanged::kLunSpan.offset, 12u);
+  EXPECT_EQ(MsgDevStatusChanged::kLunSpan.size, 8u);
   EXPECT_EQ(MsgDevStatusChanged::kPadOffset, 20u);
   EXPECT_EQ(MsgDevStatusChanged::kPadCount, 27u);
   {
     MsgDevStatusChanged l;
     fill(l, 1);
-    l.set_type(static_cast<uint32_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.type(), static_cast<uint32_t>(0x0102030405060708ull));
+    l.set_type(static_cast<MsgType>(static_cast<uint32_t>(0x0102030405060708ull)));
+    EXPECT_EQ(l.type_raw(), static_cast<uint32_t>(0x0102030405060708ull));
+    EXPECT_EQ(to_raw(l.type()), static_cast<uint32_t>(0x0102030405060708ull));
     EXPECT_EQ(l.raw[0], 0x08);  // little-endian
     EXPECT_EQ(l.raw[3], 0x05);
     expect_only_changed(l, 1, 0, 4);
@@ -559,15 +652,11 @@ TEST(GeneratedLayouts, MsgDevStatusChanged) {
   {
     MsgDevStatusChanged l;
     fill(l, 4);
-    const uint32_t last = MsgDevStatusChanged::kLunCount - 1;
-    l.set_lun(last, static_cast<uint8_t>(0x0102030405060708ull));
-    const uint32_t at = 12 + last * 1;
-    EXPECT_EQ(l.lun(last), static_cast<uint8_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.raw[at], 0x08);
-    expect_only_changed(l, 4, at, at + 1);
-    l.set_lun(MsgDevStatusChanged::kLunCount, 0xFF);  // out of range: ignored
-    EXPECT_EQ(l.lun(MsgDevStatusChanged::kLunCount), 0u);
-    expect_only_changed(l, 4, at, at + 1);
+    l.set_lun(SamLun::from_value(0x0102030405060708ull));
+    EXPECT_EQ(l.lun().value(), 0x0102030405060708ull);
+    EXPECT_EQ(l.raw[12], 0x01);  // most significant byte first
+    EXPECT_EQ(l.raw[19], 0x08);
+    expect_only_changed(l, 4, 12, 20);
   }
 }
 
@@ -575,8 +664,14 @@ TEST(GeneratedLayouts, SgElement) {
   EXPECT_EQ(sizeof(SgElement), 16u);
   EXPECT_EQ(SgElement::kSize, 16u);
   EXPECT_EQ(SgElement::kAddrOffset, 0u);
+  EXPECT_EQ(SgElement::kAddrSpan.offset, 0u);
+  EXPECT_EQ(SgElement::kAddrSpan.size, 8u);
   EXPECT_EQ(SgElement::kLengthOffset, 8u);
+  EXPECT_EQ(SgElement::kLengthSpan.offset, 8u);
+  EXPECT_EQ(SgElement::kLengthSpan.size, 4u);
   EXPECT_EQ(SgElement::kFlagsOffset, 12u);
+  EXPECT_EQ(SgElement::kFlagsSpan.offset, 12u);
+  EXPECT_EQ(SgElement::kFlagsSpan.size, 4u);
   {
     SgElement l;
     fill(l, 1);
@@ -598,8 +693,9 @@ TEST(GeneratedLayouts, SgElement) {
   {
     SgElement l;
     fill(l, 3);
-    l.set_flags(static_cast<uint32_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.flags(), static_cast<uint32_t>(0x0102030405060708ull));
+    l.set_flags(static_cast<SgFlag>(static_cast<uint32_t>(0x0102030405060708ull)));
+    EXPECT_EQ(l.flags_raw(), static_cast<uint32_t>(0x0102030405060708ull));
+    EXPECT_EQ(to_raw(l.flags()), static_cast<uint32_t>(0x0102030405060708ull));
     EXPECT_EQ(l.raw[12], 0x08);  // little-endian
     EXPECT_EQ(l.raw[15], 0x05);
     expect_only_changed(l, 3, 12, 16);
@@ -611,12 +707,22 @@ TEST(GeneratedLayouts, CmdDescSetupRings) {
   EXPECT_EQ(CmdDescSetupRings::kSize, 528u);
   EXPECT_EQ(CmdDescSetupRings::kDwords, 132u);
   EXPECT_EQ(CmdDescSetupRings::kReqRingNumPagesOffset, 0u);
+  EXPECT_EQ(CmdDescSetupRings::kReqRingNumPagesSpan.offset, 0u);
+  EXPECT_EQ(CmdDescSetupRings::kReqRingNumPagesSpan.size, 4u);
   EXPECT_EQ(CmdDescSetupRings::kCmpRingNumPagesOffset, 4u);
+  EXPECT_EQ(CmdDescSetupRings::kCmpRingNumPagesSpan.offset, 4u);
+  EXPECT_EQ(CmdDescSetupRings::kCmpRingNumPagesSpan.size, 4u);
   EXPECT_EQ(CmdDescSetupRings::kRingsStatePpnOffset, 8u);
+  EXPECT_EQ(CmdDescSetupRings::kRingsStatePpnSpan.offset, 8u);
+  EXPECT_EQ(CmdDescSetupRings::kRingsStatePpnSpan.size, 8u);
   EXPECT_EQ(CmdDescSetupRings::kReqRingPpnsOffset, 16u);
   EXPECT_EQ(CmdDescSetupRings::kReqRingPpnsCount, 32u);
+  EXPECT_EQ(CmdDescSetupRings::kReqRingPpnsSpan.offset, 16u);
+  EXPECT_EQ(CmdDescSetupRings::kReqRingPpnsSpan.size, 256u);
   EXPECT_EQ(CmdDescSetupRings::kCmpRingPpnsOffset, 272u);
   EXPECT_EQ(CmdDescSetupRings::kCmpRingPpnsCount, 32u);
+  EXPECT_EQ(CmdDescSetupRings::kCmpRingPpnsSpan.offset, 272u);
+  EXPECT_EQ(CmdDescSetupRings::kCmpRingPpnsSpan.size, 256u);
   {
     CmdDescSetupRings l;
     fill(l, 1);
@@ -658,6 +764,26 @@ TEST(GeneratedLayouts, CmdDescSetupRings) {
     expect_only_changed(l, 4, at, at + 8);
   }
   {
+    // Whole-array copies: in, out, clamped to the array, the rest zeroed.
+    CmdDescSetupRings l;
+    fill(l, 4);
+    uint64_t in[33], out[33] = {};
+    for (uint32_t i = 0; i < 33; ++i) {
+      in[i] = static_cast<uint64_t>(i + 1);
+    }
+    l.set_req_ring_ppns_from(in, 33);
+    EXPECT_EQ(l.copy_req_ring_ppns_to(out, 33), 32u);
+    for (uint32_t i = 0; i < 32; ++i) {
+      EXPECT_EQ(out[i], in[i]) << "element " << i;
+    }
+    EXPECT_EQ(out[32], 0u);  // never written past the array
+    expect_only_changed(l, 4, 16, 272);
+    l.set_req_ring_ppns_from(in, 1);
+    EXPECT_EQ(l.req_ring_ppns(0), in[0]);
+    EXPECT_EQ(l.req_ring_ppns(31), 0u);
+    EXPECT_EQ(l.copy_req_ring_ppns_to(out, 1), 1u);
+  }
+  {
     CmdDescSetupRings l;
     fill(l, 5);
     const uint32_t last = CmdDescSetupRings::kCmpRingPpnsCount - 1;
@@ -669,6 +795,26 @@ TEST(GeneratedLayouts, CmdDescSetupRings) {
     l.set_cmp_ring_ppns(CmdDescSetupRings::kCmpRingPpnsCount, 0xFF);  // out of range: ignored
     EXPECT_EQ(l.cmp_ring_ppns(CmdDescSetupRings::kCmpRingPpnsCount), 0u);
     expect_only_changed(l, 5, at, at + 8);
+  }
+  {
+    // Whole-array copies: in, out, clamped to the array, the rest zeroed.
+    CmdDescSetupRings l;
+    fill(l, 5);
+    uint64_t in[33], out[33] = {};
+    for (uint32_t i = 0; i < 33; ++i) {
+      in[i] = static_cast<uint64_t>(i + 1);
+    }
+    l.set_cmp_ring_ppns_from(in, 33);
+    EXPECT_EQ(l.copy_cmp_ring_ppns_to(out, 33), 32u);
+    for (uint32_t i = 0; i < 32; ++i) {
+      EXPECT_EQ(out[i], in[i]) << "element " << i;
+    }
+    EXPECT_EQ(out[32], 0u);  // never written past the array
+    expect_only_changed(l, 5, 272, 528);
+    l.set_cmp_ring_ppns_from(in, 1);
+    EXPECT_EQ(l.cmp_ring_ppns(0), in[0]);
+    EXPECT_EQ(l.cmp_ring_ppns(31), 0u);
+    EXPECT_EQ(l.copy_cmp_ring_ppns_to(out, 1), 1u);
   }
   {
     CmdDescSetupRings l;
@@ -684,9 +830,13 @@ TEST(GeneratedLayouts, CmdDescSetupMsgRing) {
   EXPECT_EQ(CmdDescSetupMsgRing::kSize, 136u);
   EXPECT_EQ(CmdDescSetupMsgRing::kDwords, 34u);
   EXPECT_EQ(CmdDescSetupMsgRing::kNumPagesOffset, 0u);
+  EXPECT_EQ(CmdDescSetupMsgRing::kNumPagesSpan.offset, 0u);
+  EXPECT_EQ(CmdDescSetupMsgRing::kNumPagesSpan.size, 4u);
   EXPECT_EQ(CmdDescSetupMsgRing::kPadOffset, 4u);
   EXPECT_EQ(CmdDescSetupMsgRing::kRingPpnsOffset, 8u);
   EXPECT_EQ(CmdDescSetupMsgRing::kRingPpnsCount, 16u);
+  EXPECT_EQ(CmdDescSetupMsgRing::kRingPpnsSpan.offset, 8u);
+  EXPECT_EQ(CmdDescSetupMsgRing::kRingPpnsSpan.size, 128u);
   {
     CmdDescSetupMsgRing l;
     fill(l, 1);
@@ -710,6 +860,26 @@ TEST(GeneratedLayouts, CmdDescSetupMsgRing) {
     expect_only_changed(l, 2, at, at + 8);
   }
   {
+    // Whole-array copies: in, out, clamped to the array, the rest zeroed.
+    CmdDescSetupMsgRing l;
+    fill(l, 2);
+    uint64_t in[17], out[17] = {};
+    for (uint32_t i = 0; i < 17; ++i) {
+      in[i] = static_cast<uint64_t>(i + 1);
+    }
+    l.set_ring_ppns_from(in, 17);
+    EXPECT_EQ(l.copy_ring_ppns_to(out, 17), 16u);
+    for (uint32_t i = 0; i < 16; ++i) {
+      EXPECT_EQ(out[i], in[i]) << "element " << i;
+    }
+    EXPECT_EQ(out[16], 0u);  // never written past the array
+    expect_only_changed(l, 2, 8, 136);
+    l.set_ring_ppns_from(in, 1);
+    EXPECT_EQ(l.ring_ppns(0), in[0]);
+    EXPECT_EQ(l.ring_ppns(15), 0u);
+    EXPECT_EQ(l.copy_ring_ppns_to(out, 1), 1u);
+  }
+  {
     CmdDescSetupMsgRing l;
     l.set_dword(CmdDescSetupMsgRing::kDwords - 1, 0xA1B2C3D4u);
     EXPECT_EQ(l.dword(CmdDescSetupMsgRing::kDwords - 1), 0xA1B2C3D4u);
@@ -723,8 +893,11 @@ TEST(GeneratedLayouts, CmdDescResetDevice) {
   EXPECT_EQ(CmdDescResetDevice::kSize, 12u);
   EXPECT_EQ(CmdDescResetDevice::kDwords, 3u);
   EXPECT_EQ(CmdDescResetDevice::kTargetOffset, 0u);
+  EXPECT_EQ(CmdDescResetDevice::kTargetSpan.offset, 0u);
+  EXPECT_EQ(CmdDescResetDevice::kTargetSpan.size, 4u);
   EXPECT_EQ(CmdDescResetDevice::kLunOffset, 4u);
-  EXPECT_EQ(CmdDescResetDevice::kLunCount, 8u);
+  EXPECT_EQ(CmdDescResetDevice::kLunSpan.offset, 4u);
+  EXPECT_EQ(CmdDescResetDevice::kLunSpan.size, 8u);
   {
     CmdDescResetDevice l;
     fill(l, 1);
@@ -737,15 +910,11 @@ TEST(GeneratedLayouts, CmdDescResetDevice) {
   {
     CmdDescResetDevice l;
     fill(l, 2);
-    const uint32_t last = CmdDescResetDevice::kLunCount - 1;
-    l.set_lun(last, static_cast<uint8_t>(0x0102030405060708ull));
-    const uint32_t at = 4 + last * 1;
-    EXPECT_EQ(l.lun(last), static_cast<uint8_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.raw[at], 0x08);
-    expect_only_changed(l, 2, at, at + 1);
-    l.set_lun(CmdDescResetDevice::kLunCount, 0xFF);  // out of range: ignored
-    EXPECT_EQ(l.lun(CmdDescResetDevice::kLunCount), 0u);
-    expect_only_changed(l, 2, at, at + 1);
+    l.set_lun(SamLun::from_value(0x0102030405060708ull));
+    EXPECT_EQ(l.lun().value(), 0x0102030405060708ull);
+    EXPECT_EQ(l.raw[4], 0x01);  // most significant byte first
+    EXPECT_EQ(l.raw[11], 0x08);
+    expect_only_changed(l, 2, 4, 12);
   }
   {
     CmdDescResetDevice l;
@@ -761,7 +930,11 @@ TEST(GeneratedLayouts, CmdDescAbortCmd) {
   EXPECT_EQ(CmdDescAbortCmd::kSize, 16u);
   EXPECT_EQ(CmdDescAbortCmd::kDwords, 4u);
   EXPECT_EQ(CmdDescAbortCmd::kContextOffset, 0u);
+  EXPECT_EQ(CmdDescAbortCmd::kContextSpan.offset, 0u);
+  EXPECT_EQ(CmdDescAbortCmd::kContextSpan.size, 8u);
   EXPECT_EQ(CmdDescAbortCmd::kTargetOffset, 8u);
+  EXPECT_EQ(CmdDescAbortCmd::kTargetSpan.offset, 8u);
+  EXPECT_EQ(CmdDescAbortCmd::kTargetSpan.size, 4u);
   EXPECT_EQ(CmdDescAbortCmd::kPadOffset, 12u);
   {
     CmdDescAbortCmd l;
@@ -795,8 +968,17 @@ TEST(GeneratedLayouts, CmdDescConfig) {
   EXPECT_EQ(CmdDescConfig::kSize, 24u);
   EXPECT_EQ(CmdDescConfig::kDwords, 6u);
   EXPECT_EQ(CmdDescConfig::kCmpAddrOffset, 0u);
+  EXPECT_EQ(CmdDescConfig::kCmpAddrSpan.offset, 0u);
+  EXPECT_EQ(CmdDescConfig::kCmpAddrSpan.size, 8u);
   EXPECT_EQ(CmdDescConfig::kConfigPageAddressOffset, 8u);
+  EXPECT_EQ(CmdDescConfig::kConfigPageAddressSpan.offset, 8u);
+  EXPECT_EQ(CmdDescConfig::kConfigPageAddressSpan.size, 4u);
+  EXPECT_EQ(CmdDescConfig::kConfigAddrTypeOffset, 12u);
+  EXPECT_EQ(CmdDescConfig::kConfigAddrTypeSpan.offset, 12u);
+  EXPECT_EQ(CmdDescConfig::kConfigAddrTypeSpan.size, 4u);
   EXPECT_EQ(CmdDescConfig::kConfigPageNumOffset, 16u);
+  EXPECT_EQ(CmdDescConfig::kConfigPageNumSpan.offset, 16u);
+  EXPECT_EQ(CmdDescConfig::kConfigPageNumSpan.size, 4u);
   EXPECT_EQ(CmdDescConfig::kPadOffset, 20u);
   {
     CmdDescConfig l;
@@ -810,20 +992,33 @@ TEST(GeneratedLayouts, CmdDescConfig) {
   {
     CmdDescConfig l;
     fill(l, 2);
-    l.set_config_page_address(static_cast<uint64_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.config_page_address(), static_cast<uint64_t>(0x0102030405060708ull));
+    l.set_config_page_address(static_cast<uint32_t>(0x0102030405060708ull));
+    EXPECT_EQ(l.config_page_address(), static_cast<uint32_t>(0x0102030405060708ull));
     EXPECT_EQ(l.raw[8], 0x08);  // little-endian
-    EXPECT_EQ(l.raw[15], 0x01);
-    expect_only_changed(l, 2, 8, 16);
+    EXPECT_EQ(l.raw[11], 0x05);
+    expect_only_changed(l, 2, 8, 12);
   }
   {
     CmdDescConfig l;
     fill(l, 3);
-    l.set_config_page_num(static_cast<uint32_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.config_page_num(), static_cast<uint32_t>(0x0102030405060708ull));
+    l.set_config_addr_type(
+        static_cast<ConfigAddrType>(static_cast<uint32_t>(0x0102030405060708ull)));
+    EXPECT_EQ(l.config_addr_type_raw(), static_cast<uint32_t>(0x0102030405060708ull));
+    EXPECT_EQ(to_raw(l.config_addr_type()), static_cast<uint32_t>(0x0102030405060708ull));
+    EXPECT_EQ(l.raw[12], 0x08);  // little-endian
+    EXPECT_EQ(l.raw[15], 0x05);
+    expect_only_changed(l, 3, 12, 16);
+  }
+  {
+    CmdDescConfig l;
+    fill(l, 4);
+    l.set_config_page_num(
+        static_cast<ConfigPageType>(static_cast<uint32_t>(0x0102030405060708ull)));
+    EXPECT_EQ(l.config_page_num_raw(), static_cast<uint32_t>(0x0102030405060708ull));
+    EXPECT_EQ(to_raw(l.config_page_num()), static_cast<uint32_t>(0x0102030405060708ull));
     EXPECT_EQ(l.raw[16], 0x08);  // little-endian
     EXPECT_EQ(l.raw[19], 0x05);
-    expect_only_changed(l, 3, 16, 20);
+    expect_only_changed(l, 4, 16, 20);
   }
   {
     CmdDescConfig l;
@@ -839,6 +1034,8 @@ TEST(GeneratedLayouts, CmdDescSetupReqCall) {
   EXPECT_EQ(CmdDescSetupReqCall::kSize, 4u);
   EXPECT_EQ(CmdDescSetupReqCall::kDwords, 1u);
   EXPECT_EQ(CmdDescSetupReqCall::kEnableOffset, 0u);
+  EXPECT_EQ(CmdDescSetupReqCall::kEnableSpan.offset, 0u);
+  EXPECT_EQ(CmdDescSetupReqCall::kEnableSpan.size, 4u);
   {
     CmdDescSetupReqCall l;
     fill(l, 1);
@@ -861,16 +1058,25 @@ TEST(GeneratedLayouts, ConfigPageHeader) {
   EXPECT_EQ(sizeof(ConfigPageHeader), 16u);
   EXPECT_EQ(ConfigPageHeader::kSize, 16u);
   EXPECT_EQ(ConfigPageHeader::kPageNumOffset, 0u);
+  EXPECT_EQ(ConfigPageHeader::kPageNumSpan.offset, 0u);
+  EXPECT_EQ(ConfigPageHeader::kPageNumSpan.size, 4u);
   EXPECT_EQ(ConfigPageHeader::kNumDwordsOffset, 4u);
+  EXPECT_EQ(ConfigPageHeader::kNumDwordsSpan.offset, 4u);
+  EXPECT_EQ(ConfigPageHeader::kNumDwordsSpan.size, 2u);
   EXPECT_EQ(ConfigPageHeader::kHostStatusOffset, 6u);
+  EXPECT_EQ(ConfigPageHeader::kHostStatusSpan.offset, 6u);
+  EXPECT_EQ(ConfigPageHeader::kHostStatusSpan.size, 2u);
   EXPECT_EQ(ConfigPageHeader::kScsiStatusOffset, 8u);
+  EXPECT_EQ(ConfigPageHeader::kScsiStatusSpan.offset, 8u);
+  EXPECT_EQ(ConfigPageHeader::kScsiStatusSpan.size, 2u);
   EXPECT_EQ(ConfigPageHeader::kReservedOffset, 10u);
   EXPECT_EQ(ConfigPageHeader::kReservedCount, 3u);
   {
     ConfigPageHeader l;
     fill(l, 1);
-    l.set_page_num(static_cast<uint32_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.page_num(), static_cast<uint32_t>(0x0102030405060708ull));
+    l.set_page_num(static_cast<ConfigPageType>(static_cast<uint32_t>(0x0102030405060708ull)));
+    EXPECT_EQ(l.page_num_raw(), static_cast<uint32_t>(0x0102030405060708ull));
+    EXPECT_EQ(to_raw(l.page_num()), static_cast<uint32_t>(0x0102030405060708ull));
     EXPECT_EQ(l.raw[0], 0x08);  // little-endian
     EXPECT_EQ(l.raw[3], 0x05);
     expect_only_changed(l, 1, 0, 4);
@@ -887,8 +1093,9 @@ TEST(GeneratedLayouts, ConfigPageHeader) {
   {
     ConfigPageHeader l;
     fill(l, 3);
-    l.set_host_status(static_cast<uint16_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.host_status(), static_cast<uint16_t>(0x0102030405060708ull));
+    l.set_host_status(static_cast<HostStatus>(static_cast<uint16_t>(0x0102030405060708ull)));
+    EXPECT_EQ(l.host_status_raw(), static_cast<uint16_t>(0x0102030405060708ull));
+    EXPECT_EQ(to_raw(l.host_status()), static_cast<uint16_t>(0x0102030405060708ull));
     EXPECT_EQ(l.raw[6], 0x08);  // little-endian
     EXPECT_EQ(l.raw[7], 0x07);
     expect_only_changed(l, 3, 6, 8);
@@ -896,8 +1103,9 @@ TEST(GeneratedLayouts, ConfigPageHeader) {
   {
     ConfigPageHeader l;
     fill(l, 4);
-    l.set_scsi_status(static_cast<uint16_t>(0x0102030405060708ull));
-    EXPECT_EQ(l.scsi_status(), static_cast<uint16_t>(0x0102030405060708ull));
+    l.set_scsi_status(static_cast<ScsiStatus>(static_cast<uint16_t>(0x0102030405060708ull)));
+    EXPECT_EQ(l.scsi_status_raw(), static_cast<uint16_t>(0x0102030405060708ull));
+    EXPECT_EQ(to_raw(l.scsi_status()), static_cast<uint16_t>(0x0102030405060708ull));
     EXPECT_EQ(l.raw[8], 0x08);  // little-endian
     EXPECT_EQ(l.raw[9], 0x07);
     expect_only_changed(l, 4, 8, 10);
@@ -908,19 +1116,37 @@ TEST(GeneratedLayouts, ConfigPageController) {
   EXPECT_EQ(sizeof(ConfigPageController), 480u);
   EXPECT_EQ(ConfigPageController::kSize, 480u);
   EXPECT_EQ(ConfigPageController::kHeaderOffset, 0u);
+  EXPECT_EQ(ConfigPageController::kHeaderSpan.offset, 0u);
+  EXPECT_EQ(ConfigPageController::kHeaderSpan.size, 16u);
   EXPECT_EQ(ConfigPageController::kNodeWwnOffset, 16u);
+  EXPECT_EQ(ConfigPageController::kNodeWwnSpan.offset, 16u);
+  EXPECT_EQ(ConfigPageController::kNodeWwnSpan.size, 8u);
   EXPECT_EQ(ConfigPageController::kManufacturerOffset, 24u);
   EXPECT_EQ(ConfigPageController::kManufacturerCount, 64u);
+  EXPECT_EQ(ConfigPageController::kManufacturerSpan.offset, 24u);
+  EXPECT_EQ(ConfigPageController::kManufacturerSpan.size, 128u);
   EXPECT_EQ(ConfigPageController::kSerialNumberOffset, 152u);
   EXPECT_EQ(ConfigPageController::kSerialNumberCount, 64u);
+  EXPECT_EQ(ConfigPageController::kSerialNumberSpan.offset, 152u);
+  EXPECT_EQ(ConfigPageController::kSerialNumberSpan.size, 128u);
   EXPECT_EQ(ConfigPageController::kOpromVersionOffset, 280u);
   EXPECT_EQ(ConfigPageController::kOpromVersionCount, 32u);
+  EXPECT_EQ(ConfigPageController::kOpromVersionSpan.offset, 280u);
+  EXPECT_EQ(ConfigPageController::kOpromVersionSpan.size, 64u);
   EXPECT_EQ(ConfigPageController::kHwVersionOffset, 344u);
   EXPECT_EQ(ConfigPageController::kHwVersionCount, 32u);
+  EXPECT_EQ(ConfigPageController::kHwVersionSpan.offset, 344u);
+  EXPECT_EQ(ConfigPageController::kHwVersionSpan.size, 64u);
   EXPECT_EQ(ConfigPageController::kFirmwareVersionOffset, 408u);
   EXPECT_EQ(ConfigPageController::kFirmwareVersionCount, 32u);
+  EXPECT_EQ(ConfigPageController::kFirmwareVersionSpan.offset, 408u);
+  EXPECT_EQ(ConfigPageController::kFirmwareVersionSpan.size, 64u);
   EXPECT_EQ(ConfigPageController::kNumPhysOffset, 472u);
+  EXPECT_EQ(ConfigPageController::kNumPhysSpan.offset, 472u);
+  EXPECT_EQ(ConfigPageController::kNumPhysSpan.size, 4u);
   EXPECT_EQ(ConfigPageController::kUseConsecutivePhyWwnsOffset, 476u);
+  EXPECT_EQ(ConfigPageController::kUseConsecutivePhyWwnsSpan.offset, 476u);
+  EXPECT_EQ(ConfigPageController::kUseConsecutivePhyWwnsSpan.size, 1u);
   EXPECT_EQ(ConfigPageController::kReservedOffset, 477u);
   EXPECT_EQ(ConfigPageController::kReservedCount, 3u);
   {
@@ -946,6 +1172,26 @@ TEST(GeneratedLayouts, ConfigPageController) {
     expect_only_changed(l, 2, at, at + 2);
   }
   {
+    // Whole-array copies: in, out, clamped to the array, the rest zeroed.
+    ConfigPageController l;
+    fill(l, 2);
+    uint16_t in[65], out[65] = {};
+    for (uint32_t i = 0; i < 65; ++i) {
+      in[i] = static_cast<uint16_t>(i + 1);
+    }
+    l.set_manufacturer_from(in, 65);
+    EXPECT_EQ(l.copy_manufacturer_to(out, 65), 64u);
+    for (uint32_t i = 0; i < 64; ++i) {
+      EXPECT_EQ(out[i], in[i]) << "element " << i;
+    }
+    EXPECT_EQ(out[64], 0u);  // never written past the array
+    expect_only_changed(l, 2, 24, 152);
+    l.set_manufacturer_from(in, 1);
+    EXPECT_EQ(l.manufacturer(0), in[0]);
+    EXPECT_EQ(l.manufacturer(63), 0u);
+    EXPECT_EQ(l.copy_manufacturer_to(out, 1), 1u);
+  }
+  {
     ConfigPageController l;
     fill(l, 3);
     const uint32_t last = ConfigPageController::kSerialNumberCount - 1;
@@ -957,6 +1203,26 @@ TEST(GeneratedLayouts, ConfigPageController) {
     l.set_serial_number(ConfigPageController::kSerialNumberCount, 0xFF);  // out of range: ignored
     EXPECT_EQ(l.serial_number(ConfigPageController::kSerialNumberCount), 0u);
     expect_only_changed(l, 3, at, at + 2);
+  }
+  {
+    // Whole-array copies: in, out, clamped to the array, the rest zeroed.
+    ConfigPageController l;
+    fill(l, 3);
+    uint16_t in[65], out[65] = {};
+    for (uint32_t i = 0; i < 65; ++i) {
+      in[i] = static_cast<uint16_t>(i + 1);
+    }
+    l.set_serial_number_from(in, 65);
+    EXPECT_EQ(l.copy_serial_number_to(out, 65), 64u);
+    for (uint32_t i = 0; i < 64; ++i) {
+      EXPECT_EQ(out[i], in[i]) << "element " << i;
+    }
+    EXPECT_EQ(out[64], 0u);  // never written past the array
+    expect_only_changed(l, 3, 152, 280);
+    l.set_serial_number_from(in, 1);
+    EXPECT_EQ(l.serial_number(0), in[0]);
+    EXPECT_EQ(l.serial_number(63), 0u);
+    EXPECT_EQ(l.copy_serial_number_to(out, 1), 1u);
   }
   {
     ConfigPageController l;
@@ -972,6 +1238,26 @@ TEST(GeneratedLayouts, ConfigPageController) {
     expect_only_changed(l, 4, at, at + 2);
   }
   {
+    // Whole-array copies: in, out, clamped to the array, the rest zeroed.
+    ConfigPageController l;
+    fill(l, 4);
+    uint16_t in[33], out[33] = {};
+    for (uint32_t i = 0; i < 33; ++i) {
+      in[i] = static_cast<uint16_t>(i + 1);
+    }
+    l.set_oprom_version_from(in, 33);
+    EXPECT_EQ(l.copy_oprom_version_to(out, 33), 32u);
+    for (uint32_t i = 0; i < 32; ++i) {
+      EXPECT_EQ(out[i], in[i]) << "element " << i;
+    }
+    EXPECT_EQ(out[32], 0u);  // never written past the array
+    expect_only_changed(l, 4, 280, 344);
+    l.set_oprom_version_from(in, 1);
+    EXPECT_EQ(l.oprom_version(0), in[0]);
+    EXPECT_EQ(l.oprom_version(31), 0u);
+    EXPECT_EQ(l.copy_oprom_version_to(out, 1), 1u);
+  }
+  {
     ConfigPageController l;
     fill(l, 5);
     const uint32_t last = ConfigPageController::kHwVersionCount - 1;
@@ -983,6 +1269,26 @@ TEST(GeneratedLayouts, ConfigPageController) {
     l.set_hw_version(ConfigPageController::kHwVersionCount, 0xFF);  // out of range: ignored
     EXPECT_EQ(l.hw_version(ConfigPageController::kHwVersionCount), 0u);
     expect_only_changed(l, 5, at, at + 2);
+  }
+  {
+    // Whole-array copies: in, out, clamped to the array, the rest zeroed.
+    ConfigPageController l;
+    fill(l, 5);
+    uint16_t in[33], out[33] = {};
+    for (uint32_t i = 0; i < 33; ++i) {
+      in[i] = static_cast<uint16_t>(i + 1);
+    }
+    l.set_hw_version_from(in, 33);
+    EXPECT_EQ(l.copy_hw_version_to(out, 33), 32u);
+    for (uint32_t i = 0; i < 32; ++i) {
+      EXPECT_EQ(out[i], in[i]) << "element " << i;
+    }
+    EXPECT_EQ(out[32], 0u);  // never written past the array
+    expect_only_changed(l, 5, 344, 408);
+    l.set_hw_version_from(in, 1);
+    EXPECT_EQ(l.hw_version(0), in[0]);
+    EXPECT_EQ(l.hw_version(31), 0u);
+    EXPECT_EQ(l.copy_hw_version_to(out, 1), 1u);
   }
   {
     ConfigPageController l;
@@ -997,6 +1303,26 @@ TEST(GeneratedLayouts, ConfigPageController) {
                            0xFF);  // out of range: ignored
     EXPECT_EQ(l.firmware_version(ConfigPageController::kFirmwareVersionCount), 0u);
     expect_only_changed(l, 6, at, at + 2);
+  }
+  {
+    // Whole-array copies: in, out, clamped to the array, the rest zeroed.
+    ConfigPageController l;
+    fill(l, 6);
+    uint16_t in[33], out[33] = {};
+    for (uint32_t i = 0; i < 33; ++i) {
+      in[i] = static_cast<uint16_t>(i + 1);
+    }
+    l.set_firmware_version_from(in, 33);
+    EXPECT_EQ(l.copy_firmware_version_to(out, 33), 32u);
+    for (uint32_t i = 0; i < 32; ++i) {
+      EXPECT_EQ(out[i], in[i]) << "element " << i;
+    }
+    EXPECT_EQ(out[32], 0u);  // never written past the array
+    expect_only_changed(l, 6, 408, 472);
+    l.set_firmware_version_from(in, 1);
+    EXPECT_EQ(l.firmware_version(0), in[0]);
+    EXPECT_EQ(l.firmware_version(31), 0u);
+    EXPECT_EQ(l.copy_firmware_version_to(out, 1), 1u);
   }
   {
     ConfigPageController l;

@@ -3,7 +3,11 @@
 //
 // Every layout is byte-backed (alignment 1, no padding assumptions, no bitfields) so it can sit
 // at any address of DMA memory; fields are little-endian, read and written as unaligned loads.
-// Array accessors check the index: reads beyond the array return 0, writes are ignored.
+// Array accessors check the index: reads beyond the array return 0, writes are ignored; whole
+// arrays are copied in and out with a count that is clamped to the array. A field that names
+// an enum is read and written as the enum, with a NAME_raw() getter beside it (see
+// pvscsi_defs.h for how to validate what a device wrote). Each field's kNAMESpan gives its
+// bytes for partial DMA syncs.
 #ifndef PVSCSI_GENERATED_PVSCSI_LAYOUTS_H
 #define PVSCSI_GENERATED_PVSCSI_LAYOUTS_H
 
@@ -45,6 +49,23 @@ inline void store_le(uint8_t *p, T v) {
   __builtin_memcpy(p, &v, sizeof(T));
 }
 
+// Big-endian load and store of 8 bytes at any alignment (SAM LUNs are most significant first).
+inline uint64_t load_be64(const uint8_t *p) {
+  uint64_t v;
+  __builtin_memcpy(&v, p, sizeof(v));
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = byte_swap(v);
+#endif
+  return v;
+}
+
+inline void store_be64(uint8_t *p, uint64_t v) {
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+  v = byte_swap(v);
+#endif
+  __builtin_memcpy(p, &v, sizeof(v));
+}
+
 }  // namespace detail
 
 // RingsState (140 bytes): Ring indices, in the first 140 bytes of one page. Indices are
@@ -55,6 +76,7 @@ struct RingsState {
 
   // req_prod_idx: u32 @ 0, written by the driver. Next request slot the driver fills. [reqProdIdx]
   static constexpr uint32_t kReqProdIdxOffset = 0;
+  static constexpr FieldSpan kReqProdIdxSpan = {kReqProdIdxOffset, 4};
   uint32_t req_prod_idx() const { return detail::load_le<uint32_t>(raw + kReqProdIdxOffset); }
   RingsState &set_req_prod_idx(uint32_t v) {
     detail::store_le<uint32_t>(raw + kReqProdIdxOffset, v);
@@ -63,6 +85,7 @@ struct RingsState {
 
   // req_cons_idx: u32 @ 4, written by the device. Next request the device takes. [reqConsIdx]
   static constexpr uint32_t kReqConsIdxOffset = 4;
+  static constexpr FieldSpan kReqConsIdxSpan = {kReqConsIdxOffset, 4};
   uint32_t req_cons_idx() const { return detail::load_le<uint32_t>(raw + kReqConsIdxOffset); }
   RingsState &set_req_cons_idx(uint32_t v) {
     detail::store_le<uint32_t>(raw + kReqConsIdxOffset, v);
@@ -72,6 +95,7 @@ struct RingsState {
   // req_num_entries_log2: u32 @ 8, written by the device. log2 of the request ring entries (set by
   // SETUP_RINGS). [reqNumEntriesLog2]
   static constexpr uint32_t kReqNumEntriesLog2Offset = 8;
+  static constexpr FieldSpan kReqNumEntriesLog2Span = {kReqNumEntriesLog2Offset, 4};
   uint32_t req_num_entries_log2() const {
     return detail::load_le<uint32_t>(raw + kReqNumEntriesLog2Offset);
   }
@@ -83,6 +107,7 @@ struct RingsState {
   // cmp_prod_idx: u32 @ 12, written by the device. Next completion slot the device fills.
   // [cmpProdIdx]
   static constexpr uint32_t kCmpProdIdxOffset = 12;
+  static constexpr FieldSpan kCmpProdIdxSpan = {kCmpProdIdxOffset, 4};
   uint32_t cmp_prod_idx() const { return detail::load_le<uint32_t>(raw + kCmpProdIdxOffset); }
   RingsState &set_cmp_prod_idx(uint32_t v) {
     detail::store_le<uint32_t>(raw + kCmpProdIdxOffset, v);
@@ -91,6 +116,7 @@ struct RingsState {
 
   // cmp_cons_idx: u32 @ 16, written by the driver. Next completion the driver takes. [cmpConsIdx]
   static constexpr uint32_t kCmpConsIdxOffset = 16;
+  static constexpr FieldSpan kCmpConsIdxSpan = {kCmpConsIdxOffset, 4};
   uint32_t cmp_cons_idx() const { return detail::load_le<uint32_t>(raw + kCmpConsIdxOffset); }
   RingsState &set_cmp_cons_idx(uint32_t v) {
     detail::store_le<uint32_t>(raw + kCmpConsIdxOffset, v);
@@ -100,6 +126,7 @@ struct RingsState {
   // cmp_num_entries_log2: u32 @ 20, written by the device. log2 of the completion ring entries.
   // [cmpNumEntriesLog2]
   static constexpr uint32_t kCmpNumEntriesLog2Offset = 20;
+  static constexpr FieldSpan kCmpNumEntriesLog2Span = {kCmpNumEntriesLog2Offset, 4};
   uint32_t cmp_num_entries_log2() const {
     return detail::load_le<uint32_t>(raw + kCmpNumEntriesLog2Offset);
   }
@@ -112,6 +139,7 @@ struct RingsState {
   // this. Discrepancy - present in VMware's header, absent from QEMU's copy (reads 0): honour it
   // only after SETUP_REQCALLTHRESHOLD succeeded. [reqCallThreshold]
   static constexpr uint32_t kReqCallThresholdOffset = 24;
+  static constexpr FieldSpan kReqCallThresholdSpan = {kReqCallThresholdOffset, 4};
   uint32_t req_call_threshold() const {
     return detail::load_le<uint32_t>(raw + kReqCallThresholdOffset);
   }
@@ -127,6 +155,7 @@ struct RingsState {
   // msg_prod_idx: u32 @ 128, written by the device. Next message slot the device fills.
   // [msgProdIdx]
   static constexpr uint32_t kMsgProdIdxOffset = 128;
+  static constexpr FieldSpan kMsgProdIdxSpan = {kMsgProdIdxOffset, 4};
   uint32_t msg_prod_idx() const { return detail::load_le<uint32_t>(raw + kMsgProdIdxOffset); }
   RingsState &set_msg_prod_idx(uint32_t v) {
     detail::store_le<uint32_t>(raw + kMsgProdIdxOffset, v);
@@ -135,6 +164,7 @@ struct RingsState {
 
   // msg_cons_idx: u32 @ 132, written by the driver. Next message the driver takes. [msgConsIdx]
   static constexpr uint32_t kMsgConsIdxOffset = 132;
+  static constexpr FieldSpan kMsgConsIdxSpan = {kMsgConsIdxOffset, 4};
   uint32_t msg_cons_idx() const { return detail::load_le<uint32_t>(raw + kMsgConsIdxOffset); }
   RingsState &set_msg_cons_idx(uint32_t v) {
     detail::store_le<uint32_t>(raw + kMsgConsIdxOffset, v);
@@ -144,6 +174,7 @@ struct RingsState {
   // msg_num_entries_log2: u32 @ 136, written by the device. log2 of the message ring entries (set
   // by SETUP_MSG_RING). [msgNumEntriesLog2]
   static constexpr uint32_t kMsgNumEntriesLog2Offset = 136;
+  static constexpr FieldSpan kMsgNumEntriesLog2Span = {kMsgNumEntriesLog2Offset, 4};
   uint32_t msg_num_entries_log2() const {
     return detail::load_le<uint32_t>(raw + kMsgNumEntriesLog2Offset);
   }
@@ -202,6 +233,7 @@ struct RingReqDesc {
   // context: u64 @ 0, written by the driver. Opaque tag echoed in the completion; non-zero, upper
   // 32 bits zero. [context]
   static constexpr uint32_t kContextOffset = 0;
+  static constexpr FieldSpan kContextSpan = {kContextOffset, 8};
   uint64_t context() const { return detail::load_le<uint64_t>(raw + kContextOffset); }
   RingReqDesc &set_context(uint64_t v) {
     detail::store_le<uint64_t>(raw + kContextOffset, v);
@@ -211,6 +243,7 @@ struct RingReqDesc {
   // data_addr: u64 @ 8, written by the driver. Physical address of the data, or of the first
   // SGElement with WITH_SG_LIST. [dataAddr]
   static constexpr uint32_t kDataAddrOffset = 8;
+  static constexpr FieldSpan kDataAddrSpan = {kDataAddrOffset, 8};
   uint64_t data_addr() const { return detail::load_le<uint64_t>(raw + kDataAddrOffset); }
   RingReqDesc &set_data_addr(uint64_t v) {
     detail::store_le<uint64_t>(raw + kDataAddrOffset, v);
@@ -219,6 +252,7 @@ struct RingReqDesc {
 
   // data_len: u64 @ 16, written by the driver. Bytes to transfer. [dataLen]
   static constexpr uint32_t kDataLenOffset = 16;
+  static constexpr FieldSpan kDataLenSpan = {kDataLenOffset, 8};
   uint64_t data_len() const { return detail::load_le<uint64_t>(raw + kDataLenOffset); }
   RingReqDesc &set_data_len(uint64_t v) {
     detail::store_le<uint64_t>(raw + kDataLenOffset, v);
@@ -227,6 +261,7 @@ struct RingReqDesc {
 
   // sense_addr: u64 @ 24, written by the driver. Physical address of the sense buffer. [senseAddr]
   static constexpr uint32_t kSenseAddrOffset = 24;
+  static constexpr FieldSpan kSenseAddrSpan = {kSenseAddrOffset, 8};
   uint64_t sense_addr() const { return detail::load_le<uint64_t>(raw + kSenseAddrOffset); }
   RingReqDesc &set_sense_addr(uint64_t v) {
     detail::store_le<uint64_t>(raw + kSenseAddrOffset, v);
@@ -235,6 +270,7 @@ struct RingReqDesc {
 
   // sense_len: u32 @ 32, written by the driver. Size of the sense buffer. [senseLen]
   static constexpr uint32_t kSenseLenOffset = 32;
+  static constexpr FieldSpan kSenseLenSpan = {kSenseLenOffset, 4};
   uint32_t sense_len() const { return detail::load_le<uint32_t>(raw + kSenseLenOffset); }
   RingReqDesc &set_sense_len(uint32_t v) {
     detail::store_le<uint32_t>(raw + kSenseLenOffset, v);
@@ -243,15 +279,18 @@ struct RingReqDesc {
 
   // flags: u32 @ 36, written by the driver, values RequestFlag. RequestFlag bits. [flags]
   static constexpr uint32_t kFlagsOffset = 36;
-  uint32_t flags() const { return detail::load_le<uint32_t>(raw + kFlagsOffset); }
-  RingReqDesc &set_flags(uint32_t v) {
-    detail::store_le<uint32_t>(raw + kFlagsOffset, v);
+  static constexpr FieldSpan kFlagsSpan = {kFlagsOffset, 4};
+  RequestFlag flags() const { return static_cast<RequestFlag>(flags_raw()); }
+  uint32_t flags_raw() const { return detail::load_le<uint32_t>(raw + kFlagsOffset); }
+  RingReqDesc &set_flags(RequestFlag v) {
+    detail::store_le<uint32_t>(raw + kFlagsOffset, to_raw(v));
     return *this;
   }
 
   // cdb: u8[16] @ 40, written by the driver. The SCSI CDB. [cdb]
   static constexpr uint32_t kCdbOffset = 40;
   static constexpr uint32_t kCdbCount = 16;
+  static constexpr FieldSpan kCdbSpan = {kCdbOffset, 16};
   uint8_t cdb(uint32_t i) const {
     return i < kCdbCount ? detail::load_le<uint8_t>(raw + kCdbOffset + i * 1) : 0;
   }
@@ -261,38 +300,57 @@ struct RingReqDesc {
     }
     return *this;
   }
+  // Copies the first n elements of src in (at most kCdbCount) and zeroes the rest.
+  RingReqDesc &set_cdb_from(const uint8_t *src, uint32_t n) {
+    if (n > kCdbCount) {
+      n = kCdbCount;
+    }
+    __builtin_memcpy(raw + kCdbOffset, src, n);
+    __builtin_memset(raw + kCdbOffset + n, 0, kCdbCount - n);
+    return *this;
+  }
+  // Copies up to n elements out to dst; returns how many (at most kCdbCount).
+  uint32_t copy_cdb_to(uint8_t *dst, uint32_t n) const {
+    if (n > kCdbCount) {
+      n = kCdbCount;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      dst[i] = detail::load_le<uint8_t>(raw + kCdbOffset + i * 1);
+    }
+    return n;
+  }
 
   // cdb_len: u8 @ 56, written by the driver. Bytes of the CDB used. [cdbLen]
   static constexpr uint32_t kCdbLenOffset = 56;
+  static constexpr FieldSpan kCdbLenSpan = {kCdbLenOffset, 1};
   uint8_t cdb_len() const { return detail::load_le<uint8_t>(raw + kCdbLenOffset); }
   RingReqDesc &set_cdb_len(uint8_t v) {
     detail::store_le<uint8_t>(raw + kCdbLenOffset, v);
     return *this;
   }
 
-  // lun: u8[8] @ 57, written by the driver. SAM LUN; a single-level LUN n goes in lun[1]. [lun]
+  // lun: sam_lun @ 57, written by the driver. SAM LUN; a single-level LUN n goes in byte 1. [lun]
   static constexpr uint32_t kLunOffset = 57;
-  static constexpr uint32_t kLunCount = 8;
-  uint8_t lun(uint32_t i) const {
-    return i < kLunCount ? detail::load_le<uint8_t>(raw + kLunOffset + i * 1) : 0;
-  }
-  RingReqDesc &set_lun(uint32_t i, uint8_t v) {
-    if (i < kLunCount) {
-      detail::store_le<uint8_t>(raw + kLunOffset + i * 1, v);
-    }
+  static constexpr FieldSpan kLunSpan = {kLunOffset, 8};
+  SamLun lun() const { return SamLun::from_value(detail::load_be64(raw + kLunOffset)); }
+  RingReqDesc &set_lun(SamLun v) {
+    detail::store_be64(raw + kLunOffset, v.value());
     return *this;
   }
 
   // tag: u8 @ 65, written by the driver, values Tag. Queue tag message code. [tag]
   static constexpr uint32_t kTagOffset = 65;
-  uint8_t tag() const { return detail::load_le<uint8_t>(raw + kTagOffset); }
-  RingReqDesc &set_tag(uint8_t v) {
-    detail::store_le<uint8_t>(raw + kTagOffset, v);
+  static constexpr FieldSpan kTagSpan = {kTagOffset, 1};
+  Tag tag() const { return static_cast<Tag>(tag_raw()); }
+  uint8_t tag_raw() const { return detail::load_le<uint8_t>(raw + kTagOffset); }
+  RingReqDesc &set_tag(Tag v) {
+    detail::store_le<uint8_t>(raw + kTagOffset, to_raw(v));
     return *this;
   }
 
   // bus: u8 @ 66, written by the driver. Bus number; must be 0. [bus]
   static constexpr uint32_t kBusOffset = 66;
+  static constexpr FieldSpan kBusSpan = {kBusOffset, 1};
   uint8_t bus() const { return detail::load_le<uint8_t>(raw + kBusOffset); }
   RingReqDesc &set_bus(uint8_t v) {
     detail::store_le<uint8_t>(raw + kBusOffset, v);
@@ -301,6 +359,7 @@ struct RingReqDesc {
 
   // target: u8 @ 67, written by the driver. Target id. [target]
   static constexpr uint32_t kTargetOffset = 67;
+  static constexpr FieldSpan kTargetSpan = {kTargetOffset, 1};
   uint8_t target() const { return detail::load_le<uint8_t>(raw + kTargetOffset); }
   RingReqDesc &set_target(uint8_t v) {
     detail::store_le<uint8_t>(raw + kTargetOffset, v);
@@ -311,6 +370,7 @@ struct RingReqDesc {
   // header, QEMU and FreeBSD, u16 @68-69 in newer Linux; declared u8, and byte 69 (in `unused`) is
   // kept zero so both agree. [vcpuHint]
   static constexpr uint32_t kVcpuHintOffset = 68;
+  static constexpr FieldSpan kVcpuHintSpan = {kVcpuHintOffset, 1};
   uint8_t vcpu_hint() const { return detail::load_le<uint8_t>(raw + kVcpuHintOffset); }
   RingReqDesc &set_vcpu_hint(uint8_t v) {
     detail::store_le<uint8_t>(raw + kVcpuHintOffset, v);
@@ -376,6 +436,7 @@ struct RingCmpDesc {
 
   // context: u64 @ 0, written by the device. The request's context. [context]
   static constexpr uint32_t kContextOffset = 0;
+  static constexpr FieldSpan kContextSpan = {kContextOffset, 8};
   uint64_t context() const { return detail::load_le<uint64_t>(raw + kContextOffset); }
   RingCmpDesc &set_context(uint64_t v) {
     detail::store_le<uint64_t>(raw + kContextOffset, v);
@@ -385,6 +446,7 @@ struct RingCmpDesc {
   // data_len: u64 @ 8, written by the device. Bytes transferred; may be 0 even when data moved
   // (QEMU). [dataLen]
   static constexpr uint32_t kDataLenOffset = 8;
+  static constexpr FieldSpan kDataLenSpan = {kDataLenOffset, 8};
   uint64_t data_len() const { return detail::load_le<uint64_t>(raw + kDataLenOffset); }
   RingCmpDesc &set_data_len(uint64_t v) {
     detail::store_le<uint64_t>(raw + kDataLenOffset, v);
@@ -393,6 +455,7 @@ struct RingCmpDesc {
 
   // sense_len: u32 @ 16, written by the device. Bytes of sense data written. [senseLen]
   static constexpr uint32_t kSenseLenOffset = 16;
+  static constexpr FieldSpan kSenseLenSpan = {kSenseLenOffset, 4};
   uint32_t sense_len() const { return detail::load_le<uint32_t>(raw + kSenseLenOffset); }
   RingCmpDesc &set_sense_len(uint32_t v) {
     detail::store_le<uint32_t>(raw + kSenseLenOffset, v);
@@ -401,17 +464,21 @@ struct RingCmpDesc {
 
   // host_status: u16 @ 20, written by the device, values HostStatus. Adapter status. [hostStatus]
   static constexpr uint32_t kHostStatusOffset = 20;
-  uint16_t host_status() const { return detail::load_le<uint16_t>(raw + kHostStatusOffset); }
-  RingCmpDesc &set_host_status(uint16_t v) {
-    detail::store_le<uint16_t>(raw + kHostStatusOffset, v);
+  static constexpr FieldSpan kHostStatusSpan = {kHostStatusOffset, 2};
+  HostStatus host_status() const { return static_cast<HostStatus>(host_status_raw()); }
+  uint16_t host_status_raw() const { return detail::load_le<uint16_t>(raw + kHostStatusOffset); }
+  RingCmpDesc &set_host_status(HostStatus v) {
+    detail::store_le<uint16_t>(raw + kHostStatusOffset, to_raw(v));
     return *this;
   }
 
   // scsi_status: u16 @ 22, written by the device, values ScsiStatus. SCSI status. [scsiStatus]
   static constexpr uint32_t kScsiStatusOffset = 22;
-  uint16_t scsi_status() const { return detail::load_le<uint16_t>(raw + kScsiStatusOffset); }
-  RingCmpDesc &set_scsi_status(uint16_t v) {
-    detail::store_le<uint16_t>(raw + kScsiStatusOffset, v);
+  static constexpr FieldSpan kScsiStatusSpan = {kScsiStatusOffset, 2};
+  ScsiStatus scsi_status() const { return static_cast<ScsiStatus>(scsi_status_raw()); }
+  uint16_t scsi_status_raw() const { return detail::load_le<uint16_t>(raw + kScsiStatusOffset); }
+  RingCmpDesc &set_scsi_status(ScsiStatus v) {
+    detail::store_le<uint16_t>(raw + kScsiStatusOffset, to_raw(v));
     return *this;
   }
 
@@ -450,15 +517,18 @@ struct RingMsgDesc {
 
   // type: u32 @ 0, written by the device, values MsgType. Message type; skip unknown ones. [type]
   static constexpr uint32_t kTypeOffset = 0;
-  uint32_t type() const { return detail::load_le<uint32_t>(raw + kTypeOffset); }
-  RingMsgDesc &set_type(uint32_t v) {
-    detail::store_le<uint32_t>(raw + kTypeOffset, v);
+  static constexpr FieldSpan kTypeSpan = {kTypeOffset, 4};
+  MsgType type() const { return static_cast<MsgType>(type_raw()); }
+  uint32_t type_raw() const { return detail::load_le<uint32_t>(raw + kTypeOffset); }
+  RingMsgDesc &set_type(MsgType v) {
+    detail::store_le<uint32_t>(raw + kTypeOffset, to_raw(v));
     return *this;
   }
 
   // args: u32[31] @ 4, written by the device. Type-specific arguments. [args]
   static constexpr uint32_t kArgsOffset = 4;
   static constexpr uint32_t kArgsCount = 31;
+  static constexpr FieldSpan kArgsSpan = {kArgsOffset, 124};
   uint32_t args(uint32_t i) const {
     return i < kArgsCount ? detail::load_le<uint32_t>(raw + kArgsOffset + i * 4) : 0;
   }
@@ -467,6 +537,26 @@ struct RingMsgDesc {
       detail::store_le<uint32_t>(raw + kArgsOffset + i * 4, v);
     }
     return *this;
+  }
+  // Copies the first n elements of src in (at most kArgsCount) and zeroes the rest.
+  RingMsgDesc &set_args_from(const uint32_t *src, uint32_t n) {
+    if (n > kArgsCount) {
+      n = kArgsCount;
+    }
+    for (uint32_t i = 0; i < kArgsCount; ++i) {
+      detail::store_le<uint32_t>(raw + kArgsOffset + i * 4, i < n ? src[i] : 0);
+    }
+    return *this;
+  }
+  // Copies up to n elements out to dst; returns how many (at most kArgsCount).
+  uint32_t copy_args_to(uint32_t *dst, uint32_t n) const {
+    if (n > kArgsCount) {
+      n = kArgsCount;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      dst[i] = detail::load_le<uint32_t>(raw + kArgsOffset + i * 4);
+    }
+    return n;
   }
 };
 static_assert(sizeof(RingMsgDesc) == RingMsgDesc::kSize, "RingMsgDesc: size");
@@ -488,14 +578,17 @@ struct MsgDevStatusChanged {
 
   // type: u32 @ 0, written by the device, values MsgType. DEV_ADDED or DEV_REMOVED. [type]
   static constexpr uint32_t kTypeOffset = 0;
-  uint32_t type() const { return detail::load_le<uint32_t>(raw + kTypeOffset); }
-  MsgDevStatusChanged &set_type(uint32_t v) {
-    detail::store_le<uint32_t>(raw + kTypeOffset, v);
+  static constexpr FieldSpan kTypeSpan = {kTypeOffset, 4};
+  MsgType type() const { return static_cast<MsgType>(type_raw()); }
+  uint32_t type_raw() const { return detail::load_le<uint32_t>(raw + kTypeOffset); }
+  MsgDevStatusChanged &set_type(MsgType v) {
+    detail::store_le<uint32_t>(raw + kTypeOffset, to_raw(v));
     return *this;
   }
 
   // bus: u32 @ 4, written by the device. Bus number. [bus]
   static constexpr uint32_t kBusOffset = 4;
+  static constexpr FieldSpan kBusSpan = {kBusOffset, 4};
   uint32_t bus() const { return detail::load_le<uint32_t>(raw + kBusOffset); }
   MsgDevStatusChanged &set_bus(uint32_t v) {
     detail::store_le<uint32_t>(raw + kBusOffset, v);
@@ -504,23 +597,20 @@ struct MsgDevStatusChanged {
 
   // target: u32 @ 8, written by the device. Target id. [target]
   static constexpr uint32_t kTargetOffset = 8;
+  static constexpr FieldSpan kTargetSpan = {kTargetOffset, 4};
   uint32_t target() const { return detail::load_le<uint32_t>(raw + kTargetOffset); }
   MsgDevStatusChanged &set_target(uint32_t v) {
     detail::store_le<uint32_t>(raw + kTargetOffset, v);
     return *this;
   }
 
-  // lun: u8[8] @ 12, written by the device. SAM LUN; non-zero means a LUN change on an existing
+  // lun: sam_lun @ 12, written by the device. SAM LUN; non-zero means a LUN change on an existing
   // target. [lun]
   static constexpr uint32_t kLunOffset = 12;
-  static constexpr uint32_t kLunCount = 8;
-  uint8_t lun(uint32_t i) const {
-    return i < kLunCount ? detail::load_le<uint8_t>(raw + kLunOffset + i * 1) : 0;
-  }
-  MsgDevStatusChanged &set_lun(uint32_t i, uint8_t v) {
-    if (i < kLunCount) {
-      detail::store_le<uint8_t>(raw + kLunOffset + i * 1, v);
-    }
+  static constexpr FieldSpan kLunSpan = {kLunOffset, 8};
+  SamLun lun() const { return SamLun::from_value(detail::load_be64(raw + kLunOffset)); }
+  MsgDevStatusChanged &set_lun(SamLun v) {
+    detail::store_be64(raw + kLunOffset, v.value());
     return *this;
   }
 
@@ -558,6 +648,7 @@ struct SgElement {
 
   // addr: u64 @ 0, written by the driver. Physical address. [addr]
   static constexpr uint32_t kAddrOffset = 0;
+  static constexpr FieldSpan kAddrSpan = {kAddrOffset, 8};
   uint64_t addr() const { return detail::load_le<uint64_t>(raw + kAddrOffset); }
   SgElement &set_addr(uint64_t v) {
     detail::store_le<uint64_t>(raw + kAddrOffset, v);
@@ -566,6 +657,7 @@ struct SgElement {
 
   // length: u32 @ 8, written by the driver. Bytes. [length]
   static constexpr uint32_t kLengthOffset = 8;
+  static constexpr FieldSpan kLengthSpan = {kLengthOffset, 4};
   uint32_t length() const { return detail::load_le<uint32_t>(raw + kLengthOffset); }
   SgElement &set_length(uint32_t v) {
     detail::store_le<uint32_t>(raw + kLengthOffset, v);
@@ -574,9 +666,11 @@ struct SgElement {
 
   // flags: u32 @ 12, written by the driver, values SgFlag. SgFlag bits; 0. [flags]
   static constexpr uint32_t kFlagsOffset = 12;
-  uint32_t flags() const { return detail::load_le<uint32_t>(raw + kFlagsOffset); }
-  SgElement &set_flags(uint32_t v) {
-    detail::store_le<uint32_t>(raw + kFlagsOffset, v);
+  static constexpr FieldSpan kFlagsSpan = {kFlagsOffset, 4};
+  SgFlag flags() const { return static_cast<SgFlag>(flags_raw()); }
+  uint32_t flags_raw() const { return detail::load_le<uint32_t>(raw + kFlagsOffset); }
+  SgElement &set_flags(SgFlag v) {
+    detail::store_le<uint32_t>(raw + kFlagsOffset, to_raw(v));
     return *this;
   }
 };
@@ -602,6 +696,7 @@ struct CmdDescSetupRings {
 
   // req_ring_num_pages: u32 @ 0, written by the driver. Request ring pages. [reqRingNumPages]
   static constexpr uint32_t kReqRingNumPagesOffset = 0;
+  static constexpr FieldSpan kReqRingNumPagesSpan = {kReqRingNumPagesOffset, 4};
   uint32_t req_ring_num_pages() const {
     return detail::load_le<uint32_t>(raw + kReqRingNumPagesOffset);
   }
@@ -612,6 +707,7 @@ struct CmdDescSetupRings {
 
   // cmp_ring_num_pages: u32 @ 4, written by the driver. Completion ring pages. [cmpRingNumPages]
   static constexpr uint32_t kCmpRingNumPagesOffset = 4;
+  static constexpr FieldSpan kCmpRingNumPagesSpan = {kCmpRingNumPagesOffset, 4};
   uint32_t cmp_ring_num_pages() const {
     return detail::load_le<uint32_t>(raw + kCmpRingNumPagesOffset);
   }
@@ -622,6 +718,7 @@ struct CmdDescSetupRings {
 
   // rings_state_ppn: u64 @ 8, written by the driver. PPN of the RingsState page. [ringsStatePPN]
   static constexpr uint32_t kRingsStatePpnOffset = 8;
+  static constexpr FieldSpan kRingsStatePpnSpan = {kRingsStatePpnOffset, 8};
   uint64_t rings_state_ppn() const { return detail::load_le<uint64_t>(raw + kRingsStatePpnOffset); }
   CmdDescSetupRings &set_rings_state_ppn(uint64_t v) {
     detail::store_le<uint64_t>(raw + kRingsStatePpnOffset, v);
@@ -631,6 +728,7 @@ struct CmdDescSetupRings {
   // req_ring_ppns: u64[32] @ 16, written by the driver. Request ring page PPNs. [reqRingPPNs]
   static constexpr uint32_t kReqRingPpnsOffset = 16;
   static constexpr uint32_t kReqRingPpnsCount = 32;
+  static constexpr FieldSpan kReqRingPpnsSpan = {kReqRingPpnsOffset, 256};
   uint64_t req_ring_ppns(uint32_t i) const {
     return i < kReqRingPpnsCount ? detail::load_le<uint64_t>(raw + kReqRingPpnsOffset + i * 8) : 0;
   }
@@ -640,10 +738,31 @@ struct CmdDescSetupRings {
     }
     return *this;
   }
+  // Copies the first n elements of src in (at most kReqRingPpnsCount) and zeroes the rest.
+  CmdDescSetupRings &set_req_ring_ppns_from(const uint64_t *src, uint32_t n) {
+    if (n > kReqRingPpnsCount) {
+      n = kReqRingPpnsCount;
+    }
+    for (uint32_t i = 0; i < kReqRingPpnsCount; ++i) {
+      detail::store_le<uint64_t>(raw + kReqRingPpnsOffset + i * 8, i < n ? src[i] : 0);
+    }
+    return *this;
+  }
+  // Copies up to n elements out to dst; returns how many (at most kReqRingPpnsCount).
+  uint32_t copy_req_ring_ppns_to(uint64_t *dst, uint32_t n) const {
+    if (n > kReqRingPpnsCount) {
+      n = kReqRingPpnsCount;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      dst[i] = detail::load_le<uint64_t>(raw + kReqRingPpnsOffset + i * 8);
+    }
+    return n;
+  }
 
   // cmp_ring_ppns: u64[32] @ 272, written by the driver. Completion ring page PPNs. [cmpRingPPNs]
   static constexpr uint32_t kCmpRingPpnsOffset = 272;
   static constexpr uint32_t kCmpRingPpnsCount = 32;
+  static constexpr FieldSpan kCmpRingPpnsSpan = {kCmpRingPpnsOffset, 256};
   uint64_t cmp_ring_ppns(uint32_t i) const {
     return i < kCmpRingPpnsCount ? detail::load_le<uint64_t>(raw + kCmpRingPpnsOffset + i * 8) : 0;
   }
@@ -652,6 +771,26 @@ struct CmdDescSetupRings {
       detail::store_le<uint64_t>(raw + kCmpRingPpnsOffset + i * 8, v);
     }
     return *this;
+  }
+  // Copies the first n elements of src in (at most kCmpRingPpnsCount) and zeroes the rest.
+  CmdDescSetupRings &set_cmp_ring_ppns_from(const uint64_t *src, uint32_t n) {
+    if (n > kCmpRingPpnsCount) {
+      n = kCmpRingPpnsCount;
+    }
+    for (uint32_t i = 0; i < kCmpRingPpnsCount; ++i) {
+      detail::store_le<uint64_t>(raw + kCmpRingPpnsOffset + i * 8, i < n ? src[i] : 0);
+    }
+    return *this;
+  }
+  // Copies up to n elements out to dst; returns how many (at most kCmpRingPpnsCount).
+  uint32_t copy_cmp_ring_ppns_to(uint64_t *dst, uint32_t n) const {
+    if (n > kCmpRingPpnsCount) {
+      n = kCmpRingPpnsCount;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      dst[i] = detail::load_le<uint64_t>(raw + kCmpRingPpnsOffset + i * 8);
+    }
+    return n;
   }
 
   // Dword i of the descriptor in COMMAND_DATA order; 0 beyond kDwords.
@@ -703,6 +842,7 @@ struct CmdDescSetupMsgRing {
 
   // num_pages: u32 @ 0, written by the driver. Message ring pages. [numPages]
   static constexpr uint32_t kNumPagesOffset = 0;
+  static constexpr FieldSpan kNumPagesSpan = {kNumPagesOffset, 4};
   uint32_t num_pages() const { return detail::load_le<uint32_t>(raw + kNumPagesOffset); }
   CmdDescSetupMsgRing &set_num_pages(uint32_t v) {
     detail::store_le<uint32_t>(raw + kNumPagesOffset, v);
@@ -715,6 +855,7 @@ struct CmdDescSetupMsgRing {
   // ring_ppns: u64[16] @ 8, written by the driver. Message ring page PPNs. [ringPPNs]
   static constexpr uint32_t kRingPpnsOffset = 8;
   static constexpr uint32_t kRingPpnsCount = 16;
+  static constexpr FieldSpan kRingPpnsSpan = {kRingPpnsOffset, 128};
   uint64_t ring_ppns(uint32_t i) const {
     return i < kRingPpnsCount ? detail::load_le<uint64_t>(raw + kRingPpnsOffset + i * 8) : 0;
   }
@@ -723,6 +864,26 @@ struct CmdDescSetupMsgRing {
       detail::store_le<uint64_t>(raw + kRingPpnsOffset + i * 8, v);
     }
     return *this;
+  }
+  // Copies the first n elements of src in (at most kRingPpnsCount) and zeroes the rest.
+  CmdDescSetupMsgRing &set_ring_ppns_from(const uint64_t *src, uint32_t n) {
+    if (n > kRingPpnsCount) {
+      n = kRingPpnsCount;
+    }
+    for (uint32_t i = 0; i < kRingPpnsCount; ++i) {
+      detail::store_le<uint64_t>(raw + kRingPpnsOffset + i * 8, i < n ? src[i] : 0);
+    }
+    return *this;
+  }
+  // Copies up to n elements out to dst; returns how many (at most kRingPpnsCount).
+  uint32_t copy_ring_ppns_to(uint64_t *dst, uint32_t n) const {
+    if (n > kRingPpnsCount) {
+      n = kRingPpnsCount;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      dst[i] = detail::load_le<uint64_t>(raw + kRingPpnsOffset + i * 8);
+    }
+    return n;
   }
 
   // Dword i of the descriptor in COMMAND_DATA order; 0 beyond kDwords.
@@ -764,22 +925,19 @@ struct CmdDescResetDevice {
 
   // target: u32 @ 0, written by the driver. Target id. [target]
   static constexpr uint32_t kTargetOffset = 0;
+  static constexpr FieldSpan kTargetSpan = {kTargetOffset, 4};
   uint32_t target() const { return detail::load_le<uint32_t>(raw + kTargetOffset); }
   CmdDescResetDevice &set_target(uint32_t v) {
     detail::store_le<uint32_t>(raw + kTargetOffset, v);
     return *this;
   }
 
-  // lun: u8[8] @ 4, written by the driver. SAM LUN. [lun]
+  // lun: sam_lun @ 4, written by the driver. SAM LUN. [lun]
   static constexpr uint32_t kLunOffset = 4;
-  static constexpr uint32_t kLunCount = 8;
-  uint8_t lun(uint32_t i) const {
-    return i < kLunCount ? detail::load_le<uint8_t>(raw + kLunOffset + i * 1) : 0;
-  }
-  CmdDescResetDevice &set_lun(uint32_t i, uint8_t v) {
-    if (i < kLunCount) {
-      detail::store_le<uint8_t>(raw + kLunOffset + i * 1, v);
-    }
+  static constexpr FieldSpan kLunSpan = {kLunOffset, 8};
+  SamLun lun() const { return SamLun::from_value(detail::load_be64(raw + kLunOffset)); }
+  CmdDescResetDevice &set_lun(SamLun v) {
+    detail::store_be64(raw + kLunOffset, v.value());
     return *this;
   }
 
@@ -816,6 +974,7 @@ struct CmdDescAbortCmd {
 
   // context: u64 @ 0, written by the driver. Context of the request to abort. [context]
   static constexpr uint32_t kContextOffset = 0;
+  static constexpr FieldSpan kContextSpan = {kContextOffset, 8};
   uint64_t context() const { return detail::load_le<uint64_t>(raw + kContextOffset); }
   CmdDescAbortCmd &set_context(uint64_t v) {
     detail::store_le<uint64_t>(raw + kContextOffset, v);
@@ -824,6 +983,7 @@ struct CmdDescAbortCmd {
 
   // target: u32 @ 8, written by the driver. Target id. [target]
   static constexpr uint32_t kTargetOffset = 8;
+  static constexpr FieldSpan kTargetSpan = {kTargetOffset, 4};
   uint32_t target() const { return detail::load_le<uint32_t>(raw + kTargetOffset); }
   CmdDescAbortCmd &set_target(uint32_t v) {
     detail::store_le<uint32_t>(raw + kTargetOffset, v);
@@ -867,29 +1027,52 @@ struct CmdDescConfig {
 
   // cmp_addr: u64 @ 0, written by the driver. Physical address of a result page. [cmpAddr]
   static constexpr uint32_t kCmpAddrOffset = 0;
+  static constexpr FieldSpan kCmpAddrSpan = {kCmpAddrOffset, 8};
   uint64_t cmp_addr() const { return detail::load_le<uint64_t>(raw + kCmpAddrOffset); }
   CmdDescConfig &set_cmp_addr(uint64_t v) {
     detail::store_le<uint64_t>(raw + kCmpAddrOffset, v);
     return *this;
   }
 
-  // config_page_address: u64 @ 8, written by the driver. ConfigAddrType in the upper 32 bits, the
-  // address in the lower. [configPageAddress]
+  // config_page_address: u32 @ 8, written by the driver. The lower 32 bits of configPageAddress,
+  // the address within the page type. [configPageAddress]
   static constexpr uint32_t kConfigPageAddressOffset = 8;
-  uint64_t config_page_address() const {
-    return detail::load_le<uint64_t>(raw + kConfigPageAddressOffset);
+  static constexpr FieldSpan kConfigPageAddressSpan = {kConfigPageAddressOffset, 4};
+  uint32_t config_page_address() const {
+    return detail::load_le<uint32_t>(raw + kConfigPageAddressOffset);
   }
-  CmdDescConfig &set_config_page_address(uint64_t v) {
-    detail::store_le<uint64_t>(raw + kConfigPageAddressOffset, v);
+  CmdDescConfig &set_config_page_address(uint32_t v) {
+    detail::store_le<uint32_t>(raw + kConfigPageAddressOffset, v);
+    return *this;
+  }
+
+  // config_addr_type: u32 @ 12, written by the driver, values ConfigAddrType. The upper 32 bits of
+  // configPageAddress, what the address names. [configPageAddress]
+  static constexpr uint32_t kConfigAddrTypeOffset = 12;
+  static constexpr FieldSpan kConfigAddrTypeSpan = {kConfigAddrTypeOffset, 4};
+  ConfigAddrType config_addr_type() const {
+    return static_cast<ConfigAddrType>(config_addr_type_raw());
+  }
+  uint32_t config_addr_type_raw() const {
+    return detail::load_le<uint32_t>(raw + kConfigAddrTypeOffset);
+  }
+  CmdDescConfig &set_config_addr_type(ConfigAddrType v) {
+    detail::store_le<uint32_t>(raw + kConfigAddrTypeOffset, to_raw(v));
     return *this;
   }
 
   // config_page_num: u32 @ 16, written by the driver, values ConfigPageType. ConfigPageType.
   // [configPageNum]
   static constexpr uint32_t kConfigPageNumOffset = 16;
-  uint32_t config_page_num() const { return detail::load_le<uint32_t>(raw + kConfigPageNumOffset); }
-  CmdDescConfig &set_config_page_num(uint32_t v) {
-    detail::store_le<uint32_t>(raw + kConfigPageNumOffset, v);
+  static constexpr FieldSpan kConfigPageNumSpan = {kConfigPageNumOffset, 4};
+  ConfigPageType config_page_num() const {
+    return static_cast<ConfigPageType>(config_page_num_raw());
+  }
+  uint32_t config_page_num_raw() const {
+    return detail::load_le<uint32_t>(raw + kConfigPageNumOffset);
+  }
+  CmdDescConfig &set_config_page_num(ConfigPageType v) {
+    detail::store_le<uint32_t>(raw + kConfigPageNumOffset, to_raw(v));
     return *this;
   }
 
@@ -913,14 +1096,18 @@ static_assert(alignof(CmdDescConfig) == 1, "CmdDescConfig: byte-backed");
 static_assert(__is_trivially_copyable(CmdDescConfig), "CmdDescConfig: trivially copyable");
 static_assert(CmdDescConfig::kCmpAddrOffset % 8 == 0, "CmdDescConfig::cmp_addr: aligned");
 static_assert(CmdDescConfig::kCmpAddrOffset == 0, "CmdDescConfig::cmp_addr: first field at 0");
-static_assert(CmdDescConfig::kConfigPageAddressOffset % 8 == 0,
+static_assert(CmdDescConfig::kConfigPageAddressOffset % 4 == 0,
               "CmdDescConfig::config_page_address: aligned");
 static_assert(CmdDescConfig::kConfigPageAddressOffset == CmdDescConfig::kCmpAddrOffset + 8,
               "CmdDescConfig::config_page_address: follows cmp_addr");
+static_assert(CmdDescConfig::kConfigAddrTypeOffset % 4 == 0,
+              "CmdDescConfig::config_addr_type: aligned");
+static_assert(CmdDescConfig::kConfigAddrTypeOffset == CmdDescConfig::kConfigPageAddressOffset + 4,
+              "CmdDescConfig::config_addr_type: follows config_page_address");
 static_assert(CmdDescConfig::kConfigPageNumOffset % 4 == 0,
               "CmdDescConfig::config_page_num: aligned");
-static_assert(CmdDescConfig::kConfigPageNumOffset == CmdDescConfig::kConfigPageAddressOffset + 8,
-              "CmdDescConfig::config_page_num: follows config_page_address");
+static_assert(CmdDescConfig::kConfigPageNumOffset == CmdDescConfig::kConfigAddrTypeOffset + 4,
+              "CmdDescConfig::config_page_num: follows config_addr_type");
 static_assert(CmdDescConfig::kPadOffset % 4 == 0, "CmdDescConfig::pad: aligned");
 static_assert(CmdDescConfig::kPadOffset == CmdDescConfig::kConfigPageNumOffset + 4,
               "CmdDescConfig::pad: follows config_page_num");
@@ -935,6 +1122,7 @@ struct CmdDescSetupReqCall {
 
   // enable: u32 @ 0, written by the driver. 1 enables the request-call threshold. [enable]
   static constexpr uint32_t kEnableOffset = 0;
+  static constexpr FieldSpan kEnableSpan = {kEnableOffset, 4};
   uint32_t enable() const { return detail::load_le<uint32_t>(raw + kEnableOffset); }
   CmdDescSetupReqCall &set_enable(uint32_t v) {
     detail::store_le<uint32_t>(raw + kEnableOffset, v);
@@ -971,14 +1159,17 @@ struct ConfigPageHeader {
 
   // page_num: u32 @ 0, written by the device, values ConfigPageType. Page type. [pageNum]
   static constexpr uint32_t kPageNumOffset = 0;
-  uint32_t page_num() const { return detail::load_le<uint32_t>(raw + kPageNumOffset); }
-  ConfigPageHeader &set_page_num(uint32_t v) {
-    detail::store_le<uint32_t>(raw + kPageNumOffset, v);
+  static constexpr FieldSpan kPageNumSpan = {kPageNumOffset, 4};
+  ConfigPageType page_num() const { return static_cast<ConfigPageType>(page_num_raw()); }
+  uint32_t page_num_raw() const { return detail::load_le<uint32_t>(raw + kPageNumOffset); }
+  ConfigPageHeader &set_page_num(ConfigPageType v) {
+    detail::store_le<uint32_t>(raw + kPageNumOffset, to_raw(v));
     return *this;
   }
 
   // num_dwords: u16 @ 4, written by the device. Dwords of the page. [numDwords]
   static constexpr uint32_t kNumDwordsOffset = 4;
+  static constexpr FieldSpan kNumDwordsSpan = {kNumDwordsOffset, 2};
   uint16_t num_dwords() const { return detail::load_le<uint16_t>(raw + kNumDwordsOffset); }
   ConfigPageHeader &set_num_dwords(uint16_t v) {
     detail::store_le<uint16_t>(raw + kNumDwordsOffset, v);
@@ -988,18 +1179,22 @@ struct ConfigPageHeader {
   // host_status: u16 @ 6, written by the both, values HostStatus. Pre-filled INVPARAM by the
   // driver; SUCCESS from a device that answered. [hostStatus]
   static constexpr uint32_t kHostStatusOffset = 6;
-  uint16_t host_status() const { return detail::load_le<uint16_t>(raw + kHostStatusOffset); }
-  ConfigPageHeader &set_host_status(uint16_t v) {
-    detail::store_le<uint16_t>(raw + kHostStatusOffset, v);
+  static constexpr FieldSpan kHostStatusSpan = {kHostStatusOffset, 2};
+  HostStatus host_status() const { return static_cast<HostStatus>(host_status_raw()); }
+  uint16_t host_status_raw() const { return detail::load_le<uint16_t>(raw + kHostStatusOffset); }
+  ConfigPageHeader &set_host_status(HostStatus v) {
+    detail::store_le<uint16_t>(raw + kHostStatusOffset, to_raw(v));
     return *this;
   }
 
   // scsi_status: u16 @ 8, written by the both, values ScsiStatus. Pre-filled CHECK_CONDITION by the
   // driver; GOOD from a device that answered. [scsiStatus]
   static constexpr uint32_t kScsiStatusOffset = 8;
-  uint16_t scsi_status() const { return detail::load_le<uint16_t>(raw + kScsiStatusOffset); }
-  ConfigPageHeader &set_scsi_status(uint16_t v) {
-    detail::store_le<uint16_t>(raw + kScsiStatusOffset, v);
+  static constexpr FieldSpan kScsiStatusSpan = {kScsiStatusOffset, 2};
+  ScsiStatus scsi_status() const { return static_cast<ScsiStatus>(scsi_status_raw()); }
+  uint16_t scsi_status_raw() const { return detail::load_le<uint16_t>(raw + kScsiStatusOffset); }
+  ConfigPageHeader &set_scsi_status(ScsiStatus v) {
+    detail::store_le<uint16_t>(raw + kScsiStatusOffset, to_raw(v));
     return *this;
   }
 
@@ -1037,6 +1232,7 @@ struct ConfigPageController {
 
   // header: ConfigPageHeader @ 0, written by the both. Page header. [header]
   static constexpr uint32_t kHeaderOffset = 0;
+  static constexpr FieldSpan kHeaderSpan = {kHeaderOffset, 16};
   ConfigPageHeader &header() { return *reinterpret_cast<ConfigPageHeader *>(raw + kHeaderOffset); }
   const ConfigPageHeader &header() const {
     return *reinterpret_cast<const ConfigPageHeader *>(raw + kHeaderOffset);
@@ -1044,6 +1240,7 @@ struct ConfigPageController {
 
   // node_wwn: u64 @ 16, written by the device. Node world-wide name. [nodeWWN]
   static constexpr uint32_t kNodeWwnOffset = 16;
+  static constexpr FieldSpan kNodeWwnSpan = {kNodeWwnOffset, 8};
   uint64_t node_wwn() const { return detail::load_le<uint64_t>(raw + kNodeWwnOffset); }
   ConfigPageController &set_node_wwn(uint64_t v) {
     detail::store_le<uint64_t>(raw + kNodeWwnOffset, v);
@@ -1053,6 +1250,7 @@ struct ConfigPageController {
   // manufacturer: u16[64] @ 24, written by the device. Manufacturer string. [manufacturer]
   static constexpr uint32_t kManufacturerOffset = 24;
   static constexpr uint32_t kManufacturerCount = 64;
+  static constexpr FieldSpan kManufacturerSpan = {kManufacturerOffset, 128};
   uint16_t manufacturer(uint32_t i) const {
     return i < kManufacturerCount ? detail::load_le<uint16_t>(raw + kManufacturerOffset + i * 2)
                                   : 0;
@@ -1063,10 +1261,31 @@ struct ConfigPageController {
     }
     return *this;
   }
+  // Copies the first n elements of src in (at most kManufacturerCount) and zeroes the rest.
+  ConfigPageController &set_manufacturer_from(const uint16_t *src, uint32_t n) {
+    if (n > kManufacturerCount) {
+      n = kManufacturerCount;
+    }
+    for (uint32_t i = 0; i < kManufacturerCount; ++i) {
+      detail::store_le<uint16_t>(raw + kManufacturerOffset + i * 2, i < n ? src[i] : 0);
+    }
+    return *this;
+  }
+  // Copies up to n elements out to dst; returns how many (at most kManufacturerCount).
+  uint32_t copy_manufacturer_to(uint16_t *dst, uint32_t n) const {
+    if (n > kManufacturerCount) {
+      n = kManufacturerCount;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      dst[i] = detail::load_le<uint16_t>(raw + kManufacturerOffset + i * 2);
+    }
+    return n;
+  }
 
   // serial_number: u16[64] @ 152, written by the device. Serial number string. [serialNumber]
   static constexpr uint32_t kSerialNumberOffset = 152;
   static constexpr uint32_t kSerialNumberCount = 64;
+  static constexpr FieldSpan kSerialNumberSpan = {kSerialNumberOffset, 128};
   uint16_t serial_number(uint32_t i) const {
     return i < kSerialNumberCount ? detail::load_le<uint16_t>(raw + kSerialNumberOffset + i * 2)
                                   : 0;
@@ -1077,10 +1296,31 @@ struct ConfigPageController {
     }
     return *this;
   }
+  // Copies the first n elements of src in (at most kSerialNumberCount) and zeroes the rest.
+  ConfigPageController &set_serial_number_from(const uint16_t *src, uint32_t n) {
+    if (n > kSerialNumberCount) {
+      n = kSerialNumberCount;
+    }
+    for (uint32_t i = 0; i < kSerialNumberCount; ++i) {
+      detail::store_le<uint16_t>(raw + kSerialNumberOffset + i * 2, i < n ? src[i] : 0);
+    }
+    return *this;
+  }
+  // Copies up to n elements out to dst; returns how many (at most kSerialNumberCount).
+  uint32_t copy_serial_number_to(uint16_t *dst, uint32_t n) const {
+    if (n > kSerialNumberCount) {
+      n = kSerialNumberCount;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      dst[i] = detail::load_le<uint16_t>(raw + kSerialNumberOffset + i * 2);
+    }
+    return n;
+  }
 
   // oprom_version: u16[32] @ 280, written by the device. Option ROM version. [opromVersion]
   static constexpr uint32_t kOpromVersionOffset = 280;
   static constexpr uint32_t kOpromVersionCount = 32;
+  static constexpr FieldSpan kOpromVersionSpan = {kOpromVersionOffset, 64};
   uint16_t oprom_version(uint32_t i) const {
     return i < kOpromVersionCount ? detail::load_le<uint16_t>(raw + kOpromVersionOffset + i * 2)
                                   : 0;
@@ -1091,10 +1331,31 @@ struct ConfigPageController {
     }
     return *this;
   }
+  // Copies the first n elements of src in (at most kOpromVersionCount) and zeroes the rest.
+  ConfigPageController &set_oprom_version_from(const uint16_t *src, uint32_t n) {
+    if (n > kOpromVersionCount) {
+      n = kOpromVersionCount;
+    }
+    for (uint32_t i = 0; i < kOpromVersionCount; ++i) {
+      detail::store_le<uint16_t>(raw + kOpromVersionOffset + i * 2, i < n ? src[i] : 0);
+    }
+    return *this;
+  }
+  // Copies up to n elements out to dst; returns how many (at most kOpromVersionCount).
+  uint32_t copy_oprom_version_to(uint16_t *dst, uint32_t n) const {
+    if (n > kOpromVersionCount) {
+      n = kOpromVersionCount;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      dst[i] = detail::load_le<uint16_t>(raw + kOpromVersionOffset + i * 2);
+    }
+    return n;
+  }
 
   // hw_version: u16[32] @ 344, written by the device. Hardware version. [hwVersion]
   static constexpr uint32_t kHwVersionOffset = 344;
   static constexpr uint32_t kHwVersionCount = 32;
+  static constexpr FieldSpan kHwVersionSpan = {kHwVersionOffset, 64};
   uint16_t hw_version(uint32_t i) const {
     return i < kHwVersionCount ? detail::load_le<uint16_t>(raw + kHwVersionOffset + i * 2) : 0;
   }
@@ -1104,10 +1365,31 @@ struct ConfigPageController {
     }
     return *this;
   }
+  // Copies the first n elements of src in (at most kHwVersionCount) and zeroes the rest.
+  ConfigPageController &set_hw_version_from(const uint16_t *src, uint32_t n) {
+    if (n > kHwVersionCount) {
+      n = kHwVersionCount;
+    }
+    for (uint32_t i = 0; i < kHwVersionCount; ++i) {
+      detail::store_le<uint16_t>(raw + kHwVersionOffset + i * 2, i < n ? src[i] : 0);
+    }
+    return *this;
+  }
+  // Copies up to n elements out to dst; returns how many (at most kHwVersionCount).
+  uint32_t copy_hw_version_to(uint16_t *dst, uint32_t n) const {
+    if (n > kHwVersionCount) {
+      n = kHwVersionCount;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      dst[i] = detail::load_le<uint16_t>(raw + kHwVersionOffset + i * 2);
+    }
+    return n;
+  }
 
   // firmware_version: u16[32] @ 408, written by the device. Firmware version. [firmwareVersion]
   static constexpr uint32_t kFirmwareVersionOffset = 408;
   static constexpr uint32_t kFirmwareVersionCount = 32;
+  static constexpr FieldSpan kFirmwareVersionSpan = {kFirmwareVersionOffset, 64};
   uint16_t firmware_version(uint32_t i) const {
     return i < kFirmwareVersionCount
                ? detail::load_le<uint16_t>(raw + kFirmwareVersionOffset + i * 2)
@@ -1119,9 +1401,30 @@ struct ConfigPageController {
     }
     return *this;
   }
+  // Copies the first n elements of src in (at most kFirmwareVersionCount) and zeroes the rest.
+  ConfigPageController &set_firmware_version_from(const uint16_t *src, uint32_t n) {
+    if (n > kFirmwareVersionCount) {
+      n = kFirmwareVersionCount;
+    }
+    for (uint32_t i = 0; i < kFirmwareVersionCount; ++i) {
+      detail::store_le<uint16_t>(raw + kFirmwareVersionOffset + i * 2, i < n ? src[i] : 0);
+    }
+    return *this;
+  }
+  // Copies up to n elements out to dst; returns how many (at most kFirmwareVersionCount).
+  uint32_t copy_firmware_version_to(uint16_t *dst, uint32_t n) const {
+    if (n > kFirmwareVersionCount) {
+      n = kFirmwareVersionCount;
+    }
+    for (uint32_t i = 0; i < n; ++i) {
+      dst[i] = detail::load_le<uint16_t>(raw + kFirmwareVersionOffset + i * 2);
+    }
+    return n;
+  }
 
   // num_phys: u32 @ 472, written by the device. Number of targets. [numPhys]
   static constexpr uint32_t kNumPhysOffset = 472;
+  static constexpr FieldSpan kNumPhysSpan = {kNumPhysOffset, 4};
   uint32_t num_phys() const { return detail::load_le<uint32_t>(raw + kNumPhysOffset); }
   ConfigPageController &set_num_phys(uint32_t v) {
     detail::store_le<uint32_t>(raw + kNumPhysOffset, v);
@@ -1131,6 +1434,7 @@ struct ConfigPageController {
   // use_consecutive_phy_wwns: u8 @ 476, written by the device. PHY WWNs are consecutive.
   // [useConsecutivePhyWWNs]
   static constexpr uint32_t kUseConsecutivePhyWwnsOffset = 476;
+  static constexpr FieldSpan kUseConsecutivePhyWwnsSpan = {kUseConsecutivePhyWwnsOffset, 1};
   uint8_t use_consecutive_phy_wwns() const {
     return detail::load_le<uint8_t>(raw + kUseConsecutivePhyWwnsOffset);
   }

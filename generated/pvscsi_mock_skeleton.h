@@ -11,21 +11,19 @@
 // Offsets that are not a register (including the MSI-X pages) count as violations: a device
 // that implements MSI-X decodes those pages before calling mmio_read32/mmio_write32.
 //
-// Device provides:
-//   uint32_t on_last_sts_read(uint32_t index);
-//       for LAST_STS_0 0, LAST_STS_1 1, LAST_STS_2 2, LAST_STS_3 3
-//   uint32_t on_intr_status_read();
-//       for INTR_STATUS
-//   void on_intr_status_ack(uint32_t bits);
-//       for INTR_STATUS
-//   uint32_t on_intr_mask_read();
-//       for INTR_MASK
-//   void on_intr_mask_write(uint32_t value);
-//       for INTR_MASK
-//   void on_kick(bool flag);
-//       for KICK_NON_RW_IO false, KICK_RW_IO true
-//   void on_debug_write(uint32_t value);
-//       for DEBUG
+// The device's own code wires each other register: the skeleton calls, by the register's
+// type (tag dispatch, so one overload or template can serve several registers):
+//   uint32_t on_read(LastSts0);                 LAST_STS_0 read
+//   uint32_t on_read(LastSts1);                 LAST_STS_1 read
+//   uint32_t on_read(LastSts2);                 LAST_STS_2 read
+//   uint32_t on_read(LastSts3);                 LAST_STS_3 read
+//   uint32_t on_read(IntrStatus);                 INTR_STATUS read
+//   void on_ack(IntrStatus bits);                 INTR_STATUS written (1s clear)
+//   uint32_t on_read(IntrMask);                 INTR_MASK read
+//   void on_write(IntrMask value);              INTR_MASK written
+//   void on_ring(KickNonRwIo);                     KICK_NON_RW_IO rung
+//   void on_write(Debug value);              DEBUG written
+//   void on_ring(KickRwIo);                     KICK_RW_IO rung
 //   bool command_supported(CommandCode code);
 //   uint32_t handle(CmdAdapterReset);
 //   uint32_t handle(CmdIssueScsi);
@@ -62,17 +60,17 @@ class DeviceSkeleton {
       case CommandStatus::kOffset:
         return status_;
       case LastSts0::kOffset:
-        return self().on_last_sts_read(0u);
+        return self().on_read(LastSts0{});
       case LastSts1::kOffset:
-        return self().on_last_sts_read(1u);
+        return self().on_read(LastSts1{});
       case LastSts2::kOffset:
-        return self().on_last_sts_read(2u);
+        return self().on_read(LastSts2{});
       case LastSts3::kOffset:
-        return self().on_last_sts_read(3u);
+        return self().on_read(LastSts3{});
       case IntrStatus::kOffset:
-        return self().on_intr_status_read();
+        return self().on_read(IntrStatus{});
       case IntrMask::kOffset:
-        return self().on_intr_mask_read();
+        return self().on_read(IntrMask{});
       case KickNonRwIo::kOffset:
         return violation(offset);  // doorbell: not readable
       case Debug::kOffset:
@@ -109,19 +107,19 @@ class DeviceSkeleton {
         violation(offset);  // ro: not writable
         return;
       case IntrStatus::kOffset:
-        self().on_intr_status_ack(value);
+        self().on_ack(IntrStatus(value));
         return;
       case IntrMask::kOffset:
-        self().on_intr_mask_write(value);
+        self().on_write(IntrMask(value));
         return;
       case KickNonRwIo::kOffset:
-        self().on_kick(false);
+        self().on_ring(KickNonRwIo{});
         return;
       case Debug::kOffset:
-        self().on_debug_write(value);
+        self().on_write(Debug(value));
         return;
       case KickRwIo::kOffset:
-        self().on_kick(true);
+        self().on_ring(KickRwIo{});
         return;
       default:
         violation(offset);

@@ -17,10 +17,10 @@ __attribute__((noinline)) void submit(Rings *r, void *cookie, uint64_t lba, uint
       .set_data_len(4096)
       .set_sense_addr(0)
       .set_sense_len(0)
-      .set_flags(hw::to_raw(write ? hw::RequestFlag::kDirToDevice : hw::RequestFlag::kDirToHost))
+      .set_flags(write ? hw::RequestFlag::kDirToDevice : hw::RequestFlag::kDirToHost)
       .set_cdb_len(10)
-      .set_tag(hw::to_raw(hw::Tag::kSimple))
-      .set_lun(1, 0)
+      .set_tag(hw::Tag::kSimple)
+      .set_lun(hw::SamLun::from_lun64(0))
       .set_target(0);
   d->set_cdb(0, write ? 0x2A : 0x28);
   for (uint32_t i = 0; i < 4; i++) d->set_cdb(2 + i, uint8_t(lba >> (24 - 8 * i)));
@@ -37,7 +37,7 @@ __attribute__((noinline)) uint32_t reap(Rings *r, void **last) {
   for (; r->cmp_cons != prod; r->cmp_cons++, n++) {
     const hw::RingCmpDesc &c = r->cmp[r->cmp_cons & (r->entries - 1)];
     uint64_t ctx = c.context();
-    if (c.host_status() == 0 && c.scsi_status() == 0)
+    if (c.host_status() == hw::HostStatus::kSuccess && c.scsi_status() == hw::ScsiStatus::kGood)
       *last = r->cookies[(ctx - 1) & (r->entries - 1)];
   }
   __atomic_thread_fence(__ATOMIC_RELEASE);

@@ -255,7 +255,9 @@ class Life {
     hw::RingCmpDesc c{};
     // Contexts near the driver's (slot + 1) are the interesting ones; sometimes anything.
     uint64_t ctx = (ctx_sel & 0x80) ? (uint64_t(ctx_sel) << 33 | ctx_sel) : (ctx_sel & 0x1f);
-    c.set_context(ctx).set_host_status(host).set_scsi_status(scsi);
+    c.set_context(ctx)
+        .set_host_status(static_cast<hw::HostStatus>(host))  // any number, declared or not
+        .set_scsi_status(static_cast<hw::ScsiStatus>(scsi));
     c.set_data_len(ctx_sel & 0x40 ? 0xFFFFFFFFull : 512).set_sense_len(scsi & 1 ? 300 : 18);
     uint32_t prod = 0;
     if (bump & 0x80) {
@@ -278,7 +280,7 @@ class Life {
     uint8_t lun = in_.u8();
     uint8_t bump = in_.u8();
     hw::RingMsgDesc m{};
-    m.set_type(type < 0xf0 ? type % 3 : 0xFFFFFF00u | type);
+    m.set_type(static_cast<hw::MsgType>(type < 0xf0 ? type % 3 : 0xFFFFFF00u | type));
     m.set_args(0, 0);       // bus
     m.set_args(1, target);  // target (beyond 255 when the high bit pattern says so)
     if (target & 0x80) m.set_args(1, 0x10000u | target);

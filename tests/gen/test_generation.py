@@ -114,13 +114,14 @@ def test_spec_change_touches_exactly_the_expected_files(tmp_path, spec_text):
         "REGISTERS.md", "pvscsi_layout_test.cc", "pvscsi_layouts.h", "pvscsi_mock_skeleton.h",
         "pvscsi_regs.h"]
     regs = (tmp_path / "changed" / "pvscsi_regs.h").read_text()
-    assert "class Scratch {" in regs and "static constexpr uint32_t kOffset = 0x301C;" in regs
+    assert "class Scratch : public Register<Scratch, 0x301C, RegAccess::kRw> {" in regs
+    assert "constexpr uint32_t low() const { return get<7, 0>(); }" in regs
     layouts = (tmp_path / "changed" / "pvscsi_layouts.h").read_text()
     assert "RingReqDesc &set_new_hint(uint8_t v)" in layouts
     assert "static constexpr uint32_t kUnusedCount = 58;" in layouts
     skeleton = (tmp_path / "changed" / "pvscsi_mock_skeleton.h").read_text()
-    assert "self().on_scratch_write(value)" in skeleton
-    assert "return self().on_scratch_read();" in skeleton
+    assert "self().on_write(Scratch(value))" in skeleton
+    assert "return self().on_read(Scratch{});" in skeleton
 
 
 def test_missing_clang_format_is_a_clear_error(tmp_path):
@@ -153,7 +154,7 @@ def test_every_item_has_doc_and_vmware_names_are_findable(spec_text):
     # A grep for a VMware identifier finds our item (the spec: keys).
     for name in ("PVSCSI_REG_OFFSET_COMMAND", "PVSCSI_CMD_SETUP_RINGS", "BTSTAT_SELTIMEO",
                  "PVSCSIRingReqDesc", "PVSCSI_REG_OFFSET_KICK_RW_IO", "PVSCSICmdDescSetupRings",
-                 "PVSCSI_CMD_SETUP_REQCALLTHRESHOLD", "PVSCSI_INTR_MSG_MASK"):
+                 "PVSCSI_CMD_SETUP_REQCALLTHRESHOLD", "PVSCSI_INTR_MSG_0"):
         assert f"spec: {name}" in spec_text, name
     registers = open(os.path.join(GENERATED, "REGISTERS.md"), encoding="utf-8").read()
     assert "PVSCSI_REG_OFFSET_INTR_STATUS" in registers

@@ -96,12 +96,14 @@ def test_duplicate_name(spec_text, gen_run):
 
 
 def test_duplicate_name_after_conversion_to_cxx(spec_text, gen_run):
-    # CMPL_0 and CMPL0 would both become the C++ constant kCmpl0.
-    text = replace_once(spec_text, "      - {name: CMPL_1, value: 0x2,",
-                        "      - {name: CMPL0, value: 0x2,")
+    # CMPL_0 and CMPL0 would both become the C++ constant kCmpl0Mask.
+    text = replace_once(spec_text, "      - name: CMPL_1\n        bits: [1, 1]\n"
+                        "        spec: PVSCSI_INTR_CMPL_1\n        doc: Completion ring 1 (not",
+                        "      - name: CMPL0\n        bits: [1, 1]\n"
+                        "        spec: PVSCSI_INTR_CMPL_1\n        doc: Completion ring 1 (not")
     result = gen_run(text)
-    expect_error(result, line_of(text, "{name: CMPL0, value: 0x2,"),
-                 r"duplicate value name 'CMPL0' \(first 'CMPL_0' at line \d+\); rename one of them")
+    expect_error(result, line_of(text, "- name: CMPL0"),
+                 r"duplicate field name 'CMPL0' \(first 'CMPL_0' at line \d+\); rename one of them")
 
 
 def test_duplicate_enum_value(spec_text, gen_run):
@@ -363,3 +365,59 @@ def test_random_mutations_give_diagnostics_never_exceptions(spec_text):
             failed_validation += 1
             assert exc.diagnostics
     assert failed_validation > 80  # the mutations do hit the checks
+
+
+def test_mock_wiring_is_not_part_of_the_description(spec_text, gen_run):
+    # The mock wires registers in its own code; a 'hook' key is not part of the description.
+    text = replace_once(spec_text, "    access: doorbell\n    spec: PVSCSI_REG_OFFSET_KICK_RW_IO\n",
+                        "    access: doorbell\n    hook: on_kick\n"
+                        "    spec: PVSCSI_REG_OFFSET_KICK_RW_IO\n")
+    result = gen_run(text)
+    expect_error(result, line_of(text, "hook: on_kick"),
+                 r"unknown key 'hook' in register 'KICK_RW_IO'; use one of: .*")
+
+
+def test_enum_of_a_layout_field_must_have_its_type(spec_text, gen_run):
+    # HostStatus is u16: a u32 field would see values the enum cannot hold, or the reverse.
+    text = with_layout(spec_text, 4, field("status", 0, "u32", extra=", enum: HostStatus"))
+    result = gen_run(text)
+    expect_error(result, line_of(text, "{name: status, offset: 0,"),
+                 r"enum 'HostStatus' is u16 but field 'status' of layout 'ExtraLayout' is u32; "
+                 r"declare the enum as u32 or the field as u16")
+
+
+def test_array_field_cannot_have_an_enum(spec_text, gen_run):
+    text = with_layout(spec_text, 4, field("statuses", 0, "u16", 2, ", enum: HostStatus"))
+    result = gen_run(text)
+    expect_error(result, line_of(text, "{name: statuses, offset: 0,"),
+                 r"field 'statuses' of layout 'ExtraLayout' is an array and cannot have an enum; "
+                 r"remove 'enum' or declare one field per element")
+
+
+def test_sam_lun_is_eight_bytes_and_takes_no_count(spec_text, gen_run):
+    ok = with_layout(spec_text, 8, field("lun", 0, "sam_lun"))
+    assert gen_run(ok).rc == 0
+    text = with_layout(spec_text, 16, field("luns", 0, "sam_lun", 2))
+    result = gen_run(text)
+    expect_error(result, line_of(text, "{name: luns, offset: 0,"),
+                 r"field 'luns' of layout 'ExtraLayout' is a sam_lun and cannot have 'count'; "
+                 r"remove 'count'")
+    short = with_layout(spec_text, 4, field("lun", 0, "sam_lun"))
+    result = gen_run(short)
+    expect_error(result, line_of(short, "  - name: ExtraLayout") + 1,
+                 r"layout 'ExtraLayout' declares size 4 but its fields end at byte 8; .*")
+
+
+def test_register_field_enum_must_exist_and_fit(spec_text, gen_run):
+    text = replace_once(spec_text, "        enum: CommandCode\n", "        enum: NoSuchEnum\n")
+    result = gen_run(text)
+    expect_error(result, line_of(text, "enum: NoSuchEnum"),
+                 r"unknown enum 'NoSuchEnum' for field 'CODE' of register 'COMMAND'; "
+                 r"name an enum declared under 'enums' \(or CommandCode\)")
+    # Tag is u8: a 32-bit field could hold values the enum cannot.
+    text = replace_once(spec_text, "        enum: CommandCode\n", "        enum: Tag\n")
+    result = gen_run(text)
+    expect_error(result, line_of(text, "        enum: Tag\n"),
+                 r"enum 'Tag' \(u8\) of field 'CODE' of register 'COMMAND' is narrower than the "
+                 r"field's 32 bits, so a value the device wrote could not be seen; give the enum a "
+                 r"type of at least 32 bits")

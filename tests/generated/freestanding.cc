@@ -16,13 +16,16 @@ struct NullIo {
 
 class MinimalDevice : public DeviceSkeleton<MinimalDevice> {
  public:
-  uint32_t on_intr_status_read() { return 0; }
-  void on_intr_status_ack(uint32_t) {}
-  uint32_t on_intr_mask_read() { return 0; }
-  void on_intr_mask_write(uint32_t) {}
-  void on_kick(bool) {}
-  void on_debug_write(uint32_t) {}
-  uint32_t on_last_sts_read(uint32_t) { return 0; }
+  // One template serves every register read; the rest by type.
+  template <class Reg>
+  uint32_t on_read(Reg) {
+    return Reg::kOffset;
+  }
+  void on_ack(IntrStatus) {}
+  void on_write(IntrMask) {}
+  void on_write(Debug) {}
+  void on_ring(KickRwIo) {}
+  void on_ring(KickNonRwIo) {}
   bool command_supported(CommandCode) { return true; }
   uint32_t handle(CmdAdapterReset) { return 0; }
   uint32_t handle(CmdIssueScsi) { return 0; }
@@ -48,11 +51,21 @@ extern "C" uint32_t pvscsi_generated_freestanding_probe(uint32_t offset) {
   MinimalDevice dev;
   dev.mmio_write32(offset, 1);
   RingReqDesc req;
-  req.set_context(1).set_cdb(0, 0x28).set_flags(to_raw(RequestFlag::kDirToHost));
+  const uint8_t cdb[6] = {0x28};
+  req.set_context(1)
+      .set_cdb(0, 0x28)
+      .set_cdb_from(cdb, 6)
+      .set_flags(RequestFlag::kDirToHost)
+      .set_lun(SamLun::from_lun64(offset & 0x3FFF));
   ConfigPageController page;
-  page.header().set_host_status(to_raw(HostStatus::kInvparam));
+  page.header().set_host_status(HostStatus::kInvparam);
+  CmdDescAbortCmd abort;
+  abort.set_context(offset);
+  (void)send_command<CmdAbortCmd>(io, abort);
+  (void)send_command<CmdResetBus>(io);
   uint64_t ppns[1] = {1};
   RingView<ReqRing> ring(ppns, 1);
   return dev.mmio_read32(offset) + static_cast<uint32_t>(ring.entry_paddr(3)) + req.cdb(0) +
-         page.header().host_status();
+         page.header().host_status_raw() + (is_known(page.header().host_status()) ? 1u : 0u) +
+         static_cast<uint32_t>(req.lun().to_lun64());
 }

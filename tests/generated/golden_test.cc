@@ -46,14 +46,11 @@ TEST(Golden, RegisterAccessTypes) {
 }
 
 TEST(Golden, InterruptBits) {
-  EXPECT_EQ(to_raw(IntrCause::kCmpl0), 0x1u);
-  EXPECT_EQ(to_raw(IntrCause::kCmpl1), 0x2u);
-  EXPECT_EQ(to_raw(IntrCause::kMsg0), 0x4u);
-  EXPECT_EQ(to_raw(IntrCause::kMsg1), 0x8u);
-  EXPECT_EQ(kIntrCmplMask, 0x3u);
-  EXPECT_EQ(kIntrMsgMask, 0xCu);
-  EXPECT_EQ(kIntrAllSupported, 0xFu);
   EXPECT_EQ(IntrStatus::kCmpl0Mask, 0x1u);
+  EXPECT_EQ(IntrStatus::kCmpl1Mask, 0x2u);
+  EXPECT_EQ(IntrStatus::kFieldsMask, 0xFu);
+  EXPECT_EQ(IntrMask::kFieldsMask, 0xFu);
+  EXPECT_EQ(IntrStatus(0xFFFFFFF5u).known().value(), 0x5u);
   EXPECT_EQ(IntrStatus::kMsg0Mask, 0x4u);
   EXPECT_EQ(IntrMask::kMsg1Mask, 0x8u);
   EXPECT_EQ(kMaxMsixVectors, 24u);
@@ -140,9 +137,10 @@ TEST(Golden, RequestDescriptor) {
 
   // Little-endian at fixed offsets, whatever the host byte order.
   RingReqDesc d;
-  d.set_context(0x1122334455667788ull).set_lun(1, 5).set_target(7);
+  d.set_context(0x1122334455667788ull).set_lun(SamLun::from_lun64(5)).set_target(7);
   EXPECT_EQ(d.raw[0], 0x88);
   EXPECT_EQ(d.raw[7], 0x11);
+  EXPECT_EQ(d.raw[57], 0);  // SAM LUN byte 0: peripheral addressing, bus 0
   EXPECT_EQ(d.raw[58], 5);
   EXPECT_EQ(d.raw[67], 7);
 }
@@ -224,6 +222,87 @@ TEST(Golden, Limits) {
   EXPECT_EQ(ReqRing::kMaxPages, 32u);
   EXPECT_EQ(CmpRing::kEntriesPerPage, 128u);
   EXPECT_EQ(MsgRing::kMaxPages, 16u);
+}
+
+// The SAM LUN forms illumos uses (scsi_lun64_to_lun / scsi_lun_to_lun64, devid_scsi.c).
+TEST(Golden, SamLunFormsOfLun64) {
+  // Up to 255: peripheral device addressing, LUN in byte 1.
+  EXPECT_EQ(SamLun::from_lun64(0).value(), 0u);
+  EXPECT_EQ(SamLun::from_lun64(5).value(), 0x0005000000000000ull);
+  EXPECT_EQ(SamLun::from_lun64(5).byte(0), 0);
+  EXPECT_EQ(SamLun::from_lun64(5).byte(1), 5);
+  // 256..0x3FFF: the upper six bits go in byte 0 (address method 00 kept).
+  EXPECT_EQ(SamLun::from_lun64(0x3FFF).byte(0), 0x3F);
+  EXPECT_EQ(SamLun::from_lun64(0x3FFF).byte(1), 0xFF);
+  EXPECT_EQ(SamLun::from_lun64(0x0123).value(), 0x0123000000000000ull);
+  // Beyond: the eight bytes themselves (a flat-space LUN 0x4001 arrives as 0x4001000000000000).
+  EXPECT_EQ(SamLun::from_lun64(0x4001000000000000ull).byte(0), 0x40);
+  EXPECT_EQ(SamLun::from_lun64(0x4001000000000000ull).byte(1), 0x01);
+  EXPECT_EQ(SamLun::from_lun64(0x4000).value(), 0x4000u);
+  EXPECT_EQ(SamLun::from_lun64(0x4000).byte(6), 0x40);
+  EXPECT_EQ(SamLun().byte(8), 0);  // out of range
+  // Round trips, both ways.
+  for (uint64_t lun : {0ull, 1ull, 255ull, 256ull, 0x3FFFull, 0x4000ull, 0x4001000000000000ull,
+                       0x0001000200030004ull}) {
+    EXPECT_EQ(SamLun::from_lun64(lun).to_lun64(), lun) << lun;
+  }
+  // Flat space (method 01) is not the compatibility form, whatever its value.
+  EXPECT_EQ(SamLun::from_value(0x4005000000000000ull).to_lun64(), 0x4005000000000000ull);
+  // A second level set is not single-level.
+  EXPECT_EQ(SamLun::from_value(0x0005000100000000ull).to_lun64(), 0x0005000100000000ull);
+  EXPECT_TRUE(SamLun().is_zero());
+  EXPECT_FALSE(SamLun::from_lun64(0x4000).is_zero());
+  EXPECT_TRUE(SamLun::from_lun64(7) == SamLun::from_value(0x0007000000000000ull));
+}
+
+// Enum-typed fields hold any value a device writes; is_known() tells declared ones apart.
+TEST(Golden, EnumFieldsKeepUndeclaredValues) {
+  RingCmpDesc c;
+  c.set_host_status(static_cast<HostStatus>(0x15));  // FreeBSD-only, not declared
+  EXPECT_EQ(c.host_status_raw(), 0x15u);
+  EXPECT_EQ(to_raw(c.host_status()), 0x15u);
+  EXPECT_FALSE(is_known(c.host_status()));
+  c.set_host_status(HostStatus::kSeltimeo);
+  EXPECT_TRUE(is_known(c.host_status()));
+  EXPECT_EQ(c.raw[RingCmpDesc::kHostStatusOffset], 0x11);
+  EXPECT_TRUE(is_known(RequestFlag::kWithSgList | RequestFlag::kDirToHost));
+  EXPECT_FALSE(is_known(static_cast<RequestFlag>(0x80000000u)));
+  RequestFlag f = RequestFlag::kDirToDevice;
+  f |= RequestFlag::kWithSgList;
+  EXPECT_EQ(to_raw(f), 0x11u);
+  EXPECT_TRUE(is_known(MsgType::kDevRemoved));
+  EXPECT_FALSE(is_known(static_cast<MsgType>(7)));
+}
+
+TEST(Golden, FieldSpansCoverFields) {
+  EXPECT_EQ(RingsState::kReqProdIdxSpan.offset, 0u);
+  EXPECT_EQ(RingsState::kReqProdIdxSpan.size, 4u);
+  FieldSpan both = cover(RingsState::kReqCallThresholdSpan, RingsState::kReqConsIdxSpan);
+  EXPECT_EQ(both.offset, RingsState::kReqConsIdxOffset);
+  EXPECT_EQ(both.end(), RingsState::kReqCallThresholdOffset + 4);
+  FieldSpan inner = cover(RingReqDesc::kCdbSpan, RingReqDesc::kCdbSpan);
+  EXPECT_EQ(inner.offset, RingReqDesc::kCdbOffset);
+  EXPECT_EQ(inner.size, 16u);
+}
+
+TEST(Golden, CdbCopiesAreBounded) {
+  RingReqDesc d;
+  for (auto &b : d.raw) b = 0xEE;
+  const uint8_t cdb[20] = {0x28, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19};
+  d.set_cdb_from(cdb, 6);
+  EXPECT_EQ(d.cdb(0), 0x28);
+  EXPECT_EQ(d.cdb(5), 5);
+  EXPECT_EQ(d.cdb(6), 0);  // the rest zeroed
+  EXPECT_EQ(d.cdb(15), 0);
+  EXPECT_EQ(d.raw[RingReqDesc::kCdbOffset - 1], 0xEE);  // neighbours untouched
+  EXPECT_EQ(d.raw[RingReqDesc::kCdbLenOffset], 0xEE);
+  d.set_cdb_from(cdb, 20);  // clamped to 16
+  EXPECT_EQ(d.cdb(15), 15);
+  EXPECT_EQ(d.raw[RingReqDesc::kCdbLenOffset], 0xEE);
+  uint8_t out[20] = {};
+  EXPECT_EQ(d.copy_cdb_to(out, 20), 16u);
+  EXPECT_EQ(out[15], 15);
+  EXPECT_EQ(out[16], 0);
 }
 
 }  // namespace

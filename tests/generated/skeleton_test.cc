@@ -75,11 +75,34 @@ TEST(Registers, ReadWriteAckRingGoThroughTheIoPolicy) {
   IntrMask().set_cmpl_0(1).set_msg_0(1).write(io);
   KickRwIo::ring(io);
   KickNonRwIo::ring(io);
-  Command(to_raw(CommandCode::kAdapterReset)).write(io);
+  Command().set_code(CommandCode::kAdapterReset).write(io);
   CommandData().set_value(0xABCD).write(io);
   std::vector<std::pair<uint32_t, uint32_t>> expected = {
       {0x100C, 0x5}, {0x2010, 0x5}, {0x4018, 0}, {0x3014, 0}, {0x0, 1}, {0x4, 0xABCD}};
   EXPECT_EQ(io.writes, expected);
+}
+
+TEST(Registers, SendCommandWritesCodeThenDwordsAndReadsStatus) {
+  FakeIo io;
+  io.next_read = 0;
+  CmdDescAbortCmd d;
+  d.set_context(0x1122334455667788ull).set_target(9);
+  EXPECT_EQ(send_command<CmdAbortCmd>(io, d), 0u);
+  std::vector<std::pair<uint32_t, uint32_t>> expected = {{0x0, to_raw(CommandCode::kAbortCmd)},
+                                                         {0x4, 0x55667788},
+                                                         {0x4, 0x11223344},
+                                                         {0x4, 9},
+                                                         {0x4, 0}};
+  EXPECT_EQ(io.writes, expected);
+  EXPECT_EQ(io.last_read_offset, CommandStatus::kOffset);
+
+  io.writes.clear();
+  io.next_read = kCommandStatusFailed;
+  EXPECT_EQ(send_command<CmdResetBus>(io), kCommandStatusFailed);
+  EXPECT_EQ(start_command(io, CommandCode::kConfig), kCommandStatusFailed);
+  expected = {{0x0, to_raw(CommandCode::kResetBus)}, {0x0, to_raw(CommandCode::kConfig)}};
+  EXPECT_EQ(io.writes, expected);
+  EXPECT_TRUE(Command().set_code(CommandCode::kConfig).code() == CommandCode::kConfig);
 }
 
 TEST(Registers, SettersTouchOnlyTheirBits) {
@@ -93,22 +116,26 @@ TEST(Registers, SettersTouchOnlyTheirBits) {
 
 class TestDevice : public DeviceSkeleton<TestDevice> {
  public:
-  // Register hooks.
+  // Register wiring, by register type (the mock does the same in its own code).
   uint32_t intr_status = 0;
   uint32_t intr_mask = 0;
   std::vector<uint32_t> acks;
   std::vector<bool> kicks;
   std::vector<uint32_t> debug_writes;
-  uint32_t on_intr_status_read() { return intr_status; }
-  void on_intr_status_ack(uint32_t bits) {
-    acks.push_back(bits);
-    intr_status &= ~bits;
+  uint32_t on_read(IntrStatus) { return intr_status; }
+  void on_ack(IntrStatus bits) {
+    acks.push_back(bits.value());
+    intr_status &= ~bits.value();
   }
-  uint32_t on_intr_mask_read() { return intr_mask; }
-  void on_intr_mask_write(uint32_t v) { intr_mask = v; }
-  void on_kick(bool rw_io) { kicks.push_back(rw_io); }
-  void on_debug_write(uint32_t v) { debug_writes.push_back(v); }
-  uint32_t on_last_sts_read(uint32_t index) { return 0x100 + index; }
+  uint32_t on_read(IntrMask) { return intr_mask; }
+  void on_write(IntrMask v) { intr_mask = v.value(); }
+  void on_ring(KickRwIo) { kicks.push_back(true); }
+  void on_ring(KickNonRwIo) { kicks.push_back(false); }
+  void on_write(Debug v) { debug_writes.push_back(v.value()); }
+  uint32_t on_read(LastSts0) { return 0x100; }
+  uint32_t on_read(LastSts1) { return 0x101; }
+  uint32_t on_read(LastSts2) { return 0x102; }
+  uint32_t on_read(LastSts3) { return 0x103; }
 
   // Commands.
   bool supported = true;

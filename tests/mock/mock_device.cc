@@ -12,8 +12,8 @@ namespace {
 using hw::to_raw;
 
 constexpr uint32_t kFailed = hw::kCommandStatusFailed;
-constexpr uint32_t kCmpl0 = to_raw(hw::IntrCause::kCmpl0);
-constexpr uint32_t kMsg0 = to_raw(hw::IntrCause::kMsg0);
+constexpr uint32_t kCmpl0 = hw::IntrStatus::kCmpl0Mask;
+constexpr uint32_t kMsg0 = hw::IntrStatus::kMsg0Mask;
 constexpr uint64_t kMaxPpn = UINT64_MAX >> hw::kPageShift;
 
 // "Page counts: non-zero power of two, <= max."
@@ -351,20 +351,21 @@ void MockDevice::on_timer(const std::shared_ptr<uint64_t> &token) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Register hooks (called by the skeleton, lock held)
+// Register wiring (called by the skeleton by register type, lock held)
 
-uint32_t MockDevice::on_intr_status_read() { return intr_status_; }
+uint32_t MockDevice::on_read(hw::IntrStatus) { return intr_status_; }
 
-void MockDevice::on_intr_status_ack(uint32_t bits) {
-  intr_status_ &= ~bits;
+void MockDevice::on_ack(hw::IntrStatus bits) {
+  intr_status_ &= ~bits.value();
   update_intx();
 }
 
-uint32_t MockDevice::on_intr_mask_read() { return intr_mask_; }
+uint32_t MockDevice::on_read(hw::IntrMask) { return intr_mask_; }
 
-void MockDevice::on_intr_mask_write(uint32_t v) {
+void MockDevice::on_write(hw::IntrMask m) {
+  const uint32_t v = m.value();
   const uint32_t newly = v & ~intr_mask_;
-  intr_mask_ = v & hw::kIntrAllSupported;
+  intr_mask_ = m.known().value();
   if (intr_mode_ == fk::kIntrFixed) {
     update_intx();
   } else if (intr_status_ & newly & intr_mask_) {
@@ -382,9 +383,7 @@ void MockDevice::on_kick(bool rw_io) {
   service();
 }
 
-void MockDevice::on_debug_write(uint32_t) { counters_.debug_writes++; }
-
-uint32_t MockDevice::on_last_sts_read(uint32_t) { return 0; }
+void MockDevice::on_write(hw::Debug) { counters_.debug_writes++; }
 
 bool MockDevice::command_supported(hw::CommandCode code) {
   auto it = refused_.find(to_raw(code));
@@ -487,20 +486,16 @@ uint32_t MockDevice::handle(hw::CmdResetBus) {
 }
 
 uint32_t MockDevice::handle(hw::CmdResetDevice, const hw::CmdDescResetDevice &d) {
-  hw::RingReqDesc probe{};
-  for (uint32_t i = 0; i < 8; i++) {
-    probe.set_lun(i, d.lun(i));
-  }
   uint16_t lun;
   const uint32_t tid = d.target();
   ScsiTarget *t = target(tid);
-  if (t == nullptr || !decode_lun(probe, &lun) || t->lun(lun) == nullptr) {
+  if (t == nullptr || !decode_lun(d.lun(), &lun) || t->lun(lun) == nullptr) {
     return kFailed;  // no such device
   }
   fail_pending(
       [&](const Pending &p) {
         uint16_t l;
-        return p.req.target() == tid && decode_lun(p.req, &l) && l == lun;
+        return p.req.target() == tid && decode_lun(p.req.lun(), &l) && l == lun;
       },
       hw::HostStatus::kBusreset);
   t->lun(lun)->post_unit_attention(UnitAttention::kPowerOnReset);
@@ -522,15 +517,14 @@ uint32_t MockDevice::handle(hw::CmdAbortCmd, const hw::CmdDescAbortCmd &d) {
 uint32_t MockDevice::handle(hw::CmdConfig, const hw::CmdDescConfig &d) {
   if (!config_.config_supported) return kFailed;  // config_fails_after_data: nothing written
   hw::ConfigPageController page{};
-  const uint32_t page_num = d.config_page_num();
-  const uint32_t addr_type = uint32_t(d.config_page_address() >> 32);
+  const hw::ConfigPageType page_num = d.config_page_num();
   page.header().set_page_num(page_num);
   page.header().set_num_dwords(uint16_t(sizeof page.raw / 4));
-  const bool ok = page_num == to_raw(hw::ConfigPageType::kController) &&
-                  addr_type == to_raw(hw::ConfigAddrType::kController);
+  const bool ok = page_num == hw::ConfigPageType::kController &&
+                  d.config_addr_type() == hw::ConfigAddrType::kController;
   if (ok) {
-    page.header().set_host_status(to_raw(hw::HostStatus::kSuccess));
-    page.header().set_scsi_status(to_raw(hw::ScsiStatus::kGood));
+    page.header().set_host_status(hw::HostStatus::kSuccess);
+    page.header().set_scsi_status(hw::ScsiStatus::kGood);
     page.set_node_wwn(0x5000C29000000000ull);
     const char *manufacturer = "VMware";
     const char *serial = "PVSCSI-MOCK";
@@ -542,8 +536,8 @@ uint32_t MockDevice::handle(hw::CmdConfig, const hw::CmdDescConfig &d) {
     }
     page.set_num_phys(config_.max_targets);  // "numPhys is the number of targets"
   } else {
-    page.header().set_host_status(to_raw(hw::HostStatus::kInvparam));
-    page.header().set_scsi_status(to_raw(hw::ScsiStatus::kCheckCondition));
+    page.header().set_host_status(hw::HostStatus::kInvparam);
+    page.header().set_scsi_status(hw::ScsiStatus::kCheckCondition);
   }
   if (!dma_write(d.cmp_addr(), page.raw, sizeof page.raw) || !ok) {
     return kFailed;
@@ -630,7 +624,7 @@ void MockDevice::accept(const hw::RingReqDesc &req) {
     }
   }
   counters_.scsi_by_opcode[req.cdb(0)]++;
-  counters_.by_tag[req.tag()]++;
+  counters_.by_tag[req.tag_raw()]++;
   int64_t latency = config_.latency_ns;
   auto it = config_.per_target_latency_ns.find(req.target());
   if (it != config_.per_target_latency_ns.end()) {
@@ -678,24 +672,24 @@ void MockDevice::complete_due() {
   completion_interrupt();
 }
 
-bool MockDevice::decode_lun(const hw::RingReqDesc &req, uint16_t *lun) const {
+bool MockDevice::decode_lun(hw::SamLun sam, uint16_t *lun) const {
   // "single-level LUN n goes in lun[1]"; bytes 2..7 must be zero.
   for (uint32_t i = 2; i < 8; i++) {
-    if (req.lun(i) != 0) {
+    if (sam.byte(i) != 0) {
       return false;
     }
   }
-  const uint8_t b0 = req.lun(0);
+  const uint8_t b0 = sam.byte(0);
   if (b0 == 0) {
-    *lun = req.lun(1);
+    *lun = sam.byte(1);
     return true;
   }
   if (config_.peripheral_bus_luns && (b0 & 0xC0) == 0x00) {
-    *lun = uint16_t((b0 << 8) | req.lun(1));
+    *lun = uint16_t((b0 << 8) | sam.byte(1));
     return true;
   }
   if (config_.flat_lun_addressing && (b0 & 0xC0) == 0x40) {
-    *lun = uint16_t(((b0 & 0x3F) << 8) | req.lun(1));
+    *lun = uint16_t(((b0 & 0x3F) << 8) | sam.byte(1));
     return true;
   }
   return false;
@@ -715,8 +709,8 @@ hw::RingCmpDesc MockDevice::execute(const hw::RingReqDesc &req) {
   hw::RingCmpDesc cmp{};
   cmp.set_context(req.context());
   auto finish = [&](hw::HostStatus hs, uint8_t scsi) {
-    cmp.set_host_status(to_raw(hs));
-    cmp.set_scsi_status(scsi);
+    cmp.set_host_status(hs);
+    cmp.set_scsi_status(static_cast<hw::ScsiStatus>(scsi));
     if (hs != hw::HostStatus::kSuccess && hs != hw::HostStatus::kDatarun) {
       counters_.bad_requests++;
     }
@@ -735,8 +729,8 @@ hw::RingCmpDesc MockDevice::execute(const hw::RingReqDesc &req) {
           cmp.set_sense_len(n);
         }
       }
-      cmp.set_host_status(f.host_status);
-      cmp.set_scsi_status(f.scsi_status);
+      cmp.set_host_status(static_cast<hw::HostStatus>(f.host_status));
+      cmp.set_scsi_status(static_cast<hw::ScsiStatus>(f.scsi_status));
       return cmp;
     }
   }
@@ -746,10 +740,10 @@ hw::RingCmpDesc MockDevice::execute(const hw::RingReqDesc &req) {
   ScsiTarget *tgt =
       req.bus() == 0 && req.target() < config_.max_targets ? target(req.target()) : nullptr;
   const uint8_t opcode = req.cdb(0);
-  if (tgt == nullptr || !decode_lun(req, &lun) || !tgt->addressable(lun, opcode)) {
+  if (tgt == nullptr || !decode_lun(req.lun(), &lun) || !tgt->addressable(lun, opcode)) {
     return finish(hw::HostStatus::kSeltimeo, kScsiGood);
   }
-  const uint32_t flags = req.flags();
+  const uint32_t flags = req.flags_raw();
   const uint32_t to_host = to_raw(hw::RequestFlag::kDirToHost);
   const uint32_t to_dev = to_raw(hw::RequestFlag::kDirToDevice);
   const size_t cdb_len = req.cdb_len();
@@ -788,7 +782,7 @@ hw::RingCmpDesc MockDevice::execute(const hw::RingReqDesc &req) {
         if (!dma_read(sg, e.raw, sizeof e.raw)) {
           return finish(hw::HostStatus::kInvparam, kScsiGood);
         }
-        if (e.flags() != 0 || e.addr() + e.length() < e.addr()) {
+        if (e.flags_raw() != 0 || e.addr() + e.length() < e.addr()) {
           return finish(hw::HostStatus::kInvparam, kScsiGood);  // chaining is not supported
         }
         const uint64_t len = std::min<uint64_t>(e.length(), data_len - covered);
@@ -983,7 +977,7 @@ void MockDevice::fail_pending(const std::function<bool(const Pending &)> &match,
     if (match(*it) && (even_deaf || !deaf_targets_.count(it->req.target()))) {
       hw::RingCmpDesc cmp{};
       cmp.set_context(it->req.context());
-      cmp.set_host_status(to_raw(hs));
+      cmp.set_host_status(hs);
       write_completion(cmp);
       it = pending_.erase(it);
     } else {
@@ -1120,14 +1114,10 @@ bool MockDevice::post_msg(const hw::RingMsgDesc &m) {
 
 bool MockDevice::post_dev_msg(hw::MsgType type, uint32_t target, uint16_t lun) {
   hw::MsgDevStatusChanged d{};
-  d.set_type(to_raw(type));
+  d.set_type(type);
   d.set_bus(0);
   d.set_target(target);
-  uint8_t enc[8];
-  encode_lun(lun, enc, config_.peripheral_bus_luns);
-  for (uint32_t i = 0; i < 8; i++) {
-    d.set_lun(i, enc[i]);
-  }
+  d.set_lun(encode_sam_lun(lun, config_.peripheral_bus_luns));
   hw::RingMsgDesc m;
   static_assert(sizeof m.raw == sizeof d.raw, "message layouts differ in size");
   std::memcpy(m.raw, d.raw, sizeof m.raw);
@@ -1137,7 +1127,7 @@ bool MockDevice::post_dev_msg(hw::MsgType type, uint32_t target, uint16_t lun) {
 bool MockDevice::post_message(uint32_t type, const std::array<uint32_t, 31> &args) {
   std::lock_guard<std::mutex> g(mu_);
   hw::RingMsgDesc m{};
-  m.set_type(type);
+  m.set_type(static_cast<hw::MsgType>(type));  // any number: fault injection
   for (uint32_t i = 0; i < 31; i++) {
     m.set_args(i, args[i]);
   }
@@ -1215,7 +1205,7 @@ bool MockDevice::remove_lun(uint32_t tid, uint16_t lun) {
   fail_pending(
       [&](const Pending &p) {
         uint16_t l;
-        return p.req.target() == tid && decode_lun(p.req, &l) && l == lun;
+        return p.req.target() == tid && decode_lun(p.req.lun(), &l) && l == lun;
       },
       hw::HostStatus::kAbortqueue);
   t->remove_lun(lun);
@@ -1363,8 +1353,8 @@ bool MockDevice::inject_completion(uint64_t context, uint16_t host_status, uint1
   }
   hw::RingCmpDesc cmp{};
   cmp.set_context(context);
-  cmp.set_host_status(host_status);
-  cmp.set_scsi_status(scsi_status);
+  cmp.set_host_status(static_cast<hw::HostStatus>(host_status));  // any number: fault injection
+  cmp.set_scsi_status(static_cast<hw::ScsiStatus>(scsi_status));
   const uint64_t last = last_completed_context_;
   write_completion(cmp);
   last_completed_context_ = last;
@@ -1410,7 +1400,7 @@ void MockDevice::raise_spurious_interrupt(uint32_t status_bits) {
     return;
   }
   counters_.interrupts_spurious++;
-  status_bits &= hw::kIntrAllSupported;
+  status_bits = hw::IntrStatus(status_bits).known().value();
   if (status_bits != 0) {
     intr_status_ |= status_bits;
     if (intr_mode_ == fk::kIntrFixed) {

@@ -210,13 +210,20 @@ class MockDevice : public fk::DeviceBackend, public hw::DeviceSkeleton<MockDevic
   void force_req_call_threshold(uint32_t value);
 
   // --- Called by the generated skeleton (under the device lock) ------------------------------
-  uint32_t on_intr_status_read();
-  void on_intr_status_ack(uint32_t bits);
-  uint32_t on_intr_mask_read();
-  void on_intr_mask_write(uint32_t v);
+  // The mock's own wiring of the registers (the hardware description says nothing of it).
+  uint32_t on_read(hw::IntrStatus);
+  void on_ack(hw::IntrStatus bits);
+  uint32_t on_read(hw::IntrMask);
+  void on_write(hw::IntrMask m);
+  void on_ring(hw::KickRwIo) { on_kick(true); }
+  void on_ring(hw::KickNonRwIo) { on_kick(false); }
+  void on_write(hw::Debug);
+  // LAST_STS_0..3: unused by known drivers; read as 0.
+  template <class LastSts>
+  uint32_t on_read(LastSts) {
+    return 0;
+  }
   void on_kick(bool rw_io);
-  void on_debug_write(uint32_t v);
-  uint32_t on_last_sts_read(uint32_t index);
   bool command_supported(hw::CommandCode code);
   uint32_t handle(hw::CmdAdapterReset);
   uint32_t handle(hw::CmdIssueScsi);
@@ -267,7 +274,7 @@ class MockDevice : public fk::DeviceBackend, public hw::DeviceSkeleton<MockDevic
   void service();
   void arm_timer(int64_t when_ns);
   void on_timer(const std::shared_ptr<uint64_t> &token);
-  bool decode_lun(const hw::RingReqDesc &req, uint16_t *lun) const;
+  bool decode_lun(hw::SamLun sam, uint16_t *lun) const;
   ScsiTarget *target(uint32_t id);
   const ScsiTarget *target(uint32_t id) const;
   int64_t now() const;

@@ -51,6 +51,16 @@ void encode_lun(uint16_t lun, uint8_t out[8], bool peripheral_bus) {
   }
 }
 
+pvscsi::hw::SamLun encode_sam_lun(uint16_t lun, bool peripheral_bus) {
+  uint8_t b[8];
+  encode_lun(lun, b, peripheral_bus);
+  uint64_t v = 0;
+  for (uint8_t byte : b) {
+    v = v << 8 | byte;
+  }
+  return pvscsi::hw::SamLun::from_value(v);
+}
+
 std::vector<uint8_t> make_sense(Asc a) {
   std::vector<uint8_t> s(kSenseLen, 0);
   s[0] = 0x70;  // current error, fixed format

@@ -15,6 +15,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "pvscsi_hw.h"
+
 namespace pvscsi_mock {
 
 // SCSI status bytes (SAM).
@@ -222,5 +224,7 @@ size_t cdb_group_len(uint8_t opcode);
 // with the bus identifier holding bits 8-13 (a form illumos tolerates and keeps as lun64 = LUN:
 // devid_scsi.c scsi_lun_to_lun64).
 void encode_lun(uint16_t lun, uint8_t out[8], bool peripheral_bus = false);
+// The same eight bytes as the generated SAM LUN type.
+pvscsi::hw::SamLun encode_sam_lun(uint16_t lun, bool peripheral_bus = false);
 
 }  // namespace pvscsi_mock

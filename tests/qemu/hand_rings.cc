@@ -114,7 +114,7 @@ uint32_t HandRings::setup() {
       return st;
     }
   }
-  dev_.write32(hw::IntrMask::kOffset, hw::kIntrAllSupported);
+  dev_.write32(hw::IntrMask::kOffset, hw::IntrMask::kFieldsMask);
   return hw::kCommandStatusSuccess;
 }
 
@@ -126,9 +126,9 @@ bool HandRings::submit(const ScsiRequest &r) {
     return false;
   }
   hw::RingReqDesc d{};
-  uint32_t flags = hw::to_raw(r.dir == DataDir::kToHost     ? hw::RequestFlag::kDirToHost
-                              : r.dir == DataDir::kToDevice ? hw::RequestFlag::kDirToDevice
-                                                            : hw::RequestFlag::kDirNone);
+  hw::RequestFlag flags = r.dir == DataDir::kToHost     ? hw::RequestFlag::kDirToHost
+                         : r.dir == DataDir::kToDevice ? hw::RequestFlag::kDirToDevice
+                                                       : hw::RequestFlag::kDirNone;
   d.set_context(r.context)
       .set_data_addr(r.data_paddr)
       .set_data_len(r.data_len)
@@ -136,8 +136,8 @@ bool HandRings::submit(const ScsiRequest &r) {
       .set_sense_len(r.sense_len)
       .set_flags(flags)
       .set_cdb_len(r.cdb_len)
-      .set_lun(1, r.lun)
-      .set_tag(hw::to_raw(hw::Tag::kSimple))
+      .set_lun(hw::SamLun::from_lun64(r.lun))
+      .set_tag(hw::Tag::kSimple)
       .set_bus(0)
       .set_target(r.target);
   for (uint32_t i = 0; i < r.cdb_len && i < 16; i++) {
@@ -167,7 +167,8 @@ std::vector<Completion> HandRings::reap() {
                      (slot % hw::kCmpEntriesPerPage) * hw::RingCmpDesc::kSize;
     hw::RingCmpDesc c{};
     std::memcpy(c.raw, dev_.guest_ptr(paddr, hw::RingCmpDesc::kSize), hw::RingCmpDesc::kSize);
-    out.push_back({c.context(), c.data_len(), c.sense_len(), c.host_status(), c.scsi_status()});
+    out.push_back(
+        {c.context(), c.data_len(), c.sense_len(), c.host_status_raw(), c.scsi_status_raw()});
   }
   store(hw::RingsState::kCmpConsIdxOffset, cons);
   completed_ += static_cast<uint32_t>(out.size());
@@ -189,9 +190,9 @@ std::vector<DevMessage> HandRings::reap_messages() {
     hw::MsgDevStatusChanged m{};
     std::memcpy(m.raw, dev_.guest_ptr(paddr, hw::MsgDevStatusChanged::kSize),
                 hw::MsgDevStatusChanged::kSize);
-    DevMessage dm{m.type(), m.bus(), m.target(), {}};
+    DevMessage dm{m.type_raw(), m.bus(), m.target(), {}};
     for (uint32_t i = 0; i < 8; i++) {
-      dm.lun[i] = m.lun(i);
+      dm.lun[i] = m.lun().byte(i);
     }
     out.push_back(dm);
   }

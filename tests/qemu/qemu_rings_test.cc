@@ -164,7 +164,7 @@ TEST_F(QemuRings, CommandProtocolAndProbeAnswers) {
   EXPECT_EQ(issue(dev, C::kAdapterReset), hw::kCommandStatusSuccess);
 
   // INTR_MASK reads back what was written.
-  for (uint32_t mask : {hw::kIntrAllSupported, hw::kIntrCmplMask, hw::kIntrMsgMask, 0u}) {
+  for (uint32_t mask : {hw::IntrMask::kFieldsMask, (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask), (hw::IntrMask::kMsg0Mask | hw::IntrMask::kMsg1Mask), 0u}) {
     dev.write32(hw::IntrMask::kOffset, mask);
     EXPECT_EQ(dev.read32(hw::IntrMask::kOffset), mask);
   }
@@ -312,7 +312,7 @@ TEST_F(QemuRings, IntxDeliveryFollowsTheInterruptMode) {
   dev_->set_intr_mode(fk::kIntrFixed, 1);
   EXPECT_TRUE(host_->intx());
   EXPECT_EQ(host_->intx_raises(), seen + 2);
-  EXPECT_NE(rings->ack_interrupts() & hw::kIntrCmplMask, 0u);
+  EXPECT_NE(rings->ack_interrupts() & (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask), 0u);
   EXPECT_TRUE(host_->wait_intx(false, kWait));
   EXPECT_FALSE(dev_->intx_level());
   EXPECT_EQ(rings->reap().size(), 1u);
@@ -524,7 +524,7 @@ TEST_F(QemuRings, HotAddAndRemovePostMessages) {
     unsigned seen = host_->intx_raises();
     dev_->add_disk({40, 4ull << 20, 512, ""});
     ASSERT_TRUE(host_->wait_raise_after(seen, kWait)) << "no interrupt for DEV_ADDED";
-    EXPECT_NE(rings->ack_interrupts() & hw::kIntrMsgMask, 0u);
+    EXPECT_NE(rings->ack_interrupts() & (hw::IntrMask::kMsg0Mask | hw::IntrMask::kMsg1Mask), 0u);
     std::vector<DevMessage> m = rings->reap_messages();
     ASSERT_EQ(m.size(), 1u);
     EXPECT_EQ(m[0].type, hw::to_raw(hw::MsgType::kDevAdded));
@@ -537,7 +537,7 @@ TEST_F(QemuRings, HotAddAndRemovePostMessages) {
     seen = host_->intx_raises();
     dev_->remove_disk(40);
     ASSERT_TRUE(host_->wait_raise_after(seen, kWait)) << "no interrupt for DEV_REMOVED";
-    EXPECT_NE(rings->ack_interrupts() & hw::kIntrMsgMask, 0u);
+    EXPECT_NE(rings->ack_interrupts() & (hw::IntrMask::kMsg0Mask | hw::IntrMask::kMsg1Mask), 0u);
     m = rings->reap_messages();
     ASSERT_EQ(m.size(), 1u);
     EXPECT_EQ(m[0].type, hw::to_raw(hw::MsgType::kDevRemoved));

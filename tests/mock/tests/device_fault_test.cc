@@ -20,9 +20,9 @@ struct DevMsg {
 DevMsg decode(const hw::RingMsgDesc &m) {
   hw::MsgDevStatusChanged d;
   std::memcpy(d.raw, m.raw, sizeof d.raw);
-  DevMsg r{d.type(), d.bus(), d.target(), {}};
+  DevMsg r{d.type_raw(), d.bus(), d.target(), {}};
   for (uint32_t i = 0; i < 8; i++) {
-    r.lun[i] = d.lun(i);
+    r.lun[i] = d.lun().byte(i);
   }
   return r;
 }
@@ -33,7 +33,7 @@ class Hotplug : public ::testing::TestWithParam<Profile> {
     h.dev.set_intr_mode(fk::kIntrMsi, 1);
     EXPECT_EQ(h.setup_rings(), 0u);
     EXPECT_NE(h.setup_msg_ring(), hw::kCommandStatusFailed);
-    h.dev.write32(hw::IntrMask::kOffset, hw::kIntrAllSupported);
+    h.dev.write32(hw::IntrMask::kOffset, hw::IntrMask::kFieldsMask);
   }
   Harness h;
 };
@@ -42,7 +42,7 @@ TEST_P(Hotplug, AddAndRemoveTargetPostMessages) {
   ASSERT_TRUE(h.dev.add_target(TargetSpec{5, {LunSpec{0}}}));
   EXPECT_FALSE(h.dev.add_target(TargetSpec{5}));     // exists
   EXPECT_FALSE(h.dev.add_target(TargetSpec{5000}));  // beyond max_targets
-  EXPECT_EQ(h.dev.read32(hw::IntrStatus::kOffset) & hw::kIntrMsgMask, 0x4u);
+  EXPECT_EQ(h.dev.read32(hw::IntrStatus::kOffset) & (hw::IntrMask::kMsg0Mask | hw::IntrMask::kMsg1Mask), 0x4u);
   EXPECT_EQ(h.host.msi_count(), 1u);
   auto msgs = h.take_msgs();
   ASSERT_EQ(msgs.size(), 1u);
@@ -102,7 +102,7 @@ TEST_P(Hotplug, RemovalWithIoInFlightAbortsIt) {
   auto c = b.take();
   ASSERT_EQ(c.size(), 1u);
   EXPECT_EQ(c[0].context(), 77u);
-  EXPECT_EQ(c[0].host_status(), raw(hw::HostStatus::kAbortqueue));
+  EXPECT_EQ(c[0].host_status_raw(), raw(hw::HostStatus::kAbortqueue));
   EXPECT_EQ(b.dev.counters().msgs_dropped, 1u);  // no message ring set up
   b.host.advance(2'000'000);
   c = b.take();
@@ -132,7 +132,7 @@ TEST_P(Hotplug, FullRingDropsAndUnknownTypesPass) {
   EXPECT_TRUE(h.dev.post_message(77, args));
   auto msgs = h.take_msgs();
   ASSERT_EQ(msgs.size(), 1u);
-  EXPECT_EQ(msgs[0].type(), 77u);
+  EXPECT_EQ(msgs[0].type_raw(), 77u);
   EXPECT_EQ(msgs[0].args(0), 0xABCDu);
   // A hostile consumer index (ahead of the producer) is treated as a full ring.
   h.host.w32(h.rs + 132, h.msg_cons + 1000);
@@ -226,7 +226,7 @@ TEST(MockTiming, BatchingHoldsCompletionsUntilEnoughAreDue) {
   Harness h(cfg);
   h.dev.set_intr_mode(fk::kIntrMsi, 1);
   ASSERT_EQ(h.setup_rings(), 0u);
-  h.dev.write32(hw::IntrMask::kOffset, hw::kIntrCmplMask);
+  h.dev.write32(hw::IntrMask::kOffset, (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask));
   cfg.latency_ns = 0;
   h.put(h.request({0, 0, 0, 0, 0, 0}));
   h.put(h.request({0, 0, 0, 0, 0, 0}));
@@ -270,7 +270,7 @@ class Faults : public ::testing::Test {
   Faults() : h(quiet(Config::qemu())) {
     h.dev.set_intr_mode(fk::kIntrMsi, 1);
     EXPECT_EQ(h.setup_rings(), 0u);
-    h.dev.write32(hw::IntrMask::kOffset, hw::kIntrAllSupported);
+    h.dev.write32(hw::IntrMask::kOffset, hw::IntrMask::kFieldsMask);
   }
   Harness h;
 };
@@ -288,12 +288,12 @@ TEST_F(Faults, HungTargetNeverCompletesUntilAbortedOrReleased) {
   ASSERT_EQ(h.command(CommandCode::kAbortCmd, a), 0u);
   auto c = h.take();
   ASSERT_EQ(c.size(), 1u);
-  EXPECT_EQ(c[0].host_status(), raw(hw::HostStatus::kAbortqueue));
+  EXPECT_EQ(c[0].host_status_raw(), raw(hw::HostStatus::kAbortqueue));
   h.dev.set_target_hung(0, false);
   c = h.take();
   ASSERT_EQ(c.size(), 1u);
   EXPECT_EQ(c[0].context(), 6u);
-  EXPECT_EQ(c[0].host_status(), 0);
+  EXPECT_EQ(c[0].host_status_raw(), 0);
 }
 
 TEST_F(Faults, FailWithAnyHostOrScsiStatus) {
@@ -341,7 +341,7 @@ TEST_F(Faults, BogusContexts) {
   auto done = h.take();
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].context(), 0xDEADu);
-  EXPECT_EQ(done[0].host_status(), raw(hw::HostStatus::kBusreset));
+  EXPECT_EQ(done[0].host_status_raw(), raw(hw::HostStatus::kBusreset));
 }
 
 TEST_F(Faults, CorruptIndicesAndSizes) {
@@ -372,7 +372,7 @@ TEST_F(Faults, DroppedDuplicatedAndSpuriousInterrupts) {
   h.dev.raise_spurious_interrupt();
   EXPECT_EQ(h.host.msi_count(), 3u);
   EXPECT_EQ(h.dev.read32(hw::IntrStatus::kOffset), 0u);
-  h.dev.raise_spurious_interrupt(hw::kIntrCmplMask & 1);
+  h.dev.raise_spurious_interrupt((hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask) & 1);
   EXPECT_EQ(h.host.msi_count(), 4u);
   EXPECT_EQ(h.dev.read32(hw::IntrStatus::kOffset), 1u);
   EXPECT_TRUE(h.take().empty());  // nothing behind it
@@ -432,7 +432,7 @@ TEST_F(Faults, SpontaneousReset) {
   b.dev.spontaneous_reset();
   auto c = b.take();
   ASSERT_EQ(c.size(), 1u);
-  EXPECT_EQ(c[0].host_status(), raw(hw::HostStatus::kBusreset));
+  EXPECT_EQ(c[0].host_status_raw(), raw(hw::HostStatus::kBusreset));
   EXPECT_FALSE(b.dev.ring_state().rings_valid);
   EXPECT_EQ(b.setup_rings(), 0u);  // the partial command was forgotten
   b.put(b.request({0, 0, 0, 0, 0, 0}));
@@ -468,7 +468,7 @@ TEST(MockThreads, ConcurrentRegisterAccess) {
   Harness h(cfg);
   h.dev.set_intr_mode(fk::kIntrMsix, 1);
   ASSERT_EQ(h.setup_rings(8, 2), 0u);
-  h.dev.write32(hw::IntrMask::kOffset, hw::kIntrAllSupported);
+  h.dev.write32(hw::IntrMask::kOffset, hw::IntrMask::kFieldsMask);
   std::mutex ring;
   auto submitter = [&] {
     for (int i = 0; i < 100; i++) {

@@ -173,7 +173,7 @@ TEST_P(Scsi, AbsentTargetOrLunIsSeltimeo) {
   r.set_bus(1);
   EXPECT_EQ(h.run(r).host(), seltimeo);
   r = h.request({0, 0, 0, 0, 0, 0});
-  r.set_lun(4, 1);  // a multi-level LUN
+  r.set_lun(hw::SamLun::from_value(uint64_t(1) << 24));  // byte 4 set: a multi-level LUN
   EXPECT_EQ(h.run(r).host(), seltimeo);
   // Flat-space LUN 300: VMware reaches it, QEMU does not.
   Done d = h.scsi({0, 0, 0, 0, 0, 0}, 0, 300);
@@ -193,7 +193,7 @@ TEST_P(Scsi, DirectionMustMatchTheCdb) {
   EXPECT_EQ(h.scsi(cdb10(0x28, 0, 1), 0, 0, Dir::kNone, 512).host(), badmsg);
   EXPECT_EQ(h.scsi(cdb10(0x2A, 0, 1), 0, 0, Dir::kIn, 512).host(), badmsg);
   hw::RingReqDesc r = h.request(cdb10(0x28, 0, 1), 0, 0, Dir::kIn, 512);
-  r.set_flags(r.flags() | hw::to_raw(hw::RequestFlag::kDirToDevice));
+  r.set_flags(r.flags() | hw::RequestFlag::kDirToDevice);
   EXPECT_EQ(h.run(r).host(), raw(hw::HostStatus::kInvparam));
   // Nothing was written by the refused WRITE.
   std::vector<uint8_t> b;
@@ -214,7 +214,7 @@ TEST_P(Scsi, HostileRequestFieldsAreRefused) {
   EXPECT_EQ(h.run(r).host(), 0);
   EXPECT_EQ(h.dev.counters().reserved_nonzero, 1u);
   r = h.request({0, 0, 0, 0, 0, 0});
-  r.set_flags(r.flags() | hw::to_raw(hw::RequestFlag::kOutOfBandCdb));
+  r.set_flags(r.flags() | hw::RequestFlag::kOutOfBandCdb);
   EXPECT_EQ(h.run(r).host(), invparam);
   r = h.request(cdb10(0x28, 0, 1), 0, 0, Dir::kIn, 512);
   r.set_data_len(~uint64_t{0});  // an absurd length: refused before any allocation
@@ -247,14 +247,14 @@ class Sg : public Scsi {
                 uint32_t flags = 0) {
     for (size_t i = 0; i < elems.size(); i++) {
       hw::SgElement e{};
-      e.set_addr(elems[i].first).set_length(elems[i].second).set_flags(flags);
+      e.set_addr(elems[i].first).set_length(elems[i].second).set_flags(hw::SgFlag(flags));
       std::memcpy(h.host.ptr(list + 16 * i), e.raw, 16);
     }
   }
   Done sg_run(const std::vector<uint8_t> &cdb, Dir dir, uint64_t len, uint64_t list) {
     hw::RingReqDesc r = h.request(cdb, 0, 0, dir, len);
     r.set_data_addr(list);
-    r.set_flags(r.flags() | hw::to_raw(hw::RequestFlag::kWithSgList));
+    r.set_flags(r.flags() | hw::RequestFlag::kWithSgList);
     return h.run(r);
   }
 };
@@ -333,7 +333,7 @@ TEST_P(Scsi, IndicesWrapPast2To32) {
     h.kick(true);
     h.host.advance(1'000'000);
     for (auto &c : h.take()) {
-      EXPECT_EQ(c.host_status(), 0);
+      EXPECT_EQ(c.host_status_raw(), 0);
       done++;
     }
   }
@@ -424,25 +424,27 @@ TEST(MockHostile, RandomRequestsCompleteExactlyOnce) {
       r.set_cdb_len(uint8_t(pick(4) == 0 ? rng() : 6 + pick(11)));
       r.set_target(uint8_t(pick(5) == 0 ? rng() : pick(4)));
       r.set_bus(uint8_t(pick(10) == 0));
+      uint64_t lun = 0;
       for (uint32_t k = 0; k < 8; k++) {
-        r.set_lun(k, pick(4) == 0 ? uint8_t(rng()) : 0);
+        lun = lun << 8 | (pick(4) == 0 ? uint8_t(rng()) : 0);
       }
-      if (pick(2)) {
-        r.set_lun(1, uint8_t(pick(3)));
+      if (pick(2)) {  // byte 1: a small single-level LUN
+        lun = (lun & ~(uint64_t(0xFF) << 48)) | uint64_t(pick(3)) << 48;
       }
+      r.set_lun(hw::SamLun::from_value(lun));
       const uint64_t addrs[] = {h.data, h.sgl, 0, h.host.end() - 512, rng()};
       r.set_data_addr(addrs[pick(5)]);
       const uint64_t lens[] = {0, 18, 512, 4096, 65536, rng()};
       r.set_data_len(lens[pick(6)]);
       r.set_sense_addr(pick(3) ? h.sense : rng());
       r.set_sense_len(uint32_t(pick(3) ? 18 : rng()));
-      r.set_flags(uint32_t(pick(4) == 0 ? rng() : pick(32)));
+      r.set_flags(hw::RequestFlag(uint32_t(pick(4) == 0 ? rng() : pick(32))));
       if (pick(4) == 0) {  // a random SG list in the SG page
         for (uint32_t k = 0; k < 256; k++) {
           hw::SgElement e{};
           e.set_addr(pick(2) ? h.data + pick(8) * 4096 : rng())
               .set_length(uint32_t(pick(2) ? 512 : rng()))
-              .set_flags(pick(8) == 0 ? 1 : 0);
+              .set_flags(hw::SgFlag(pick(8) == 0 ? 1 : 0));
           h.host.write_mem(h.sgl + 16 * k, e.raw, 16);
         }
       }

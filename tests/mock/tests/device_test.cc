@@ -70,7 +70,7 @@ TEST(MockRegisters, AccessRulesAndCounters) {
   EXPECT_EQ(c.bad_register_accesses, 5u);
   EXPECT_EQ(h.dev.read32(hw::IntrMask::kOffset), 0u);
   h.dev.write32(hw::IntrMask::kOffset, 0xFFFFFFFF);
-  EXPECT_EQ(h.dev.read32(hw::IntrMask::kOffset), hw::kIntrAllSupported);
+  EXPECT_EQ(h.dev.read32(hw::IntrMask::kOffset), hw::IntrMask::kFieldsMask);
   h.kick(true);
   h.kick(false);
   h.kick(false);
@@ -203,24 +203,24 @@ TEST(MockCommands, ConfigControllerPage) {
   const uint64_t page = h.host.alloc(4096);
   hw::CmdDescConfig d{};
   d.set_cmp_addr(page);
-  d.set_config_page_address(uint64_t{hw::to_raw(hw::ConfigAddrType::kController)} << 32);
-  d.set_config_page_num(hw::to_raw(hw::ConfigPageType::kController));
+  d.set_config_addr_type(hw::ConfigAddrType::kController);
+  d.set_config_page_num(hw::ConfigPageType::kController);
   ASSERT_EQ(h.command(CommandCode::kConfig, d), 0u);
   hw::ConfigPageController p;
   std::memcpy(p.raw, h.host.ptr(page), sizeof p.raw);
-  EXPECT_EQ(p.header().page_num(), hw::to_raw(hw::ConfigPageType::kController));
-  EXPECT_EQ(p.header().host_status(), 0);
-  EXPECT_EQ(p.header().scsi_status(), 0);
+  EXPECT_TRUE(p.header().page_num() == hw::ConfigPageType::kController);
+  EXPECT_TRUE(p.header().host_status() == hw::HostStatus::kSuccess);
+  EXPECT_TRUE(p.header().scsi_status() == hw::ScsiStatus::kGood);
   EXPECT_EQ(p.num_phys(), 24u);
   EXPECT_EQ(p.manufacturer(0), 'V');
   // Another page: failure status, and the header says so.
-  d.set_config_page_num(hw::to_raw(hw::ConfigPageType::kPhy));
+  d.set_config_page_num(hw::ConfigPageType::kPhy);
   EXPECT_EQ(h.command(CommandCode::kConfig, d), kFailed);
   std::memcpy(p.raw, h.host.ptr(page), sizeof p.raw);
-  EXPECT_EQ(p.header().host_status(), raw(hw::HostStatus::kInvparam));
-  EXPECT_EQ(p.header().scsi_status(), hw::to_raw(hw::ScsiStatus::kCheckCondition));
+  EXPECT_EQ(p.header().host_status_raw(), raw(hw::HostStatus::kInvparam));
+  EXPECT_TRUE(p.header().scsi_status() == hw::ScsiStatus::kCheckCondition);
   // A result page outside memory.
-  d.set_config_page_num(hw::to_raw(hw::ConfigPageType::kController));
+  d.set_config_page_num(hw::ConfigPageType::kController);
   d.set_cmp_addr(0x1000);
   EXPECT_EQ(h.command(CommandCode::kConfig, d), kFailed);
   EXPECT_GE(h.dev.counters().dma_errors, 1u);
@@ -232,8 +232,8 @@ TEST(MockCommands, QemuConfigFailsAfterItsDescriptorWritingNothing) {
   std::memset(h.host.ptr(page), 0xA5, 16);
   hw::CmdDescConfig d{};
   d.set_cmp_addr(page);
-  d.set_config_page_address(uint64_t{hw::to_raw(hw::ConfigAddrType::kController)} << 32);
-  d.set_config_page_num(hw::to_raw(hw::ConfigPageType::kController));
+  d.set_config_addr_type(hw::ConfigAddrType::kController);
+  d.set_config_page_num(hw::ConfigPageType::kController);
   EXPECT_EQ(h.command(CommandCode::kConfig, d), kFailed);
   EXPECT_EQ(static_cast<const uint8_t *>(h.host.ptr(page))[6], 0xA5);  // header untouched
 }
@@ -260,7 +260,7 @@ TEST(MockInterrupts, IntxIsLevelWithW1cStatusAndMask) {
   Harness h(quiet(Config::qemu()));
   h.dev.set_intr_mode(fk::kIntrFixed, 1);
   ASSERT_EQ(h.setup_rings(), 0u);
-  h.dev.write32(hw::IntrMask::kOffset, hw::kIntrCmplMask);
+  h.dev.write32(hw::IntrMask::kOffset, (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask));
   h.scsi({0, 0, 0, 0, 0, 0});
   EXPECT_TRUE(h.host.intx);
   EXPECT_EQ(h.dev.read32(hw::IntrStatus::kOffset), 1u);
@@ -274,7 +274,7 @@ TEST(MockInterrupts, IntxIsLevelWithW1cStatusAndMask) {
   h.scsi({0, 0, 0, 0, 0, 0});
   EXPECT_FALSE(h.host.intx);
   EXPECT_EQ(h.dev.read32(hw::IntrStatus::kOffset), 1u);
-  h.dev.write32(hw::IntrMask::kOffset, hw::kIntrCmplMask);
+  h.dev.write32(hw::IntrMask::kOffset, (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask));
   EXPECT_TRUE(h.host.intx);
   h.dev.write32(hw::IntrMask::kOffset, 0);
   EXPECT_FALSE(h.host.intx);
@@ -282,7 +282,7 @@ TEST(MockInterrupts, IntxIsLevelWithW1cStatusAndMask) {
   EXPECT_EQ(c.intx_asserts, 2u);
   EXPECT_EQ(c.msi_sent, 0u);
   // Switching to MSI drops the line.
-  h.dev.write32(hw::IntrMask::kOffset, hw::kIntrCmplMask);
+  h.dev.write32(hw::IntrMask::kOffset, (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask));
   EXPECT_TRUE(h.host.intx);
   h.dev.set_intr_mode(fk::kIntrMsi, 1);
   EXPECT_FALSE(h.host.intx);
@@ -292,7 +292,7 @@ TEST(MockInterrupts, MsiIsOneMessagePerEvent) {
   Harness h(quiet(Config::qemu()));
   h.dev.set_intr_mode(fk::kIntrMsi, 1);
   ASSERT_EQ(h.setup_rings(), 0u);
-  h.dev.write32(hw::IntrMask::kOffset, hw::kIntrAllSupported);
+  h.dev.write32(hw::IntrMask::kOffset, hw::IntrMask::kFieldsMask);
   // Three requests, one kick: one pass, one message.
   for (int i = 0; i < 3; i++) {
     h.put(h.request({0, 0, 0, 0, 0, 0}));
@@ -304,7 +304,7 @@ TEST(MockInterrupts, MsiIsOneMessagePerEvent) {
   h.dev.write32(hw::IntrMask::kOffset, 0);
   h.scsi({0, 0, 0, 0, 0, 0});
   EXPECT_EQ(h.host.msi_count(), 1u);
-  h.dev.write32(hw::IntrMask::kOffset, hw::kIntrCmplMask);  // pending cause now enabled
+  h.dev.write32(hw::IntrMask::kOffset, (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask));  // pending cause now enabled
   EXPECT_EQ(h.host.msi_count(), 2u);
   h.dev.set_intr_mode(0, 0);  // delivery off
   h.scsi({0, 0, 0, 0, 0, 0});
@@ -316,7 +316,7 @@ TEST(MockInterrupts, MsixOfferedByVmwareOnly) {
   Harness h(quiet(Config::vmware()));
   h.dev.set_intr_mode(fk::kIntrMsix, 1);
   ASSERT_EQ(h.setup_rings(), 0u);
-  h.dev.write32(hw::IntrMask::kOffset, hw::kIntrCmplMask);
+  h.dev.write32(hw::IntrMask::kOffset, (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask));
   h.scsi({0, 0, 0, 0, 0, 0});
   EXPECT_EQ(h.host.msi_count(), 1u);
   EXPECT_EQ(h.dev.ring_state().intr_mode, fk::kIntrMsix);
@@ -332,7 +332,7 @@ TEST(MockInterrupts, VmwareCoalescesCompletionInterrupts) {
   Harness h(cfg);
   h.dev.set_intr_mode(fk::kIntrMsix, 1);
   ASSERT_EQ(h.setup_rings(), 0u);
-  h.dev.write32(hw::IntrMask::kOffset, hw::kIntrCmplMask);
+  h.dev.write32(hw::IntrMask::kOffset, (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask));
   h.put(h.request({0, 0, 0, 0, 0, 0}));
   h.kick(false);
   h.host.advance(1'000);
@@ -366,7 +366,7 @@ struct Busy {
         }()) {
     h.dev.set_intr_mode(fk::kIntrMsi, 1);
     EXPECT_EQ(h.setup_rings(), 0u);
-    h.dev.write32(hw::IntrMask::kOffset, hw::kIntrAllSupported);
+    h.dev.write32(hw::IntrMask::kOffset, hw::IntrMask::kFieldsMask);
     h.put(h.request({0, 0, 0, 0, 0, 0}, 0, 0, Dir::kNone, 0, 11));
     h.put(h.request({0, 0, 0, 0, 0, 0}, 0, 1, Dir::kNone, 0, 12));
     h.put(h.request({0, 0, 0, 0, 0, 0}, 1, 0, Dir::kNone, 0, 13));
@@ -377,7 +377,7 @@ struct Busy {
   std::map<uint64_t, uint16_t> take() {
     std::map<uint64_t, uint16_t> m;
     for (auto &c : h.take()) {
-      m[c.context()] = c.host_status();
+      m[c.context()] = c.host_status_raw();
     }
     return m;
   }
@@ -421,7 +421,7 @@ TEST(MockResets, ResetBusCompletesEverythingWithBusreset) {
 TEST(MockResets, ResetDeviceOnlyThatLun) {
   Busy b(Config::qemu());
   hw::CmdDescResetDevice d{};
-  d.set_target(0).set_lun(1, 1);
+  d.set_target(0).set_lun(hw::SamLun::from_lun64(1));
   EXPECT_EQ(b.h.command(CommandCode::kResetDevice, d), 0u);
   auto done = b.take();
   ASSERT_EQ(done.size(), 1u);
@@ -430,7 +430,7 @@ TEST(MockResets, ResetDeviceOnlyThatLun) {
   EXPECT_FALSE(b.h.dev.has_unit_attention(0, 0, UnitAttention::kPowerOnReset));
   d.set_target(5);  // no such device
   EXPECT_EQ(b.h.command(CommandCode::kResetDevice, d), kFailed);
-  d.set_target(0).set_lun(0, 0x80);  // undecodable LUN
+  d.set_target(0).set_lun(hw::SamLun::from_value(0x8001000000000000ull));  // undecodable LUN
   EXPECT_EQ(b.h.command(CommandCode::kResetDevice, d), kFailed);
   b.h.host.advance(2'000'000);
   EXPECT_EQ(b.take().size(), 2u);

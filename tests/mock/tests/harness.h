@@ -191,8 +191,8 @@ struct Done {
   hw::RingCmpDesc cmp{};
   std::vector<uint8_t> data;   // the data buffer after completion
   std::vector<uint8_t> sense;  // the sense buffer after completion
-  uint16_t host() const { return cmp.host_status(); }
-  uint16_t scsi() const { return cmp.scsi_status(); }
+  uint16_t host() const { return cmp.host_status_raw(); }
+  uint16_t scsi() const { return cmp.scsi_status_raw(); }
 };
 
 // Plays the driver.
@@ -323,20 +323,13 @@ class Harness {
     d.set_context(ctx ? ctx : ++next_ctx);
     d.set_data_addr(len ? data : 0).set_data_len(len);
     d.set_sense_addr(sense).set_sense_len(18);
-    uint32_t flags = dir == Dir::kIn    ? hw::to_raw(hw::RequestFlag::kDirToHost)
-                     : dir == Dir::kOut ? hw::to_raw(hw::RequestFlag::kDirToDevice)
-                                        : hw::to_raw(hw::RequestFlag::kDirNone);
-    d.set_flags(flags);
-    for (uint32_t i = 0; i < cdb.size() && i < 16; i++) {
-      d.set_cdb(i, cdb[i]);
-    }
+    d.set_flags(dir == Dir::kIn    ? hw::RequestFlag::kDirToHost
+                : dir == Dir::kOut ? hw::RequestFlag::kDirToDevice
+                                   : hw::RequestFlag::kDirNone);
+    d.set_cdb_from(cdb.data(), uint32_t(cdb.size()));
     d.set_cdb_len(uint8_t(cdb.size()));
-    uint8_t enc[8];
-    encode_lun(lun, enc);
-    for (uint32_t i = 0; i < 8; i++) {
-      d.set_lun(i, enc[i]);
-    }
-    d.set_tag(hw::to_raw(hw::Tag::kSimple));
+    d.set_lun(encode_sam_lun(lun));
+    d.set_tag(hw::Tag::kSimple);
     d.set_target(uint8_t(target));
     return d;
   }
