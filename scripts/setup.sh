@@ -11,7 +11,7 @@ set -euo pipefail
 
 packages=(
   cmake g++ make ninja-build
-  libgtest-dev libgmock-dev libbenchmark-dev
+  libgtest-dev libgmock-dev libbenchmark-dev nlohmann-json3-dev zlib1g-dev
   clang clang-format clang-tidy lld libclang-rt-14-dev
   python3 python3-jinja2 python3-yaml python3-pytest
   qemu-system-x86 qemu-utils

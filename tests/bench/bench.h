@@ -12,11 +12,15 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "mock_config.h"
 
 namespace pvbench {
 
-// A flat JSON object of numbers and strings, in insertion order (enough for the report).
+using Json = nlohmann::ordered_json;  // members in insertion order
+
+// A flat record of numbers, strings and flags, in insertion order.
 class Row {
  public:
   Row &num(const std::string &key, double v);
@@ -24,7 +28,7 @@ class Row {
   Row &flag(const std::string &key, bool v);
   double get(const std::string &key) const;             // 0 if absent or not a number
   std::string str_value(const std::string &key) const;  // "" if absent or not a string
-  std::string json() const;
+  Json json() const;
 
  private:
   struct Field {

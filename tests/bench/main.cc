@@ -21,31 +21,11 @@ namespace pvbench {
 
 namespace {
 
-std::string json_escape(const std::string &s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') {
-      o += '\\';
-      o += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char b[8];
-      snprintf(b, sizeof(b), "\\u%04x", c);
-      o += b;
-    } else {
-      o += c;
-    }
-  }
-  return '"' + o + '"';
-}
-
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  char b[64];
-  if (v == std::floor(v) && std::fabs(v) < 1e15)
-    snprintf(b, sizeof(b), "%.0f", v);
-  else
-    snprintf(b, sizeof(b), "%.6g", v);
-  return b;
+// A figure: whole values as integers (counts stay integers for readers), others as doubles
+// (NaN and infinities are written as null).
+Json json_number(double v) {
+  if (v == std::floor(v) && std::fabs(v) < 1e15) return Json(static_cast<int64_t>(v));
+  return Json(v);
 }
 
 std::vector<std::string> split(const std::string &s, char sep) {
@@ -109,43 +89,32 @@ std::string Row::str_value(const std::string &key) const {
     if (f.key == key && f.kind == Field::kStr) return f.s;
   return "";
 }
-std::string Row::json() const {
-  std::string o = "{";
-  for (size_t i = 0; i < fields_.size(); i++) {
-    const Field &f = fields_[i];
-    o += (i ? ", " : "") + json_escape(f.key) + ": ";
-    o += f.kind == Field::kNum   ? json_number(f.n)
-         : f.kind == Field::kStr ? json_escape(f.s)
-                                 : (f.n != 0 ? "true" : "false");
-  }
-  return o + "}";
+Json Row::json() const {
+  Json o = Json::object();
+  for (const Field &f : fields_)
+    o[f.key] = f.kind == Field::kNum   ? json_number(f.n)
+               : f.kind == Field::kStr ? Json(f.s)
+                                       : Json(f.n != 0);
+  return o;
 }
 
 std::string Report::json() const {
-  std::string o = "{\n  \"info\": {";
-  bool first = true;
-  for (const auto &kv : info) {
-    o += std::string(first ? "" : ",") + "\n    " + json_escape(kv.first) + ": " +
-         json_escape(kv.second);
-    first = false;
-  }
-  o += "\n  },\n  \"targets\": [";
-  for (size_t i = 0; i < targets.size(); i++) {
-    const Target &t = targets[i];
-    o += std::string(i ? "," : "") + "\n    {\"name\": " + json_escape(t.name) +
-         ", \"value\": " + json_number(t.value) + ", \"limit\": " + json_escape(t.limit) +
-         ", \"met\": " + (t.met ? "true" : "false") + ", \"note\": " + json_escape(t.note) + "}";
-  }
-  o += "\n  ],\n  \"sections\": {";
-  first = true;
+  Json o;
+  o["info"] = info;
+  o["targets"] = Json::array();
+  for (const Target &t : targets)
+    o["targets"].push_back({{"name", t.name},
+                            {"value", json_number(t.value)},
+                            {"limit", t.limit},
+                            {"met", t.met},
+                            {"note", t.note}});
+  o["sections"] = Json::object();
   for (const auto &kv : sections) {
-    o += std::string(first ? "" : ",") + "\n    " + json_escape(kv.first) + ": [";
-    for (size_t i = 0; i < kv.second.size(); i++)
-      o += std::string(i ? "," : "") + "\n      " + kv.second[i].json();
-    o += "\n    ]";
-    first = false;
+    Json rows = Json::array();
+    for (const Row &r : kv.second) rows.push_back(r.json());
+    o["sections"][kv.first] = rows;
   }
-  return o + "\n  }\n}\n";
+  return o.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 bool Options::has(const std::string &s) const {
@@ -161,25 +130,11 @@ void print_section(const std::string &name, const std::vector<Row> &rows) {
   if (rows.empty()) return;
   std::vector<std::string> cols;
   for (const Row &r : rows) {
-    std::string j = r.json();  // keys in order: parse them back from the JSON text
-    size_t p = 1;
-    while ((p = j.find('"', p)) != std::string::npos) {
-      size_t e = j.find('"', p + 1);
-      std::string key = j.substr(p + 1, e - p - 1);
-      if (j.compare(e + 1, 2, ": ") == 0) {
-        bool have = false;
-        for (auto &c : cols) have = have || c == key;
-        if (!have) cols.push_back(key);
-        // Skip the value.
-        size_t v = e + 3;
-        if (j[v] == '"') {
-          v = j.find('"', v + 1);
-          while (j[v - 1] == '\\') v = j.find('"', v + 1);
-        }
-        p = j.find_first_of(",}", v);
-      } else {
-        p = e + 1;
-      }
+    const Json j = r.json();
+    for (const auto &m : j.items()) {  // keys in insertion order
+      bool have = false;
+      for (auto &c : cols) have = have || c == m.key();
+      if (!have) cols.push_back(m.key());
     }
   }
   printf("\n### %s\n\n|", name.c_str());

@@ -4,7 +4,8 @@
 #include <cstdio>
 #include <sstream>
 
-#include "json.h"
+#include <nlohmann/json.hpp>
+
 #include "sizes.h"
 
 namespace exerciser {
@@ -89,124 +90,87 @@ void Report::judge() {
 }
 
 std::string report_json(const Report &r) {
-  JsonWriter j;
-  j.begin_object();
-  j.field("tool", "pvscsi-exercise");
-  j.field("report_version", 1);
-  j.field("verdict", r.exit_status == 0 ? "verified" : "failed");
-  j.field("exit_status", r.exit_status);
-  j.key("failures").begin_array();
-  for (const auto &f : r.failures) j.value(f);
-  j.end_array();
-  j.field("device", r.device);
-  j.key("profile");
-  if (r.profile.empty())
-    j.null();
-  else
-    j.value(r.profile);
-  j.key("driver").begin_object();
-  j.field("interrupt_type", r.driver.interrupt_type);
-  j.field("interrupt_vectors", r.driver.interrupt_vectors);
-  j.field("req_ring_entries", r.driver.req_ring_entries);
-  j.field("cmp_ring_entries", r.driver.cmp_ring_entries);
-  j.field("msg_ring_entries", r.driver.msg_ring_entries);
-  j.field("msg_ring", r.driver.msg_ring);
-  j.field("req_call_threshold", r.driver.req_call_threshold);
-  j.field("use_req_call_threshold", r.driver.use_req_call_threshold);
-  j.field("max_targets", r.driver.max_targets);
-  j.end_object();
-  j.key("targets").begin_array();
-  for (const auto &t : r.targets) {
-    j.begin_object();
-    j.field("target", t.target);
-    j.field("lun", t.lun);
-    j.field("blocks", t.blocks);
-    j.field("block_size", t.block_size);
-    j.field("capacity_bytes", t.blocks * t.block_size);
-    j.field("vendor", t.vendor);
-    j.field("product", t.product);
-    j.end_object();
-  }
-  j.end_array();
-  j.key("workload").begin_object();
-  if (r.seconds_requested > 0) {
-    j.key("ops").null();
-    j.field("seconds", r.seconds_requested);
-  } else {
-    j.field("ops", r.ops_requested);
-    j.key("seconds").null();
-  }
-  j.field("qd", r.qd);
-  j.field("bs", r.bs);
-  j.field("read_pct", r.read_pct);
-  j.field("pattern", r.pattern);
-  j.field("seed", r.seed);
-  j.field("verify", r.verify);
-  j.end_object();
-  j.key("events").begin_array();
-  for (const auto &e : r.events) {
-    j.begin_object();
-    j.field("at", e.at);
-    j.field("action", e.action);
-    j.field("ok", e.ok);
-    j.field("detail", e.detail);
-    j.field("ms", e.ms);
-    j.end_object();
-  }
-  j.end_array();
-  j.field("ios", r.ios);
-  j.field("reads", r.reads);
-  j.field("writes", r.writes);
-  j.field("bytes", r.bytes);
-  j.field("skipped", r.skipped);
-  j.key("errors").begin_object();
+  using Json = nlohmann::ordered_json;  // members in the order written here
+  Json j;
+  j["tool"] = "pvscsi-exercise";
+  j["report_version"] = 1;
+  j["verdict"] = r.exit_status == 0 ? "verified" : "failed";
+  j["exit_status"] = r.exit_status;
+  j["failures"] = r.failures;
+  j["device"] = r.device;
+  j["profile"] = r.profile.empty() ? Json() : Json(r.profile);
+  j["driver"] = {{"interrupt_type", r.driver.interrupt_type},
+                 {"interrupt_vectors", r.driver.interrupt_vectors},
+                 {"req_ring_entries", r.driver.req_ring_entries},
+                 {"cmp_ring_entries", r.driver.cmp_ring_entries},
+                 {"msg_ring_entries", r.driver.msg_ring_entries},
+                 {"msg_ring", r.driver.msg_ring},
+                 {"req_call_threshold", r.driver.req_call_threshold},
+                 {"use_req_call_threshold", r.driver.use_req_call_threshold},
+                 {"max_targets", r.driver.max_targets}};
+  j["targets"] = Json::array();
+  for (const auto &t : r.targets)
+    j["targets"].push_back({{"target", t.target},
+                            {"lun", t.lun},
+                            {"blocks", t.blocks},
+                            {"block_size", t.block_size},
+                            {"capacity_bytes", t.blocks * t.block_size},
+                            {"vendor", t.vendor},
+                            {"product", t.product}});
+  const bool timed = r.seconds_requested > 0;
+  j["workload"] = {{"ops", timed ? Json() : Json(r.ops_requested)},
+                   {"seconds", timed ? Json(r.seconds_requested) : Json()},
+                   {"qd", r.qd},
+                   {"bs", r.bs},
+                   {"read_pct", r.read_pct},
+                   {"pattern", r.pattern},
+                   {"seed", r.seed},
+                   {"verify", r.verify}};
+  j["events"] = Json::array();
+  for (const auto &e : r.events)
+    j["events"].push_back(
+        {{"at", e.at}, {"action", e.action}, {"ok", e.ok}, {"detail", e.detail}, {"ms", e.ms}});
+  j["ios"] = r.ios;
+  j["reads"] = r.reads;
+  j["writes"] = r.writes;
+  j["bytes"] = r.bytes;
+  j["skipped"] = r.skipped;
+  Json errors = Json::object();
   for (const auto &k : error_kinds()) {
     auto it = r.errors.find(k);
-    j.field(k, it == r.errors.end() ? uint64_t(0) : it->second);
+    errors[k] = it == r.errors.end() ? uint64_t(0) : it->second;
   }
-  j.end_object();
-  j.field("errors_explained", r.errors_explained);
-  j.field("errors_unexplained", r.errors_unexplained);
-  j.key("error_samples").begin_array();
-  for (const auto &s : r.error_samples) j.value(s);
-  j.end_array();
-  j.field("verify_failures", r.verify_failures);
-  j.key("verify_samples").begin_array();
-  for (const auto &s : r.verify_samples) j.value(s);
-  j.end_array();
-  j.field("verified_blocks", r.verified_blocks);
-  j.field("final_check_blocks", r.final_check_blocks);
-  j.field("elapsed_s", r.elapsed_s);
-  j.field("iops", r.iops);
-  j.field("mb_per_s", r.mbps);
-  j.key("latency_us").begin_object();
-  j.field("p50", r.p50_us);
-  j.field("p99", r.p99_us);
-  j.field("max", r.max_us);
-  j.field("mean", r.mean_us);
-  j.end_object();
-  j.field("doorbells", r.doorbells);
-  j.field("interrupts", r.interrupts);
-  j.field("doorbells_per_io", r.doorbells_per_io);
-  j.field("interrupts_per_io", r.interrupts_per_io);
-  j.field("register_reads", r.register_reads);
-  j.field("register_writes", r.register_writes);
-  j.field("register_reads_per_io", r.register_reads_per_io);
-  j.field("register_writes_per_io", r.register_writes_per_io);
-  j.field("hotplug_events", r.hotplug_events);
-  j.field("resets", r.resets);
-  j.field("leaked_bytes", r.leaked_bytes);
-  j.key("leaks").begin_array();
-  for (const auto &s : r.leaks) j.value(s);
-  j.end_array();
-  j.field("lock_violations", r.lock_violations);
-  j.field("sync_violations", r.sync_violations);
-  j.field("other_violations", r.other_violations);
-  j.key("violation_samples").begin_array();
-  for (const auto &s : r.violation_samples) j.value(s);
-  j.end_array();
-  j.end_object();
-  return j.str() + "\n";
+  j["errors"] = errors;
+  j["errors_explained"] = r.errors_explained;
+  j["errors_unexplained"] = r.errors_unexplained;
+  j["error_samples"] = r.error_samples;
+  j["verify_failures"] = r.verify_failures;
+  j["verify_samples"] = r.verify_samples;
+  j["verified_blocks"] = r.verified_blocks;
+  j["final_check_blocks"] = r.final_check_blocks;
+  j["elapsed_s"] = r.elapsed_s;
+  j["iops"] = r.iops;
+  j["mb_per_s"] = r.mbps;
+  j["latency_us"] = {{"p50", r.p50_us}, {"p99", r.p99_us}, {"max", r.max_us}, {"mean", r.mean_us}};
+  j["doorbells"] = r.doorbells;
+  j["interrupts"] = r.interrupts;
+  j["doorbells_per_io"] = r.doorbells_per_io;
+  j["interrupts_per_io"] = r.interrupts_per_io;
+  j["register_reads"] = r.register_reads;
+  j["register_writes"] = r.register_writes;
+  j["register_reads_per_io"] = r.register_reads_per_io;
+  j["register_writes_per_io"] = r.register_writes_per_io;
+  j["hotplug_events"] = r.hotplug_events;
+  j["resets"] = r.resets;
+  j["leaked_bytes"] = r.leaked_bytes;
+  j["leaks"] = r.leaks;
+  j["lock_violations"] = r.lock_violations;
+  j["sync_violations"] = r.sync_violations;
+  j["other_violations"] = r.other_violations;
+  j["violation_samples"] = r.violation_samples;
+  // Non-finite doubles become null; bytes that are not UTF-8 (a device's INQUIRY strings, say)
+  // become U+FFFD instead of an exception.
+  return j.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
 }
 
 namespace {

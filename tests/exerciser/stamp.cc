@@ -1,5 +1,7 @@
 #include "stamp.h"
 
+#include <zlib.h>
+
 #include <cstdio>
 #include <cstring>
 
@@ -33,26 +35,12 @@ uint64_t get64(const uint8_t *p) {
   return v;
 }
 
-const uint32_t *crc_table() {
-  static uint32_t table[256];
-  static bool ready = [] {
-    for (uint32_t n = 0; n < 256; n++) {
-      uint32_t c = n;
-      for (int k = 0; k < 8; k++) c = (c & 1) ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-      table[n] = c;
-    }
-    return true;
-  }();
-  (void)ready;
-  return table;
-}
-
-// The CRC of a block with its crc field taken as zero.
+// The CRC-32 (zlib's) of a block with its crc field taken as zero.
 uint32_t block_crc(const uint8_t *block, uint32_t block_size) {
   static const uint8_t zeros[4] = {0, 0, 0, 0};
-  uint32_t c = crc32(block, kCrcOffset);
-  c = crc32(zeros, 4, c);
-  return crc32(block + kCrcOffset + 4, block_size - kCrcOffset - 4, c);
+  uLong c = ::crc32(0, block, kCrcOffset);
+  c = ::crc32(c, zeros, 4);
+  return uint32_t(::crc32(c, block + kCrcOffset + 4, block_size - kCrcOffset - 4));
 }
 
 uint64_t payload_word(const StampId &id, uint32_t offset) {
@@ -76,13 +64,6 @@ bool all_zero(const uint8_t *p, size_t n, size_t *first_nonzero) {
 }
 
 }  // namespace
-
-uint32_t crc32(const uint8_t *data, size_t len, uint32_t crc) {
-  const uint32_t *t = crc_table();
-  uint32_t c = ~crc;
-  for (size_t i = 0; i < len; i++) c = t[(c ^ data[i]) & 0xFF] ^ (c >> 8);
-  return ~c;
-}
 
 uint64_t splitmix64(uint64_t z) {
   z += 0x9E3779B97F4A7C15ull;

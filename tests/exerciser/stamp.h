@@ -48,7 +48,6 @@ struct StampId {
   uint64_t seed = 0;
 };
 
-uint32_t crc32(const uint8_t *data, size_t len, uint32_t crc = 0);
 uint64_t splitmix64(uint64_t z);
 
 // Fills one block of block_size bytes (a multiple of 8, >= 64) with the stamp for id.

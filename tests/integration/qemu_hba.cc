@@ -158,10 +158,13 @@ void QemuHba::throttle(unsigned target, int iops) {
       id = "disk" + std::to_string(target) + "-" + std::to_string(i);
   if (id.empty())
     throw std::runtime_error("throttle: no initial disk on target " + std::to_string(target));
-  auto a = pvscsi_qemu::json::Value::object();
-  a.set("id", id).set("bps", 0).set("bps_rd", 0).set("bps_wr", 0).set("iops", iops);
-  a.set("iops_rd", 0).set("iops_wr", 0);
-  qemu_->qmp("block_set_io_throttle", a);
+  qemu_->qmp("block_set_io_throttle", {{"id", id},
+                                       {"bps", 0},
+                                       {"bps_rd", 0},
+                                       {"bps_wr", 0},
+                                       {"iops", iops},
+                                       {"iops_rd", 0},
+                                       {"iops_wr", 0}});
 }
 
 uint64_t QemuHba::stat(const std::string &name) const {

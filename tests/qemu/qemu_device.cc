@@ -21,7 +21,6 @@
 #include <stdexcept>
 
 #include "cleanup_registry.h"
-#include "json.h"
 #include "qmp_client.h"
 #include "qtest_client.h"
 
@@ -391,10 +390,9 @@ void QemuDevice::start() {
       "-m", std::to_string(total / kMiB) + "M", "-qtest", "unix:" + qtest_path_, "-qtest-log",
       "/dev/null", "-qmp", "unix:" + qmp_path_ + ",server=on,wait=off", "-device", "pvscsi,id=hba"};
   for (const Disk &d : disks_) {
-    json::Value file = json::Value::object();
-    file.set("driver", "file").set("filename", d.spec.image_path);
-    json::Value bd = json::Value::object();
-    bd.set("driver", "raw").set("node-name", d.node).set("file", file);
+    Json bd = {{"driver", "raw"},
+               {"node-name", d.node},
+               {"file", {{"driver", "file"}, {"filename", d.spec.image_path}}}};
     args.push_back("-blockdev");
     args.push_back(bd.dump());
     args.push_back("-device");
@@ -805,28 +803,25 @@ void QemuDevice::add_disk(const DiskSpec &spec) {
     }
     prepare_image(&d);
   }
-  json::Value file = json::Value::object();
-  file.set("driver", "file").set("filename", d.spec.image_path);
-  json::Value bd = json::Value::object();
-  bd.set("driver", "raw").set("node-name", d.node).set("file", file);
-  json::Value ret;
+  Json bd = {{"driver", "raw"},
+             {"node-name", d.node},
+             {"file", {{"driver", "file"}, {"filename", d.spec.image_path}}}};
+  Json ret;
   std::string err;
   bool ok = qmp_->execute("blockdev-add", bd, &ret, &err);
   if (ok) {
-    json::Value dev = json::Value::object();
-    dev.set("driver", "scsi-hd")
-        .set("id", d.dev_id)
-        .set("bus", "hba.0")
-        .set("scsi-id", d.spec.target)
-        .set("lun", 0)
-        .set("drive", d.node)
-        .set("logical_block_size", d.spec.block_size)
-        .set("physical_block_size", d.spec.block_size);
+    Json dev = {{"driver", "scsi-hd"},
+                {"id", d.dev_id},
+                {"bus", "hba.0"},
+                {"scsi-id", d.spec.target},
+                {"lun", 0},
+                {"drive", d.node},
+                {"logical_block_size", d.spec.block_size},
+                {"physical_block_size", d.spec.block_size}};
     ok = qmp_->execute("device_add", dev, &ret, &err);
     if (!ok) {
       std::string ignored;
-      json::Value del = json::Value::object();
-      del.set("node-name", d.node);
+      Json del = {{"node-name", d.node}};
       qmp_->execute("blockdev-del", del, &ret, &ignored);
     }
   }
@@ -850,16 +845,14 @@ void QemuDevice::remove_disk(unsigned target) {
     dev_id = d->dev_id;
     node = d->node;
   }
-  json::Value args = json::Value::object();
-  args.set("id", dev_id);
-  json::Value ret, event;
+  Json args = {{"id", dev_id}};
+  Json ret, event;
   std::string err;
   if (!qmp_->execute("device_del", args, &ret, &err)) {
     throw std::runtime_error("hot remove of target " + std::to_string(target) + ": " + err);
   }
   if (!qmp_->wait_event(
-          "DEVICE_DELETED",
-          [&](const json::Value &data) { return data["device"].as_string() == dev_id; },
+          "DEVICE_DELETED", [&](const Json &data) { return json_string(data, "device") == dev_id; },
           opt_.timeout, &event, &err)) {
     throw std::runtime_error("hot remove of target " + std::to_string(target) + ": " + err);
   }
@@ -869,16 +862,15 @@ void QemuDevice::remove_disk(unsigned target) {
       d->attached = false;
     }
   }
-  json::Value del = json::Value::object();
-  del.set("node-name", node);
+  Json del = {{"node-name", node}};
   if (!qmp_->execute("blockdev-del", del, &ret, &err)) {
     throw std::runtime_error("hot remove of target " + std::to_string(target) + ": " + err);
   }
 }
 
-json::Value QemuDevice::qmp(const std::string &command, const json::Value &arguments) {
+Json QemuDevice::qmp(const std::string &command, const Json &arguments) {
   std::lock_guard<std::mutex> q(qmp_mu_);
-  json::Value ret;
+  Json ret;
   std::string err;
   if (!qmp_ || !qmp_->execute(command, arguments, &ret, &err)) {
     throw std::runtime_error(qmp_ ? err : "QMP not connected");

@@ -46,7 +46,7 @@
 #include <sys/types.h>
 
 #include "device.h"
-#include "json.h"
+#include "qmp_client.h"
 
 namespace pvscsi_qemu {
 
@@ -145,7 +145,7 @@ class QemuDevice : public fk::DeviceBackend {
 
   // Any QMP command (for what the helpers above do not cover); returns its "return" value,
   // throws std::runtime_error with QEMU's error text.
-  json::Value qmp(const std::string &command, const json::Value &arguments = json::Value());
+  Json qmp(const std::string &command, const Json &arguments = Json());
 
   // The image file of the disk on `target` (also after remove_disk, until stop()); empty when
   // there never was one.

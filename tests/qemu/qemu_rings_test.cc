@@ -613,18 +613,13 @@ TEST_F(QemuRings, HotRemoveDuringIoCompletesEverything) {
 // QEMU's pvscsi bus has LUN 0 only: a disk on another LUN cannot be attached.
 TEST_F(QemuRings, OnlyLunZeroExists) {
   auto rings = make_rings();
-  using json::Value;
-  dev_->qmp("blockdev-add", Value::object()
-                                .set("driver", "null-co")
-                                .set("node-name", "lun1")
-                                .set("size", static_cast<int64_t>(1 << 20)));
+  dev_->qmp("blockdev-add", {{"driver", "null-co"}, {"node-name", "lun1"}, {"size", 1 << 20}});
   try {
-    dev_->qmp("device_add", Value::object()
-                                .set("driver", "scsi-hd")
-                                .set("bus", "hba.0")
-                                .set("scsi-id", kDisk512)
-                                .set("lun", 1)
-                                .set("drive", "lun1"));
+    dev_->qmp("device_add", {{"driver", "scsi-hd"},
+                             {"bus", "hba.0"},
+                             {"scsi-id", kDisk512},
+                             {"lun", 1},
+                             {"drive", "lun1"}});
     FAIL() << "attached a disk on LUN 1";
   } catch (const std::runtime_error &e) {
     EXPECT_NE(std::string(e.what()).find("bad scsi device lun"), std::string::npos) << e.what();

@@ -13,6 +13,33 @@ namespace pvscsi_qemu {
 
 using Clock = std::chrono::steady_clock;
 
+bool parse_qmp_message(const std::string &line, Json *msg, std::string *error) {
+  // The callback sees each value's depth; once past the limit it discards everything, so a
+  // runaway nesting never becomes a tree that copies and dumps would recurse through.
+  bool too_deep = false;
+  auto depth_limit = [&too_deep](int depth, Json::parse_event_t, Json &) {
+    too_deep = too_deep || depth > kMaxJsonDepth;
+    return !too_deep;
+  };
+  try {
+    Json v = Json::parse(line, depth_limit);
+    if (too_deep) {
+      *error = "JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels";
+      return false;
+    }
+    *msg = std::move(v);
+    return true;
+  } catch (const Json::parse_error &e) {
+    *error = e.what();
+    return false;
+  }
+}
+
+std::string json_string(const Json &obj, const char *key) {
+  auto it = obj.find(key);  // end() when obj is not an object
+  return it != obj.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
 QmpClient::~QmpClient() { close(); }
 
 void QmpClient::close() {
@@ -58,19 +85,19 @@ bool QmpClient::connect(const std::string &path, Clock::time_point deadline,
     // QEMU creates the socket during start-up; poll for it in short bounded steps.
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  json::Value greeting;
+  Json greeting;
   if (!read_message(deadline, &greeting, error)) {
     return false;
   }
-  if (greeting.find("QMP") == nullptr) {
+  if (!greeting.contains("QMP")) {
     *error = "unexpected QMP greeting: " + greeting.dump();
     return false;
   }
-  json::Value ret;
-  return execute("qmp_capabilities", json::Value(), &ret, error);
+  Json ret;
+  return execute("qmp_capabilities", Json(), &ret, error);
 }
 
-bool QmpClient::read_message(Clock::time_point deadline, json::Value *msg, std::string *error) {
+bool QmpClient::read_message(Clock::time_point deadline, Json *msg, std::string *error) {
   while (true) {
     size_t nl = buf_.find('\n');
     if (nl != std::string::npos) {
@@ -79,7 +106,7 @@ bool QmpClient::read_message(Clock::time_point deadline, json::Value *msg, std::
       if (line.find_first_not_of(" \r\t") == std::string::npos) {
         continue;
       }
-      if (!json::parse(line, msg, error)) {
+      if (!parse_qmp_message(line, msg, error)) {
         *error = "bad QMP message (" + *error + "): " + line;
         return false;
       }
@@ -116,18 +143,22 @@ bool QmpClient::read_message(Clock::time_point deadline, json::Value *msg, std::
   }
 }
 
-bool QmpClient::execute(const std::string &name, const json::Value &args, json::Value *ret,
-                        std::string *error) {
+bool QmpClient::execute(const std::string &name, const Json &args, Json *ret, std::string *error) {
   if (fd_ < 0) {
     *error = "QMP not connected";
     return false;
   }
-  json::Value cmd = json::Value::object();
-  cmd.set("execute", name);
+  Json cmd = {{"execute", name}};
   if (args.is_object()) {
-    cmd.set("arguments", args);
+    cmd["arguments"] = args;
   }
-  std::string out = cmd.dump() + "\n";
+  std::string out;
+  try {
+    out = cmd.dump() + "\n";
+  } catch (const Json::type_error &e) {  // a string that is not UTF-8
+    *error = name + ": " + e.what();
+    return false;
+  }
   size_t done = 0;
   while (done < out.size()) {
     ssize_t n = ::send(fd_, out.data() + done, out.size() - done, MSG_NOSIGNAL);
@@ -142,21 +173,21 @@ bool QmpClient::execute(const std::string &name, const json::Value &args, json::
   }
   Clock::time_point deadline = Clock::now() + timeout_;
   while (true) {
-    json::Value msg;
+    Json msg;
     if (!read_message(deadline, &msg, error)) {
       *error = name + ": " + *error;
       return false;
     }
-    if (msg.find("event") != nullptr) {
+    if (msg.contains("event")) {
       events_.push_back(std::move(msg));
       continue;
     }
-    if (const json::Value *r = msg.find("return")) {
+    if (auto r = msg.find("return"); r != msg.end()) {
       *ret = *r;
       return true;
     }
-    if (const json::Value *e = msg.find("error")) {
-      *error = name + " failed: " + (*e)["class"].as_string() + ": " + (*e)["desc"].as_string();
+    if (auto e = msg.find("error"); e != msg.end()) {
+      *error = name + " failed: " + json_string(*e, "class") + ": " + json_string(*e, "desc");
       return false;
     }
     *error = name + ": unexpected QMP reply " + msg.dump();
@@ -164,27 +195,26 @@ bool QmpClient::execute(const std::string &name, const json::Value &args, json::
   }
 }
 
-bool QmpClient::wait_event(const std::string &name,
-                           const std::function<bool(const json::Value &)> &match,
-                           std::chrono::milliseconds timeout, json::Value *event,
-                           std::string *error) {
+bool QmpClient::wait_event(const std::string &name, const std::function<bool(const Json &)> &match,
+                           std::chrono::milliseconds timeout, Json *event, std::string *error) {
   Clock::time_point deadline = Clock::now() + timeout;
   size_t checked = 0;
   while (true) {
     for (; checked < events_.size(); checked++) {
-      const json::Value &e = events_[checked];
-      if (e["event"].as_string() == name && (!match || match(e["data"]))) {
+      const Json &e = events_[checked];
+      auto data = e.find("data");
+      if (json_string(e, "event") == name && (!match || match(data != e.end() ? *data : Json()))) {
         *event = e;
         events_.erase(events_.begin() + static_cast<long>(checked));
         return true;
       }
     }
-    json::Value msg;
+    Json msg;
     if (!read_message(deadline, &msg, error)) {
       *error = "waiting for QMP event " + name + ": " + *error;
       return false;
     }
-    if (msg.find("event") != nullptr) {
+    if (msg.contains("event")) {
       events_.push_back(std::move(msg));
     }
   }

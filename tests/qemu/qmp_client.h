@@ -8,9 +8,21 @@
 #include <functional>
 #include <string>
 
-#include "json.h"
+#include <nlohmann/json.hpp>
 
 namespace pvscsi_qemu {
+
+// QMP messages; members keep the order they were set in, so commands go out as written.
+using Json = nlohmann::ordered_json;
+
+// Parses one QMP line. false with a one-line *error on malformed JSON or nesting deeper than
+// kMaxJsonDepth; never throws.
+constexpr int kMaxJsonDepth = 64;
+bool parse_qmp_message(const std::string &line, Json *msg, std::string *error);
+
+// The string member `key` of `obj`; "" when obj is not an object, or the member is absent or not
+// a string.
+std::string json_string(const Json &obj, const char *key);
 
 class QmpClient {
  public:
@@ -25,13 +37,12 @@ class QmpClient {
                const std::function<bool()> &alive, std::string *error);
 
   // Runs a command; true with the "return" value, or false with the error description.
-  bool execute(const std::string &name, const json::Value &args, json::Value *ret,
-               std::string *error);
+  bool execute(const std::string &name, const Json &args, Json *ret, std::string *error);
 
   // Waits for an event named `name` whose data satisfies `match` (nullptr: any); events that
   // arrived earlier count. true with the event removed from the queue; false on timeout.
-  bool wait_event(const std::string &name, const std::function<bool(const json::Value &)> &match,
-                  std::chrono::milliseconds timeout, json::Value *event, std::string *error);
+  bool wait_event(const std::string &name, const std::function<bool(const Json &)> &match,
+                  std::chrono::milliseconds timeout, Json *event, std::string *error);
 
   void close();
 
@@ -40,12 +51,11 @@ class QmpClient {
 
  private:
   // Reads one message (a line), up to the deadline.
-  bool read_message(std::chrono::steady_clock::time_point deadline, json::Value *msg,
-                    std::string *error);
+  bool read_message(std::chrono::steady_clock::time_point deadline, Json *msg, std::string *error);
 
   int fd_ = -1;
   std::string buf_;
-  std::deque<json::Value> events_;
+  std::deque<Json> events_;
   std::chrono::milliseconds timeout_{10000};
 };
 

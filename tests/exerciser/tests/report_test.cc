@@ -2,16 +2,17 @@
 
 #include <gtest/gtest.h>
 
-#include "json_parse.h"
-#include "progress.h"
-
+#include <cmath>
 #include <cstdio>
+#include <limits>
+#include <nlohmann/json.hpp>
+
+#include "progress.h"
 
 namespace exerciser {
 namespace {
 
-using testing::JParser;
-using testing::JValue;
+using nlohmann::json;
 
 Report sample_report() {
   Report r;
@@ -90,30 +91,121 @@ TEST(Report, JsonHasTheIssueFields) {
   r.errors["timeout"] = 2;
   r.events.push_back({10, "reset-bus", true, "", 1.5});
   r.judge();
-  JValue v;
-  JParser p(report_json(r));
-  ASSERT_TRUE(p.parse(&v)) << p.error();
+  const json v = json::parse(report_json(r));
   for (const char *k :
        {"device", "targets", "ios", "reads", "writes", "bytes", "errors", "verify_failures", "iops",
         "latency_us", "doorbells", "interrupts", "doorbells_per_io", "interrupts_per_io",
         "hotplug_events", "resets", "leaked_bytes", "lock_violations", "sync_violations"})
-    EXPECT_TRUE(v.has(k)) << k;
+    EXPECT_TRUE(v.contains(k)) << k;
   for (const char *k :
        {"register_reads", "register_writes", "register_reads_per_io", "register_writes_per_io"})
-    EXPECT_TRUE(v.has(k)) << k;
-  ASSERT_EQ(v["targets"].arr.size(), 1u);
+    EXPECT_TRUE(v.contains(k)) << k;
+  ASSERT_EQ(v["targets"].size(), 1u);
   for (const char *k : {"target", "lun", "blocks", "block_size"})
-    EXPECT_TRUE(v["targets"].arr[0].has(k)) << k;
-  for (const char *k : {"p50", "p99", "max"}) EXPECT_TRUE(v["latency_us"].has(k)) << k;
-  EXPECT_EQ(v["errors"]["timeout"].num, 2);
-  EXPECT_EQ(v["errors"].obj.size(), error_kinds().size());
-  EXPECT_EQ(v["verdict"].str, "verified");
-  EXPECT_EQ(v["events"].arr[0]["action"].str, "reset-bus");
-  EXPECT_EQ(v["doorbells_per_io"].num, 0.5);
-  EXPECT_EQ(v["interrupts_per_io"].num, 0.25);
-  EXPECT_EQ(v["register_reads"].num, 25);
-  EXPECT_EQ(v["register_reads_per_io"].num, 0.25);
-  EXPECT_EQ(v["register_writes_per_io"].num, 1.5);
+    EXPECT_TRUE(v["targets"][0].contains(k)) << k;
+  for (const char *k : {"p50", "p99", "max"}) EXPECT_TRUE(v["latency_us"].contains(k)) << k;
+  EXPECT_EQ(v["errors"]["timeout"], 2);
+  EXPECT_EQ(v["errors"].size(), error_kinds().size());
+  EXPECT_EQ(v["verdict"], "verified");
+  EXPECT_EQ(v["events"][0]["action"], "reset-bus");
+  EXPECT_EQ(v["doorbells_per_io"], 0.5);
+  EXPECT_EQ(v["interrupts_per_io"], 0.25);
+  EXPECT_EQ(v["register_reads"], 25);
+  EXPECT_EQ(v["register_reads_per_io"], 0.25);
+  EXPECT_EQ(v["register_writes_per_io"], 1.5);
+}
+
+// The report's text: two-space indentation, members in a fixed order, counts as integers,
+// figures as numbers, a missing profile as null.
+TEST(Report, JsonLayoutAndTypes) {
+  Report r = sample_report();
+  r.profile = "";
+  r.seconds_requested = 0.25;
+  r.judge();
+  const std::string text = report_json(r);
+  EXPECT_EQ(text.rfind("{\n  \"tool\": \"pvscsi-exercise\",\n  \"report_version\": 1,\n", 0), 0u)
+      << text;
+  EXPECT_EQ(text.back(), '\n');
+  EXPECT_NE(text.find("\n  \"failures\": [],\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("\n  \"profile\": null,\n"), std::string::npos) << text;
+  const auto v = nlohmann::ordered_json::parse(text);
+  std::vector<std::string> keys;
+  for (const auto &m : v.items()) keys.push_back(m.key());
+  const std::vector<std::string> want = {"tool",
+                                         "report_version",
+                                         "verdict",
+                                         "exit_status",
+                                         "failures",
+                                         "device",
+                                         "profile",
+                                         "driver",
+                                         "targets",
+                                         "workload",
+                                         "events",
+                                         "ios",
+                                         "reads",
+                                         "writes",
+                                         "bytes",
+                                         "skipped",
+                                         "errors",
+                                         "errors_explained",
+                                         "errors_unexplained",
+                                         "error_samples",
+                                         "verify_failures",
+                                         "verify_samples",
+                                         "verified_blocks",
+                                         "final_check_blocks",
+                                         "elapsed_s",
+                                         "iops",
+                                         "mb_per_s",
+                                         "latency_us",
+                                         "doorbells",
+                                         "interrupts",
+                                         "doorbells_per_io",
+                                         "interrupts_per_io",
+                                         "register_reads",
+                                         "register_writes",
+                                         "register_reads_per_io",
+                                         "register_writes_per_io",
+                                         "hotplug_events",
+                                         "resets",
+                                         "leaked_bytes",
+                                         "leaks",
+                                         "lock_violations",
+                                         "sync_violations",
+                                         "other_violations",
+                                         "violation_samples"};
+  EXPECT_EQ(keys, want);
+  EXPECT_TRUE(v["workload"]["ops"].is_null());
+  EXPECT_EQ(v["workload"]["seconds"], 0.25);
+  EXPECT_TRUE(v["ios"].is_number_unsigned());
+  EXPECT_TRUE(v["targets"][0]["block_size"].is_number_unsigned());
+  EXPECT_TRUE(v["latency_us"]["p99"].is_number_unsigned());
+  EXPECT_TRUE(v["iops"].is_number_float());
+  EXPECT_TRUE(v["driver"]["msg_ring"].is_boolean());
+}
+
+// Whatever the strings and figures hold, the report is valid JSON: quotes and control bytes
+// escaped, bytes that are not UTF-8 replaced, NaN as null, 64-bit counts exact.
+TEST(Report, JsonSurvivesOddStringsAndFigures) {
+  Report r = sample_report();
+  r.targets[0].vendor = "V\"e\\n\x01\x7f";
+  r.targets[0].product = "bad \xff\xfe utf-8";
+  r.elapsed_s = std::nan("");
+  r.iops = std::numeric_limits<double>::infinity();
+  r.seed = std::numeric_limits<uint64_t>::max();
+  r.events.push_back({1, "reset-bus", false, "line\nbreak", 0.125});
+  r.judge();
+  std::string text;
+  ASSERT_NO_THROW(text = report_json(r));
+  const json v = json::parse(text);
+  EXPECT_EQ(v["targets"][0]["vendor"], "V\"e\\n\x01\x7f");
+  EXPECT_EQ(v["targets"][0]["product"], "bad \xef\xbf\xbd\xef\xbf\xbd utf-8");
+  EXPECT_TRUE(v["elapsed_s"].is_null());
+  EXPECT_TRUE(v["iops"].is_null());
+  EXPECT_EQ(v["workload"]["seed"].get<uint64_t>(), std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(v["events"][0]["detail"], "line\nbreak");
+  EXPECT_NE(text.find("\"V\\\"e\\\\n\\u0001\x7f\""), std::string::npos) << text;
 }
 
 TEST(Report, TablesSayWhatHappened) {

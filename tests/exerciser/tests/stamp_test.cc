@@ -1,6 +1,7 @@
 #include "stamp.h"
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <cstring>
 #include <vector>
@@ -18,9 +19,23 @@ StampId id_for(uint64_t lba, uint64_t seq) {
   return id;
 }
 
+uint32_t stored_crc(const std::vector<uint8_t> &b) {
+  return uint32_t(b[56] | (b[57] << 8) | (b[58] << 16) | (uint32_t(b[59]) << 24));
+}
+
+// The stamp's checksum is the CRC-32 of ISO-HDLC (zlib's, Python's zlib.crc32): its check value.
 TEST(Crc32, MatchesTheStandardCheckValue) {
   const char *s = "123456789";
-  EXPECT_EQ(crc32(reinterpret_cast<const uint8_t *>(s), 9), 0xCBF43926u);
+  EXPECT_EQ(::crc32(0, reinterpret_cast<const Bytef *>(s), 9), 0xCBF43926u);
+}
+
+// Blocks stamped by earlier builds still verify: the checksums of two fixed stamps.
+TEST(Crc32, StampChecksumsAreStable) {
+  for (auto [bs, crc] : {std::pair<uint32_t, uint32_t>{512, 0x1a980e51u}, {4096, 0xf5210f43u}}) {
+    std::vector<uint8_t> b(bs);
+    stamp_block(b.data(), bs, id_for(0x1122334455, 7));
+    EXPECT_EQ(stored_crc(b), crc) << bs;
+  }
 }
 
 TEST(Stamp, LayoutIsAsDocumented) {
@@ -45,8 +60,7 @@ TEST(Stamp, LayoutIsAsDocumented) {
   // The CRC covers the block with its own field zeroed.
   std::vector<uint8_t> z = b;
   std::memset(z.data() + 56, 0, 4);
-  const uint32_t crc = crc32(z.data(), z.size());
-  EXPECT_EQ(uint32_t(b[56] | (b[57] << 8) | (b[58] << 16) | (uint32_t(b[59]) << 24)), crc);
+  EXPECT_EQ(stored_crc(b), ::crc32(0, z.data(), uInt(z.size())));
 }
 
 TEST(Stamp, RoundTripsAndVerifies) {
