@@ -17,31 +17,39 @@ namespace {
 
 void *pvscsi_sstate;
 
-/* Registers: little-endian, strictly ordered (every access is a device side effect). */
-ddi_device_acc_attr_t pvscsi_reg_attr = {DDI_DEVICE_ATTR_V1, DDI_STRUCTURE_LE_ACC,
-                                         DDI_STRICTORDER_ACC, DDI_DEFAULT_ACC};
+/* The DDI tables are built by constexpr helpers, one a structure, that assign each member by
+ * name: no table relies on the field order of sys/dditypes.h, sys/ddidmareq.h, sys/devops.h or
+ * sys/modctl.h, and every table is still constant-initialized (a module's static constructors
+ * never run). Members a helper leaves out are zero. */
+constexpr ddi_device_acc_attr_t acc_attr(ushort_t version, uchar_t endian) {
+  ddi_device_acc_attr_t a{};
+  a.devacc_attr_version = version;
+  a.devacc_attr_endian_flags = endian;
+  a.devacc_attr_dataorder = DDI_STRICTORDER_ACC;
+  a.devacc_attr_access = DDI_DEFAULT_ACC;
+  return a;
+}
+/* Registers: little-endian, strictly ordered (every access is a device side effect). Mutable,
+ * as is the next: ddi_regs_map_setup(9F) and ddi_dma_mem_alloc(9F) take non-const pointers. */
+ddi_device_acc_attr_t pvscsi_reg_attr = acc_attr(DDI_DEVICE_ATTR_V1, DDI_STRUCTURE_LE_ACC);
 /* Shared memory: little-endian structures, accessed through the generated layouts. */
-ddi_device_acc_attr_t pvscsi_mem_attr = {DDI_DEVICE_ATTR_V0, DDI_NEVERSWAP_ACC, DDI_STRICTORDER_ACC,
-                                         DDI_DEFAULT_ACC};
-
-/* ddi_dma_attr_t fields: version, addr_lo, addr_hi, count_max, align, burstsizes, minxfer,
- * maxxfer, seg, sgllen, granular, flags. */
+ddi_device_acc_attr_t pvscsi_mem_attr = acc_attr(DDI_DEVICE_ATTR_V0, DDI_NEVERSWAP_ACC);
 
 /* Rings and the rings-state page: page aligned, any 64-bit address (the device takes page
  * numbers, so nothing limits us to 4 GiB), one contiguous segment per ring. */
-const ddi_dma_attr_t pvscsi_ring_dma_attr = {
-    DMA_ATTR_V0, 0, ~0ull, 0xFFFFFFFFull, hw::kPageSize, 1, 1, 0xFFFFFFFFull, ~0ull, 1, 1, 0};
+constexpr ddi_dma_attr_t pvscsi_ring_dma_attr = pvscsi_dma_attr(hw::kPageSize);
 
 /* Data: 64-bit, one SG list of kMaxSgEntriesPerSegment elements at most (chaining is not
  * portable), an element's length is 32 bits. maxxfer leaves room for a buffer starting
  * mid-page: (sgllen - 1) pages span at most sgllen pages. Granularity: whole sectors. */
-const ddi_dma_attr_t pvscsi_data_dma_attr = {
-    DMA_ATTR_V0, 0,
-    ~0ull,       0xFFFFFFFFull,
-    1,           1,
-    1,           (hw::kMaxSgEntriesPerSegment - 1) * hw::kPageSize,
-    ~0ull,       hw::kMaxSgEntriesPerSegment,
-    512,         0};
+constexpr ddi_dma_attr_t data_dma_attr() {
+  ddi_dma_attr_t a = pvscsi_dma_attr(1);
+  a.dma_attr_maxxfer = (hw::kMaxSgEntriesPerSegment - 1) * hw::kPageSize;
+  a.dma_attr_sgllen = hw::kMaxSgEntriesPerSegment;
+  a.dma_attr_granular = 512;
+  return a;
+}
+constexpr ddi_dma_attr_t pvscsi_data_dma_attr = data_dma_attr();
 
 int pvscsi_nulldev(dev_info_t *) { return DDI_SUCCESS; }
 int pvscsi_probe(dev_info_t *) { return DDI_PROBE_DONTCARE; }
@@ -417,14 +425,39 @@ int pvscsi_quiesce(dev_info_t *dip) {
   return DDI_SUCCESS;
 }
 
-/* rev, refcnt, getinfo, identify, probe, attach, detach, reset, cb_ops, bus_ops, power,
- * quiesce */
-struct dev_ops pvscsi_dev_ops = {
-    DEVO_REV,     0,       ddi_no_info, pvscsi_nulldev, pvscsi_probe,  pvscsi_attach, pvscsi_detach,
-    pvscsi_reset, nullptr, nullptr,     nullptr,        pvscsi_quiesce};
+/* Zero: devo_refcnt, devo_power, and devo_cb_ops and devo_bus_ops, which scsi_hba_init(9F)
+ * fills in (so the table is mutable). */
+constexpr struct dev_ops dev_ops_table() {
+  struct dev_ops o = {};
+  o.devo_rev = DEVO_REV;
+  o.devo_getinfo = ddi_no_info;
+  o.devo_identify = pvscsi_nulldev;
+  o.devo_probe = pvscsi_probe;
+  o.devo_attach = pvscsi_attach;
+  o.devo_detach = pvscsi_detach;
+  o.devo_reset = pvscsi_reset;
+  o.devo_quiesce = pvscsi_quiesce;
+  return o;
+}
+struct dev_ops pvscsi_dev_ops = dev_ops_table();
 
-struct modldrv pvscsi_modldrv = {&mod_driverops, const_cast<char *>("VMware PVSCSI"),
-                                 &pvscsi_dev_ops};
+/* Mutable, as is the modlinkage: the module framework takes both through non-const pointers. */
+constexpr struct modldrv modldrv_table() {
+  struct modldrv m = {};
+  m.drv_modops = &mod_driverops;
+  m.drv_linkinfo = const_cast<char *>("VMware PVSCSI");
+  m.drv_dev_ops = &pvscsi_dev_ops;
+  return m;
+}
+struct modldrv pvscsi_modldrv = modldrv_table();
+
+/* One linkage; ml_linkage[1] stays null, ending the list. */
+constexpr struct modlinkage modlinkage_table() {
+  struct modlinkage l = {};
+  l.ml_rev = MODREV_1;
+  l.ml_linkage[0] = &pvscsi_modldrv;
+  return l;
+}
 
 }  // namespace
 
@@ -540,7 +573,7 @@ void pvscsi_report_bogus(pvscsi_softc *sc, const char *what, uint64_t value) {
 
 using namespace pvscsi;
 
-static struct modlinkage modlinkage = {MODREV_1, {&pvscsi_modldrv, nullptr}};
+static struct modlinkage modlinkage = modlinkage_table();
 
 extern "C" {
 

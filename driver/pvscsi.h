@@ -247,6 +247,23 @@ void pvscsi_sync(const pvscsi_dma &d, off_t off, size_t len, uint_t how);
 inline void pvscsi_sync(const pvscsi_dma &d, hw::FieldSpan f, uint_t how) {
   pvscsi_sync(d, off_t(f.offset), f.size, how);
 }
+/* The DMA attributes the rings and the per-command buffers share, by member name (the helper
+ * keeps them constant-initialized): any 64-bit address, one segment of up to 4 GiB - 1 bytes,
+ * byte granularity, aligned to `align`. dma_attr_addr_lo and dma_attr_flags are zero. */
+constexpr ddi_dma_attr_t pvscsi_dma_attr(uint64_t align) {
+  ddi_dma_attr_t a{};
+  a.dma_attr_version = DMA_ATTR_V0;
+  a.dma_attr_addr_hi = ~0ull;
+  a.dma_attr_count_max = 0xFFFFFFFFull;
+  a.dma_attr_align = align;
+  a.dma_attr_burstsizes = 1;
+  a.dma_attr_minxfer = 1;
+  a.dma_attr_maxxfer = 0xFFFFFFFFull;
+  a.dma_attr_seg = ~0ull;
+  a.dma_attr_sgllen = 1;
+  a.dma_attr_granular = 1;
+  return a;
+}
 int pvscsi_dma_alloc(pvscsi_softc *sc, pvscsi_dma *d, size_t len, const ddi_dma_attr_t *attr,
                      int kmflag);
 void pvscsi_dma_free(pvscsi_dma *d);

@@ -9,8 +9,7 @@
 namespace pvscsi {
 
 /* Per-command SG list + sense buffer: 2 KiB aligned so the SG list never crosses a page. */
-const ddi_dma_attr_t pvscsi_cmd_dma_attr = {
-    DMA_ATTR_V0, 0, ~0ull, 0xFFFFFFFFull, kSgListBytes, 1, 1, 0xFFFFFFFFull, ~0ull, 1, 1, 0};
+constexpr ddi_dma_attr_t pvscsi_cmd_dma_attr = pvscsi_dma_attr(kSgListBytes);
 
 namespace {
 
