@@ -1246,3 +1246,41 @@ TEST_F(FakeHbaZeroSettleTest, IportWithZeroSettleDoesNotAttach) {
 }
 
 }  // namespace
+
+// scsi_hba.c scsi_hba_init / scsi_hba_fini write the HBA's dev_ops (so it cannot be const):
+// bus_ops (which must be NULL before), cb_ops when the HBA has none, and getinfo.
+TEST(ScsiHbaInit, PlumbsTheFrameworkIntoTheHbasDevOpsAndFiniUndoesIt) {
+  fk::scsa::clear_violations();
+  struct dev_ops ops {};
+  struct modldrv drv {};
+  drv.drv_dev_ops = &ops;
+  struct modlinkage ml {};
+  ml.ml_linkage[0] = &drv;
+  EXPECT_EQ(scsi_hba_init(&ml), 0);
+  EXPECT_NE(ops.devo_bus_ops, nullptr);
+  ASSERT_NE(ops.devo_cb_ops, nullptr);
+  EXPECT_NE(ops.devo_cb_ops->cb_open, nullptr);
+  EXPECT_NE(ops.devo_getinfo, nullptr);
+  EXPECT_EQ(fk::scsa::violation_count(Check::kMisuse), 0u);
+  // A second init without fini: illumos ASSERTs devo_bus_ops == NULL.
+  EXPECT_EQ(scsi_hba_init(&ml), 0);
+  EXPECT_EQ(fk::scsa::violation_count(Check::kMisuse), 1u);
+  scsi_hba_fini(&ml);
+  EXPECT_EQ(ops.devo_bus_ops, nullptr);
+  EXPECT_EQ(ops.devo_cb_ops, nullptr);
+  EXPECT_EQ(ops.devo_getinfo, nullptr);
+  // An HBA's own cb_ops is kept, and then getinfo is not the framework's.
+  struct cb_ops own {};
+  ops.devo_cb_ops = &own;
+  EXPECT_EQ(scsi_hba_init(&ml), 0);
+  EXPECT_EQ(ops.devo_cb_ops, &own);
+  EXPECT_EQ(ops.devo_getinfo, nullptr);
+  scsi_hba_fini(&ml);
+  EXPECT_EQ(ops.devo_cb_ops, &own);
+  // No modldrv: a misuse, not a crash.
+  struct modlinkage empty {};
+  EXPECT_NE(scsi_hba_init(&empty), 0);
+  EXPECT_EQ(fk::scsa::violation_count(Check::kMisuse), 2u);
+  fk::clear_violations();
+  fk::scsa::clear_violations();
+}

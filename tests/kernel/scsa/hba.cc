@@ -286,15 +286,66 @@ using fk::scsa::violation;
 
 extern "C" {
 
+// scsi_hba.c scsi_hba_init: the first linkage is the HBA's modldrv, and the framework writes its
+// dev_ops: devo_bus_ops (ASSERTed NULL before), devo_cb_ops when the HBA has none, and then
+// devo_getinfo. So an HBA's dev_ops must be writable (a const one faults on illumos, and here),
+// and scsi_hba_fini puts them back.
+namespace {
+alignas(16) unsigned char scsa_busops[256];  // the framework's bus_ops: opaque to the HBA
+int scsa_open(dev_t *, int, int, cred_t *) { return 0; }
+int scsa_close(dev_t, int, int, cred_t *) { return 0; }
+int scsa_getinfo(dev_info_t *, ddi_info_cmd_t, void *, void **) { return DDI_FAILURE; }
+struct cb_ops scsa_cbops = [] {
+  struct cb_ops c {};
+  c.cb_open = scsa_open;
+  c.cb_close = scsa_close;
+  return c;
+}();
+struct bus_ops *busops() {
+  return reinterpret_cast<struct bus_ops *>(scsa_busops);
+}
+
+struct dev_ops *hba_dev_ops(struct modlinkage *modlp, const char *who) {
+  auto *drv = modlp != nullptr ? static_cast<struct modldrv *>(modlp->ml_linkage[0]) : nullptr;
+  if (drv == nullptr || drv->drv_dev_ops == nullptr) {
+    violation(Check::kMisuse, std::string(who) + " without a modldrv and its dev_ops");
+    return nullptr;
+  }
+  return drv->drv_dev_ops;
+}
+}  // namespace
+
 int scsi_hba_init(struct modlinkage *modlp) {
-  if (modlp == nullptr) {
-    violation(Check::kMisuse, "scsi_hba_init(NULL)");
+  struct dev_ops *ops = hba_dev_ops(modlp, "scsi_hba_init");
+  if (ops == nullptr) {
     return EINVAL;
+  }
+  if (ops->devo_bus_ops != nullptr) {
+    violation(Check::kMisuse, "scsi_hba_init: devo_bus_ops already set (illumos ASSERTs NULL)");
+  }
+  ops->devo_bus_ops = busops();
+  if (ops->devo_cb_ops == nullptr) {
+    ops->devo_cb_ops = &scsa_cbops;
+  }
+  if (ops->devo_cb_ops->cb_open == scsa_open) {
+    ops->devo_getinfo = scsa_getinfo;
   }
   return 0;
 }
 
-void scsi_hba_fini(struct modlinkage *modlp) { (void)modlp; }
+void scsi_hba_fini(struct modlinkage *modlp) {
+  struct dev_ops *ops = hba_dev_ops(modlp, "scsi_hba_fini");
+  if (ops == nullptr) {
+    return;
+  }
+  if (ops->devo_cb_ops == &scsa_cbops) {
+    ops->devo_cb_ops = nullptr;
+  }
+  if (ops->devo_getinfo == scsa_getinfo) {
+    ops->devo_getinfo = nullptr;
+  }
+  ops->devo_bus_ops = nullptr;
+}
 
 scsi_hba_tran_t *scsi_hba_tran_alloc(dev_info_t *hba_dip, int flags) {
   int kmflag = (flags & SCSI_HBA_CANSLEEP) ? KM_SLEEP : KM_NOSLEEP;
