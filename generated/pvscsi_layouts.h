@@ -305,8 +305,8 @@ struct RingReqDesc {
     if (n > kCdbCount) {
       n = kCdbCount;
     }
+    __builtin_memset(raw + kCdbOffset, 0, kCdbCount);  // fixed size: a few stores
     __builtin_memcpy(raw + kCdbOffset, src, n);
-    __builtin_memset(raw + kCdbOffset + n, 0, kCdbCount - n);
     return *this;
   }
   // Copies up to n elements out to dst; returns how many (at most kCdbCount).
