@@ -127,8 +127,8 @@ bool HandRings::submit(const ScsiRequest &r) {
   }
   hw::RingReqDesc d{};
   hw::RequestFlag flags = r.dir == DataDir::kToHost     ? hw::RequestFlag::kDirToHost
-                         : r.dir == DataDir::kToDevice ? hw::RequestFlag::kDirToDevice
-                                                       : hw::RequestFlag::kDirNone;
+                          : r.dir == DataDir::kToDevice ? hw::RequestFlag::kDirToDevice
+                                                        : hw::RequestFlag::kDirNone;
   d.set_context(r.context)
       .set_data_addr(r.data_paddr)
       .set_data_len(r.data_len)

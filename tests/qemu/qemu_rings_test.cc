@@ -164,7 +164,9 @@ TEST_F(QemuRings, CommandProtocolAndProbeAnswers) {
   EXPECT_EQ(issue(dev, C::kAdapterReset), hw::kCommandStatusSuccess);
 
   // INTR_MASK reads back what was written.
-  for (uint32_t mask : {hw::IntrMask::kFieldsMask, (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask), (hw::IntrMask::kMsg0Mask | hw::IntrMask::kMsg1Mask), 0u}) {
+  for (uint32_t mask :
+       {hw::IntrMask::kFieldsMask, (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask),
+        (hw::IntrMask::kMsg0Mask | hw::IntrMask::kMsg1Mask), 0u}) {
     dev.write32(hw::IntrMask::kOffset, mask);
     EXPECT_EQ(dev.read32(hw::IntrMask::kOffset), mask);
   }

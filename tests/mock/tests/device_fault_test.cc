@@ -42,7 +42,9 @@ TEST_P(Hotplug, AddAndRemoveTargetPostMessages) {
   ASSERT_TRUE(h.dev.add_target(TargetSpec{5, {LunSpec{0}}}));
   EXPECT_FALSE(h.dev.add_target(TargetSpec{5}));     // exists
   EXPECT_FALSE(h.dev.add_target(TargetSpec{5000}));  // beyond max_targets
-  EXPECT_EQ(h.dev.read32(hw::IntrStatus::kOffset) & (hw::IntrMask::kMsg0Mask | hw::IntrMask::kMsg1Mask), 0x4u);
+  EXPECT_EQ(
+      h.dev.read32(hw::IntrStatus::kOffset) & (hw::IntrMask::kMsg0Mask | hw::IntrMask::kMsg1Mask),
+      0x4u);
   EXPECT_EQ(h.host.msi_count(), 1u);
   auto msgs = h.take_msgs();
   ASSERT_EQ(msgs.size(), 1u);

@@ -304,7 +304,8 @@ TEST(MockInterrupts, MsiIsOneMessagePerEvent) {
   h.dev.write32(hw::IntrMask::kOffset, 0);
   h.scsi({0, 0, 0, 0, 0, 0});
   EXPECT_EQ(h.host.msi_count(), 1u);
-  h.dev.write32(hw::IntrMask::kOffset, (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask));  // pending cause now enabled
+  h.dev.write32(hw::IntrMask::kOffset, (hw::IntrMask::kCmpl0Mask |
+                                        hw::IntrMask::kCmpl1Mask));  // pending cause now enabled
   EXPECT_EQ(h.host.msi_count(), 2u);
   h.dev.set_intr_mode(0, 0);  // delivery off
   h.scsi({0, 0, 0, 0, 0, 0});
