@@ -43,17 +43,9 @@ bool probe_target(pvscsi_softc *sc, uint32_t target, bool was) {
     cmd->cdblen = sizeof(kTestUnitReady);
     cmd->host_status = hw::HostStatus::kBusreset;
     int rc;
-    for (;;) {
-      Doorbell bell = Doorbell::kNone;
-      {
-        LockGuard g(&sc->lock);
-        if (sc->dead) return false;
-        rc = pvscsi_submit(sc, cmd, &bell);
-      }
-      pvscsi_ring(sc, bell);
-      if (rc != TRAN_BUSY) break;
-      delay(drv_usectohz(1000)); /* the ring is full of real I/O; it drains */
-    }
+    while ((rc = pvscsi_start(sc, cmd)) == TRAN_BUSY)
+      delay(drv_usectohz(1000));         /* the ring is full of real I/O; it drains */
+    if (rc != TRAN_ACCEPT) return false; /* the adapter is dead */
     if (pvscsi_poll(sc, cmd, kProbeSeconds) != DDI_SUCCESS || cmd->step != Step::kNone)
       return was; /* no answer in time */
     hw::HostStatus status = cmd->host_status;
@@ -159,7 +151,6 @@ pvscsi_cmd *pvscsi_probe_cmd(pvscsi_softc *sc, uint32_t target) {
     kmem_free(cmd, sizeof(pvscsi_cmd));
     return nullptr;
   }
-  cmd->sc = sc;
   cmd->tag = hw::Tag::kSimple;
   LockGuard g(&sc->lock);
   cmd->next = sc->probe_cmd;
@@ -231,7 +222,7 @@ void pvscsi_schedule_task(pvscsi_softc *sc) {
  */
 void pvscsi_process_msgs(pvscsi_softc *sc) {
   ASSERT(mutex_owned(&sc->lock));
-  auto *rs = reinterpret_cast<hw::RingsState *>(sc->rings_state.kaddr);
+  hw::RingsState *rs = pvscsi_rings_state(sc);
   pvscsi_sync(sc->rings_state,
               hw::cover(hw::RingsState::kMsgProdIdxSpan, hw::RingsState::kMsgNumEntriesLog2Span),
               DDI_DMA_SYNC_FORKERNEL);
