@@ -51,8 +51,8 @@ constexpr ddi_dma_attr_t data_dma_attr() {
 }
 constexpr ddi_dma_attr_t pvscsi_data_dma_attr = data_dma_attr();
 
+/* As nulldev(9F), for identify (obsolete) and probe: DDI_SUCCESS is DDI_PROBE_DONTCARE (0). */
 int pvscsi_nulldev(dev_info_t *) { return DDI_SUCCESS; }
-int pvscsi_probe(dev_info_t *) { return DDI_PROBE_DONTCARE; }
 int pvscsi_reset(dev_info_t *, ddi_reset_cmd_t) { return DDI_FAILURE; } /* obsolete: quiesce(9E) */
 
 uint32_t pow2_pages(uint32_t v, uint32_t max) {
@@ -90,8 +90,7 @@ int map_registers(pvscsi_softc *sc) {
     return DDI_FAILURE;
   }
   if (ddi_regs_map_setup(sc->dip, rnumber, &sc->regs_base, 0, hw::kBarSize, &pvscsi_reg_attr,
-                         &sc->regs_acch) != DDI_SUCCESS) {
-    sc->regs_acch = nullptr;
+                         &sc->regs_acch) != DDI_SUCCESS) { /* it leaves the handle NULL */
     dev_err(sc->dip, CE_WARN, ce_fmt("!cannot map registers"));
     return DDI_FAILURE;
   }
@@ -120,8 +119,7 @@ uint32_t read_max_targets(pvscsi_softc *sc) {
       .set_scsi_status(hw::ScsiStatus::kCheckCondition);
   pvscsi_sync(page, 0, 0, DDI_DMA_SYNC_FORDEV);
   hw::CmdDescConfig d{};
-  d.set_cmp_addr(page.paddr)
-      .set_config_page_address(0)
+  d.set_cmp_addr(page.paddr) /* configPageAddress 0: the controller */
       .set_config_addr_type(hw::ConfigAddrType::kController)
       .set_config_page_num(hw::ConfigPageType::kController);
   uint32_t status = pvscsi_command<hw::CmdConfig>(sc, d);
@@ -139,27 +137,9 @@ uint32_t read_max_targets(pvscsi_softc *sc) {
   return n;
 }
 
-/* Try one interrupt type: allocate one vector and install the handler; undo on failure. */
-bool try_interrupt_type(pvscsi_softc *sc, int type) {
-  int count = 0;
-  if (ddi_intr_alloc(sc->dip, &sc->ihandle, type, 0, 1, &count, DDI_INTR_ALLOC_NORMAL) !=
-          DDI_SUCCESS ||
-      count < 1)
-    return false;
-  if (ddi_intr_get_pri(sc->ihandle, &sc->intr_pri) != DDI_SUCCESS ||
-      ddi_intr_get_cap(sc->ihandle, &sc->intr_cap) != DDI_SUCCESS ||
-      ddi_intr_add_handler(sc->ihandle, pvscsi_intr, reinterpret_cast<caddr_t>(sc), nullptr) !=
-          DDI_SUCCESS) {
-    (void)ddi_intr_free(sc->ihandle);
-    sc->ihandle = nullptr;
-    return false;
-  }
-  sc->intr_type = type;
-  return true;
-}
-
-/* MSI-X, then MSI, then FIXED, each really tried (allocation and handler set-up); only the
- * types below `below` (a DDI_INTR_TYPE_* bit: those after a type that failed). */
+/* MSI-X, then MSI, then FIXED, each really tried (one vector allocated and the handler
+ * installed, undone on failure); only the types below `below` (a DDI_INTR_TYPE_* bit: those
+ * after a type that failed). */
 int setup_interrupts(pvscsi_softc *sc, int below) {
   int types = 0;
   if (ddi_intr_get_supported_types(sc->dip, &types) != DDI_SUCCESS) return DDI_FAILURE;
@@ -167,17 +147,31 @@ int setup_interrupts(pvscsi_softc *sc, int below) {
                     DDI_INTR_TYPE_MSIX | DDI_INTR_TYPE_MSI | DDI_INTR_TYPE_FIXED) &
            (below - 1);
   static const int order[] = {DDI_INTR_TYPE_MSIX, DDI_INTR_TYPE_MSI, DDI_INTR_TYPE_FIXED};
-  for (int type : order)
-    if ((types & type) && try_interrupt_type(sc, type)) return DDI_SUCCESS;
+  for (int type : order) {
+    int count = 0;
+    if (!(types & type) ||
+        ddi_intr_alloc(sc->dip, &sc->ihandle, type, 0, 1, &count, DDI_INTR_ALLOC_NORMAL) !=
+            DDI_SUCCESS ||
+        count < 1)
+      continue;
+    if (ddi_intr_get_pri(sc->ihandle, &sc->intr_pri) == DDI_SUCCESS &&
+        ddi_intr_get_cap(sc->ihandle, &sc->intr_cap) == DDI_SUCCESS &&
+        ddi_intr_add_handler(sc->ihandle, pvscsi_intr, reinterpret_cast<caddr_t>(sc), nullptr) ==
+            DDI_SUCCESS) {
+      sc->intr_type = type;
+      return DDI_SUCCESS;
+    }
+    (void)ddi_intr_free(sc->ihandle);
+    sc->ihandle = nullptr;
+  }
   dev_err(sc->dip, CE_WARN, ce_fmt("!no usable interrupt (types 0x%x)"), types);
   return DDI_FAILURE;
 }
 
-int enable_interrupts(pvscsi_softc *sc) {
+bool enable_interrupts(pvscsi_softc *sc) {
   int rc = (sc->intr_cap & DDI_INTR_FLAG_BLOCK) ? ddi_intr_block_enable(&sc->ihandle, 1)
                                                 : ddi_intr_enable(sc->ihandle);
-  sc->intr_enabled = (rc == DDI_SUCCESS);
-  return rc;
+  return sc->intr_enabled = rc == DDI_SUCCESS;
 }
 
 /* Disable the interrupt if it was enabled, remove its handler and free it. */
@@ -219,8 +213,9 @@ void create_kstats(pvscsi_softc *sc) {
                                       "req_ring_entries", "cmp_ring_entries", "msg_ring_entries",
                                       "max_targets",      "intr_type",        "req_call_threshold"};
   static_assert(sizeof(names) / sizeof(names[0]) == kNumStats, "one kstat per counter");
-  sc->kstat = kstat_create(const_cast<char *>("pvscsi"), sc->instance, const_cast<char *>("stats"),
-                           const_cast<char *>("controller"), KSTAT_TYPE_NAMED, kNumStats, 0);
+  sc->kstat = kstat_create(const_cast<char *>("pvscsi"), ddi_get_instance(sc->dip),
+                           const_cast<char *>("stats"), const_cast<char *>("controller"),
+                           KSTAT_TYPE_NAMED, kNumStats, 0);
   if (sc->kstat == nullptr) return;
   auto *kn = static_cast<kstat_named_t *>(sc->kstat->ks_data);
   for (uint_t i = 0; i < kNumStats; i++)
@@ -238,9 +233,8 @@ void teardown(pvscsi_softc *sc) {
   /* No interrupt can queue hotplug work any more. */
   if (sc->taskq != nullptr) ddi_taskq_destroy(sc->taskq);
   if (sc->tran != nullptr) scsi_hba_tran_free(sc->tran);
-  while (sc->probe_cmd != nullptr) {
-    pvscsi_cmd *cmd = sc->probe_cmd;
-    sc->probe_cmd = cmd->next;
+  for (pvscsi_cmd *cmd = sc->probe_cmd, *next; cmd != nullptr; cmd = next) {
+    next = cmd->next;
     pvscsi_dma_free(&cmd->dma);
     kmem_free(cmd, sizeof(pvscsi_cmd));
   }
@@ -248,18 +242,15 @@ void teardown(pvscsi_softc *sc) {
   if (sc->ctx_free != nullptr) kmem_free(sc->ctx_free, sc->req_entries * sizeof(uint16_t));
   pvscsi_dma *rings[] = {&sc->msg_ring, &sc->cmp_ring, &sc->req_ring, &sc->rings_state};
   for (pvscsi_dma *d : rings) pvscsi_dma_free(d);
-  if (sc->intr_type != 0) { /* the lock exists once an interrupt type was chosen */
-    mutex_destroy(&sc->lock);
-  }
+  if (sc->intr_type != 0) mutex_destroy(&sc->lock); /* made once an interrupt type was chosen */
   if (sc->regs_acch != nullptr) ddi_regs_map_free(&sc->regs_acch);
   ddi_fm_fini(sc->dip);
-  ddi_soft_state_free(pvscsi_sstate, sc->instance);
+  ddi_soft_state_free(pvscsi_sstate, ddi_get_instance(sc->dip));
 }
 
 bool setup_tran(pvscsi_softc *sc) {
-  scsi_hba_tran_t *tran = scsi_hba_tran_alloc(sc->dip, SCSI_HBA_CANSLEEP);
+  scsi_hba_tran_t *tran = sc->tran = scsi_hba_tran_alloc(sc->dip, SCSI_HBA_CANSLEEP);
   if (tran == nullptr) return false;
-  sc->tran = tran;
   tran->tran_hba_private = sc;
   tran->tran_tgt_init = pvscsi_tran_tgt_init;
   tran->tran_tgt_free = pvscsi_tran_tgt_free;
@@ -291,10 +282,8 @@ int hba_attach(dev_info_t *dip) {
   if (ddi_soft_state_zalloc(pvscsi_sstate, instance) != DDI_SUCCESS) return DDI_FAILURE;
   auto *sc = static_cast<pvscsi_softc *>(ddi_get_soft_state(pvscsi_sstate, instance));
   sc->dip = dip;
-  sc->instance = instance;
   int fm_cap = DDI_FM_EREPORT_CAPABLE;
-  ddi_iblock_cookie_t fm_ibc;
-  ddi_fm_init(dip, &fm_cap, &fm_ibc);
+  ddi_fm_init(dip, &fm_cap, nullptr); /* no FM interrupt cookie needed (ddifm.c allows NULL) */
 
   if (map_registers(sc) != DDI_SUCCESS) goto fail;
   pvscsi_stop(sc);
@@ -346,7 +335,7 @@ int hba_attach(dev_info_t *dip) {
   }
   /* Enabling can fail too: fall back to the next type, as when allocation fails (the lock is
    * made again for the new priority; nothing can hold it yet). */
-  while (enable_interrupts(sc) != DDI_SUCCESS) {
+  while (!enable_interrupts(sc)) {
     release_interrupt(sc);
     if (setup_interrupts(sc, sc->intr_type) != DDI_SUCCESS) goto fail;
     mutex_destroy(&sc->lock);
@@ -373,7 +362,7 @@ int hba_detach(dev_info_t *dip) {
      * hold detach up: teardown's ADAPTER_RESET makes it forget them before they are freed. */
     uint32_t held = 0;
     for (pvscsi_cmd *c = sc->probe_cmd; c != nullptr; c = c->next) held += c->ctx != 0;
-    if (sc->ctx_nfree + held != sc->req_entries || sc->iport_dip != nullptr) return DDI_FAILURE;
+    if (sc->ctx_nfree + held != sc->req_entries || sc->tgtmap != nullptr) return DDI_FAILURE;
     sc->detaching = true;
     tid = sc->watchdog;
     sc->watchdog = 0;
@@ -415,7 +404,7 @@ constexpr struct dev_ops dev_ops_table() {
   o.devo_rev = DEVO_REV;
   o.devo_getinfo = ddi_no_info;
   o.devo_identify = pvscsi_nulldev;
-  o.devo_probe = pvscsi_probe;
+  o.devo_probe = pvscsi_nulldev;
   o.devo_attach = pvscsi_attach;
   o.devo_detach = pvscsi_detach;
   o.devo_reset = pvscsi_reset;
@@ -512,12 +501,9 @@ int pvscsi_setup_rings(pvscsi_softc *sc) {
     /* QEMU answers SETUP_MSG_RING with its dword count, not 0. */
     if (!pvscsi_command_ok(pvscsi_command<hw::CmdSetupMsgRing>(sc, msg))) sc->have_msg_ring = false;
   }
-  if (sc->use_threshold) {
-    hw::CmdDescSetupReqCall call{};
-    call.set_enable(1);
-    if (!pvscsi_command_ok(pvscsi_command<hw::CmdSetupReqCallThreshold>(sc, call)))
-      sc->use_threshold = false;
-  }
+  if (sc->use_threshold && !pvscsi_command_ok(pvscsi_command<hw::CmdSetupReqCallThreshold>(
+                               sc, hw::CmdDescSetupReqCall().set_enable(1))))
+    sc->use_threshold = false;
   /* The causes we handle; ADAPTER_RESET clears the mask, so every set-up sets it again. */
   uint32_t msgs = sc->have_msg_ring ? 1 : 0;
   RegIo io{sc};

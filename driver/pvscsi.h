@@ -57,8 +57,6 @@ enum class Doorbell : uint8_t { kNone, kRw, kNonRw };
 /* Escalation steps for an overdue command. */
 enum class Step : uint8_t { kNone, kAbort, kDeviceReset, kBusReset };
 
-struct pvscsi_softc;
-
 /* Per-packet HBA private area (tran_hba_len), also used for internal probe commands. */
 struct pvscsi_cmd {
   struct scsi_pkt *pkt; /* NULL for internal commands */
@@ -97,7 +95,6 @@ struct pvscsi_stats {
 
 struct pvscsi_softc {
   dev_info_t *dip;
-  int instance;
   kmutex_t lock;
 
   /* Registers. */
@@ -130,8 +127,7 @@ struct pvscsi_softc {
 
   /* SCSA. */
   scsi_hba_tran_t *tran;
-  dev_info_t *iport_dip;
-  scsi_hba_tgtmap_t *tgtmap;
+  scsi_hba_tgtmap_t *tgtmap; /* while the iport is attached */
   ddi_dma_attr_t data_dma_attr;
 
   /* Discovery and hotplug: work is recorded in bitmaps so it can never be lost. */
@@ -205,6 +201,7 @@ inline void pvscsi_append(pvscsi_cmd **list, pvscsi_cmd *more) {
 inline bool bit_test(const uint8_t *map, uint32_t i) { return (map[i / 8] >> (i % 8)) & 1; }
 inline void bit_set(uint8_t *map, uint32_t i) { map[i / 8] |= uint8_t(1u << (i % 8)); }
 inline void bit_clear(uint8_t *map, uint32_t i) { map[i / 8] &= uint8_t(~(1u << (i % 8))); }
+inline void bit_put(uint8_t *map, uint32_t i, bool v) { v ? bit_set(map, i) : bit_clear(map, i); }
 
 /*
  * dev_err(9F) takes its format as `char *` (<sys/cmn_err.h>), which a C++ string literal does
@@ -304,10 +301,8 @@ int pvscsi_poll(pvscsi_softc *sc, pvscsi_cmd *cmd, int seconds);
 /* pvscsi_disc.cc: iport, target map, discovery, hotplug messages */
 int pvscsi_iport_attach(dev_info_t *dip);
 int pvscsi_iport_detach(dev_info_t *dip);
-int pvscsi_tran_tgt_init(dev_info_t *hba_dip, dev_info_t *tgt_dip, scsi_hba_tran_t *tran,
-                         struct scsi_device *sd);
-void pvscsi_tran_tgt_free(dev_info_t *hba_dip, dev_info_t *tgt_dip, scsi_hba_tran_t *tran,
-                          struct scsi_device *sd);
+int pvscsi_tran_tgt_init(dev_info_t *, dev_info_t *, scsi_hba_tran_t *, struct scsi_device *);
+void pvscsi_tran_tgt_free(dev_info_t *, dev_info_t *, scsi_hba_tran_t *, struct scsi_device *);
 void pvscsi_process_msgs(pvscsi_softc *sc);
 void pvscsi_schedule_task(pvscsi_softc *sc);
 bool pvscsi_discovery_work(const pvscsi_softc *sc);

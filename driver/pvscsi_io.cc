@@ -187,21 +187,18 @@ int pvscsi_pkt_constructor(struct scsi_pkt *pkt, scsi_hba_tran_t *tran, int kmfl
   auto *sc = static_cast<pvscsi_softc *>(tran->tran_hba_private);
   pvscsi_cmd *cmd = pkt_to_cmd(pkt);
   bzero(cmd, sizeof(*cmd)); /* tran_setup_pkt sets cmd->pkt */
-  return pvscsi_dma_alloc(sc, &cmd->dma, kCmdDmaBytes, &pvscsi_cmd_dma_attr, kmflag) == DDI_SUCCESS
-             ? 0
-             : -1;
+  int rc = pvscsi_dma_alloc(sc, &cmd->dma, kCmdDmaBytes, &pvscsi_cmd_dma_attr, kmflag);
+  return rc == DDI_SUCCESS ? 0 : -1;
 }
 
 void pvscsi_pkt_destructor(struct scsi_pkt *pkt, scsi_hba_tran_t *) {
   pvscsi_dma_free(&pkt_to_cmd(pkt)->dma);
 }
 
-/* Runs before the framework binds the data (so no cookies yet); all else was preallocated. */
+/* Runs before the framework binds the data (so no cookies yet); all else was preallocated, and
+ * the rest of the command is set by tran_start. */
 int pvscsi_tran_setup_pkt(struct scsi_pkt *pkt, int (*)(caddr_t), caddr_t) {
-  pvscsi_cmd *cmd = pkt_to_cmd(pkt);
-  cmd->pkt = pkt;
-  cmd->ctx = 0;
-  cmd->done = false;
+  pkt_to_cmd(pkt)->pkt = pkt;
   return 0;
 }
 
@@ -312,12 +309,11 @@ pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc) {
                                                                idx * hw::RingCmpDesc::kSize);
     uint64_t ctx = c.context();
     uint32_t slot = uint16_t(ctx) - 1u;
-    if (slot >= sc->req_entries || sc->ctx_table[slot] == nullptr ||
-        sc->ctx_table[slot]->ctx != ctx) {
+    pvscsi_cmd *cmd = slot < sc->req_entries ? sc->ctx_table[slot] : nullptr;
+    if (cmd == nullptr || cmd->ctx != ctx) {
       pvscsi_report_bogus(sc, "completion context", ctx);
       continue;
     }
-    pvscsi_cmd *cmd = sc->ctx_table[slot];
     cmd->host_status = c.host_status();
     if (cmd->pkt != nullptr) finish_pkt(cmd, c);
     pvscsi_retire(sc, cmd, &tail);
@@ -328,10 +324,9 @@ pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc) {
 }
 
 void pvscsi_complete_list(pvscsi_cmd *list) {
-  while (list != nullptr) {
-    pvscsi_cmd *next = list->next; /* the callback may reuse the packet */
+  for (pvscsi_cmd *next; list != nullptr; list = next) {
+    next = list->next; /* the callback may reuse the packet */
     scsi_hba_pkt_comp(list->pkt);
-    list = next;
   }
 }
 

@@ -16,18 +16,16 @@ namespace pvscsi {
 
 /* The three recovery commands. Lock held (command-register sequences are serialized). */
 uint32_t send_abort(pvscsi_softc *sc, const pvscsi_cmd *cmd) {
-  hw::CmdDescAbortCmd d{};
-  d.set_context(cmd->ctx).set_target(cmd->target);
   sc->stats.aborts++;
-  return pvscsi_command<hw::CmdAbortCmd>(sc, d);
+  return pvscsi_command<hw::CmdAbortCmd>(
+      sc, hw::CmdDescAbortCmd().set_context(cmd->ctx).set_target(cmd->target));
 }
 
 uint32_t send_device_reset(pvscsi_softc *sc, uint32_t target, uint64_t lun) {
-  hw::CmdDescResetDevice d{};
-  d.set_target(target).set_lun(hw::SamLun::from_lun64(lun));
   sc->stats.device_resets++;
   DTRACE_PROBE2(pvscsi__reset, pvscsi_softc *, sc, int, RESET_TARGET);
-  return pvscsi_command<hw::CmdResetDevice>(sc, d);
+  return pvscsi_command<hw::CmdResetDevice>(
+      sc, hw::CmdDescResetDevice().set_target(target).set_lun(hw::SamLun::from_lun64(lun)));
 }
 
 uint32_t send_bus_reset(pvscsi_softc *sc) {
@@ -190,19 +188,14 @@ int pvscsi_tran_reset(struct scsi_address *ap, int level) {
   bool ok;
   if (lun == nullptr && level != RESET_ALL) return 0;
   LockGuard g(&sc->lock);
-  switch (level) {
-    case RESET_LUN: /* offered through the "lun-reset" capability */
-      ok = pvscsi_command_ok(send_device_reset(sc, lun->target, lun->lun));
-      break;
-    case RESET_TARGET:
-      ok = reset_target(sc, lun->target);
-      break;
-    case RESET_ALL:
-      ok = pvscsi_command_ok(send_bus_reset(sc));
-      break;
-    default:
-      return 0;
-  }
+  if (level == RESET_LUN) /* offered through the "lun-reset" capability */
+    ok = pvscsi_command_ok(send_device_reset(sc, lun->target, lun->lun));
+  else if (level == RESET_TARGET)
+    ok = reset_target(sc, lun->target);
+  else if (level == RESET_ALL)
+    ok = pvscsi_command_ok(send_bus_reset(sc));
+  else
+    return 0;
   g.done = pvscsi_process_rings(sc); /* called back once the lock is dropped */
   return ok ? 1 : 0;
 }
