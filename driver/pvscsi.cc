@@ -51,8 +51,8 @@ constexpr ddi_dma_attr_t data_dma_attr() {
 }
 constexpr ddi_dma_attr_t pvscsi_data_dma_attr = data_dma_attr();
 
+/* As nulldev(9F), for identify (obsolete) and probe: DDI_SUCCESS is DDI_PROBE_DONTCARE (0). */
 int pvscsi_nulldev(dev_info_t *) { return DDI_SUCCESS; }
-int pvscsi_probe(dev_info_t *) { return DDI_PROBE_DONTCARE; }
 int pvscsi_reset(dev_info_t *, ddi_reset_cmd_t) { return DDI_FAILURE; } /* obsolete: quiesce(9E) */
 
 uint32_t pow2_pages(uint32_t v, uint32_t max) {
@@ -90,30 +90,27 @@ int map_registers(pvscsi_softc *sc) {
     return DDI_FAILURE;
   }
   if (ddi_regs_map_setup(sc->dip, rnumber, &sc->regs_base, 0, hw::kBarSize, &pvscsi_reg_attr,
-                         &sc->regs_acch) != DDI_SUCCESS) {
-    sc->regs_acch = nullptr;
+                         &sc->regs_acch) != DDI_SUCCESS) { /* it leaves the handle NULL */
     dev_err(sc->dip, CE_WARN, ce_fmt("!cannot map registers"));
     return DDI_FAILURE;
   }
   return DDI_SUCCESS;
 }
 
-void mask_interrupts(pvscsi_softc *sc, hw::IntrMask mask) {
-  RegIo io(sc);
-  mask.write(io);
-}
-
 /* A command the device may not implement answers -1 as soon as its code is written. */
 bool command_supported(pvscsi_softc *sc, hw::CommandCode code) {
-  RegIo io(sc);
+  RegIo io{sc};
   return hw::start_command(io, code) != hw::kCommandStatusFailed;
+}
+
+int alloc_ring(pvscsi_softc *sc, pvscsi_dma *d, uint32_t pages) {
+  return pvscsi_dma_alloc(sc, d, size_t(pages) * hw::kPageSize, &pvscsi_ring_dma_attr, KM_SLEEP);
 }
 
 /* Ask the CONFIG controller page for the number of targets; 0 when it cannot say. */
 uint32_t read_max_targets(pvscsi_softc *sc) {
-  if (!command_supported(sc, hw::CommandCode::kConfig)) return 0;
   pvscsi_dma page;
-  if (pvscsi_dma_alloc(sc, &page, hw::kPageSize, &pvscsi_ring_dma_attr, KM_SLEEP) != DDI_SUCCESS)
+  if (!command_supported(sc, hw::CommandCode::kConfig) || alloc_ring(sc, &page, 1) != DDI_SUCCESS)
     return 0;
   auto *ctl = reinterpret_cast<hw::ConfigPageController *>(page.kaddr);
   /* Pre-fill an error, so a device that writes nothing is detected. */
@@ -122,8 +119,7 @@ uint32_t read_max_targets(pvscsi_softc *sc) {
       .set_scsi_status(hw::ScsiStatus::kCheckCondition);
   pvscsi_sync(page, 0, 0, DDI_DMA_SYNC_FORDEV);
   hw::CmdDescConfig d{};
-  d.set_cmp_addr(page.paddr)
-      .set_config_page_address(0)
+  d.set_cmp_addr(page.paddr) /* configPageAddress 0: the controller */
       .set_config_addr_type(hw::ConfigAddrType::kController)
       .set_config_page_num(hw::ConfigPageType::kController);
   uint32_t status = pvscsi_command<hw::CmdConfig>(sc, d);
@@ -141,31 +137,9 @@ uint32_t read_max_targets(pvscsi_softc *sc) {
   return n;
 }
 
-int alloc_ring(pvscsi_softc *sc, pvscsi_dma *d, uint32_t pages) {
-  return pvscsi_dma_alloc(sc, d, size_t(pages) * hw::kPageSize, &pvscsi_ring_dma_attr, KM_SLEEP);
-}
-
-/* Try one interrupt type: allocate one vector and install the handler; undo on failure. */
-bool try_interrupt_type(pvscsi_softc *sc, int type) {
-  int count = 0;
-  if (ddi_intr_alloc(sc->dip, &sc->ihandle, type, 0, 1, &count, DDI_INTR_ALLOC_NORMAL) !=
-          DDI_SUCCESS ||
-      count < 1)
-    return false;
-  if (ddi_intr_get_pri(sc->ihandle, &sc->intr_pri) != DDI_SUCCESS ||
-      ddi_intr_get_cap(sc->ihandle, &sc->intr_cap) != DDI_SUCCESS ||
-      ddi_intr_add_handler(sc->ihandle, pvscsi_intr, reinterpret_cast<caddr_t>(sc), nullptr) !=
-          DDI_SUCCESS) {
-    (void)ddi_intr_free(sc->ihandle);
-    sc->ihandle = nullptr;
-    return false;
-  }
-  sc->intr_type = type;
-  return true;
-}
-
-/* MSI-X, then MSI, then FIXED, each really tried (allocation and handler set-up); only the
- * types below `below` (a DDI_INTR_TYPE_* bit: those after a type that failed). */
+/* MSI-X, then MSI, then FIXED, each really tried (one vector allocated and the handler
+ * installed, undone on failure); only the types below `below` (a DDI_INTR_TYPE_* bit: those
+ * after a type that failed). */
 int setup_interrupts(pvscsi_softc *sc, int below) {
   int types = 0;
   if (ddi_intr_get_supported_types(sc->dip, &types) != DDI_SUCCESS) return DDI_FAILURE;
@@ -173,27 +147,46 @@ int setup_interrupts(pvscsi_softc *sc, int below) {
                     DDI_INTR_TYPE_MSIX | DDI_INTR_TYPE_MSI | DDI_INTR_TYPE_FIXED) &
            (below - 1);
   static const int order[] = {DDI_INTR_TYPE_MSIX, DDI_INTR_TYPE_MSI, DDI_INTR_TYPE_FIXED};
-  for (int type : order)
-    if ((types & type) && try_interrupt_type(sc, type)) return DDI_SUCCESS;
+  for (int type : order) {
+    int count = 0;
+    if (!(types & type) ||
+        ddi_intr_alloc(sc->dip, &sc->ihandle, type, 0, 1, &count, DDI_INTR_ALLOC_NORMAL) !=
+            DDI_SUCCESS ||
+        count < 1)
+      continue;
+    if (ddi_intr_get_pri(sc->ihandle, &sc->intr_pri) == DDI_SUCCESS &&
+        ddi_intr_get_cap(sc->ihandle, &sc->intr_cap) == DDI_SUCCESS &&
+        ddi_intr_add_handler(sc->ihandle, pvscsi_intr, reinterpret_cast<caddr_t>(sc), nullptr) ==
+            DDI_SUCCESS) {
+      sc->intr_type = type;
+      return DDI_SUCCESS;
+    }
+    (void)ddi_intr_free(sc->ihandle);
+    sc->ihandle = nullptr;
+  }
   dev_err(sc->dip, CE_WARN, ce_fmt("!no usable interrupt (types 0x%x)"), types);
   return DDI_FAILURE;
 }
 
-int enable_interrupts(pvscsi_softc *sc) {
+bool enable_interrupts(pvscsi_softc *sc) {
   int rc = (sc->intr_cap & DDI_INTR_FLAG_BLOCK) ? ddi_intr_block_enable(&sc->ihandle, 1)
                                                 : ddi_intr_enable(sc->ihandle);
-  sc->intr_enabled = (rc == DDI_SUCCESS);
-  return rc;
+  return sc->intr_enabled = rc == DDI_SUCCESS;
 }
 
-void disable_interrupts(pvscsi_softc *sc) {
-  if (!sc->intr_enabled) return;
-  if (sc->intr_cap & DDI_INTR_FLAG_BLOCK)
+/* Disable the interrupt if it was enabled, remove its handler and free it. */
+void release_interrupt(pvscsi_softc *sc) {
+  if (sc->intr_enabled && (sc->intr_cap & DDI_INTR_FLAG_BLOCK))
     (void)ddi_intr_block_disable(&sc->ihandle, 1);
-  else
+  else if (sc->intr_enabled)
     (void)ddi_intr_disable(sc->ihandle);
   sc->intr_enabled = false;
+  (void)ddi_intr_remove_handler(sc->ihandle);
+  (void)ddi_intr_free(sc->ihandle);
+  sc->ihandle = nullptr;
 }
+
+constexpr uint_t kNumStats = sizeof(pvscsi_stats) / sizeof(uint64_t);
 
 int kstat_update(kstat_t *ks, int rw) {
   if (rw == KSTAT_WRITE) return EACCES;
@@ -207,7 +200,7 @@ int kstat_update(kstat_t *ks, int rw) {
   sc->stats.intr_type = uint64_t(sc->intr_type);
   sc->stats.threshold = uint64_t(sc->have_threshold) + sc->use_threshold; /* 0, 1, 2: used */
   const uint64_t *v = &sc->stats.commands;
-  for (size_t i = 0; i < sizeof(pvscsi_stats) / sizeof(uint64_t); i++) kn[i].value.ui64 = v[i];
+  for (size_t i = 0; i < kNumStats; i++) kn[i].value.ui64 = v[i];
   return 0;
 }
 
@@ -219,14 +212,13 @@ void create_kstats(pvscsi_softc *sc) {
                                       "hotplug_events",   "unknown_msgs",     "rescans",
                                       "req_ring_entries", "cmp_ring_entries", "msg_ring_entries",
                                       "max_targets",      "intr_type",        "req_call_threshold"};
-  static_assert(sizeof(names) / sizeof(names[0]) == sizeof(pvscsi_stats) / sizeof(uint64_t),
-                "one kstat per counter");
-  uint_t n = sizeof(names) / sizeof(names[0]);
-  sc->kstat = kstat_create(const_cast<char *>("pvscsi"), sc->instance, const_cast<char *>("stats"),
-                           const_cast<char *>("controller"), KSTAT_TYPE_NAMED, n, 0);
+  static_assert(sizeof(names) / sizeof(names[0]) == kNumStats, "one kstat per counter");
+  sc->kstat = kstat_create(const_cast<char *>("pvscsi"), ddi_get_instance(sc->dip),
+                           const_cast<char *>("stats"), const_cast<char *>("controller"),
+                           KSTAT_TYPE_NAMED, kNumStats, 0);
   if (sc->kstat == nullptr) return;
   auto *kn = static_cast<kstat_named_t *>(sc->kstat->ks_data);
-  for (uint_t i = 0; i < n; i++)
+  for (uint_t i = 0; i < kNumStats; i++)
     kstat_named_init(&kn[i], const_cast<char *>(names[i]), KSTAT_DATA_UINT64);
   sc->kstat->ks_private = sc;
   sc->kstat->ks_update = kstat_update;
@@ -236,42 +228,29 @@ void create_kstats(pvscsi_softc *sc) {
 /* Free whatever attach set up, in reverse order; safe on a partly attached instance. */
 void teardown(pvscsi_softc *sc) {
   if (sc->kstat != nullptr) kstat_delete(sc->kstat);
-  if (sc->regs_acch != nullptr) {
-    mask_interrupts(sc, hw::IntrMask());
-    (void)pvscsi_command<hw::CmdAdapterReset>(sc);
-  }
-  if (sc->ihandle != nullptr) {
-    disable_interrupts(sc);
-    (void)ddi_intr_remove_handler(sc->ihandle);
-    (void)ddi_intr_free(sc->ihandle);
-  }
+  if (sc->regs_acch != nullptr) pvscsi_stop(sc);
+  if (sc->ihandle != nullptr) release_interrupt(sc);
   /* No interrupt can queue hotplug work any more. */
   if (sc->taskq != nullptr) ddi_taskq_destroy(sc->taskq);
   if (sc->tran != nullptr) scsi_hba_tran_free(sc->tran);
-  while (sc->probe_cmd != nullptr) {
-    pvscsi_cmd *cmd = sc->probe_cmd;
-    sc->probe_cmd = cmd->next;
+  for (pvscsi_cmd *cmd = sc->probe_cmd, *next; cmd != nullptr; cmd = next) {
+    next = cmd->next;
     pvscsi_dma_free(&cmd->dma);
     kmem_free(cmd, sizeof(pvscsi_cmd));
   }
   if (sc->ctx_table != nullptr) kmem_free(sc->ctx_table, sc->req_entries * sizeof(pvscsi_cmd *));
   if (sc->ctx_free != nullptr) kmem_free(sc->ctx_free, sc->req_entries * sizeof(uint16_t));
-  pvscsi_dma_free(&sc->msg_ring);
-  pvscsi_dma_free(&sc->cmp_ring);
-  pvscsi_dma_free(&sc->req_ring);
-  pvscsi_dma_free(&sc->rings_state);
-  if (sc->intr_type != 0) { /* the lock exists once an interrupt type was chosen */
-    mutex_destroy(&sc->lock);
-  }
+  pvscsi_dma *rings[] = {&sc->msg_ring, &sc->cmp_ring, &sc->req_ring, &sc->rings_state};
+  for (pvscsi_dma *d : rings) pvscsi_dma_free(d);
+  if (sc->intr_type != 0) mutex_destroy(&sc->lock); /* made once an interrupt type was chosen */
   if (sc->regs_acch != nullptr) ddi_regs_map_free(&sc->regs_acch);
   ddi_fm_fini(sc->dip);
-  ddi_soft_state_free(pvscsi_sstate, sc->instance);
+  ddi_soft_state_free(pvscsi_sstate, ddi_get_instance(sc->dip));
 }
 
 bool setup_tran(pvscsi_softc *sc) {
-  scsi_hba_tran_t *tran = scsi_hba_tran_alloc(sc->dip, SCSI_HBA_CANSLEEP);
+  scsi_hba_tran_t *tran = sc->tran = scsi_hba_tran_alloc(sc->dip, SCSI_HBA_CANSLEEP);
   if (tran == nullptr) return false;
-  sc->tran = tran;
   tran->tran_hba_private = sc;
   tran->tran_tgt_init = pvscsi_tran_tgt_init;
   tran->tran_tgt_free = pvscsi_tran_tgt_free;
@@ -303,14 +282,11 @@ int hba_attach(dev_info_t *dip) {
   if (ddi_soft_state_zalloc(pvscsi_sstate, instance) != DDI_SUCCESS) return DDI_FAILURE;
   auto *sc = static_cast<pvscsi_softc *>(ddi_get_soft_state(pvscsi_sstate, instance));
   sc->dip = dip;
-  sc->instance = instance;
   int fm_cap = DDI_FM_EREPORT_CAPABLE;
-  ddi_iblock_cookie_t fm_ibc;
-  ddi_fm_init(dip, &fm_cap, &fm_ibc);
+  ddi_fm_init(dip, &fm_cap, nullptr); /* no FM interrupt cookie needed (ddifm.c allows NULL) */
 
   if (map_registers(sc) != DDI_SUCCESS) goto fail;
-  mask_interrupts(sc, hw::IntrMask());
-  (void)pvscsi_command<hw::CmdAdapterReset>(sc);
+  pvscsi_stop(sc);
   if (setup_interrupts(sc, DDI_INTR_TYPE_MSIX << 1) != DDI_SUCCESS) goto fail;
   mutex_init(&sc->lock, nullptr, MUTEX_DRIVER, DDI_INTR_PRI(sc->intr_pri));
 
@@ -359,10 +335,8 @@ int hba_attach(dev_info_t *dip) {
   }
   /* Enabling can fail too: fall back to the next type, as when allocation fails (the lock is
    * made again for the new priority; nothing can hold it yet). */
-  while (enable_interrupts(sc) != DDI_SUCCESS) {
-    (void)ddi_intr_remove_handler(sc->ihandle);
-    (void)ddi_intr_free(sc->ihandle);
-    sc->ihandle = nullptr;
+  while (!enable_interrupts(sc)) {
+    release_interrupt(sc);
     if (setup_interrupts(sc, sc->intr_type) != DDI_SUCCESS) goto fail;
     mutex_destroy(&sc->lock);
     mutex_init(&sc->lock, nullptr, MUTEX_DRIVER, DDI_INTR_PRI(sc->intr_pri));
@@ -388,7 +362,7 @@ int hba_detach(dev_info_t *dip) {
      * hold detach up: teardown's ADAPTER_RESET makes it forget them before they are freed. */
     uint32_t held = 0;
     for (pvscsi_cmd *c = sc->probe_cmd; c != nullptr; c = c->next) held += c->ctx != 0;
-    if (sc->ctx_nfree + held != sc->req_entries || sc->iport_dip != nullptr) return DDI_FAILURE;
+    if (sc->ctx_nfree + held != sc->req_entries || sc->tgtmap != nullptr) return DDI_FAILURE;
     sc->detaching = true;
     tid = sc->watchdog;
     sc->watchdog = 0;
@@ -419,9 +393,7 @@ int pvscsi_detach(dev_info_t *dip, ddi_detach_cmd_t cmd) {
 /* Fast reboot: stop the device. No locks, no allocation, no waiting. */
 int pvscsi_quiesce(dev_info_t *dip) {
   auto *sc = static_cast<pvscsi_softc *>(ddi_get_soft_state(pvscsi_sstate, ddi_get_instance(dip)));
-  if (sc == nullptr || sc->regs_acch == nullptr) return DDI_SUCCESS;
-  mask_interrupts(sc, hw::IntrMask());
-  (void)pvscsi_command<hw::CmdAdapterReset>(sc);
+  if (sc != nullptr && sc->regs_acch != nullptr) pvscsi_stop(sc);
   return DDI_SUCCESS;
 }
 
@@ -432,7 +404,7 @@ constexpr struct dev_ops dev_ops_table() {
   o.devo_rev = DEVO_REV;
   o.devo_getinfo = ddi_no_info;
   o.devo_identify = pvscsi_nulldev;
-  o.devo_probe = pvscsi_probe;
+  o.devo_probe = pvscsi_nulldev;
   o.devo_attach = pvscsi_attach;
   o.devo_detach = pvscsi_detach;
   o.devo_reset = pvscsi_reset;
@@ -469,23 +441,15 @@ int pvscsi_dma_alloc(pvscsi_softc *sc, pvscsi_dma *d, size_t len, const ddi_dma_
   size_t real;
   ddi_dma_cookie_t cookie;
   uint_t ncookies;
+  /* Each step writes its handle only when it succeeds: pvscsi_dma_free undoes those that did. */
   *d = pvscsi_dma{};
   if (ddi_dma_alloc_handle(sc->dip, const_cast<ddi_dma_attr_t *>(attr), cb, nullptr, &d->dmah) !=
-      DDI_SUCCESS) {
-    d->dmah = nullptr;
-    return DDI_FAILURE;
-  }
-  if (ddi_dma_mem_alloc(d->dmah, len, &pvscsi_mem_attr, DDI_DMA_CONSISTENT, cb, nullptr, &d->kaddr,
-                        &real, &d->acch) != DDI_SUCCESS) {
-    ddi_dma_free_handle(&d->dmah);
-    *d = pvscsi_dma{};
-    return DDI_FAILURE;
-  }
-  if (ddi_dma_addr_bind_handle(d->dmah, nullptr, d->kaddr, real, DDI_DMA_RDWR | DDI_DMA_CONSISTENT,
+          DDI_SUCCESS ||
+      ddi_dma_mem_alloc(d->dmah, len, &pvscsi_mem_attr, DDI_DMA_CONSISTENT, cb, nullptr, &d->kaddr,
+                        &real, &d->acch) != DDI_SUCCESS ||
+      ddi_dma_addr_bind_handle(d->dmah, nullptr, d->kaddr, real, DDI_DMA_RDWR | DDI_DMA_CONSISTENT,
                                cb, nullptr, &cookie, &ncookies) != DDI_DMA_MAPPED) {
-    ddi_dma_mem_free(&d->acch);
-    ddi_dma_free_handle(&d->dmah);
-    *d = pvscsi_dma{};
+    pvscsi_dma_free(d);
     return DDI_FAILURE;
   }
   bzero(d->kaddr, real);
@@ -495,27 +459,23 @@ int pvscsi_dma_alloc(pvscsi_softc *sc, pvscsi_dma *d, size_t len, const ddi_dma_
   return DDI_SUCCESS;
 }
 
+/* Free a buffer, or what a failed pvscsi_dma_alloc got of it (len is set once it is bound). */
 void pvscsi_dma_free(pvscsi_dma *d) {
-  if (d->dmah == nullptr) return;
-  (void)ddi_dma_unbind_handle(d->dmah);
-  ddi_dma_mem_free(&d->acch);
-  ddi_dma_free_handle(&d->dmah);
+  if (d->len != 0) (void)ddi_dma_unbind_handle(d->dmah);
+  if (d->acch != nullptr) ddi_dma_mem_free(&d->acch);
+  if (d->dmah != nullptr) ddi_dma_free_handle(&d->dmah);
   *d = pvscsi_dma{};
-}
-
-void pvscsi_sync(const pvscsi_dma &d, off_t off, size_t len, uint_t how) {
-  (void)ddi_dma_sync(d.dmah, off, len, how);
 }
 
 /* Give the device fresh rings: zero the shared state, SETUP_RINGS, SETUP_MSG_RING, and the
  * request-call threshold. Used by attach and by every adapter restart. Caller holds the lock. */
 int pvscsi_setup_rings(pvscsi_softc *sc) {
-  bzero(sc->rings_state.kaddr, hw::kPageSize);
-  bzero(sc->req_ring.kaddr, sc->req_ring.len);
-  bzero(sc->cmp_ring.kaddr, sc->cmp_ring.len);
-  pvscsi_sync(sc->rings_state, 0, 0, DDI_DMA_SYNC_FORDEV);
-  pvscsi_sync(sc->req_ring, 0, 0, DDI_DMA_SYNC_FORDEV);
-  pvscsi_sync(sc->cmp_ring, 0, 0, DDI_DMA_SYNC_FORDEV);
+  pvscsi_dma *bufs[] = {&sc->rings_state, &sc->req_ring, &sc->cmp_ring, &sc->msg_ring};
+  for (pvscsi_dma *d : bufs) {
+    if (d->len == 0) continue; /* no message ring */
+    bzero(d->kaddr, d->len);
+    pvscsi_sync(*d, 0, 0, DDI_DMA_SYNC_FORDEV);
+  }
   sc->req_prod = sc->cmp_cons = sc->msg_cons = 0;
   sc->ctx_nfree = sc->req_entries;
   for (uint32_t i = 0; i < sc->req_entries; i++) {
@@ -534,8 +494,6 @@ int pvscsi_setup_rings(pvscsi_softc *sc) {
   if (!pvscsi_command_ok(pvscsi_command<hw::CmdSetupRings>(sc, rings))) return DDI_FAILURE;
 
   if (sc->have_msg_ring) {
-    bzero(sc->msg_ring.kaddr, sc->msg_ring.len);
-    pvscsi_sync(sc->msg_ring, 0, 0, DDI_DMA_SYNC_FORDEV);
     hw::CmdDescSetupMsgRing msg{};
     msg.set_num_pages(sc->msg_pages);
     for (uint32_t i = 0; i < sc->msg_pages; i++)
@@ -543,15 +501,13 @@ int pvscsi_setup_rings(pvscsi_softc *sc) {
     /* QEMU answers SETUP_MSG_RING with its dword count, not 0. */
     if (!pvscsi_command_ok(pvscsi_command<hw::CmdSetupMsgRing>(sc, msg))) sc->have_msg_ring = false;
   }
-  if (sc->use_threshold) {
-    hw::CmdDescSetupReqCall call{};
-    call.set_enable(1);
-    if (!pvscsi_command_ok(pvscsi_command<hw::CmdSetupReqCallThreshold>(sc, call)))
-      sc->use_threshold = false;
-  }
+  if (sc->use_threshold && !pvscsi_command_ok(pvscsi_command<hw::CmdSetupReqCallThreshold>(
+                               sc, hw::CmdDescSetupReqCall().set_enable(1))))
+    sc->use_threshold = false;
   /* The causes we handle; ADAPTER_RESET clears the mask, so every set-up sets it again. */
   uint32_t msgs = sc->have_msg_ring ? 1 : 0;
-  mask_interrupts(sc, hw::IntrMask().set_cmpl_0(1).set_cmpl_1(1).set_msg_0(msgs).set_msg_1(msgs));
+  RegIo io{sc};
+  hw::IntrMask().set_cmpl_0(1).set_cmpl_1(1).set_msg_0(msgs).set_msg_1(msgs).write(io);
   return DDI_SUCCESS;
 }
 

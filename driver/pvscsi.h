@@ -57,14 +57,11 @@ enum class Doorbell : uint8_t { kNone, kRw, kNonRw };
 /* Escalation steps for an overdue command. */
 enum class Step : uint8_t { kNone, kAbort, kDeviceReset, kBusReset };
 
-struct pvscsi_softc;
-
 /* Per-packet HBA private area (tran_hba_len), also used for internal probe commands. */
 struct pvscsi_cmd {
   struct scsi_pkt *pkt; /* NULL for internal commands */
-  pvscsi_softc *sc;
-  pvscsi_cmd *next; /* done list; for probe commands, the list of them */
-  pvscsi_dma dma;   /* SG list + sense buffer, preallocated by the constructor */
+  pvscsi_cmd *next;     /* done list; for probe commands, the list of them */
+  pvscsi_dma dma;       /* SG list + sense buffer, preallocated by the constructor */
   /* Request parameters, filled by tran_start (or by the probe). */
   uint32_t target;
   uint64_t lun;
@@ -75,10 +72,8 @@ struct pvscsi_cmd {
   uint32_t ctx; /* while outstanding: slot + 1 | submission tag << 16; else 0 */
   bool done;
   Step step;
-  hrtime_t deadline; /* 0: no timeout */
-  /* Completion of an internal command. */
-  hw::HostStatus host_status;
-  hw::ScsiStatus scsi_status;
+  hrtime_t deadline;          /* 0: no timeout */
+  hw::HostStatus host_status; /* how an internal command completed */
 };
 
 /* Per-LUN private data, set by tran_tgt_init from the unit address; listed in the softc so a
@@ -100,7 +95,6 @@ struct pvscsi_stats {
 
 struct pvscsi_softc {
   dev_info_t *dip;
-  int instance;
   kmutex_t lock;
 
   /* Registers. */
@@ -133,8 +127,7 @@ struct pvscsi_softc {
 
   /* SCSA. */
   scsi_hba_tran_t *tran;
-  dev_info_t *iport_dip;
-  scsi_hba_tgtmap_t *tgtmap;
+  scsi_hba_tgtmap_t *tgtmap; /* while the iport is attached */
   ddi_dma_attr_t data_dma_attr;
 
   /* Discovery and hotplug: work is recorded in bitmaps so it can never be lost. */
@@ -163,27 +156,31 @@ struct pvscsi_softc {
 };
 
 /* Register I/O policy for the generated register types: ddi_get32/ddi_put32 on the BAR. */
-class RegIo {
- public:
-  explicit RegIo(pvscsi_softc *sc) : sc_(sc) {}
+struct RegIo {
+  pvscsi_softc *sc;
   uint32_t read32(uint32_t off) {
-    return ddi_get32(sc_->regs_acch, reinterpret_cast<uint32_t *>(sc_->regs_base + off));
+    return ddi_get32(sc->regs_acch, reinterpret_cast<uint32_t *>(sc->regs_base + off));
   }
   void write32(uint32_t off, uint32_t v) {
-    ddi_put32(sc_->regs_acch, reinterpret_cast<uint32_t *>(sc_->regs_base + off), v);
+    ddi_put32(sc->regs_acch, reinterpret_cast<uint32_t *>(sc->regs_base + off), v);
   }
-
- private:
-  pvscsi_softc *sc_;
 };
 
-/* Scoped ownership of the driver lock. */
+/* Call back completed packets, outside the lock (pvscsi_io.cc). */
+void pvscsi_complete_list(pvscsi_cmd *list);
+
+/* Scoped ownership of the driver lock. The packets put on `done` under it are completed once it
+ * is dropped. */
 class LockGuard {
  public:
   explicit LockGuard(kmutex_t *m) : m_(m) { mutex_enter(m_); }
-  ~LockGuard() { mutex_exit(m_); }
+  ~LockGuard() {
+    mutex_exit(m_);
+    if (done != nullptr) pvscsi_complete_list(done);
+  }
   LockGuard(const LockGuard &) = delete;
   LockGuard &operator=(const LockGuard &) = delete;
+  pvscsi_cmd *done = nullptr;
 
  private:
   kmutex_t *m_;
@@ -204,6 +201,7 @@ inline void pvscsi_append(pvscsi_cmd **list, pvscsi_cmd *more) {
 inline bool bit_test(const uint8_t *map, uint32_t i) { return (map[i / 8] >> (i % 8)) & 1; }
 inline void bit_set(uint8_t *map, uint32_t i) { map[i / 8] |= uint8_t(1u << (i % 8)); }
 inline void bit_clear(uint8_t *map, uint32_t i) { map[i / 8] &= uint8_t(~(1u << (i % 8))); }
+inline void bit_put(uint8_t *map, uint32_t i, bool v) { v ? bit_set(map, i) : bit_clear(map, i); }
 
 /*
  * dev_err(9F) takes its format as `char *` (<sys/cmn_err.h>), which a C++ string literal does
@@ -230,22 +228,35 @@ void __dtrace_probe_pvscsi__reset(uintptr_t, uintptr_t);
 }
 
 /* pvscsi.cc: attach, detach, device set-up */
-/* Send a command with its descriptor and return the status. Serialized by the lock. */
-template <class Cmd>
-uint32_t pvscsi_command(pvscsi_softc *sc, const typename Cmd::Descriptor &d) {
-  RegIo io(sc);
-  return hw::send_command<Cmd>(io, d);
+/* Send a command (with its descriptor, if it takes one) and return the status. Serialized by
+ * the lock. */
+template <class Cmd, class... Descriptor>
+uint32_t pvscsi_command(pvscsi_softc *sc, const Descriptor &...d) {
+  RegIo io{sc};
+  return hw::send_command<Cmd>(io, d...);
 }
-template <class Cmd>
-uint32_t pvscsi_command(pvscsi_softc *sc) {
-  RegIo io(sc);
-  return hw::send_command<Cmd>(io);
+/* Mask every interrupt cause and reset the adapter: it forgets its rings and every request. */
+inline void pvscsi_stop(pvscsi_softc *sc) {
+  RegIo io{sc};
+  hw::IntrMask().write(io);
+  (void)hw::send_command<hw::CmdAdapterReset>(io);
 }
 int pvscsi_setup_rings(pvscsi_softc *sc);
-void pvscsi_sync(const pvscsi_dma &d, off_t off, size_t len, uint_t how);
+inline void pvscsi_sync(const pvscsi_dma &d, off_t off, size_t len, uint_t how) {
+  (void)ddi_dma_sync(d.dmah, off, len, how);
+}
 /* Sync the bytes of one field (or a cover() of fields) of a structure at the start of d. */
 inline void pvscsi_sync(const pvscsi_dma &d, hw::FieldSpan f, uint_t how) {
   pvscsi_sync(d, off_t(f.offset), f.size, how);
+}
+/* The shared ring indices. `fresh`: first sync for the CPU every index of the request and
+ * completion rings the device writes (so none is overwritten unseen by a restart's zeroing). */
+inline hw::RingsState *pvscsi_rings_state(pvscsi_softc *sc, bool fresh = false) {
+  if (fresh)
+    pvscsi_sync(sc->rings_state,
+                hw::cover(hw::RingsState::kReqProdIdxSpan, hw::RingsState::kReqCallThresholdSpan),
+                DDI_DMA_SYNC_FORKERNEL);
+  return reinterpret_cast<hw::RingsState *>(sc->rings_state.kaddr);
 }
 /* The DMA attributes the rings and the per-command buffers share, by member name (the helper
  * keeps them constant-initialized): any 64-bit address, one segment of up to 4 GiB - 1 bytes,
@@ -280,33 +291,27 @@ int pvscsi_tran_getcap(struct scsi_address *ap, char *cap, int whom);
 int pvscsi_tran_setcap(struct scsi_address *ap, char *cap, int value, int whom);
 uint_t pvscsi_intr(caddr_t arg1, caddr_t arg2);
 int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd, Doorbell *bell);
-void pvscsi_ring(pvscsi_softc *sc, Doorbell bell);
+int pvscsi_start(pvscsi_softc *sc, pvscsi_cmd *cmd);
 pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc);
 pvscsi_cmd *pvscsi_service(pvscsi_softc *sc);
 void pvscsi_retire(pvscsi_softc *sc, pvscsi_cmd *cmd, pvscsi_cmd ***tail);
 void pvscsi_fail_pkt(pvscsi_cmd *cmd, uchar_t reason, uint_t stat, uint64_t moved);
-void pvscsi_complete_list(pvscsi_cmd *list);
 int pvscsi_poll(pvscsi_softc *sc, pvscsi_cmd *cmd, int seconds);
 
 /* pvscsi_disc.cc: iport, target map, discovery, hotplug messages */
 int pvscsi_iport_attach(dev_info_t *dip);
 int pvscsi_iport_detach(dev_info_t *dip);
-int pvscsi_tran_tgt_init(dev_info_t *hba_dip, dev_info_t *tgt_dip, scsi_hba_tran_t *tran,
-                         struct scsi_device *sd);
-void pvscsi_tran_tgt_free(dev_info_t *hba_dip, dev_info_t *tgt_dip, scsi_hba_tran_t *tran,
-                          struct scsi_device *sd);
+int pvscsi_tran_tgt_init(dev_info_t *, dev_info_t *, scsi_hba_tran_t *, struct scsi_device *);
+void pvscsi_tran_tgt_free(dev_info_t *, dev_info_t *, scsi_hba_tran_t *, struct scsi_device *);
 void pvscsi_process_msgs(pvscsi_softc *sc);
 void pvscsi_schedule_task(pvscsi_softc *sc);
 bool pvscsi_discovery_work(const pvscsi_softc *sc);
 pvscsi_cmd *pvscsi_probe_cmd(pvscsi_softc *sc, uint32_t target);
-boolean_t pvscsi_tgt_deactivate(void *priv, char *addr, scsi_tgtmap_tgt_type_t type, void *tgt_priv,
-                                scsi_tgtmap_deact_rsn_t rsn);
 void pvscsi_cfg_retry_tick(pvscsi_softc *sc);
 
 /* pvscsi_reset.cc: timeouts, aborts, resets, adapter restart */
 int pvscsi_tran_abort(struct scsi_address *ap, struct scsi_pkt *pkt);
 int pvscsi_tran_reset(struct scsi_address *ap, int level);
-void pvscsi_watchdog(void *arg);
 void pvscsi_arm_watchdog(pvscsi_softc *sc);
 pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc);
 pvscsi_cmd *pvscsi_escalate(pvscsi_softc *sc, pvscsi_cmd *cmd);

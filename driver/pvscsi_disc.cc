@@ -43,17 +43,9 @@ bool probe_target(pvscsi_softc *sc, uint32_t target, bool was) {
     cmd->cdblen = sizeof(kTestUnitReady);
     cmd->host_status = hw::HostStatus::kBusreset;
     int rc;
-    for (;;) {
-      Doorbell bell = Doorbell::kNone;
-      {
-        LockGuard g(&sc->lock);
-        if (sc->dead) return false;
-        rc = pvscsi_submit(sc, cmd, &bell);
-      }
-      pvscsi_ring(sc, bell);
-      if (rc != TRAN_BUSY) break;
-      delay(drv_usectohz(1000)); /* the ring is full of real I/O; it drains */
-    }
+    while ((rc = pvscsi_start(sc, cmd)) == TRAN_BUSY)
+      delay(drv_usectohz(1000));         /* the ring is full of real I/O; it drains */
+    if (rc != TRAN_ACCEPT) return false; /* the adapter is dead */
     if (pvscsi_poll(sc, cmd, kProbeSeconds) != DDI_SUCCESS || cmd->step != Step::kNone)
       return was; /* no answer in time */
     hw::HostStatus status = cmd->host_status;
@@ -74,7 +66,6 @@ void discovery_task(void *arg) {
   auto *sc = static_cast<pvscsi_softc *>(arg);
   for (bool retry_later = false;;) {
     uint8_t pending[kMaxTargets / 8], present[kMaxTargets / 8], rescan[kMaxTargets / 8];
-    uint8_t dropped[kMaxTargets / 8];
     bool all;
     scsi_hba_tgtmap_t *map;
     uint32_t limit;
@@ -92,7 +83,7 @@ void discovery_task(void *arg) {
       bcopy(sc->tgt_pending, pending, sizeof(pending));
       bcopy(sc->tgt_present, present, sizeof(present));
       bcopy(sc->lun_rescan, rescan, sizeof(rescan));
-      bcopy(sc->tgt_dropped, dropped, sizeof(dropped));
+      for (uint32_t i = 0; i < kMaxTargets / 8; i++) sc->tgt_reported[i] &= ~sc->tgt_dropped[i];
       bzero(sc->tgt_dropped, sizeof(sc->tgt_dropped));
       bzero(sc->tgt_pending, sizeof(sc->tgt_pending));
       bzero(sc->lun_rescan, sizeof(sc->lun_rescan));
@@ -101,17 +92,11 @@ void discovery_task(void *arg) {
       if (all) sc->stats.rescans++;
     }
     for (uint32_t t = 0; t < kMaxTargets; t++) {
-      bool now_present;
-      if (bit_test(dropped, t)) bit_clear(sc->tgt_reported, t);
       bool was = bit_test(sc->tgt_reported, t);
-      if (all && t < limit)
-        now_present = probe_target(sc, t, was);
-      else if (bit_test(pending, t))
-        now_present = bit_test(present, t);
-      else if (all)
-        now_present = was && probe_target(sc, t, was);
-      else
-        now_present = was;
+      bool now_present = (all && t < limit)     ? probe_target(sc, t, was)
+                         : bit_test(pending, t) ? bit_test(present, t)
+                         : all                  ? was && probe_target(sc, t, was)
+                                                : was;
       char addr[16]; /* target addresses are hex, as tran_tgt_init reads them */
       (void)snprintf(addr, sizeof(addr), "%x", t);
       if (now_present && !was) {
@@ -159,7 +144,6 @@ pvscsi_cmd *pvscsi_probe_cmd(pvscsi_softc *sc, uint32_t target) {
     kmem_free(cmd, sizeof(pvscsi_cmd));
     return nullptr;
   }
-  cmd->sc = sc;
   cmd->tag = hw::Tag::kSimple;
   LockGuard g(&sc->lock);
   cmd->next = sc->probe_cmd;
@@ -231,7 +215,7 @@ void pvscsi_schedule_task(pvscsi_softc *sc) {
  */
 void pvscsi_process_msgs(pvscsi_softc *sc) {
   ASSERT(mutex_owned(&sc->lock));
-  auto *rs = reinterpret_cast<hw::RingsState *>(sc->rings_state.kaddr);
+  hw::RingsState *rs = pvscsi_rings_state(sc);
   pvscsi_sync(sc->rings_state,
               hw::cover(hw::RingsState::kMsgProdIdxSpan, hw::RingsState::kMsgNumEntriesLog2Span),
               DDI_DMA_SYNC_FORKERNEL);
@@ -252,7 +236,7 @@ void pvscsi_process_msgs(pvscsi_softc *sc) {
     const auto &m = *reinterpret_cast<const hw::MsgDevStatusChanged *>(
         sc->msg_ring.kaddr + idx * hw::RingMsgDesc::kSize);
     hw::MsgType type = m.type();
-    if (type != hw::MsgType::kDevAdded && type != hw::MsgType::kDevRemoved) {
+    if (!hw::is_known(type)) { /* DEV_ADDED and DEV_REMOVED */
       sc->stats.unknown_msgs++;
       continue;
     }
@@ -270,10 +254,7 @@ void pvscsi_process_msgs(pvscsi_softc *sc) {
       bit_set(sc->lun_rescan, target);
     } else {
       bit_set(sc->tgt_pending, target);
-      if (added)
-        bit_set(sc->tgt_present, target);
-      else
-        bit_clear(sc->tgt_present, target);
+      bit_put(sc->tgt_present, target, added);
     }
   }
   rs->set_msg_cons_idx(sc->msg_cons);
@@ -296,7 +277,6 @@ int pvscsi_iport_attach(dev_info_t *dip) {
   bool run_here;
   {
     LockGuard g(&sc->lock);
-    sc->iport_dip = dip;
     sc->tgtmap = map;
     sc->rescan_all = true;
     /* Discover in this thread unless the task is already queued (then it will). */
@@ -323,7 +303,6 @@ int pvscsi_iport_detach(dev_info_t *dip) {
   if (map != nullptr) scsi_hba_tgtmap_destroy(map);
   LockGuard g(&sc->lock);
   bzero(sc->tgt_reported, sizeof(sc->tgt_reported));
-  sc->iport_dip = nullptr;
   return DDI_SUCCESS;
 }
 

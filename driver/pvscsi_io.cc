@@ -68,10 +68,6 @@ void build_request(pvscsi_softc *sc, pvscsi_cmd *cmd, uint32_t idx) {
               DDI_DMA_SYNC_FORDEV);
 }
 
-hw::RingsState *rings_state(pvscsi_softc *sc) {
-  return reinterpret_cast<hw::RingsState *>(sc->rings_state.kaddr);
-}
-
 /* Doorbells: only when the device asks for them (request-call threshold) or cannot poll. Lock
  * held; the doorbell is rung once the lock is dropped (pvscsi_ring), so neither the interrupt
  * handler nor another submitter waits for a register write (a VM exit). */
@@ -81,11 +77,9 @@ Doorbell doorbell(pvscsi_softc *sc, uint8_t opcode) {
     return Doorbell::kNonRw;
   }
   if (sc->use_threshold) {
-    pvscsi_sync(sc->rings_state,
-                hw::cover(hw::RingsState::kReqProdIdxSpan, hw::RingsState::kReqCallThresholdSpan),
-                DDI_DMA_SYNC_FORKERNEL);
-    uint32_t pending = sc->req_prod - rings_state(sc)->req_cons_idx();
-    uint32_t threshold = rings_state(sc)->req_call_threshold();
+    hw::RingsState *rs = pvscsi_rings_state(sc, true);
+    uint32_t pending = sc->req_prod - rs->req_cons_idx();
+    uint32_t threshold = rs->req_call_threshold();
     /* "Kick when reqProdIdx - reqConsIdx >= reqCallThreshold"; a nonsensical value kicks. */
     if (pending <= sc->req_entries && threshold != 0 && threshold <= sc->req_entries &&
         pending < threshold) {
@@ -192,24 +186,19 @@ void pvscsi_retire(pvscsi_softc *sc, pvscsi_cmd *cmd, pvscsi_cmd ***tail) {
 int pvscsi_pkt_constructor(struct scsi_pkt *pkt, scsi_hba_tran_t *tran, int kmflag) {
   auto *sc = static_cast<pvscsi_softc *>(tran->tran_hba_private);
   pvscsi_cmd *cmd = pkt_to_cmd(pkt);
-  bzero(cmd, sizeof(*cmd));
-  cmd->sc = sc;
-  cmd->pkt = pkt;
-  return pvscsi_dma_alloc(sc, &cmd->dma, kCmdDmaBytes, &pvscsi_cmd_dma_attr, kmflag) == DDI_SUCCESS
-             ? 0
-             : -1;
+  bzero(cmd, sizeof(*cmd)); /* tran_setup_pkt sets cmd->pkt */
+  int rc = pvscsi_dma_alloc(sc, &cmd->dma, kCmdDmaBytes, &pvscsi_cmd_dma_attr, kmflag);
+  return rc == DDI_SUCCESS ? 0 : -1;
 }
 
 void pvscsi_pkt_destructor(struct scsi_pkt *pkt, scsi_hba_tran_t *) {
   pvscsi_dma_free(&pkt_to_cmd(pkt)->dma);
 }
 
-/* Runs before the framework binds the data (so no cookies yet); all else was preallocated. */
+/* Runs before the framework binds the data (so no cookies yet); all else was preallocated, and
+ * the rest of the command is set by tran_start. */
 int pvscsi_tran_setup_pkt(struct scsi_pkt *pkt, int (*)(caddr_t), caddr_t) {
-  pvscsi_cmd *cmd = pkt_to_cmd(pkt);
-  cmd->pkt = pkt;
-  cmd->ctx = 0;
-  cmd->done = false;
+  pkt_to_cmd(pkt)->pkt = pkt;
   return 0;
 }
 
@@ -235,7 +224,7 @@ int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd, Doorbell *bell) {
   cmd->step = Step::kNone;
   build_request(sc, cmd, sc->req_prod & (sc->req_entries - 1));
   sc->req_prod++;
-  rings_state(sc)->set_req_prod_idx(sc->req_prod);
+  pvscsi_rings_state(sc)->set_req_prod_idx(sc->req_prod);
   pvscsi_sync(sc->rings_state, hw::RingsState::kReqProdIdxSpan, DDI_DMA_SYNC_FORDEV);
   sc->stats.commands++;
   pvscsi_arm_watchdog(sc);
@@ -244,10 +233,18 @@ int pvscsi_submit(pvscsi_softc *sc, pvscsi_cmd *cmd, Doorbell *bell) {
   return TRAN_ACCEPT;
 }
 
-void pvscsi_ring(pvscsi_softc *sc, Doorbell bell) {
-  RegIo io(sc);
+/* Queue one command under the lock; ring its doorbell once the lock is dropped. */
+int pvscsi_start(pvscsi_softc *sc, pvscsi_cmd *cmd) {
+  Doorbell bell = Doorbell::kNone;
+  int rc;
+  {
+    LockGuard g(&sc->lock);
+    rc = pvscsi_submit(sc, cmd, &bell);
+  }
+  RegIo io{sc};
   if (bell == Doorbell::kRw) hw::KickRwIo::ring(io);
   if (bell == Doorbell::kNonRw) hw::KickNonRwIo::ring(io);
+  return rc;
 }
 
 int pvscsi_tran_start(struct scsi_address *ap, struct scsi_pkt *pkt) {
@@ -279,13 +276,7 @@ int pvscsi_tran_start(struct scsi_address *ap, struct scsi_pkt *pkt) {
   cmd->deadline =
       (pkt->pkt_time > 0 && !polled) ? gethrtime() + hrtime_t(pkt->pkt_time) * NANOSEC : 0;
 
-  int rc;
-  Doorbell bell = Doorbell::kNone;
-  {
-    LockGuard g(&sc->lock);
-    rc = pvscsi_submit(sc, cmd, &bell);
-  }
-  pvscsi_ring(sc, bell);
+  int rc = pvscsi_start(sc, cmd);
   if (rc == TRAN_ACCEPT && polled)
     (void)pvscsi_poll(sc, cmd, pkt->pkt_time > 0 ? pkt->pkt_time : kPollTimeSec);
   return rc;
@@ -296,11 +287,7 @@ int pvscsi_tran_start(struct scsi_address *ap, struct scsi_pkt *pkt) {
 pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc) {
   ASSERT(mutex_owned(&sc->lock));
   pvscsi_cmd *head = nullptr, **tail = &head;
-  /* Every index the device writes, so none is overwritten unseen by a restart's zeroing. */
-  pvscsi_sync(sc->rings_state,
-              hw::cover(hw::RingsState::kReqProdIdxSpan, hw::RingsState::kReqCallThresholdSpan),
-              DDI_DMA_SYNC_FORKERNEL);
-  uint32_t prod = rings_state(sc)->cmp_prod_idx();
+  uint32_t prod = pvscsi_rings_state(sc, true)->cmp_prod_idx();
   uint32_t avail = prod - sc->cmp_cons;
   if (avail > sc->cmp_entries) {
     /* The device's producer index cannot be trusted: start over with fresh rings. */
@@ -322,28 +309,24 @@ pvscsi_cmd *pvscsi_process_rings(pvscsi_softc *sc) {
                                                                idx * hw::RingCmpDesc::kSize);
     uint64_t ctx = c.context();
     uint32_t slot = uint16_t(ctx) - 1u;
-    if (slot >= sc->req_entries || sc->ctx_table[slot] == nullptr ||
-        sc->ctx_table[slot]->ctx != ctx) {
+    pvscsi_cmd *cmd = slot < sc->req_entries ? sc->ctx_table[slot] : nullptr;
+    if (cmd == nullptr || cmd->ctx != ctx) {
       pvscsi_report_bogus(sc, "completion context", ctx);
       continue;
     }
-    pvscsi_cmd *cmd = sc->ctx_table[slot];
     cmd->host_status = c.host_status();
-    cmd->scsi_status = c.scsi_status();
     if (cmd->pkt != nullptr) finish_pkt(cmd, c);
     pvscsi_retire(sc, cmd, &tail);
   }
-  rings_state(sc)->set_cmp_cons_idx(sc->cmp_cons);
+  pvscsi_rings_state(sc)->set_cmp_cons_idx(sc->cmp_cons);
   pvscsi_sync(sc->rings_state, hw::RingsState::kCmpConsIdxSpan, DDI_DMA_SYNC_FORDEV);
   return head;
 }
 
-/* Call back completed packets, outside the lock. */
 void pvscsi_complete_list(pvscsi_cmd *list) {
-  while (list != nullptr) {
-    pvscsi_cmd *next = list->next; /* the callback may reuse the packet */
+  for (pvscsi_cmd *next; list != nullptr; list = next) {
+    next = list->next; /* the callback may reuse the packet */
     scsi_hba_pkt_comp(list->pkt);
-    list = next;
   }
 }
 
@@ -359,18 +342,14 @@ uint_t pvscsi_intr(caddr_t arg1, caddr_t) {
   auto *sc = reinterpret_cast<pvscsi_softc *>(arg1);
   if (sc->intr_type == DDI_INTR_TYPE_FIXED) {
     /* INTx is shared and level-triggered: claim only our causes, and clear them. */
-    RegIo io(sc);
+    RegIo io{sc};
     hw::IntrStatus mine = hw::IntrStatus::read(io).known();
     if (mine.value() == 0) return DDI_INTR_UNCLAIMED;
     mine.ack(io);
   }
-  pvscsi_cmd *done;
-  {
-    LockGuard g(&sc->lock);
-    sc->stats.interrupts++;
-    done = pvscsi_service(sc);
-  }
-  pvscsi_complete_list(done);
+  LockGuard g(&sc->lock);
+  sc->stats.interrupts++;
+  g.done = pvscsi_service(sc);
   return DDI_INTR_CLAIMED;
 }
 
@@ -381,20 +360,18 @@ uint_t pvscsi_intr(caddr_t arg1, caddr_t) {
 int pvscsi_poll(pvscsi_softc *sc, pvscsi_cmd *cmd, int seconds) {
   hrtime_t deadline = gethrtime() + hrtime_t(seconds) * NANOSEC;
   for (;;) {
-    pvscsi_cmd *done;
     bool finished, give_up = false;
     {
       LockGuard g(&sc->lock);
-      done = pvscsi_service(sc);
+      g.done = pvscsi_service(sc);
       finished = cmd->done;
       if (!finished && gethrtime() > deadline) {
         give_up = cmd->pkt == nullptr && cmd->step == Step::kDeviceReset;
-        if (!give_up) pvscsi_append(&done, pvscsi_escalate(sc, cmd));
+        if (!give_up) pvscsi_append(&g.done, pvscsi_escalate(sc, cmd));
         deadline = gethrtime() + (cmd->step == Step::kAbort ? kAbortWaitNsec : kResetWaitNsec);
         finished = cmd->done;
       }
-    }
-    pvscsi_complete_list(done);
+    } /* completions are called back here */
     if (finished || give_up) return finished ? DDI_SUCCESS : DDI_FAILURE;
     drv_usecwait(100);
   }

@@ -16,18 +16,16 @@ namespace pvscsi {
 
 /* The three recovery commands. Lock held (command-register sequences are serialized). */
 uint32_t send_abort(pvscsi_softc *sc, const pvscsi_cmd *cmd) {
-  hw::CmdDescAbortCmd d{};
-  d.set_context(cmd->ctx).set_target(cmd->target);
   sc->stats.aborts++;
-  return pvscsi_command<hw::CmdAbortCmd>(sc, d);
+  return pvscsi_command<hw::CmdAbortCmd>(
+      sc, hw::CmdDescAbortCmd().set_context(cmd->ctx).set_target(cmd->target));
 }
 
 uint32_t send_device_reset(pvscsi_softc *sc, uint32_t target, uint64_t lun) {
-  hw::CmdDescResetDevice d{};
-  d.set_target(target).set_lun(hw::SamLun::from_lun64(lun));
   sc->stats.device_resets++;
   DTRACE_PROBE2(pvscsi__reset, pvscsi_softc *, sc, int, RESET_TARGET);
-  return pvscsi_command<hw::CmdResetDevice>(sc, d);
+  return pvscsi_command<hw::CmdResetDevice>(
+      sc, hw::CmdDescResetDevice().set_target(target).set_lun(hw::SamLun::from_lun64(lun)));
 }
 
 uint32_t send_bus_reset(pvscsi_softc *sc) {
@@ -99,12 +97,9 @@ pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
   ASSERT(mutex_owned(&sc->lock));
   sc->stats.adapter_resets++;
   DTRACE_PROBE2(pvscsi__reset, pvscsi_softc *, sc, int, -1);
-  RegIo io(sc);
-  hw::IntrMask(0).write(io);
-  (void)pvscsi_command<hw::CmdAdapterReset>(sc);
+  pvscsi_stop(sc);
   pvscsi_cmd *done = pvscsi_process_rings(sc); /* if it proved bogus, nothing is drained */
-  pvscsi_cmd **tail = &done;
-  while (*tail != nullptr) tail = &(*tail)->next;
+  pvscsi_cmd *failed = nullptr, **tail = &failed;
   for (uint32_t i = 0; i < sc->req_entries; i++) {
     pvscsi_cmd *cmd = sc->ctx_table[i];
     if (cmd == nullptr) continue;
@@ -112,6 +107,7 @@ pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
     if (cmd->pkt != nullptr) pvscsi_fail_pkt(cmd, CMD_RESET, STAT_BUS_RESET, 0);
     pvscsi_retire(sc, cmd, &tail);
   }
+  pvscsi_append(&done, failed);
   sc->restart_needed = false;
   if (pvscsi_setup_rings(sc) != DDI_SUCCESS) {
     /* Nothing more can be sent; every new command fails rather than hangs. */
@@ -124,6 +120,43 @@ pvscsi_cmd *pvscsi_restart_adapter(pvscsi_softc *sc) {
   return done;
 }
 
+/* Periodic: reap completions whose interrupt was lost, escalate overdue commands, retry
+ * discovery work whose dispatch failed, kick a device that stopped polling, and report the
+ * service restored after a period without a bad value from the device. */
+void pvscsi_watchdog(void *arg) {
+  auto *sc = static_cast<pvscsi_softc *>(arg);
+  LockGuard g(&sc->lock); /* the completions are called back once it is dropped */
+  if (sc->detaching) return;
+  g.done = pvscsi_service(sc);
+  hrtime_t now = gethrtime();
+  for (uint32_t i = 0; i < sc->req_entries; i++) {
+    pvscsi_cmd *cmd = sc->ctx_table[i];
+    if (cmd != nullptr && cmd->deadline != 0 && now > cmd->deadline)
+      pvscsi_append(&g.done, pvscsi_escalate(sc, cmd));
+  }
+  pvscsi_cfg_retry_tick(sc);
+  if (pvscsi_discovery_work(sc)) pvscsi_schedule_task(sc);
+  if (sc->use_threshold) {
+    /* Requests pending and none consumed for a whole period: the device stopped polling. */
+    uint32_t cons = pvscsi_rings_state(sc, true)->req_cons_idx();
+    if (cons != sc->req_prod && cons == sc->wd_req_cons) {
+      RegIo io{sc};
+      hw::KickRwIo::ring(io);
+      sc->stats.kicks_rw++;
+    }
+    sc->wd_req_cons = cons;
+  }
+  if (sc->degraded && !sc->dead && sc->stats.bogus == sc->wd_bogus) {
+    sc->degraded = false;
+    ddi_fm_service_impact(sc->dip, DDI_SERVICE_RESTORED);
+  }
+  sc->wd_bogus = sc->stats.bogus;
+  sc->watchdog = 0;
+  if (sc->ctx_nfree != sc->req_entries || pvscsi_discovery_work(sc) || sc->cfg_wait != 0 ||
+      (sc->degraded && !sc->dead))
+    pvscsi_arm_watchdog(sc);
+}
+
 /* The watchdog runs only while there is something to watch (as the 2022 driver's timer):
  * commands outstanding, recorded discovery work, a target waiting to be reported again, or a
  * degraded service. Lock held. */
@@ -132,68 +165,20 @@ void pvscsi_arm_watchdog(pvscsi_softc *sc) {
     sc->watchdog = timeout(pvscsi_watchdog, sc, drv_usectohz(kWatchdogUsec));
 }
 
-/* Periodic: reap completions whose interrupt was lost, escalate overdue commands, retry
- * discovery work whose dispatch failed, kick a device that stopped polling, and report the
- * service restored after a period without a bad value from the device. */
-void pvscsi_watchdog(void *arg) {
-  auto *sc = static_cast<pvscsi_softc *>(arg);
-  pvscsi_cmd *done;
-  {
-    LockGuard g(&sc->lock);
-    if (sc->detaching) return;
-    done = pvscsi_service(sc);
-    hrtime_t now = gethrtime();
-    for (uint32_t i = 0; i < sc->req_entries; i++) {
-      pvscsi_cmd *cmd = sc->ctx_table[i];
-      if (cmd != nullptr && cmd->deadline != 0 && now > cmd->deadline)
-        pvscsi_append(&done, pvscsi_escalate(sc, cmd));
-    }
-    pvscsi_cfg_retry_tick(sc);
-    if (pvscsi_discovery_work(sc)) pvscsi_schedule_task(sc);
-    if (sc->use_threshold) {
-      /* Requests pending and none consumed for a whole period: the device stopped polling. */
-      pvscsi_sync(sc->rings_state,
-                  hw::cover(hw::RingsState::kReqProdIdxSpan, hw::RingsState::kReqConsIdxSpan),
-                  DDI_DMA_SYNC_FORKERNEL);
-      uint32_t cons = reinterpret_cast<hw::RingsState *>(sc->rings_state.kaddr)->req_cons_idx();
-      if (cons != sc->req_prod && cons == sc->wd_req_cons) {
-        RegIo io(sc);
-        hw::KickRwIo::ring(io);
-        sc->stats.kicks_rw++;
-      }
-      sc->wd_req_cons = cons;
-    }
-    if (sc->degraded && !sc->dead && sc->stats.bogus == sc->wd_bogus) {
-      sc->degraded = false;
-      ddi_fm_service_impact(sc->dip, DDI_SERVICE_RESTORED);
-    }
-    sc->wd_bogus = sc->stats.bogus;
-    sc->watchdog = 0;
-    if (sc->ctx_nfree != sc->req_entries || pvscsi_discovery_work(sc) || sc->cfg_wait != 0 ||
-        (sc->degraded && !sc->dead))
-      pvscsi_arm_watchdog(sc);
-  }
-  pvscsi_complete_list(done);
-}
-
 /* Abort one packet, or every packet of the LUN when pkt is NULL. */
 int pvscsi_tran_abort(struct scsi_address *ap, struct scsi_pkt *pkt) {
   auto *sc = static_cast<pvscsi_softc *>(ap->a_hba_tran->tran_hba_private);
   pvscsi_lun *lun = ap_to_lun(ap);
   if (lun == nullptr) return 0;
   int rc = 1;
-  pvscsi_cmd *done;
-  {
-    LockGuard g(&sc->lock);
-    for (uint32_t i = 0; i < sc->req_entries; i++) {
-      pvscsi_cmd *cmd = sc->ctx_table[i];
-      if (cmd == nullptr || cmd->pkt == nullptr) continue;
-      if (pkt != nullptr ? cmd->pkt == pkt : (cmd->target == lun->target && cmd->lun == lun->lun))
-        if (!pvscsi_command_ok(send_abort(sc, cmd))) rc = 0;
-    }
-    done = pvscsi_process_rings(sc);
+  LockGuard g(&sc->lock);
+  for (uint32_t i = 0; i < sc->req_entries; i++) {
+    pvscsi_cmd *cmd = sc->ctx_table[i];
+    if (cmd == nullptr || cmd->pkt == nullptr) continue;
+    if (pkt != nullptr ? cmd->pkt == pkt : (cmd->target == lun->target && cmd->lun == lun->lun))
+      if (!pvscsi_command_ok(send_abort(sc, cmd))) rc = 0;
   }
-  pvscsi_complete_list(done);
+  g.done = pvscsi_process_rings(sc); /* called back once the lock is dropped */
   return rc;
 }
 
@@ -201,26 +186,17 @@ int pvscsi_tran_reset(struct scsi_address *ap, int level) {
   auto *sc = static_cast<pvscsi_softc *>(ap->a_hba_tran->tran_hba_private);
   pvscsi_lun *lun = ap_to_lun(ap);
   bool ok;
-  pvscsi_cmd *done;
   if (lun == nullptr && level != RESET_ALL) return 0;
-  {
-    LockGuard g(&sc->lock);
-    switch (level) {
-      case RESET_LUN: /* offered through the "lun-reset" capability */
-        ok = pvscsi_command_ok(send_device_reset(sc, lun->target, lun->lun));
-        break;
-      case RESET_TARGET:
-        ok = reset_target(sc, lun->target);
-        break;
-      case RESET_ALL:
-        ok = pvscsi_command_ok(send_bus_reset(sc));
-        break;
-      default:
-        return 0;
-    }
-    done = pvscsi_process_rings(sc);
-  }
-  pvscsi_complete_list(done);
+  LockGuard g(&sc->lock);
+  if (level == RESET_LUN) /* offered through the "lun-reset" capability */
+    ok = pvscsi_command_ok(send_device_reset(sc, lun->target, lun->lun));
+  else if (level == RESET_TARGET)
+    ok = reset_target(sc, lun->target);
+  else if (level == RESET_ALL)
+    ok = pvscsi_command_ok(send_bus_reset(sc));
+  else
+    return 0;
+  g.done = pvscsi_process_rings(sc); /* called back once the lock is dropped */
   return ok ? 1 : 0;
 }
 
