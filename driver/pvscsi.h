@@ -247,7 +247,7 @@ void pvscsi_sync(const pvscsi_dma &d, off_t off, size_t len, uint_t how);
 inline void pvscsi_sync(const pvscsi_dma &d, hw::FieldSpan f, uint_t how) {
   pvscsi_sync(d, off_t(f.offset), f.size, how);
 }
-/* The DMA attributes the rings and the per-command buffers share, by member name (the helper
+/* The DMA attributes the rings and the per-command buffers share, by member name (the function
  * keeps them constant-initialized): any 64-bit address, one segment of up to 4 GiB - 1 bytes,
  * byte granularity, aligned to `align`. dma_attr_addr_lo and dma_attr_flags are zero. */
 constexpr ddi_dma_attr_t pvscsi_dma_attr(uint64_t align) {
