@@ -17,10 +17,10 @@ namespace {
 
 void *pvscsi_sstate;
 
-/* The DDI tables are built by constexpr helpers, one a structure, that assign each member by
+/* The DDI tables are built by constexpr functions, one a structure, that assign each member by
  * name: no table relies on the field order of sys/dditypes.h, sys/ddidmareq.h, sys/devops.h or
  * sys/modctl.h, and every table is still constant-initialized (a module's static constructors
- * never run). Members a helper leaves out are zero. */
+ * never run). Members a function leaves out are zero. */
 constexpr ddi_device_acc_attr_t acc_attr(ushort_t version, uchar_t endian) {
   ddi_device_acc_attr_t a{};
   a.devacc_attr_version = version;

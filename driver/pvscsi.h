@@ -258,7 +258,7 @@ inline hw::RingsState *pvscsi_rings_state(pvscsi_softc *sc, bool fresh = false) 
                 DDI_DMA_SYNC_FORKERNEL);
   return reinterpret_cast<hw::RingsState *>(sc->rings_state.kaddr);
 }
-/* The DMA attributes the rings and the per-command buffers share, by member name (the helper
+/* The DMA attributes the rings and the per-command buffers share, by member name (the function
  * keeps them constant-initialized): any 64-bit address, one segment of up to 4 GiB - 1 bytes,
  * byte granularity, aligned to `align`. dma_attr_addr_lo and dma_attr_flags are zero. */
 constexpr ddi_dma_attr_t pvscsi_dma_attr(uint64_t align) {

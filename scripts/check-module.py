@@ -10,7 +10,7 @@ The object fails the check when it
     are allowed as a pattern; a probe with a C++-mangled name is an error: the kernel runtime
     linker makes probes of plain `__dtrace_probe_*` references only);
   - references C++ runtime or compiler support (__cxa_*, __gxx_personality*, _Unwind_*, typeinfo,
-    operator new/delete, libgcc helpers, __stack_chk_* unless allowed) or the C library (unless
+    operator new/delete, libgcc routines, __stack_chk_* unless allowed) or the C library (unless
     the allowlist names the function as an illumos kernel function, e.g. memcpy, strlen);
   - has static constructors or destructors (.init_array, .ctors, .fini_array, .dtors), exception
     tables (.gcc_except_table, a non-empty .eh_frame) or thread-local storage;

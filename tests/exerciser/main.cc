@@ -1,6 +1,6 @@
 // pvscsi-exercise: load the pvscsi driver into the userland illumos kernel, attach it to a
 // device, discover, run a verified workload through the target client, detach and report.
-// See --help and tests/exerciser/README-section.md.
+// See --help and README.md beside this file.
 #include <cstdio>
 #include <cstdlib>
 #include <string>

@@ -1,5 +1,6 @@
 // The block stamp: every block the exerciser writes identifies itself, so a read (or anyone
 // holding the image file after a QEMU run) can tell exactly what should be there and what is.
+// This comment is the format's specification; verify_image.py and README.md refer to it.
 //
 // Layout of one block of B bytes (B = the LUN's block size, a multiple of 8, at least 64), all
 // integers little-endian:

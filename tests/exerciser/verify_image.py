@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Verify a disk image written by pvscsi-exercise (for example after a QEMU run with
 --qemu-disk target=T,file=PATH): every block must be all zeros or carry a valid block stamp for
-its own address. The stamp format is described in tests/exerciser/stamp.h and the README.
+its own address. The stamp format is specified in stamp.h, beside this script.
 
 usage: verify_image.py IMAGE [--block-size 512] [--seed N] [--target T] [--lun L] [--json]
 

@@ -1,4 +1,4 @@
-"""Shared helpers for the generator tests: a copy of the real description to mutate, and ways to
+"""Shared fixtures for the generator tests: a copy of the real description to mutate, and ways to
 run the generator on it (in-process for speed, as a subprocess where the process matters)."""
 
 import os

@@ -395,7 +395,7 @@ std::optional<uint64_t> kstat_value(const std::string &module, int instance,
 }  // namespace fk
 
 namespace fk::impl {
-// Applied by the PCI node helper: driver.conf properties for nodes of the loaded driver.
+// Applied by fk::add_pci_node(): driver.conf properties for nodes of the loaded driver.
 void apply_conf_props(dev_info_t *dip) {
   for (auto &[name, v] : g_conf_props) dip->system_props[name] = v;
 }
@@ -808,7 +808,7 @@ uint64_t fm_ena_generate(uint64_t timestamp, uchar_t format) {
   return ((timestamp ? timestamp : static_cast<uint64_t>(gethrtime())) << 2) | (format & 3);
 }
 
-// ---- buf(9S) helpers ----
+// ---- buf(9S) routines ----
 void bioinit(struct buf *bp) { memset(bp, 0, sizeof *bp); }
 void biofini(struct buf *) {}
 void bioerror(struct buf *bp, int error) {

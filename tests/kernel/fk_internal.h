@@ -30,7 +30,7 @@ struct PciState;  // registers, interrupts and config of a PCI node (fk_devtree.
 }  // namespace fk
 
 // The structure behind dev_info_t. Nodes are created only by fk::create_child() (or the kernel's
-// PCI helpers) and destroyed by fk::remove_node().
+// PCI node functions) and destroyed by fk::remove_node().
 struct dev_info {
   std::string node_name;     // "pvscsi", "iport", "disk", ...
   std::string unit_address;  // ddi_get_name_addr(): "2", "v0", "w5,0", ... ("" for none)

@@ -285,7 +285,7 @@ void MockDevice::set_intr_mode(int type, unsigned nvectors) {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Host access helpers (lock held)
+// Host access functions (lock held)
 
 int64_t MockDevice::now() const { return connected_ ? host_->now_ns() : 0; }
 

@@ -4,7 +4,7 @@
 // and mask, MSI, MSI-X), CONFIG, the request-call threshold, latency, batching, counters and
 // fault injection. The two profiles and every knob are in mock_config.h.
 //
-// Rules it keeps (docs/CONTRACTS.md, tests/kernel/device.h):
+// Rules it keeps (the device seam, device.h of the userland kernel):
 // - driver memory is reached only through DeviceHost::dma_read/dma_write; descriptors are copied
 //   in and out, no pointer into driver memory is kept;
 // - time is the host's clock: latency, coalescing and VMware-like polling are scheduled calls

@@ -207,7 +207,7 @@ class ScsiTarget {
   std::map<uint16_t, std::unique_ptr<ScsiLun>> luns_;
 };
 
-// Helpers for big-endian CDB fields.
+// Big-endian CDB fields.
 uint32_t be16(const uint8_t *p);
 uint32_t be24(const uint8_t *p);
 uint32_t be32(const uint8_t *p);

@@ -121,7 +121,7 @@ class HandRings {
   uint32_t submitted_ = 0, completed_ = 0;
 };
 
-// SCSI CDB helpers.
+// SCSI CDBs.
 void cdb_inquiry(ScsiRequest *r, uint8_t alloc_len);
 void cdb_test_unit_ready(ScsiRequest *r);
 void cdb_read_write16(ScsiRequest *r, bool write, uint64_t lba, uint32_t blocks);

@@ -107,7 +107,7 @@ class QemuDevice : public fk::DeviceBackend {
   // fk::DeviceBackend
   void connect(fk::DeviceHost *host) override;
   void disconnect() override;
-  // disconnect() only if `host` is the one connected (for helpers that may outlive a test).
+  // disconnect() only if `host` is the one connected (for objects that may outlive a test).
   void release_host(fk::DeviceHost *host);
   uint32_t config_read(uint32_t offset, unsigned width) override;
   void config_write(uint32_t offset, unsigned width, uint32_t value) override;
@@ -143,7 +143,7 @@ class QemuDevice : public fk::DeviceBackend {
   void add_disk(const DiskSpec &spec);
   void remove_disk(unsigned target);
 
-  // Any QMP command (for what the helpers above do not cover); returns its "return" value,
+  // Any QMP command (for what the functions above do not cover); returns its "return" value,
   // throws std::runtime_error with QEMU's error text.
   Json qmp(const std::string &command, const Json &arguments = Json());
 

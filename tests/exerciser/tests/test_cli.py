@@ -17,7 +17,7 @@ QEMU = shutil.which("qemu-system-x86_64")
 
 pytestmark = pytest.mark.skipif(not EXE, reason="PVSCSI_EXERCISE not set (run through ctest)")
 
-# Fields the issue requires in the JSON report, and their types.
+# Fields the JSON report must have, and their types.
 REQUIRED = {
     "device": str, "targets": list, "ios": int, "reads": int, "writes": int, "bytes": int,
     "errors": dict, "verify_failures": int, "iops": (int, float), "latency_us": dict,

@@ -1,4 +1,4 @@
-// A DDI table built the driver's way: a constexpr helper assigns each member by name. Built as
+// A DDI table built the driver's way: a constexpr function assigns each member by name. Built as
 // is (at -O0, so no optimizer folds anything), the tables are constant-initialized and the check
 // passes; built with -DDYNAMIC_TABLE, one table's value comes from a function call at load time,
 // which needs a static constructor (.init_array) - the module loader never runs it, so the check

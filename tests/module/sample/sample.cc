@@ -61,7 +61,7 @@ constexpr T clamp(T v, T lo, T hi) {
 
 // nulldev(9F) and nodev(9F) take no arguments (in C they are unprototyped) and stand in for
 // entry points that take some. The cast goes through void (*)() as GCC asks, and is written in
-// the initializer itself: GCC folds it to an address constant there, whereas through a helper
+// the initializer itself: GCC folds it to an address constant there, whereas through another
 // function dev_ops would need a static constructor (which the DDI check rejects).
 #define SAMPLE_STUB(type, fn) reinterpret_cast<type>(reinterpret_cast<void (*)()>(fn))
 
