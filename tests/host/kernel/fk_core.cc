@@ -18,7 +18,7 @@
 #include <cstring>
 #include <random>
 
-#include "fk_impl.h"
+#include "fk_internal.h"
 
 namespace fk::impl {
 namespace {

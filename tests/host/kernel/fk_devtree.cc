@@ -17,7 +17,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "fk_impl.h"
+#include "fk_internal.h"
 
 struct mod_ops {
   int kind;

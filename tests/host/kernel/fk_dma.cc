@@ -41,7 +41,7 @@
 #include <cstring>
 #include <cstdlib>
 
-#include "fk_impl.h"
+#include "fk_internal.h"
 
 namespace fk::impl {
 

@@ -17,7 +17,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "fk_impl.h"
+#include "fk_internal.h"
 
 // AddressSanitizer: memory of the anonymous arena that is not allocated (never allocated, or
 // freed) is poisoned, so a driver touching kmem or DMA memory after kmem_free or

@@ -20,7 +20,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "fk_impl.h"
+#include "fk_internal.h"
 
 namespace fk::impl {
 void apply_conf_props(dev_info_t *dip);

@@ -13,7 +13,7 @@
 #include <thread>
 
 #include "fk.h"
-#include "fk_impl.h"
+#include "fk_internal.h"
 
 #include "lun_list.h"
 #include "scsa_impl.h"

@@ -7,7 +7,7 @@
 
 #include "mock_hba.h"
 
-namespace pvt {
+namespace driver_on_mock {
 namespace {
 
 using pvscsi_mock::Profile;
@@ -313,4 +313,4 @@ TEST_F(DriverTest, ReportLunsGetsThreeSecondsOnASlowTarget) {
 }
 
 }  // namespace
-}  // namespace pvt
+}  // namespace driver_on_mock

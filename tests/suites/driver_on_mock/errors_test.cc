@@ -9,7 +9,7 @@
 
 #include "mock_hba.h"
 
-namespace pvt {
+namespace driver_on_mock {
 namespace {
 
 using fk::client::KBuf;
@@ -505,4 +505,4 @@ INSTANTIATE_TEST_SUITE_P(Profiles, ErrorsTest, ::testing::Values(Profile::kVmwar
                          profile_name);
 
 }  // namespace
-}  // namespace pvt
+}  // namespace driver_on_mock

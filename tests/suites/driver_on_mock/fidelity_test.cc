@@ -12,7 +12,7 @@
 #include "mock_hba.h"
 #include "pvscsi.h"
 
-namespace pvt {
+namespace driver_on_mock {
 namespace {
 
 using fk::client::KBuf;
@@ -163,4 +163,4 @@ TEST(FidelityDeathTest, SubmitWithoutTheLockPanics) {
 }
 
 }  // namespace
-}  // namespace pvt
+}  // namespace driver_on_mock

@@ -7,7 +7,7 @@
 
 #include "mock_hba.h"
 
-namespace pvt {
+namespace driver_on_mock {
 namespace {
 
 using fk::client::KBuf;
@@ -229,4 +229,4 @@ INSTANTIATE_TEST_SUITE_P(Profiles, HotplugTest, ::testing::Values(Profile::kVmwa
                          profile_name);
 
 }  // namespace
-}  // namespace pvt
+}  // namespace driver_on_mock

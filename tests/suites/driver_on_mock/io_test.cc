@@ -6,7 +6,7 @@
 
 #include "mock_hba.h"
 
-namespace pvt {
+namespace driver_on_mock {
 namespace {
 
 using fk::client::KBuf;
@@ -488,4 +488,4 @@ TEST_F(DoorbellTest, WithoutThresholdEveryReadWriteKicks) {
 }
 
 }  // namespace
-}  // namespace pvt
+}  // namespace driver_on_mock

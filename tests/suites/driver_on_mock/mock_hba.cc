@@ -12,7 +12,7 @@ extern "C" int fk_module_init(void);
 // A global the linker must keep, so the driver's objects are always in the executable.
 int (*pvt_driver_entry)(void) __attribute__((used)) = fk_module_init;
 
-namespace pvt {
+namespace driver_on_mock {
 
 namespace {
 
@@ -163,4 +163,4 @@ bool check_pattern(const uint8_t *buf, size_t len, uint64_t seed, uint64_t lba,
   return true;
 }
 
-}  // namespace pvt
+}  // namespace driver_on_mock

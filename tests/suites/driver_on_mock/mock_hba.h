@@ -15,7 +15,7 @@
 #include "mock_device.h"
 #include "scsa.h"
 
-namespace pvt {
+namespace driver_on_mock {
 
 // One HBA instance on one mock device.
 class Hba {
@@ -82,4 +82,4 @@ void fill_pattern(uint8_t *buf, size_t len, uint64_t seed, uint64_t lba, uint32_
 bool check_pattern(const uint8_t *buf, size_t len, uint64_t seed, uint64_t lba,
                    uint32_t block_size);
 
-}  // namespace pvt
+}  // namespace driver_on_mock

@@ -14,7 +14,7 @@
 #include "pvscsi_hw.h"
 #include "qemu_hba.h"
 
-namespace pvit {
+namespace driver_on_qemu {
 namespace {
 
 namespace hw = pvscsi::hw;
@@ -332,4 +332,4 @@ TEST_F(KernelRegressionTest, SyncAuditToleratesConcurrentDeviceWrites) {
 }
 
 }  // namespace
-}  // namespace pvit
+}  // namespace driver_on_qemu

@@ -41,7 +41,7 @@
 #include "qemu_hba.h"
 #include "shadow.h"
 
-namespace pvit {
+namespace driver_on_qemu {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -593,4 +593,4 @@ TEST_F(ChaosTest, VerifiedIoThroughHotplugAndResets) {
 }
 
 }  // namespace
-}  // namespace pvit
+}  // namespace driver_on_qemu

@@ -12,7 +12,7 @@
 #include "io_engine.h"
 #include "qemu_hba.h"
 
-namespace pvit {
+namespace driver_on_qemu {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -103,4 +103,4 @@ TEST_F(FaultTest, LostCompletionsAreReportedNotWaitedFor) {
 }
 
 }  // namespace
-}  // namespace pvit
+}  // namespace driver_on_qemu

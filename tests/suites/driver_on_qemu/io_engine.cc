@@ -10,7 +10,7 @@
 #include "cdb.h"
 #include "fk.h"
 
-namespace pvit {
+namespace driver_on_qemu {
 
 namespace {
 
@@ -404,4 +404,4 @@ uint64_t IoEngine::failed_for(unsigned target) const {
   return it == disks_.end() ? 0 : it->second.failed;
 }
 
-}  // namespace pvit
+}  // namespace driver_on_qemu

@@ -32,7 +32,7 @@
 #include "cdb.h"
 #include "shadow.h"
 
-namespace pvit {
+namespace driver_on_qemu {
 
 struct IoStats {
   uint64_t submitted = 0;      // transported (TRAN_ACCEPT)
@@ -135,4 +135,4 @@ inline void fill_block(uint8_t *p, uint32_t block_size, unsigned target, uint64_
   fk::client::ShadowDisk::pattern(p, block_size, target, lba, version);
 }
 
-}  // namespace pvit
+}  // namespace driver_on_qemu

@@ -10,7 +10,7 @@
 #include "pvscsi_hw.h"
 #include "qemu_hba.h"
 
-namespace pvit {
+namespace driver_on_qemu {
 namespace {
 
 class IoTest : public QemuTest, public IntrParam {
@@ -157,4 +157,4 @@ TEST_P(IoTest, FullRingAnswersTranBusyOnly) {
 PVIT_INTR_KINDS(IoTest);
 
 }  // namespace
-}  // namespace pvit
+}  // namespace driver_on_qemu

@@ -16,7 +16,7 @@
 
 #include "qemu_arena.h"
 
-namespace pvit {
+namespace driver_on_qemu {
 
 namespace {
 
@@ -263,4 +263,4 @@ void QemuTest::finish() {
 
 void QemuTest::TearDown() { finish(); }
 
-}  // namespace pvit
+}  // namespace driver_on_qemu

@@ -24,7 +24,7 @@
 #include "scsa.h"
 #include "tap_device.h"
 
-namespace pvit {
+namespace driver_on_qemu {
 
 struct HbaOptions {
   std::vector<pvscsi_qemu::DiskSpec> disks;
@@ -130,4 +130,4 @@ class IntrParam : public ::testing::WithParamInterface<bool> {
 // A disk spec in one line.
 pvscsi_qemu::DiskSpec disk(unsigned target, uint64_t mib = 16, unsigned block_size = 512);
 
-}  // namespace pvit
+}  // namespace driver_on_qemu

@@ -8,7 +8,7 @@
 #include "io_engine.h"
 #include "qemu_hba.h"
 
-namespace pvit {
+namespace driver_on_qemu {
 namespace {
 
 using std::chrono::milliseconds;
@@ -287,4 +287,4 @@ PVIT_INTR_KINDS(HotplugTest);
 PVIT_INTR_KINDS(ResetTest);
 
 }  // namespace
-}  // namespace pvit
+}  // namespace driver_on_qemu

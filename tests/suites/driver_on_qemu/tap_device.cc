@@ -2,7 +2,7 @@
 
 #include "pvscsi_hw.h"
 
-namespace pvit {
+namespace driver_on_qemu {
 
 namespace hw = pvscsi::hw;
 
@@ -146,4 +146,4 @@ bool TapDevice::corrupt_msg_prod(uint32_t value) {
   return true;
 }
 
-}  // namespace pvit
+}  // namespace driver_on_qemu

@@ -24,7 +24,7 @@
 #include "device.h"
 #include "qemu_device.h"
 
-namespace pvit {
+namespace driver_on_qemu {
 
 struct CommandRecord {
   uint32_t code = 0;
@@ -96,4 +96,4 @@ class TapDevice : public fk::DeviceBackend {
   std::atomic<uint64_t> dropped_{0};
 };
 
-}  // namespace pvit
+}  // namespace driver_on_qemu

@@ -20,7 +20,7 @@
 #include <map>
 #include <set>
 
-#include "fk_impl.h"
+#include "fk_internal.h"
 
 namespace fk::impl {
 namespace {
