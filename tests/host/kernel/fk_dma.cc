@@ -13,22 +13,7 @@
 // its cookies are out of the device's reach; switching windows syncs the old one for the CPU
 // and the new one for the device.
 //
-// Sync audit (Options::sync_audit): memory from ddi_dma_mem_alloc is non-coherent. The driver
-// (CPU) sees a private copy S; the device sees the arena D; L is the value of each byte at its
-// last sync. ddi_dma_sync(FORDEV) copies the bytes the CPU changed (S != L) to D;
-// FORCPU/FORKERNEL copies the bytes the device changed (D != L) to S. Detected:
-//   - a device read of bytes the CPU changed but did not sync FORDEV (violation "sync"; the
-//     device sees the stale bytes, as real hardware would). The verdict waits for the kmutexes
-//     held at the moment of the read: a device may read a producer or consumer index between
-//     the driver's store and its sync, which is harmless (it sees the old value) as long as
-//     the driver syncs before it drops its lock. So the read is a violation when the bytes are
-//     still unsynced once every kmutex held at the read has been released (at once if none
-//     was held);
-//   - bytes changed by both sides between syncs: at FORDEV (the driver would overwrite what the
-//     device wrote: it did not sync FORCPU first) and at FORCPU (the CPU's unsynced change is
-//     lost) (violation "sync").
-// Not detectable: a driver read of device-written bytes without FORCPU - it reads stale data,
-// which the test then sees as wrong behaviour.
+// Sync audit (Options::sync_audit, non-coherent DMA memory): fk_sync_audit.cc.
 // Device access to memory that no handle has bound is a violation "dma"
 // (Options::check_dma_bound).
 #include <sys/types.h>
@@ -42,21 +27,6 @@
 #include <cstdlib>
 
 #include "fk_internal.h"
-
-namespace fk::impl {
-
-struct DmaMem {
-  uint8_t *dev = nullptr;  // arena memory (what the device sees)
-  uint8_t *cpu = nullptr;  // what the driver sees (== dev unless sync audit)
-  uint64_t pa = 0;
-  size_t len = 0;
-  std::vector<uint8_t> last;  // L (sync audit)
-  ddi_dma_handle_t handle = nullptr;
-  int sync_reports = 0;
-  uint64_t serial = 0;  // unique for the process's life
-};
-
-}  // namespace fk::impl
 
 struct __ddi_dma_handle {
   dev_info_t *dip = nullptr;
@@ -81,25 +51,15 @@ struct __ddi_dma_handle {
 };
 
 namespace fk::impl {
-namespace {
 
 std::mutex g_dma_mu;
+
+namespace {
+
 std::map<uint64_t, DmaMem *> g_mem_by_pa;              // sync-audit memory by device address
 std::map<const uint8_t *, DmaMem *> g_mem_by_cpu;      // all DMA memory by driver address
 std::map<uint64_t, std::pair<uint64_t, int>> g_bound;  // pa -> (len, count)
 std::atomic<uint64_t> g_next_mem_serial{1};
-
-// A device read of bytes the driver changed and had not synced: settled once the kmutexes held
-// at the read are all released (see the header comment).
-struct Suspect {
-  uint64_t mem_pa, mem_serial;
-  size_t off;  // first unsynced byte
-  std::string text;
-  std::vector<uint64_t> holders;  // kmutex serials still to be released
-};
-std::mutex g_suspect_mu;  // taken before g_dma_mu, never inside it
-std::list<Suspect> g_suspects;
-std::atomic<bool> g_have_suspects{false};
 
 DmaMem *mem_of_cpu(const void *va, size_t *off) {
   auto p = static_cast<const uint8_t *>(va);
@@ -112,6 +72,8 @@ DmaMem *mem_of_cpu(const void *va, size_t *off) {
   return m;
 }
 
+}  // namespace
+
 DmaMem *mem_of_pa(uint64_t pa, size_t *off) {
   auto it = g_mem_by_pa.upper_bound(pa);
   if (it == g_mem_by_pa.begin()) return nullptr;
@@ -121,6 +83,8 @@ DmaMem *mem_of_pa(uint64_t pa, size_t *off) {
   *off = pa - m->pa;
   return m;
 }
+
+namespace {
 
 bool is_bound(uint64_t pa, uint64_t len) {
   // Bound ranges may overlap and abut: walk forward from the last one starting at or before pa.
@@ -147,78 +111,6 @@ void bound_add(uint64_t pa, uint64_t len) {
 void bound_remove(uint64_t pa) {
   auto it = g_bound.find(pa);
   if (it != g_bound.end() && --it->second.second == 0) g_bound.erase(it);
-}
-
-// ThreadSanitizer: a device's accesses to memory it shares with the driver (its bus-master
-// copies, and the sync audit looking at or updating the driver's view, whoever calls the sync)
-// are DMA, not CPU threads racing; their ordering against the driver is what the sync audit
-// checks. TSan is told to ignore them.
-#if defined(__SANITIZE_THREAD__)
-#define FK_TSAN 1
-#elif defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define FK_TSAN 1
-#endif
-#endif
-#ifdef FK_TSAN
-extern "C" {
-void AnnotateIgnoreReadsBegin(const char *file, int line);
-void AnnotateIgnoreReadsEnd(const char *file, int line);
-void AnnotateIgnoreWritesBegin(const char *file, int line);
-void AnnotateIgnoreWritesEnd(const char *file, int line);
-}
-struct DeviceAccessScope {
-  DeviceAccessScope() {
-    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
-    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
-  }
-  ~DeviceAccessScope() {
-    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
-    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
-  }
-};
-#else
-struct DeviceAccessScope {
-  DeviceAccessScope() {}  // user-provided: no unused-variable warning
-};
-#endif
-
-void report_sync(DmaMem *m, const std::string &text) {
-  if (m->sync_reports++ < 16) report_violation("sync", text);
-}
-
-// Apply a sync to [off, off+len) of sync-audit memory. Called with g_dma_mu held.
-void audit_sync(DmaMem *m, size_t off, size_t len, bool fordev) {
-  DeviceAccessScope device;
-  size_t both = 0, first_both = 0;
-  for (size_t i = off; i < off + len; i++) {
-    // Read each device byte once: a device such as QEMU writes the arena from another process
-    // at any time, and two reads could see two values (cpu != last afterwards, reported later
-    // as a driver write). Regression: tests/suites/driver_on_qemu SyncAuditToleratesConcurrentDeviceWrites.
-    uint8_t dev = __atomic_load_n(&m->dev[i], __ATOMIC_RELAXED);
-    bool cpu_changed = m->cpu[i] != m->last[i];
-    bool dev_changed = dev != m->last[i];
-    if (cpu_changed && dev_changed) {
-      if (both++ == 0) first_both = i;
-    }
-    if (fordev && cpu_changed) {
-      m->dev[i] = m->cpu[i];
-      m->last[i] = m->cpu[i];
-    } else if (!fordev && dev_changed) {
-      m->cpu[i] = dev;
-      m->last[i] = dev;
-    }
-  }
-  if (both != 0) {
-    char buf[256];
-    snprintf(buf, sizeof buf,
-             fordev ? "ddi_dma_sync(FORDEV) over %zu byte(s) the device wrote (first at offset "
-                      "%zu of DMA memory pa 0x%llx) that were not synced FORCPU first"
-                    : "ddi_dma_sync(FORCPU) discards %zu byte(s) the driver wrote (first at "
-                      "offset %zu of DMA memory pa 0x%llx) without ddi_dma_sync(FORDEV)",
-             both, first_both, (unsigned long long)m->pa);
-    report_sync(m, buf);
-  }
 }
 
 // Copy [off, off+len) of the object (clipped to the current window) to or from the window's
@@ -506,66 +398,6 @@ __attribute__((no_sanitize_address)) static void device_copy(uint8_t *dst, const
   for (size_t i = 0; i < n; i++) d[i] = s[i];
 }
 
-// The suspect's memory if its byte is still unsynced (null once synced or freed). g_dma_mu held.
-static DmaMem *unsynced_locked(const Suspect &s) {
-  DeviceAccessScope device;
-  size_t off;
-  DmaMem *m = mem_of_pa(s.mem_pa, &off);
-  if (m == nullptr || m->serial != s.mem_serial) return nullptr;  // freed since
-  return m->cpu[s.off] != m->last[s.off] ? m : nullptr;
-}
-
-// Reports the suspect if its byte is still unsynced. g_dma_mu held.
-static void settle_locked(const Suspect &s) {
-  if (DmaMem *m = unsynced_locked(s)) report_sync(m, s.text);
-}
-
-// Device reads found unsynced bytes: wait for the kmutexes held now, or judge at once.
-static void defer_suspects(std::vector<Suspect> &found) {
-  std::vector<uint64_t> held = held_mutex_serials();
-  std::lock_guard<std::mutex> sk(g_suspect_mu);
-  for (Suspect &s : found) {
-    if (held.empty()) {
-      // No lock held: unsynced now means unsynced for good, unless a writer has just entered
-      // its lock (then wait for that one).
-      {
-        std::lock_guard<std::mutex> lk(g_dma_mu);
-        if (unsynced_locked(s) == nullptr) continue;
-      }
-      held = held_mutex_serials();
-      if (held.empty()) {
-        std::lock_guard<std::mutex> lk(g_dma_mu);
-        settle_locked(s);
-        continue;
-      }
-    }
-    s.holders = held;
-    g_suspects.push_back(std::move(s));
-  }
-  g_have_suspects = !g_suspects.empty();
-}
-
-bool sync_audit_waiting() { return g_have_suspects.load(std::memory_order_acquire); }
-
-void sync_audit_mutex_released(uint64_t serial) {
-  if (!g_have_suspects.load(std::memory_order_acquire)) return;
-  std::lock_guard<std::mutex> sk(g_suspect_mu);
-  for (auto it = g_suspects.begin(); it != g_suspects.end();) {
-    auto &h = it->holders;
-    h.erase(std::remove(h.begin(), h.end(), serial), h.end());
-    if (h.empty()) {
-      {
-        std::lock_guard<std::mutex> lk(g_dma_mu);
-        settle_locked(*it);
-      }
-      it = g_suspects.erase(it);
-    } else {
-      ++it;
-    }
-  }
-  g_have_suspects = !g_suspects.empty();
-}
-
 static bool dma_access_locked(uint64_t pa, uint8_t *buf, size_t len, bool write,
                               std::vector<Suspect> *suspects);
 
@@ -639,14 +471,7 @@ bool dma_write(uint64_t pa, const void *buf, size_t len) {
 }
 
 void dma_fini() {
-  {
-    // Verdicts still waiting (a lock never released): judge them now.
-    std::lock_guard<std::mutex> sk(g_suspect_mu);
-    std::lock_guard<std::mutex> lk(g_dma_mu);
-    for (const Suspect &s : g_suspects) settle_locked(s);
-    g_suspects.clear();
-    g_have_suspects = false;
-  }
+  sync_audit_fini();
   std::lock_guard<std::mutex> lk(g_dma_mu);
   g_mem_by_pa.clear();
   g_mem_by_cpu.clear();

@@ -206,10 +206,74 @@ bool taskqs_idle();
 bool taskqs_blocked();  // every running task waits in a kernel primitive
 
 // ---- DMA (fk_dma.cc) ----
+struct DmaMem {
+  uint8_t *dev = nullptr;  // arena memory (what the device sees)
+  uint8_t *cpu = nullptr;  // what the driver sees (== dev unless sync audit)
+  uint64_t pa = 0;
+  size_t len = 0;
+  std::vector<uint8_t> last;  // L (sync audit)
+  ddi_dma_handle_t handle = nullptr;
+  int sync_reports = 0;
+  uint64_t serial = 0;  // unique for the process's life
+};
+
+extern std::mutex g_dma_mu;  // DMA memory, bindings and the sync audit's state
+// The sync-audit DMA memory holding device address pa, and the offset of pa in it (null if none).
+// g_dma_mu held.
+DmaMem *mem_of_pa(uint64_t pa, size_t *off);
+// ThreadSanitizer: a device's accesses to memory it shares with the driver (its bus-master
+// copies, and the sync audit looking at or updating the driver's view, whoever calls the sync)
+// are DMA, not CPU threads racing; their ordering against the driver is what the sync audit
+// checks. TSan is told to ignore them.
+#if defined(__SANITIZE_THREAD__)
+#define FK_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define FK_TSAN 1
+#endif
+#endif
+#ifdef FK_TSAN
+extern "C" {
+void AnnotateIgnoreReadsBegin(const char *file, int line);
+void AnnotateIgnoreReadsEnd(const char *file, int line);
+void AnnotateIgnoreWritesBegin(const char *file, int line);
+void AnnotateIgnoreWritesEnd(const char *file, int line);
+}
+struct DeviceAccessScope {
+  DeviceAccessScope() {
+    AnnotateIgnoreReadsBegin(__FILE__, __LINE__);
+    AnnotateIgnoreWritesBegin(__FILE__, __LINE__);
+  }
+  ~DeviceAccessScope() {
+    AnnotateIgnoreWritesEnd(__FILE__, __LINE__);
+    AnnotateIgnoreReadsEnd(__FILE__, __LINE__);
+  }
+};
+#else
+struct DeviceAccessScope {
+  DeviceAccessScope() {}  // user-provided: no unused-variable warning
+};
+#endif
+
 bool dma_read(uint64_t pa, void *buf, size_t len);
 bool dma_write(uint64_t pa, const void *buf, size_t len);
 uint64_t dma_va_to_pa(const void *va);  // shadow memory (sync audit) or arena
 void dma_fini();
+
+// ---- sync audit (fk_sync_audit.cc) ----
+// A device read of bytes the driver changed and had not synced: settled once the kmutexes held
+// at the read are all released (see fk_sync_audit.cc).
+struct Suspect {
+  uint64_t mem_pa, mem_serial;
+  size_t off;  // first unsynced byte
+  std::string text;
+  std::vector<uint64_t> holders;  // kmutex serials still to be released
+};
+// Apply a sync to [off, off+len) of sync-audit memory. Called with g_dma_mu held.
+void audit_sync(DmaMem *m, size_t off, size_t len, bool fordev);
+// Device reads found unsynced bytes: wait for the kmutexes held now, or judge at once.
+void defer_suspects(std::vector<Suspect> &found);
+void sync_audit_fini();  // judges the suspicions still waiting (dma_fini)
 // The kmutex with this serial was released (mutex_exit, mutex_destroy): settles the sync
 // audit's suspicions that waited for it.
 void sync_audit_mutex_released(uint64_t serial);
