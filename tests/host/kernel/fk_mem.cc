@@ -22,8 +22,8 @@
 // AddressSanitizer: memory of the anonymous arena that is not allocated (never allocated, or
 // freed) is poisoned, so a driver touching kmem or DMA memory after kmem_free or
 // ddi_dma_mem_free - or past the end of a kmem buffer - is reported by ASan at the faulting
-// access (tests/suites/robustness/planted_uaf_test.cc proves it). File-backed arenas (QEMU guest RAM) are not
-// poisoned: the QEMU backend's helpers use guest memory the kernel never allocated.
+// access (tests/suites/robustness/planted_uaf_test.cc proves it). File-backed arenas (QEMU guest
+// RAM) are not poisoned: the QEMU backend's helpers use guest memory the kernel never allocated.
 #if defined(__SANITIZE_ADDRESS__)
 #define FK_ASAN 1
 #elif defined(__has_feature)

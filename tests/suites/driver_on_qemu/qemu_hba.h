@@ -1,8 +1,8 @@
 // Integration-test fixture: the unmodified pvscsi driver on the userland kernel,
 // driving QEMU's pvscsi device model with real disk images.
 //
-// QemuHba starts QEMU (tests/devices/qemu), boots the kernel with QEMU's guest RAM as its arena and the
-// real clock, loads the driver with driver/pvscsi.conf, and adds the PCI node through a
+// QemuHba starts QEMU (tests/devices/qemu), boots the kernel with QEMU's guest RAM as its arena and
+// the real clock, loads the driver with driver/pvscsi.conf, and adds the PCI node through a
 // TapDevice (tap_device.h). QemuTest (a gtest fixture) owns one QemuHba per test and, at the
 // end, detaches, shuts down, stops QEMU and fails the test on any leak, kernel or SCSA
 // violation, console warning not allowed by the test, or anything QEMU left behind (its

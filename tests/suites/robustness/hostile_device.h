@@ -1,9 +1,9 @@
-// A hostile PVSCSI device for robustness tests: the mock device (tests/devices/mock) behind a decorator
-// that lets a test (or a fuzzer) play the device against the driver. It watches the command
-// protocol to learn where the driver put its rings and its CONFIG buffer, and can then write
-// arbitrary bytes into the RingsState page, the completion ring, the message ring and the CONFIG
-// page, override COMMAND_STATUS, and raise interrupts - everything a broken or malicious device
-// could do. Host-side test code.
+// A hostile PVSCSI device for robustness tests: the mock device (tests/devices/mock) behind a
+// decorator that lets a test (or a fuzzer) play the device against the driver. It watches the
+// command protocol to learn where the driver put its rings and its CONFIG buffer, and can then
+// write arbitrary bytes into the RingsState page, the completion ring, the message ring and the
+// CONFIG page, override COMMAND_STATUS, and raise interrupts - everything a broken or malicious
+// device could do. Host-side test code.
 #pragma once
 
 #include <cstdint>

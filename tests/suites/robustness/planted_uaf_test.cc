@@ -1,6 +1,6 @@
 // The userland kernel's arena poisons unallocated and freed memory for AddressSanitizer
-// (tests/host/kernel/fk_mem.cc): a use-after-free of kmem memory, a kmem overrun and a touch of freed
-// DMA memory are caught at the faulting access. Each is planted in a child process (a death
+// (tests/host/kernel/fk_mem.cc): a use-after-free of kmem memory, a kmem overrun and a touch of
+// freed DMA memory are caught at the faulting access. Each is planted in a child process (a death
 // test) that must die with ASan's report. Without ASan these tests are skipped.
 #include <sys/kmem.h>
 #include <sys/sunddi.h>

@@ -224,8 +224,8 @@ int main(int argc, char **argv) {
     r.info["load_average_at_start"] = l1 + " " + l5 + " " + l15;
   }
   r.info["device_model"] =
-      "mock profiles as defined in tests/devices/mock/mock_config.cc (vmware: polls while busy every "
-      "50 us, adaptive request-call threshold 8 while >= 4 requests are in the device, one "
+      "mock profiles as defined in tests/devices/mock/mock_config.cc (vmware: polls while busy "
+      "every 50 us, adaptive request-call threshold 8 while >= 4 requests are in the device, one "
       "interrupt per 10 us coalescing window; qemu: kick-only, no threshold), latency 100 us + "
       "uniform 0..100 us, virtual clock";
   r.info["always_kick_baseline"] =

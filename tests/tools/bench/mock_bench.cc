@@ -53,8 +53,8 @@ pvscsi_mock::Config with_disks(pvscsi_mock::Config cfg, unsigned ntargets, uint6
 
 }  // namespace
 
-// The profiles exactly as tests/devices/mock defines them (VMware-like: polls while busy every 50 us,
-// adaptive threshold 8 while >= 4 requests are in the device, interrupts coalesced to one per
+// The profiles exactly as tests/devices/mock defines them (VMware-like: polls while busy every 50
+// us, adaptive threshold 8 while >= 4 requests are in the device, interrupts coalesced to one per
 // 10 us, no completion batching; QEMU-like: kick-only, no threshold, no coalescing), plus a
 // device latency of 100 us + uniform 0..100 us (a local SSD datastore), seeded.
 pvscsi_mock::Config bench_device(Profile p, int64_t latency_ns, int64_t jitter_ns) {

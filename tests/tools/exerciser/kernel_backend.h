@@ -1,5 +1,5 @@
-// The real system under test: the userland illumos kernel (tests/host/kernel) with the pvscsi driver
-// loaded, attached to a device (the mock, or QEMU's pvscsi), and the target client
+// The real system under test: the userland illumos kernel (tests/host/kernel) with the pvscsi
+// driver loaded, attached to a device (the mock, or QEMU's pvscsi), and the target client
 // (tests/host/client) issuing the I/O - one client queue per LUN.
 #pragma once
 
