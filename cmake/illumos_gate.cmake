@@ -28,7 +28,7 @@ function(pvscsi_add_gate_build_tests python)
     add_test(NAME module_gate_build_${arch}
              COMMAND bash ${script} --arch ${arch} --gate ${gate}
                      --out ${CMAKE_BINARY_DIR}/gate/${arch} --python ${python})
-    set_tests_properties(module_gate_build_${arch} PROPERTIES LABELS module
+    set_tests_properties(module_gate_build_${arch} PROPERTIES LABELS "suites;module"
                          SKIP_RETURN_CODE 77)
   endforeach()
 endfunction()

@@ -153,7 +153,7 @@ function(pvscsi_add_kernel_module)
                  COMMAND ${CMAKE_COMMAND} -E echo
                          "missing ${arch} toolchain (${missing}): run scripts/setup.sh")
         set_tests_properties(${M_NAME}_module_check_${arch} PROPERTIES WILL_FAIL TRUE
-                             LABELS module)
+                             LABELS "suites;module")
       endif()
       continue()
     endif()
@@ -191,7 +191,7 @@ function(pvscsi_add_kernel_module)
                COMMAND ${PVSCSI_MODULE_PYTHON} ${PVSCSI_MODULE_CHECK_SCRIPT}
                        --allowlist ${M_ALLOWLIST} --arch ${arch}
                        --readelf ${readelf} --objdump ${objdump} ${module})
-      set_tests_properties(${M_NAME}_module_check_${arch} PROPERTIES LABELS module)
+      set_tests_properties(${M_NAME}_module_check_${arch} PROPERTIES LABELS "suites;module")
     endif()
   endforeach()
 

@@ -17,9 +17,9 @@ BUILD=${1:-$ROOT/build/bench}
 JOBS=${JOBS:-2}
 
 cmake -S "$ROOT" -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DPVSCSI_PARTS="tests/kernel;tests/mock;tests/qemu;driver;tests/bench" >/dev/null
+  -DPVSCSI_PARTS="tests/host;tests/devices/mock;tests/devices/qemu;driver;tests/tools/bench" >/dev/null
 ninja -C "$BUILD" -j "$JOBS" pvscsi_bench
 
-"$BUILD/tests/bench/pvscsi_bench" --json "$BUILD/bench-results.json" "$@" \
+"$BUILD/tests/tools/bench/pvscsi_bench" --json "$BUILD/bench-results.json" "$@" \
   | tee "$BUILD/bench-results.md"
 echo "wrote $BUILD/bench-results.json and $BUILD/bench-results.md" >&2

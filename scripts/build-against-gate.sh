@@ -230,5 +230,5 @@ if [ -z "$probes" ] || echo "$probes" | grep -qv '^__dtrace_probe_'; then
   echo "build-against-gate: $arch: FAILED: SDT probes missing or C++-mangled" >&2
   exit 1
 fi
-exec "$python" "$root/scripts/check-module.py" --allowlist "$root/tests/module/ddi-allowlist.txt" \
+exec "$python" "$root/scripts/check-module.py" --allowlist "$root/tests/suites/module/ddi-allowlist.txt" \
   --arch "$arch" --kernel-provides-runtime --readelf "$readelf" --objdump "$objdump" "$module"

@@ -2,7 +2,7 @@
 """DDI compliance check for an illumos kernel module object (a relocatable ELF from `ld -r`).
 
 Usage:
-    python3 scripts/check-module.py --allowlist tests/module/ddi-allowlist.txt \
+    python3 scripts/check-module.py --allowlist tests/suites/module/ddi-allowlist.txt \
         [--arch amd64|aarch64] [--kernel-provides-runtime] OBJECT...
 
 The object fails the check when it

@@ -12,6 +12,6 @@ echo "demo: configuring (preset default) and building pvscsi-exercise ..." >&2
 cmake --preset default --log-level=WARNING >/dev/null
 cmake --build --preset default --target pvscsi-exercise >&2
 
-exe=build/default/tests/exerciser/pvscsi-exercise
+exe=build/default/tests/tools/exerciser/pvscsi-exercise
 echo "demo: $exe $*" >&2
 exec "$exe" "$@"

@@ -19,7 +19,7 @@ the headers whose name appears in the driver's sources. It then records, per arc
   - constant: its integer value;
 evaluating sizes, offsets and values by compiling a probe against the gate's headers with the
 architecture's gcc and the kernel flags (scripts/build-against-gate.sh) and reading them from
-the assembly. The manifest (tests/module/compat-facts.json) holds these facts as data.
+the assembly. The manifest (tests/suites/module/compat-facts.json) holds these facts as data.
 
 check (CI, no gate needed) compiles one static_assert per fact against driver/compat with the
 kernel-module flags (cmake/module.cmake): decltype(fn) is the same type as the header's
@@ -40,7 +40,7 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_MANIFEST = ROOT / "tests" / "module" / "compat-facts.json"
+DEFAULT_MANIFEST = ROOT / "tests" / "suites" / "module" / "compat-facts.json"
 
 ARCH = {
     # arch: (clang target, uts directory, gcc names, the kernel defines beyond the common ones)

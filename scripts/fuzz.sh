@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# Fuzzes the driver with a hostile device (tests/fuzz, libFuzzer + ASan/UBSan).
+# Fuzzes the driver with a hostile device (tests/suites/robustness, libFuzzer + ASan/UBSan).
 #   scripts/fuzz.sh [--seconds N] [--work DIR] [--binary PATH] [--jobs N] [--keep-going]
 #                   [-- libFuzzer flags]
 # Builds the "fuzz" preset unless --binary is given, copies the checked-in seed corpus into the
 # work directory (default build/fuzz/work: the seeds stay untouched), fuzzes for N seconds
 # (default 1800) and prints libFuzzer's final statistics and the driver functions covered.
 # Crash reproducers land in the work directory (crash-*, timeout-*); replay one with
-#   build/fuzz/tests/fuzz/pvscsi_fuzz_replay FILE
+#   build/fuzz/tests/suites/robustness/pvscsi_fuzz_replay FILE
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds=1800
@@ -29,11 +29,11 @@ done
 if [ -z "$binary" ]; then
   cmake --preset fuzz >/dev/null
   cmake --build --preset fuzz --target pvscsi_fuzz pvscsi_fuzz_replay
-  binary="$root/build/fuzz/tests/fuzz/pvscsi_fuzz"
+  binary="$root/build/fuzz/tests/suites/robustness/pvscsi_fuzz"
 fi
 mkdir -p "$work/corpus"
 work="$(cd "$work" && pwd)"  # libFuzzer runs inside it: a relative path would no longer resolve
-cp -n "$root"/tests/fuzz/corpus/* "$work/corpus/" 2>/dev/null || true
+cp -n "$root"/tests/suites/robustness/corpus/* "$work/corpus/" 2>/dev/null || true
 cd "$work"
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0}:abort_on_error=1"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"

@@ -9,7 +9,7 @@
 #   scripts/sanitize.sh [loaded|asan|tsan|fuzz]...   (default: asan tsan)
 # Any sanitizer report fails the test that produced it (halt_on_error / abort_on_error), so a
 # green run means zero findings. The kernel arena poisons free kmem and DMA memory under ASan
-# (tests/kernel/fk_mem.cc); tests/fuzz/planted_uaf_test.cc proves a use-after-free is caught.
+# (tests/host/kernel/fk_mem.cc); tests/suites/robustness/planted_uaf_test.cc proves a use-after-free is caught.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh  # idempotent: clang, valgrind, qemu and the rest

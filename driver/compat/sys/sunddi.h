@@ -27,7 +27,7 @@
  * The attribute arguments of ddi_regs_map_setup, ddi_dma_alloc_handle and ddi_dma_mem_alloc are
  * `const` in the DDI of illumos-gate's arm64-gate branch (the aarch64 build's headers) and not
  * at the illumos-gate revision the amd64 build follows; compat declares each as its tree does
- * (tests/module/compat-facts.json). Passing a non-const attribute works with both.
+ * (tests/suites/module/compat-facts.json). Passing a non-const attribute works with both.
  */
 #if defined(__aarch64__)
 #define _COMPAT_DDI_ATTR_CONST const

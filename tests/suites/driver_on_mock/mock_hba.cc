@@ -1,0 +1,166 @@
+#include "mock_hba.h"
+
+#include <sys/sunddi.h>
+
+#include <fstream>
+#include <sstream>
+
+// The driver's _init, renamed in the host build (driver/CMakeLists.txt); referencing it pulls
+// the driver into the link.
+extern "C" int fk_module_init(void);
+
+// A global the linker must keep, so the driver's objects are always in the executable.
+int (*pvt_driver_entry)(void) __attribute__((used)) = fk_module_init;
+
+namespace driver_on_mock {
+
+namespace {
+
+std::string read_file(const std::string &path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+pvscsi_mock::Config mock_config(pvscsi_mock::Profile profile, std::vector<uint32_t> targets,
+                                unsigned nluns, uint64_t blocks, uint32_t block_size) {
+  auto cfg = pvscsi_mock::Config::for_profile(profile);
+  cfg.power_on_unit_attention = false;
+  cfg.targets.clear();
+  uint32_t highest = 0;
+  for (uint32_t t : targets) {
+    pvscsi_mock::TargetSpec spec;
+    spec.id = t;
+    spec.luns.clear();
+    for (unsigned l = 0; l < nluns; l++) {
+      pvscsi_mock::LunSpec lun;
+      lun.lun = uint16_t(l);
+      lun.blocks = blocks;
+      lun.block_size = block_size;
+      spec.luns.push_back(lun);
+    }
+    cfg.targets.push_back(spec);
+    if (t > highest) highest = t;
+  }
+  if (highest >= cfg.max_targets) cfg.max_targets = highest + 1;
+  return cfg;
+}
+
+Hba::Hba(const pvscsi_mock::Config &cfg) : dev_(new pvscsi_mock::MockDevice(cfg)) {
+  dip_ = fk::add_pci_node(dev_.get());
+}
+
+Hba::~Hba() {
+  if (attached_) detach();
+  if (dip_ != nullptr) fk::remove_node(dip_);
+}
+
+int Hba::attach_hba_only() {
+  int rc = fk::attach(dip_);
+  attached_ = rc == DDI_SUCCESS;
+  if (!attached_ && getenv("PVSCSI_TEST_VERBOSE") != nullptr)
+    for (const auto &m : fk::console()) fprintf(stderr, "console: %s\n", m.text.c_str());
+  return rc;
+}
+
+int Hba::attach() {
+  int rc = attach_hba_only();
+  if (rc != DDI_SUCCESS) return rc;
+  (void)fk::client::discover(dip_);
+  return rc;
+}
+
+int Hba::detach() {
+  fk::client::settle();
+  if (fk::scsa::unconfig_iports(dip_) != DDI_SUCCESS) return DDI_FAILURE;
+  int rc = fk::detach(dip_);
+  if (rc == DDI_SUCCESS) attached_ = false;
+  return rc;
+}
+
+int Hba::instance() const { return ddi_get_instance(dip_); }
+
+uint64_t Hba::stat(const std::string &name) const {
+  auto v = fk::kstat_value("pvscsi", instance(), "stats", name);
+  EXPECT_TRUE(v.has_value()) << "no kstat " << name;
+  return v.value_or(0);
+}
+
+std::vector<fk::client::LunRef> Hba::luns() {
+  // Let every consequence of what the device did play out: its scheduled work (interrupts,
+  // coalesced), the interrupt threads, the driver's discovery task, the target map's settle
+  // time and the framework's LUN scans.
+  for (int i = 0; i < 3; i++) {
+    fk::advance(1000000);
+    fk::drain();
+    fk::client::settle();
+  }
+  return fk::client::discover(dip_);
+}
+
+scsi_device *Hba::lun(uint32_t target, uint64_t lun) {
+  char addr[16];
+  snprintf(addr, sizeof(addr), "%x", target);
+  for (const auto &l : luns())
+    if (l.target == addr && l.lun == lun) return l.sd;
+  return nullptr;
+}
+
+void DriverTest::SetUp() {
+  fk::scsa::set_dump_mode(false);  // a test that stopped half-way may have left it on
+  KernelOptions ko = kernel_options();
+  fk::Options o;
+  o.sync_audit = ko.sync_audit;
+  o.clock = ko.clock;
+  fk::boot(o);
+  std::string err = fk::load_driver_conf(read_file(PVSCSI_CONF_PATH));
+  ASSERT_EQ(err, "") << "pvscsi.conf: " << err;
+  ASSERT_EQ(fk::load_driver("pvscsi"), 0);
+}
+
+void DriverTest::TearDown() {
+  if (fk::booted()) {
+    EXPECT_EQ(fk::unload_driver(), 0);
+    fk::shutdown();
+  }
+  for (const auto &l : fk::leaks())
+    ADD_FAILURE() << "leak: " << l.kind << " " << l.size << " at " << l.site;
+  for (const auto &v : fk::violations()) {
+    bool allowed = false;
+    for (const auto &k : allowed_violations_) allowed = allowed || k == v.kind;
+    if (!allowed) ADD_FAILURE() << "violation (" << v.kind << "): " << v.text;
+  }
+}
+
+std::string profile_name(const ::testing::TestParamInfo<pvscsi_mock::Profile> &info) {
+  return info.param == pvscsi_mock::Profile::kVmware ? "vmware" : "qemu";
+}
+
+static uint32_t pattern_word(uint64_t seed, uint64_t lba, uint64_t word) {
+  uint64_t x = seed * 0x9E3779B97F4A7C15ull ^ (lba << 20) ^ word;
+  x ^= x >> 33;
+  x *= 0xff51afd7ed558ccdull;
+  x ^= x >> 33;
+  return uint32_t(x);
+}
+
+void fill_pattern(uint8_t *buf, size_t len, uint64_t seed, uint64_t lba, uint32_t block_size) {
+  for (size_t off = 0; off + 4 <= len; off += 4) {
+    uint32_t w = pattern_word(seed, lba + off / block_size, (off % block_size) / 4);
+    memcpy(buf + off, &w, 4);
+  }
+}
+
+bool check_pattern(const uint8_t *buf, size_t len, uint64_t seed, uint64_t lba,
+                   uint32_t block_size) {
+  for (size_t off = 0; off + 4 <= len; off += 4) {
+    uint32_t w = pattern_word(seed, lba + off / block_size, (off % block_size) / 4), got;
+    memcpy(&got, buf + off, 4);
+    if (got != w) return false;
+  }
+  return true;
+}
+
+}  // namespace driver_on_mock

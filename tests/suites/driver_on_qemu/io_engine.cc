@@ -1,0 +1,407 @@
+#include "io_engine.h"
+
+#include <sys/kmem.h>
+#include <sys/scsi/scsi.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "cdb.h"
+#include "fk.h"
+
+namespace driver_on_qemu {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+}  // namespace
+
+struct IoEngine::Io {
+  IoEngine *eng;
+  unsigned target;
+  scsi_device *sd;
+  bool write;
+  uint64_t lba;
+  uint32_t nblocks;
+  uint32_t bs;
+  uint32_t version;
+  size_t len;
+  uint8_t *buf = nullptr;
+  scsi_pkt *pkt = nullptr;
+  struct buf *bp = nullptr;
+  int completions = 0;
+  uchar_t reason = 0, status = 0;
+  uint_t state = 0, statistics = 0;
+  fk::client::Sense sense;
+  Clock::time_point submitted;
+  std::string describe() const {
+    char b[160];
+    snprintf(b, sizeof(b), "%s target %u lba %llu blocks %u (%zu bytes)", write ? "WRITE" : "READ",
+             target, static_cast<unsigned long long>(lba), nblocks, len);
+    return b;
+  }
+};
+
+IoEngine::IoEngine(uint64_t seed) : rng_(seed), oracle_(512) {
+  fk::scsa::register_target_driver(this);
+}
+
+IoEngine::~IoEngine() {
+  if (!wait_idle(std::chrono::milliseconds(5000)))
+    ADD_FAILURE() << "IoEngine destroyed with " << outstanding() << " packets outstanding";
+  fk::scsa::unregister_target_driver(this);
+}
+
+void IoEngine::add_disk(const Disk &d) {
+  std::lock_guard<std::mutex> g(mu_);
+  DiskState &s = disks_[d.target];
+  s.disk = d;
+  s.online = true;
+}
+
+IoEngine::DiskState *IoEngine::find(unsigned target) {
+  auto it = disks_.find(target);
+  return it == disks_.end() ? nullptr : &it->second;
+}
+
+IoEngine::DiskState *IoEngine::find_sd(const scsi_device *sd) {
+  for (auto &[t, d] : disks_)
+    if (d.disk.sd == sd) return &d;
+  return nullptr;
+}
+
+bool IoEngine::overlaps(const DiskState &d, uint64_t lba, uint32_t n) const {
+  for (const auto &[l, c] : d.busy_ranges)
+    if (lba < l + c && l < lba + n) return true;
+  return false;
+}
+
+void IoEngine::lun_online(const fk::scsa::LunInfo &) {}
+
+void IoEngine::lun_offline(const fk::scsa::LunInfo &lun) {
+  std::unique_lock<std::mutex> g(mu_);
+  DiskState *d = find_sd(lun.sd);
+  if (d == nullptr) return;
+  d->online = false;
+  if (!cv_.wait_for(g, std::chrono::seconds(15), [d] { return d->inflight == 0; }))
+    errors_.push_back("LUN " + lun.unit_address + " went offline with " +
+                      std::to_string(d->inflight) + " packets never completed");
+  d->disk.sd = nullptr;
+}
+
+void IoEngine::on_complete(scsi_pkt *pkt) {
+  Io *io = *static_cast<Io **>(pkt->pkt_private);
+  IoEngine *e = io->eng;
+  {
+    std::lock_guard<std::mutex> g(e->mu_);
+    if (++io->completions > 1) {
+      e->errors_.push_back("double completion: " + io->describe());
+      return;
+    }
+    io->reason = pkt->pkt_reason;
+    io->status = pkt->pkt_scbp[0] & STATUS_MASK;
+    io->state = pkt->pkt_state;
+    io->statistics = pkt->pkt_statistics;
+    if (pkt->pkt_state & STATE_ARQ_DONE) {
+      const auto *arq = reinterpret_cast<const struct scsi_arq_status *>(pkt->pkt_scbp);
+      io->sense = fk::client::parse_sense(reinterpret_cast<const uint8_t *>(&arq->sts_sensedata),
+                                          sizeof(arq->sts_sensedata));
+    }
+  }
+  // As sd: the packet is freed in its completion, so a LUN can go offline right after.
+  scsi_destroy_pkt(pkt);
+  io->pkt = nullptr;
+  freerbuf(io->bp);
+  io->bp = nullptr;
+  std::lock_guard<std::mutex> g(e->mu_);
+  e->finish(io);
+}
+
+// mu_ held: the packet is back (completed or never transported).
+void IoEngine::finish(Io *io) {
+  if (DiskState *d = find(io->target)) {
+    d->inflight--;
+    auto &r = d->busy_ranges;
+    for (auto it = r.begin(); it != r.end(); ++it)
+      if (it->first == io->lba && it->second == io->nblocks) {
+        r.erase(it);
+        break;
+      }
+  }
+  outstanding_.erase(io);
+  done_.push_back(io);
+  cv_.notify_all();
+}
+
+bool IoEngine::submit(unsigned target, bool write, uint64_t lba, uint32_t nblocks) {
+  // Depth: wait for room, bounded by the time since the last completion.
+  auto last = Clock::now();
+  for (;;) {
+    size_t n = reap();
+    if (n > 0) last = Clock::now();
+    {
+      std::unique_lock<std::mutex> g(mu_);
+      if (outstanding_.size() < depth_) break;
+      cv_.wait_for(g, std::chrono::milliseconds(2));
+    }
+    if (Clock::now() - last > std::chrono::seconds(10)) {
+      std::lock_guard<std::mutex> g(mu_);
+      errors_.push_back("no completion for 10 s with " + std::to_string(outstanding_.size()) +
+                        " outstanding (submit blocked)");
+      return false;
+    }
+  }
+  auto *io = new Io();
+  io->eng = this;
+  io->target = target;
+  io->write = write;
+  io->lba = lba;
+  io->nblocks = nblocks;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    DiskState *d = find(target);
+    if (d == nullptr || !d->online || d->disk.sd == nullptr) {
+      stats_.rejected++;
+      delete io;
+      return false;
+    }
+    d->inflight++;
+    d->busy_ranges.emplace_back(lba, nblocks);
+    io->sd = d->disk.sd;
+    io->bs = d->disk.block_size;
+    io->version = write ? d->next_version++ : 0;
+    outstanding_.insert(io);
+  }
+  io->len = size_t(nblocks) * io->bs;
+  io->buf = static_cast<uint8_t *>(kmem_zalloc(io->len, KM_SLEEP));
+  if (write)
+    for (uint32_t i = 0; i < nblocks; i++)
+      fill_block(io->buf + size_t(i) * io->bs, io->bs, target, lba + i, io->version);
+  io->bp = getrbuf(KM_SLEEP);
+  io->bp->b_un.b_addr = reinterpret_cast<caddr_t>(io->buf);
+  io->bp->b_bcount = io->len;
+  io->bp->b_flags = write ? B_WRITE : B_READ;
+  fk::client::Cdb cdb =
+      write ? fk::client::cdb::write(lba, nblocks) : fk::client::cdb::read(lba, nblocks);
+  io->pkt =
+      scsi_init_pkt(&io->sd->sd_address, nullptr, io->bp, cdb.len,
+                    int(sizeof(struct scsi_arq_status)), int(sizeof(Io *)), 0, SLEEP_FUNC, nullptr);
+  auto undo = [&] {
+    if (io->pkt != nullptr) scsi_destroy_pkt(io->pkt);
+    io->pkt = nullptr;
+    freerbuf(io->bp);
+    io->bp = nullptr;
+    std::lock_guard<std::mutex> g(mu_);
+    stats_.rejected++;
+    io->completions = -1;  // not transported: reap() only frees it
+    finish(io);
+  };
+  if (io->pkt == nullptr) {
+    undo();
+    return false;
+  }
+  memcpy(io->pkt->pkt_cdbp, cdb.bytes, size_t(cdb.len));
+  *static_cast<Io **>(io->pkt->pkt_private) = io;
+  io->pkt->pkt_comp = on_complete;
+  io->pkt->pkt_time = pkt_time_;
+  io->pkt->pkt_flags = 0;
+  auto busy_since = Clock::now();
+  for (;;) {
+    io->submitted = Clock::now();
+    int rv = scsi_transport(io->pkt);
+    if (rv == TRAN_ACCEPT) {
+      std::lock_guard<std::mutex> g(mu_);
+      stats_.submitted++;
+      if (fk::va_to_pa(io->buf) >= (1ull << 32)) stats_.high_buffers++;
+      stats_.max_outstanding =
+          std::max<uint32_t>(stats_.max_outstanding, uint32_t(outstanding_.size()));
+      return true;
+    }
+    if (rv != TRAN_BUSY || Clock::now() - busy_since > std::chrono::seconds(5)) {
+      if (rv == TRAN_BUSY) {
+        std::lock_guard<std::mutex> g(mu_);
+        errors_.push_back("TRAN_BUSY for 5 s: " + io->describe());
+      }
+      undo();
+      return false;
+    }
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      stats_.busy++;
+    }
+    if (busy_hook_) busy_hook_();
+    (void)reap();
+    std::this_thread::sleep_for(std::chrono::microseconds(50));
+  }
+}
+
+bool IoEngine::submit_random(unsigned target, uint32_t max_bytes, unsigned write_pct) {
+  uint32_t bs;
+  uint64_t blocks;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    DiskState *d = find(target);
+    if (d == nullptr || !d->online) return false;
+    bs = d->disk.block_size;
+    blocks = d->disk.blocks;
+  }
+  uint32_t max_blocks = std::max<uint32_t>(1, max_bytes / bs);
+  uint32_t n;
+  unsigned kind = unsigned(rng_() % 100);
+  if (kind < 45)
+    n = 1 + uint32_t(rng_() % std::min<uint32_t>(8, max_blocks));
+  else if (kind < 80)
+    n = 1 + uint32_t(rng_() % std::min<uint32_t>(std::max<uint32_t>(1, 65536 / bs), max_blocks));
+  else if (kind < 92)
+    n = 1 + uint32_t(rng_() % max_blocks);
+  else
+    n = max_blocks;  // the driver's maximum transfer
+  bool write = rng_() % 100 < write_pct;
+  for (int attempt = 0; attempt < 40; attempt++) {
+    if (attempt == 20) n = 1;
+    uint64_t lba = rng_() % (blocks - n + 1);
+    bool clash;
+    {
+      std::lock_guard<std::mutex> g(mu_);
+      DiskState *d = find(target);
+      if (d == nullptr) return false;
+      clash = overlaps(*d, lba, n);
+    }
+    if (!clash) return submit(target, write, lba, n);
+  }
+  return true;  // the disk is crowded: nothing submitted this time
+}
+
+unsigned IoEngine::outstanding() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return unsigned(outstanding_.size());
+}
+
+size_t IoEngine::reap() {
+  std::deque<Io *> done;
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    done.swap(done_);
+  }
+  size_t n = 0;
+  for (Io *io : done) {
+    std::lock_guard<std::mutex> g(mu_);
+    if (io->completions > 0) {
+      n++;
+      stats_.completed++;
+      bool ok = io->reason == CMD_CMPLT && io->status == STATUS_GOOD;
+      reasons_[io->reason]++;
+      DiskState *d = find(io->target);
+      const std::string &image = d->disk.image;
+      uint64_t off = io->lba * io->bs;
+      // Blocks never written through the engine start as zeros (a fresh sparse image).
+      for (uint32_t i = 0; i < io->nblocks; i++)
+        if (d->allowed.find(io->lba + i) == d->allowed.end()) {
+          d->allowed[io->lba + i] = {0};
+          if (!image.empty()) oracle_.expect_zero(image, off + uint64_t(i) * io->bs, io->bs);
+        }
+      if (ok) {
+        stats_.ok++;
+        stats_.bytes += io->len;
+        d->ok++;
+      } else {
+        stats_.failed++;
+        d->failed++;
+      }
+      if (io->write) {
+        for (uint32_t i = 0; i < io->nblocks; i++) {
+          auto &a = d->allowed[io->lba + i];
+          if (ok) a.clear();
+          a.insert(io->version);
+        }
+        if (!image.empty()) {
+          if (ok)
+            oracle_.expect(image, off, io->buf, io->len);
+          else
+            oracle_.maybe(image, off, io->buf, io->len);
+        }
+      } else if (ok) {
+        std::vector<uint8_t> want(io->bs);
+        for (uint32_t i = 0; i < io->nblocks; i++) {
+          const uint8_t *got = io->buf + size_t(i) * io->bs;
+          bool match = false;
+          for (uint32_t v : d->allowed[io->lba + i]) {
+            fill_block(want.data(), io->bs, io->target, io->lba + i, v);
+            if (memcmp(want.data(), got, io->bs) == 0) match = true;
+          }
+          stats_.reads_checked++;
+          if (!match && errors_.size() < 50) {
+            uint64_t stamp_lba;
+            uint32_t stamp_ver;
+            memcpy(&stamp_lba, got, 8);
+            memcpy(&stamp_ver, got + 8, 4);
+            errors_.push_back("read of target " + std::to_string(io->target) + " lba " +
+                              std::to_string(io->lba + i) +
+                              ": data matches no version written "
+                              "there (block stamped lba " +
+                              std::to_string(stamp_lba) + " version " + std::to_string(stamp_ver) +
+                              ")");
+          }
+        }
+      }
+    }
+    kmem_free(io->buf, io->len);
+    delete io;
+  }
+  return n;
+}
+
+bool IoEngine::wait_idle(std::chrono::milliseconds bound) {
+  auto last = Clock::now();
+  for (;;) {
+    if (reap() > 0) last = Clock::now();
+    {
+      std::unique_lock<std::mutex> g(mu_);
+      if (outstanding_.empty() && done_.empty()) return true;
+      cv_.wait_for(g, std::chrono::milliseconds(5));
+    }
+    if (Clock::now() - last > bound) return false;
+  }
+}
+
+std::vector<std::string> IoEngine::stuck() const {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<std::string> out;
+  auto now = Clock::now();
+  for (const Io *io : outstanding_) {
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now - io->submitted).count();
+    out.push_back(io->describe() + ", outstanding for " + std::to_string(ms) + " ms");
+  }
+  return out;
+}
+
+IoStats IoEngine::stats() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return stats_;
+}
+
+std::vector<std::string> IoEngine::errors() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return errors_;
+}
+
+std::map<int, uint64_t> IoEngine::reasons() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return reasons_;
+}
+
+uint64_t IoEngine::ok_for(unsigned target) const {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = disks_.find(target);
+  return it == disks_.end() ? 0 : it->second.ok;
+}
+
+uint64_t IoEngine::failed_for(unsigned target) const {
+  std::lock_guard<std::mutex> g(mu_);
+  auto it = disks_.find(target);
+  return it == disks_.end() ? 0 : it->second.failed;
+}
+
+}  // namespace driver_on_qemu
