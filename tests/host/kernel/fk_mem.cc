@@ -23,7 +23,8 @@
 // freed) is poisoned, so a driver touching kmem or DMA memory after kmem_free or
 // ddi_dma_mem_free - or past the end of a kmem buffer - is reported by ASan at the faulting
 // access (tests/suites/robustness/planted_uaf_test.cc proves it). File-backed arenas (QEMU guest
-// RAM) are not poisoned: the QEMU backend's own functions use guest memory the kernel never allocated.
+// RAM) are not poisoned: the QEMU backend's own functions use guest memory the kernel never
+// allocated.
 #if defined(__SANITIZE_ADDRESS__)
 #define FK_ASAN 1
 #elif defined(__has_feature)
