@@ -158,58 +158,61 @@ TEST_F(KernelTest, DrainJumpsOnlyForATaskWaitingForTime) {
   ddi_taskq_destroy(tq);
 }
 
-// A loaded machine (Options::thread_lag_us): a task-queue thread given work, or a thread woken
-// from delay(), a mutex or a condition variable, runs 20 ms of real time later. drain() must not
-// move the clock past such a thread: it is runnable, not waiting for time. (CI failed twice on
-// this: work queued to a thread the host had not run yet counted as "blocked".)
-TEST_F(KernelTest, DrainDoesNotOvertakeARunnableTask) {
-  fk::Options o;
-  o.thread_lag_us = 20000;
-  Boot(o);
-  ddi_taskq_t *tq = ddi_taskq_create(nullptr, "tq", 2, TASKQ_DEFAULTPRI, 0);
-  static std::atomic<int> fired;
-  static std::atomic<int64_t> woke_at;
-  static std::atomic<bool> holding;
-  static kmutex_t mu;
-  static kcondvar_t cv;
-  mutex_init(&mu, nullptr, MUTEX_DRIVER, nullptr);
-  cv_init(&cv, nullptr, CV_DRIVER, nullptr);
-  fired = 0;
-  auto count = [](void *) { fired++; };
-  auto dispatch = [tq](void (*fn)(void *)) {
-    ASSERT_EQ(ddi_taskq_dispatch(tq, fn, nullptr, DDI_SLEEP), DDI_SUCCESS);
-  };
-  // Queued work that no thread has started yet.
+// DrainDoesNotOvertakeARunnableTask's tasks and callouts (plain functions, so the state they
+// share is here) and its steps.
+namespace lag {
+
+ddi_taskq_t *tq;
+std::atomic<int> fired;
+std::atomic<int64_t> woke_at;
+std::atomic<bool> holding;
+kmutex_t mu;
+kcondvar_t cv;
+int64_t base;
+
+void count(void *) { fired++; }
+
+void dispatch(void (*fn)(void *)) {
+  ASSERT_EQ(ddi_taskq_dispatch(tq, fn, nullptr, DDI_SLEEP), DDI_SUCCESS);
+}
+
+// Queued work that no thread has started yet.
+void queued_work() {
   timeout_id_t tid = timeout(count, nullptr, drv_usectohz(500000));
   dispatch([](void *) {});
   fk::drain();
   EXPECT_EQ(fk::now_ns(), 0) << "drain moved the clock past queued work";
   EXPECT_EQ(fired.load(), 0);
   (void)untimeout(tid);
+}
 
-  // Each case starts a task that is woken 1 s from now, with a timeout at 1.5 s that must not
-  // fire before the task has run.
-  int64_t base = 0;
-  auto arm = [&] {
-    base = fk::now_ns();
-    woke_at = -1;
-    (void)timeout(count, nullptr, drv_usectohz(1500000));
-  };
-  auto woken_after_one_second = [&](const char *how, int cases) {
-    fk::drain();
-    EXPECT_EQ(woke_at.load() - base, 1000000000)
-        << "drain moved the clock past a task woken from " << how;
-    fk::advance(1000000000);
-    EXPECT_EQ(fired.load(), cases);
-  };
+// Each wake case starts a task that is woken 1 s from now, with a timeout at 1.5 s that must not
+// fire before the task has run.
+void arm() {
+  base = fk::now_ns();
+  woke_at = -1;
+  (void)timeout(count, nullptr, drv_usectohz(1500000));
+}
+
+void woken_after_one_second(const char *how, int cases) {
+  fk::drain();
+  EXPECT_EQ(woke_at.load() - base, 1000000000)
+      << "drain moved the clock past a task woken from " << how;
+  fk::advance(1000000000);
+  EXPECT_EQ(fired.load(), cases);
+}
+
+void woken_from_delay() {
   arm();
   dispatch([](void *) {
     delay(drv_usectohz(1000000));
     woke_at = fk::now_ns();
   });
   woken_after_one_second("delay()", 1);
+}
 
-  // Woken from mutex_enter() when the holder, which waits 1 s with it, lets go.
+// Woken from mutex_enter() when the holder, which waits 1 s with it, lets go.
+void woken_from_mutex_enter() {
   arm();
   holding = false;
   dispatch([](void *) {
@@ -225,8 +228,10 @@ TEST_F(KernelTest, DrainDoesNotOvertakeARunnableTask) {
     mutex_exit(&mu);
   });
   woken_after_one_second("mutex_enter()", 2);
+}
 
-  // Woken from cv_wait() by a timeout.
+// Woken from cv_wait() by a timeout.
+void woken_from_cv_wait() {
   arm();
   (void)timeout(
       [](void *) {
@@ -242,9 +247,29 @@ TEST_F(KernelTest, DrainDoesNotOvertakeARunnableTask) {
     mutex_exit(&mu);
   });
   woken_after_one_second("cv_wait()", 3);
-  ddi_taskq_destroy(tq);
-  cv_destroy(&cv);
-  mutex_destroy(&mu);
+}
+
+}  // namespace lag
+
+// A loaded machine (Options::thread_lag_us): a task-queue thread given work, or a thread woken
+// from delay(), a mutex or a condition variable, runs 20 ms of real time later. drain() must not
+// move the clock past such a thread: it is runnable, not waiting for time. (CI failed twice on
+// this: work queued to a thread the host had not run yet counted as "blocked".)
+TEST_F(KernelTest, DrainDoesNotOvertakeARunnableTask) {
+  fk::Options o;
+  o.thread_lag_us = 20000;
+  Boot(o);
+  lag::tq = ddi_taskq_create(nullptr, "tq", 2, TASKQ_DEFAULTPRI, 0);
+  mutex_init(&lag::mu, nullptr, MUTEX_DRIVER, nullptr);
+  cv_init(&lag::cv, nullptr, CV_DRIVER, nullptr);
+  lag::fired = 0;
+  lag::queued_work();
+  lag::woken_from_delay();
+  lag::woken_from_mutex_enter();
+  lag::woken_from_cv_wait();
+  ddi_taskq_destroy(lag::tq);
+  cv_destroy(&lag::cv);
+  mutex_destroy(&lag::mu);
 }
 
 // fk::kernel_runnable(), which waiters that move the clock on a real-time heuristic consult: a

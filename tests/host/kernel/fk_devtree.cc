@@ -267,12 +267,22 @@ void set_prop_strings(dev_info_t *dip, const std::string &name,
 
 void set_prop_boolean(dev_info_t *dip, const std::string &name) { set_sys(dip, name, PropValue{}); }
 
-std::string load_driver_conf(const std::string &text) {
-  // Tokenise: identifiers, integers, quoted strings, '=', ',', ';'. Comments start with '#'.
-  std::vector<std::pair<std::string, PropValue>> out;
+namespace {
+
+// A driver.conf(5) parser: entries name=value[,value...]; values are integers or quoted strings,
+// comments start with '#'. Each step returns "" or an error "line N: ...".
+struct ConfParser {
+  const std::string &text;
   size_t i = 0, line = 1;
-  auto err = [&](const std::string &m) { return "line " + std::to_string(line) + ": " + m; };
-  auto skip = [&] {
+
+  explicit ConfParser(const std::string &t) : text(t) {}
+
+  std::string err(const std::string &m) const { return "line " + std::to_string(line) + ": " + m; }
+  bool at_end() const { return i >= text.size(); }
+  bool at(char c) const { return i < text.size() && text[i] == c; }
+
+  // Skips white space and comments, counting lines.
+  void skip() {
     while (i < text.size()) {
       if (text[i] == '\n') {
         line++;
@@ -285,61 +295,88 @@ std::string load_driver_conf(const std::string &text) {
         break;
       }
     }
-  };
-  for (;;) {
-    skip();
-    if (i >= text.size()) break;
+  }
+
+  std::string name(std::string *out) {
     size_t s = i;
     while (i < text.size() && (isalnum(static_cast<unsigned char>(text[i])) || text[i] == '-' ||
                                text[i] == '_' || text[i] == '.' || text[i] == ','))
       i++;
     if (i == s) return err(std::string("expected a property name, found '") + text[i] + "'");
-    std::string name = text.substr(s, i - s);
-    skip();
-    if (i >= text.size() || text[i] != '=') return err("expected '=' after " + name);
-    i++;
-    PropValue v;
-    bool first = true;
-    for (;;) {
+    *out = text.substr(s, i - s);
+    return "";
+  }
+
+  std::string string_value(const std::string &name, bool first, PropValue *v) {
+    size_t e = text.find('"', i + 1);
+    if (e == std::string::npos) return err("unterminated string in " + name);
+    if (!first && v->type != PropValue::Type::kString)
+      return err("mixed strings and integers in " + name);
+    v->type = PropValue::Type::kString;
+    v->strings.push_back(text.substr(i + 1, e - i - 1));
+    i = e + 1;
+    return "";
+  }
+
+  std::string int_value(const std::string &name, bool first, PropValue *v) {
+    size_t e = i;
+    while (e < text.size() && (isalnum(static_cast<unsigned char>(text[e])) || text[e] == '-')) e++;
+    std::string tok = text.substr(i, e - i);
+    char *end = nullptr;
+    long long n = tok.empty() ? 0 : strtoll(tok.c_str(), &end, 0);
+    if (tok.empty() || *end != '\0') return err("bad value '" + tok + "' for " + name);
+    if (!first && v->type != PropValue::Type::kInt)
+      return err("mixed strings and integers in " + name);
+    v->type = PropValue::Type::kInt;
+    v->ints.push_back(n);
+    i = e;
+    return "";
+  }
+
+  // The values after "name=", up to and including the ';'.
+  std::string values(const std::string &name, PropValue *v) {
+    for (bool first = true;; first = false) {
       skip();
-      if (i >= text.size()) return err("unexpected end of file in " + name);
-      if (text[i] == '"') {
-        size_t e = text.find('"', i + 1);
-        if (e == std::string::npos) return err("unterminated string in " + name);
-        if (!first && v.type != PropValue::Type::kString)
-          return err("mixed strings and integers in " + name);
-        v.type = PropValue::Type::kString;
-        v.strings.push_back(text.substr(i + 1, e - i - 1));
-        i = e + 1;
-      } else {
-        size_t e = i;
-        while (e < text.size() && (isalnum(static_cast<unsigned char>(text[e])) || text[e] == '-'))
-          e++;
-        std::string tok = text.substr(i, e - i);
-        char *end = nullptr;
-        long long n = tok.empty() ? 0 : strtoll(tok.c_str(), &end, 0);
-        if (tok.empty() || *end != '\0') return err("bad value '" + tok + "' for " + name);
-        if (!first && v.type != PropValue::Type::kInt)
-          return err("mixed strings and integers in " + name);
-        v.type = PropValue::Type::kInt;
-        v.ints.push_back(n);
-        i = e;
-      }
-      first = false;
+      if (at_end()) return err("unexpected end of file in " + name);
+      std::string e = at('"') ? string_value(name, first, v) : int_value(name, first, v);
+      if (!e.empty()) return e;
       skip();
-      if (i < text.size() && text[i] == ',') {
+      if (at(',')) {
         i++;
         continue;
       }
-      if (i < text.size() && text[i] == ';') {
+      if (at(';')) {
         i++;
-        break;
+        return "";
       }
       return err("expected ',' or ';' after the value of " + name);
     }
-    out.emplace_back(name, v);
   }
-  for (auto &p : out) g_conf_props.push_back(p);
+
+  std::string entry(std::vector<std::pair<std::string, PropValue>> *out) {
+    std::string n;
+    if (std::string e = name(&n); !e.empty()) return e;
+    skip();
+    if (!at('=')) return err("expected '=' after " + n);
+    i++;
+    PropValue v;
+    if (std::string e = values(n, &v); !e.empty()) return e;
+    out->emplace_back(n, v);
+    return "";
+  }
+};
+
+}  // namespace
+
+std::string load_driver_conf(const std::string &text) {
+  std::vector<std::pair<std::string, PropValue>> out;
+  ConfParser p(text);
+  for (;;) {
+    p.skip();
+    if (p.at_end()) break;
+    if (std::string e = p.entry(&out); !e.empty()) return e;
+  }
+  for (auto &e : out) g_conf_props.push_back(e);
   return "";
 }
 

@@ -256,21 +256,47 @@ void sync_reset() {
   g_reported.clear();
 }
 
+// The state of a condition variable waited on; one never initialised is reported and given
+// state so that the wait goes on. Called and returns with g_mu held (lk).
+static CvImpl *cv_impl_for_wait(std::unique_lock<std::mutex> &lk, kcondvar_t *cvp,
+                                const void *site) {
+  auto *c = static_cast<CvImpl *>(cvp->_opaque);
+  if (c != nullptr) return c;
+  lk.unlock();
+  report_violation("lock",
+                   "cv_wait on an uninitialised condition variable at " + describe_site(site));
+  lk.lock();
+  c = new CvImpl;
+  c->init_site = site;
+  cvp->_opaque = c;
+  track("cv", cvp, 0, site);
+  return c;
+}
+
+// A callout at deadline that times out the waiter registered as serial; returns its event id.
+// Called and returns with g_mu held (lk).
+static uint64_t cv_arm_deadline(std::unique_lock<std::mutex> &lk, int64_t deadline,
+                                uint64_t serial) {
+  lk.unlock();
+  uint64_t ev = clock_add(
+      deadline,
+      [serial] {
+        std::lock_guard<std::mutex> g(g_mu);
+        auto it = g_waiters.find(serial);
+        if (it == g_waiters.end()) return;
+        it->second->timed_out = true;
+        it->second->wake();
+      },
+      false);
+  lk.lock();
+  return ev;
+}
+
 // Condition-variable wait shared by cv_wait and the timed variants. deadline < 0: none.
 // Returns true if signalled, false if timed out.
 static bool cv_block(kcondvar_t *cvp, kmutex_t *mp, int64_t deadline, const void *site) {
   std::unique_lock<std::mutex> lk(g_mu);
-  auto *c = static_cast<CvImpl *>(cvp->_opaque);
-  if (c == nullptr) {
-    lk.unlock();
-    report_violation("lock",
-                     "cv_wait on an uninitialised condition variable at " + describe_site(site));
-    lk.lock();
-    c = new CvImpl;
-    c->init_site = site;
-    cvp->_opaque = c;
-    track("cv", cvp, 0, site);
-  }
+  CvImpl *c = cv_impl_for_wait(lk, cvp, site);
   MutexImpl *m = impl_of(mp);
   if (m == nullptr || !m->held || m->owner != std::this_thread::get_id()) {
     std::string text = "cv_wait without holding " + (m ? m->name : std::string("the mutex")) +
@@ -293,21 +319,7 @@ static bool cv_block(kcondvar_t *cvp, kmutex_t *mp, int64_t deadline, const void
   m->depth = 0;
   const void *esite = m->enter_site;
   release(m);
-  uint64_t ev = 0;
-  if (deadline >= 0) {
-    lk.unlock();
-    ev = clock_add(
-        deadline,
-        [serial] {
-          std::lock_guard<std::mutex> g(g_mu);
-          auto it = g_waiters.find(serial);
-          if (it == g_waiters.end()) return;
-          it->second->timed_out = true;
-          it->second->wake();
-        },
-        false);
-    lk.lock();
-  }
+  uint64_t ev = deadline >= 0 ? cv_arm_deadline(lk, deadline, serial) : 0;
   if (!w.signaled && !w.timed_out) t_ctx.blocked = true;  // else already woken
   w.cv.wait(lk, [&w] { return w.signaled || w.timed_out; });
   lk.unlock();

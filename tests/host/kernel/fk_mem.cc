@@ -148,43 +148,39 @@ uint8_t *map_anon(uint64_t size) {
   return static_cast<uint8_t *>(p);
 }
 
-}  // namespace
-
-void arena_init(const Options &o) {
-  std::lock_guard<std::mutex> lk(g_arena_mu);
-  g_segs.clear();
-  if (!o.segments.empty()) {
-    for (const ArenaSegment &a : o.segments) {
-      int fd = a.fd;
-      bool opened = false;
-      if (fd < 0) {
-        fd = open(a.path.c_str(), O_RDWR);
-        if (fd < 0) {
-          fprintf(stderr, "fk: cannot open arena file %s: %s\n", a.path.c_str(), strerror(errno));
-          abort();
-        }
-        opened = true;
-      }
-      void *p = mmap(nullptr, a.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)a.file_offset);
-      if (opened) close(fd);
-      if (p == MAP_FAILED) {
-        perror("fk: arena file mmap");
-        abort();
-      }
-      Segment s;
-      s.pa = a.paddr;
-      s.size = a.size;
-      s.va = static_cast<uint8_t *>(p);
-      s.zones = kZoneKmem | kZoneDma | kZoneLow;
-      // Physical address 0 reads as "no address" (va_to_pa): keep page 0 out of use.
-      if (a.paddr == 0 && a.size > kPage)
-        s.free[kPage] = a.size - kPage;
-      else if (a.paddr != 0)
-        s.free[0] = a.size;
-      g_segs.push_back(std::move(s));
+// A file-backed segment (e.g. guest RAM): identity-mapped, every zone.
+Segment map_file_segment(const ArenaSegment &a) {
+  int fd = a.fd;
+  bool opened = false;
+  if (fd < 0) {
+    fd = open(a.path.c_str(), O_RDWR);
+    if (fd < 0) {
+      fprintf(stderr, "fk: cannot open arena file %s: %s\n", a.path.c_str(), strerror(errno));
+      abort();
     }
-    return;
+    opened = true;
   }
+  void *p = mmap(nullptr, a.size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)a.file_offset);
+  if (opened) close(fd);
+  if (p == MAP_FAILED) {
+    perror("fk: arena file mmap");
+    abort();
+  }
+  Segment s;
+  s.pa = a.paddr;
+  s.size = a.size;
+  s.va = static_cast<uint8_t *>(p);
+  s.zones = kZoneKmem | kZoneDma | kZoneLow;
+  // Physical address 0 reads as "no address" (va_to_pa): keep page 0 out of use.
+  if (a.paddr == 0 && a.size > kPage)
+    s.free[kPage] = a.size - kPage;
+  else if (a.paddr != 0)
+    s.free[0] = a.size;
+  return s;
+}
+
+// The anonymous arena: a scrambled kmem zone, a contiguous DMA zone above it, and the low zone.
+void add_anon_segments(const Options &o) {
   uint64_t half = (o.arena_size / 2) / (2 * kPage) * (2 * kPage);
   Segment k;
   k.pa = o.arena_base;
@@ -213,6 +209,18 @@ void arena_init(const Options &o) {
     l.free[0] = o.low_size;
     g_segs.push_back(std::move(l));
   }
+}
+
+}  // namespace
+
+void arena_init(const Options &o) {
+  std::lock_guard<std::mutex> lk(g_arena_mu);
+  g_segs.clear();
+  if (o.segments.empty()) {
+    add_anon_segments(o);
+    return;
+  }
+  for (const ArenaSegment &a : o.segments) g_segs.push_back(map_file_segment(a));
 }
 
 void arena_fini() {

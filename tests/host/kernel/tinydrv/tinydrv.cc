@@ -192,82 +192,96 @@ int tiny_selftest(tiny *t) {
   return DDI_SUCCESS;
 }
 
-int tiny_attach(dev_info_t *dip, ddi_attach_cmd_t cmd) {
-  if (cmd != DDI_ATTACH) return DDI_FAILURE;
-  int inst = ddi_get_instance(dip);
-  if (ddi_soft_state_zalloc(tiny_state, inst) != DDI_SUCCESS) return DDI_FAILURE;
-  tiny *t = static_cast<tiny *>(ddi_get_soft_state(tiny_state, inst));
-  t->dip = dip;
-
-  if (pci_config_setup(dip, &t->cfg) != DDI_SUCCESS) goto fail;
+// Config space and BAR 0, checking that the device is ours.
+int tiny_map_regs(tiny *t) {
+  if (pci_config_setup(t->dip, &t->cfg) != DDI_SUCCESS) return DDI_FAILURE;
   t->have_cfg = true;
   if (pci_config_get16(t->cfg, PCI_CONF_VENID) != kVendor ||
       pci_config_get16(t->cfg, PCI_CONF_DEVID) != kDevice) {
-    dev_err(dip, CE_WARN, ce_fmt("not a tiny device"));
-    goto fail;
+    dev_err(t->dip, CE_WARN, ce_fmt("not a tiny device"));
+    return DDI_FAILURE;
   }
-  if (ddi_regs_map_setup(dip, 1, &t->regbase, 0, 0, &tiny_acc_attr, &t->regs) != DDI_SUCCESS)
-    goto fail;
+  if (ddi_regs_map_setup(t->dip, 1, &t->regbase, 0, 0, &tiny_acc_attr, &t->regs) != DDI_SUCCESS)
+    return DDI_FAILURE;
   t->have_regs = true;
   if (tiny_get(t, kRegId) != 0x7e570001u) {
-    dev_err(dip, CE_WARN, ce_fmt("bad ID register"));
-    goto fail;
+    dev_err(t->dip, CE_WARN, ce_fmt("bad ID register"));
+    return DDI_FAILURE;
   }
+  return DDI_SUCCESS;
+}
 
-  if (ddi_dma_alloc_handle(dip, &tiny_dma_attr, DDI_DMA_SLEEP, nullptr, &t->dmah) != DDI_SUCCESS)
-    goto fail;
+// The DMA buffer: a handle, its memory, bound as one cookie.
+int tiny_alloc_dma(tiny *t) {
+  if (ddi_dma_alloc_handle(t->dip, &tiny_dma_attr, DDI_DMA_SLEEP, nullptr, &t->dmah) != DDI_SUCCESS)
+    return DDI_FAILURE;
   t->have_dmah = true;
   size_t real;
   if (ddi_dma_mem_alloc(t->dmah, kBufSize, &tiny_acc_attr, DDI_DMA_CONSISTENT, DDI_DMA_SLEEP,
                         nullptr, &t->buf, &real, &t->dmaacc) != DDI_SUCCESS)
-    goto fail;
+    return DDI_FAILURE;
   t->have_mem = true;
   ddi_dma_cookie_t cookie;
   uint_t ncookies;
   if (ddi_dma_addr_bind_handle(t->dmah, nullptr, t->buf, kBufSize,
                                DDI_DMA_RDWR | DDI_DMA_CONSISTENT, DDI_DMA_SLEEP, nullptr, &cookie,
                                &ncookies) != DDI_DMA_MAPPED)
-    goto fail;
+    return DDI_FAILURE;
   t->have_bind = true;
   ASSERT3U(ncookies, ==, 1);
   t->buf_pa = ddi_dma_cookie_one(t->dmah)->dmac_laddress;
+  return DDI_SUCCESS;
+}
 
+// An interrupt, the lock at its priority, the handler, enabled.
+int tiny_start_intr(tiny *t) {
   if (tiny_setup_intr(t) != DDI_SUCCESS) {
-    dev_err(dip, CE_WARN, ce_fmt("no usable interrupt"));
-    goto fail;
+    dev_err(t->dip, CE_WARN, ce_fmt("no usable interrupt"));
+    return DDI_FAILURE;
   }
   mutex_init(&t->lock, nullptr, MUTEX_DRIVER, DDI_INTR_PRI(t->intr_pri));
   cv_init(&t->cv, nullptr, CV_DRIVER, nullptr);
   t->have_lock = true;
   if (ddi_intr_add_handler(t->intr, tiny_intr, reinterpret_cast<caddr_t>(t), nullptr) !=
       DDI_SUCCESS)
-    goto fail;
+    return DDI_FAILURE;
   t->have_handler = true;
   if (((t->intr_cap & DDI_INTR_FLAG_BLOCK) ? ddi_intr_block_enable(&t->intr, 1)
                                            : ddi_intr_enable(t->intr)) != DDI_SUCCESS)
-    goto fail;
+    return DDI_FAILURE;
   t->have_enabled = true;
+  return DDI_SUCCESS;
+}
 
-  if (tiny_selftest(t) != DDI_SUCCESS) goto fail;
-
+// The named kstats (optional: attach goes on without them).
+void tiny_create_kstats(tiny *t, int inst) {
   t->ks = kstat_create("tiny", inst, "stats", "misc", KSTAT_TYPE_NAMED, 2, 0);
-  if (t->ks != nullptr) {
-    kstat_named_t *kn = KSTAT_NAMED_PTR(t->ks);
-    kstat_named_init(&kn[0], "interrupts", KSTAT_DATA_UINT64);
-    kstat_named_init(&kn[1], "intr_type", KSTAT_DATA_UINT32);
-    t->ks->ks_update = tiny_kstat_update;
-    t->ks->ks_private = t;
-    t->ks->ks_lock = &t->lock;
-    kstat_install(t->ks);
+  if (t->ks == nullptr) return;
+  kstat_named_t *kn = KSTAT_NAMED_PTR(t->ks);
+  kstat_named_init(&kn[0], "interrupts", KSTAT_DATA_UINT64);
+  kstat_named_init(&kn[1], "intr_type", KSTAT_DATA_UINT32);
+  t->ks->ks_update = tiny_kstat_update;
+  t->ks->ks_private = t;
+  t->ks->ks_lock = &t->lock;
+  kstat_install(t->ks);
+}
+
+int tiny_attach(dev_info_t *dip, ddi_attach_cmd_t cmd) {
+  if (cmd != DDI_ATTACH) return DDI_FAILURE;
+  int inst = ddi_get_instance(dip);
+  if (ddi_soft_state_zalloc(tiny_state, inst) != DDI_SUCCESS) return DDI_FAILURE;
+  tiny *t = static_cast<tiny *>(ddi_get_soft_state(tiny_state, inst));
+  t->dip = dip;
+  if (tiny_map_regs(t) != DDI_SUCCESS || tiny_alloc_dma(t) != DDI_SUCCESS ||
+      tiny_start_intr(t) != DDI_SUCCESS || tiny_selftest(t) != DDI_SUCCESS) {
+    tiny_teardown(t);
+    return DDI_FAILURE;
   }
+  tiny_create_kstats(t, inst);
   dev_err(dip, CE_NOTE, ce_fmt("!attached, %s interrupts"),
           t->intr_type == DDI_INTR_TYPE_MSI ? "MSI" : "FIXED");
   DTRACE_PROBE1(tiny__attach, int, inst);
   return DDI_SUCCESS;
-
-fail:
-  tiny_teardown(t);
-  return DDI_FAILURE;
 }
 
 int tiny_detach(dev_info_t *dip, ddi_detach_cmd_t cmd) {
