@@ -444,6 +444,149 @@ void check_no_outstanding(Tran *t, const scsi_device *sd, const char *when) {
   }
 }
 
+namespace {
+
+// The fields of a new packet the cache's constructor does not set.
+void reset_pkt(scsi_pkt *pkt, const scsi_address *ap) {
+  pkt->pkt_address = *ap;
+  pkt->pkt_flags = 0;
+  pkt->pkt_time = 0;
+  pkt->pkt_resid = 0;
+  pkt->pkt_state = 0;
+  pkt->pkt_statistics = 0;
+  pkt->pkt_reason = 0;
+  pkt->pkt_dma_offset = 0;
+  pkt->pkt_dma_len = 0;
+  pkt->pkt_dma_flags = 0;
+}
+
+// Areas larger than the object's own come from kmem; the target driver's private area always
+// does (DEFAULT_PRIVLEN is 0). False when an allocation failed.
+bool alloc_pkt_areas(PktWrapper *w, const scsi_hba_tran_t *tran, int cmdlen, int statuslen,
+                     int privatelen, int kmflag) {
+  scsi_pkt *pkt = &w->pkt;
+  bool ok = true;
+  pkt->pkt_cdblen = static_cast<uint_t>(cmdlen);
+  if ((tran->tran_hba_flags & SCSI_HBA_TRAN_CDB) && static_cast<size_t>(cmdlen) > kDefaultCdbLen) {
+    w->cdb_cap = static_cast<size_t>(cmdlen);
+    w->cdb_area = static_cast<uchar_t *>(alloc_area(w->cdb_cap, kmflag));
+    ok = w->cdb_area != nullptr;
+    pkt->pkt_cdbp = w->cdb_area != nullptr ? w->cdb_area : pkt->pkt_cdbp;
+  }
+  pkt->pkt_tgtlen = static_cast<uint_t>(privatelen);
+  if (ok && privatelen > 0) {
+    w->tgt_cap = static_cast<size_t>(privatelen);
+    w->tgt_area = alloc_area(w->tgt_cap, kmflag);
+    ok = w->tgt_area != nullptr;
+    pkt->pkt_private = w->tgt_area;
+  }
+  pkt->pkt_scblen = static_cast<uint_t>(statuslen);
+  if (ok && (tran->tran_hba_flags & SCSI_HBA_TRAN_SCB) &&
+      static_cast<size_t>(statuslen) > kDefaultScbLen) {
+    w->scb_cap = static_cast<size_t>(statuslen);
+    w->scb_area = static_cast<uchar_t *>(alloc_area(w->scb_cap, kmflag));
+    ok = w->scb_area != nullptr;
+    pkt->pkt_scbp = w->scb_area != nullptr ? w->scb_area : pkt->pkt_scbp;
+  }
+  return ok;
+}
+
+// After tran_setup_pkt(9E): the CDB and status areas the packet needs exist. Else the packet is
+// lost (illumos would have panicked in bzero) and false.
+bool hba_left_areas(PktWrapper *w, int cmdlen, int statuslen) {
+  const scsi_pkt *pkt = &w->pkt;
+  if (pkt->pkt_cdbp == nullptr && cmdlen > 0) {
+    violation(Check::kMisuse, "tran_setup_pkt left pkt_cdbp NULL without SCSI_HBA_TRAN_CDB");
+  } else if (pkt->pkt_scbp == nullptr && statuslen > 0) {
+    violation(Check::kMisuse, "tran_setup_pkt left pkt_scbp NULL without SCSI_HBA_TRAN_SCB");
+  } else {
+    return true;
+  }
+  w->leaked = true;
+  forget(w);
+  return false;
+}
+
+}  // namespace
+
+// scsi_init_cache_pkt for a new packet: constructed by the cache, set up by the HBA
+// (tran_setup_pkt(9E)), its areas zeroed. NULL when it cannot be had.
+PktWrapper *new_cache_pkt(Tran *t, scsi_address *ap, int cmdlen, int statuslen, int privatelen,
+                          int (*callback)(caddr_t)) {
+  scsi_hba_tran_t *tran = ap->a_hba_tran;
+  int kmflag = callback == SLEEP_FUNC ? KM_SLEEP : KM_NOSLEEP;
+  PktWrapper *w = alloc_wrapper(t->cache, callback);
+  if (w == nullptr) {
+    return nullptr;
+  }
+  {
+    std::lock_guard<std::mutex> g(t->mu);
+    w->tran = t;
+    t->pkts.insert(w);
+  }
+  scsi_pkt *pkt = &w->pkt;
+  reset_pkt(pkt, ap);
+  bool ok = alloc_pkt_areas(w, tran, cmdlen, statuslen, privatelen, kmflag);
+  int rv =
+      ok ? tran->tran_setup_pkt(pkt, callback == SLEEP_FUNC ? SLEEP_FUNC : NULL_FUNC, nullptr) : -1;
+  if (rv == -1) {
+    // Given back to the cache without tran_teardown_pkt, as illumos does.
+    free_areas(w);
+    free_wrapper(w);
+    return nullptr;
+  }
+  if (rv != 0) {
+    violation(Check::kMisuse, "tran_setup_pkt returned " + std::to_string(rv) +
+                                  " (0 or -1): illumos takes it for success");
+  }
+  if (!hba_left_areas(w, cmdlen, statuslen)) {
+    return nullptr;
+  }
+  if (cmdlen > 0) {
+    memset(pkt->pkt_cdbp, 0, static_cast<size_t>(cmdlen));
+  }
+  if (privatelen > 0) {
+    memset(pkt->pkt_private, 0, static_cast<size_t>(privatelen));
+  }
+  if (statuslen > 0) {
+    memset(pkt->pkt_scbp, 0, static_cast<size_t>(statuslen));
+  }
+  return w;
+}
+
+// Binds the packet to bp (or moves it to its next DMA window) and checks the result as the DEBUG
+// kernel's ASSERTs do. False when the bind failed; a new packet is then lost to the cache.
+bool bind_pkt_data(PktWrapper *w, Tran *t, struct buf *bp, int flags, int (*callback)(caddr_t),
+                   caddr_t arg, bool fresh) {
+  scsi_pkt *pkt = &w->pkt;
+  bool bound;
+  if (!w->dma_bound) {
+    int rv = bind(w, bp, flags, callback, arg);
+    bound = rv == DDI_DMA_MAPPED || rv == DDI_DMA_PARTIAL_MAP;
+  } else {
+    bound = next_window(w, callback);
+  }
+  if (!bound) {
+    if (fresh) {
+      // scsi_init_cache_pkt returns NULL here without tran_teardown_pkt(9E) and without
+      // freeing the packet: it is lost to the cache until the cache is destroyed.
+      w->leaked = true;
+      forget(w);
+    }
+    return false;
+  }
+  if (pkt->pkt_numcookies > static_cast<uint_t>(t->tran->tran_dma_attr.dma_attr_sgllen)) {
+    violation(Check::kMisuse, "scsi_init_pkt: " + std::to_string(pkt->pkt_numcookies) +
+                                  " cookies exceed dma_attr_sgllen");
+  }
+  uint64_t granular = t->cache->tran->tran_dma_attr.dma_attr_granular;
+  if (granular > 1 && static_cast<uint64_t>(pkt->pkt_resid) % granular != 0) {
+    violation(Check::kMisuse, "scsi_init_pkt: residue " + std::to_string(pkt->pkt_resid) +
+                                  " not a multiple of dma_attr_granular");
+  }
+  return true;
+}
+
 }  // namespace fk::scsa
 
 using fk::scsa::Check;
@@ -483,7 +626,6 @@ struct scsi_pkt *scsi_init_pkt(struct scsi_address *ap, struct scsi_pkt *in_pkt,
     violation(Check::kMisuse, "scsi_init_pkt: negative length");
     return nullptr;
   }
-  int kmflag = callback == SLEEP_FUNC ? KM_SLEEP : KM_NOSLEEP;
 
   // scsi_init_cache_pkt. A new packet: constructed by the cache, set up by the HBA
   // (tran_setup_pkt(9E)), its areas zeroed, and only then bound to the data.
@@ -496,115 +638,16 @@ struct scsi_pkt *scsi_init_pkt(struct scsi_address *ap, struct scsi_pkt *in_pkt,
       return nullptr;
     }
   } else {
-    w = fk::scsa::alloc_wrapper(c, callback);
+    w = fk::scsa::new_cache_pkt(t, ap, cmdlen, statuslen, privatelen, callback);
     if (w == nullptr) {
       return nullptr;
-    }
-    {
-      std::lock_guard<std::mutex> g(t->mu);
-      w->tran = t;
-      t->pkts.insert(w);
-    }
-    scsi_pkt *pkt = &w->pkt;
-    pkt->pkt_address = *ap;
-    pkt->pkt_flags = 0;
-    pkt->pkt_time = 0;
-    pkt->pkt_resid = 0;
-    pkt->pkt_state = 0;
-    pkt->pkt_statistics = 0;
-    pkt->pkt_reason = 0;
-    pkt->pkt_dma_offset = 0;
-    pkt->pkt_dma_len = 0;
-    pkt->pkt_dma_flags = 0;
-    // Areas larger than the object's own come from kmem; the target driver's private area
-    // always does (DEFAULT_PRIVLEN is 0).
-    bool ok = true;
-    pkt->pkt_cdblen = static_cast<uint_t>(cmdlen);
-    if ((tran->tran_hba_flags & SCSI_HBA_TRAN_CDB) &&
-        static_cast<size_t>(cmdlen) > fk::scsa::kDefaultCdbLen) {
-      w->cdb_cap = static_cast<size_t>(cmdlen);
-      w->cdb_area = static_cast<uchar_t *>(fk::scsa::alloc_area(w->cdb_cap, kmflag));
-      ok = w->cdb_area != nullptr;
-      pkt->pkt_cdbp = w->cdb_area != nullptr ? w->cdb_area : pkt->pkt_cdbp;
-    }
-    pkt->pkt_tgtlen = static_cast<uint_t>(privatelen);
-    if (ok && privatelen > 0) {
-      w->tgt_cap = static_cast<size_t>(privatelen);
-      w->tgt_area = fk::scsa::alloc_area(w->tgt_cap, kmflag);
-      ok = w->tgt_area != nullptr;
-      pkt->pkt_private = w->tgt_area;
-    }
-    pkt->pkt_scblen = static_cast<uint_t>(statuslen);
-    if (ok && (tran->tran_hba_flags & SCSI_HBA_TRAN_SCB) &&
-        static_cast<size_t>(statuslen) > fk::scsa::kDefaultScbLen) {
-      w->scb_cap = static_cast<size_t>(statuslen);
-      w->scb_area = static_cast<uchar_t *>(fk::scsa::alloc_area(w->scb_cap, kmflag));
-      ok = w->scb_area != nullptr;
-      pkt->pkt_scbp = w->scb_area != nullptr ? w->scb_area : pkt->pkt_scbp;
-    }
-    int rv =
-        ok ? tran->tran_setup_pkt(pkt, callback == SLEEP_FUNC ? SLEEP_FUNC : NULL_FUNC, nullptr)
-           : -1;
-    if (rv == -1) {
-      // Given back to the cache without tran_teardown_pkt, as illumos does.
-      fk::scsa::free_areas(w);
-      fk::scsa::free_wrapper(w);
-      return nullptr;
-    }
-    if (rv != 0) {
-      violation(Check::kMisuse, "tran_setup_pkt returned " + std::to_string(rv) +
-                                    " (0 or -1): illumos takes it for success");
-    }
-    if (pkt->pkt_cdbp == nullptr && cmdlen > 0) {
-      violation(Check::kMisuse, "tran_setup_pkt left pkt_cdbp NULL without SCSI_HBA_TRAN_CDB");
-      w->leaked = true;  // illumos would have panicked in bzero
-      fk::scsa::forget(w);
-      return nullptr;
-    }
-    if (pkt->pkt_scbp == nullptr && statuslen > 0) {
-      violation(Check::kMisuse, "tran_setup_pkt left pkt_scbp NULL without SCSI_HBA_TRAN_SCB");
-      w->leaked = true;  // illumos would have panicked in bzero
-      fk::scsa::forget(w);
-      return nullptr;
-    }
-    if (cmdlen > 0) {
-      memset(pkt->pkt_cdbp, 0, static_cast<size_t>(cmdlen));
-    }
-    if (privatelen > 0) {
-      memset(pkt->pkt_private, 0, static_cast<size_t>(privatelen));
-    }
-    if (statuslen > 0) {
-      memset(pkt->pkt_scbp, 0, static_cast<size_t>(statuslen));
     }
   }
 
   scsi_pkt *pkt = &w->pkt;
   if (bp != nullptr && bp->b_bcount > 0) {
-    bool bound;
-    if (!w->dma_bound) {
-      int rv = fk::scsa::bind(w, bp, flags, callback, arg);
-      bound = rv == DDI_DMA_MAPPED || rv == DDI_DMA_PARTIAL_MAP;
-    } else {
-      bound = fk::scsa::next_window(w, callback);
-    }
-    if (!bound) {
-      if (fresh) {
-        // scsi_init_cache_pkt returns NULL here without tran_teardown_pkt(9E) and without
-        // freeing the packet: it is lost to the cache until the cache is destroyed.
-        w->leaked = true;
-        fk::scsa::forget(w);
-      }
+    if (!fk::scsa::bind_pkt_data(w, t, bp, flags, callback, arg, fresh)) {
       return nullptr;
-    }
-    // The DEBUG kernel's ASSERTs on the result.
-    if (pkt->pkt_numcookies > static_cast<uint_t>(tran->tran_dma_attr.dma_attr_sgllen)) {
-      violation(Check::kMisuse, "scsi_init_pkt: " + std::to_string(pkt->pkt_numcookies) +
-                                    " cookies exceed dma_attr_sgllen");
-    }
-    uint64_t granular = c->tran->tran_dma_attr.dma_attr_granular;
-    if (granular > 1 && static_cast<uint64_t>(pkt->pkt_resid) % granular != 0) {
-      violation(Check::kMisuse, "scsi_init_pkt: residue " + std::to_string(pkt->pkt_resid) +
-                                    " not a multiple of dma_attr_granular");
     }
   } else if (fresh) {
     pkt->pkt_resid = 0;
@@ -681,6 +724,72 @@ int scsi_pkt_allocated_correctly(struct scsi_pkt *pkt) {
 namespace fk::scsa {
 namespace {
 
+// Marks the packet in transport and gives its new generation; false (a misuse) when it already
+// is in transport.
+bool mark_in_transport(Tran *t, PktWrapper *w, uint64_t *gen) {
+  std::lock_guard<std::mutex> g(t->mu);
+  if (w->state == PktWrapper::kInTransport) {
+    violation(Check::kMisuse, "scsi_transport: " + pkt_name(&w->pkt) + " already in transport");
+    return false;
+  }
+  w->state = PktWrapper::kInTransport;
+  w->gen++;
+  *gen = w->gen;
+  w->in_start = true;
+  w->completed_in_start = false;
+  w->start_thread = std::this_thread::get_id();
+  return true;
+}
+
+// What tran_start's return value and the completions during it leave to do.
+struct StartOutcome {
+  bool sync_accepted = false;       // completed inside tran_start, which returned TRAN_ACCEPT
+  bool completed_rejected = false;  // completed, and then not accepted
+  bool destroy = false;             // scsi_destroy_pkt came during tran_start
+};
+
+StartOutcome settle_start(Tran *t, PktWrapper *w, uint64_t gen, int rv, bool polled) {
+  StartOutcome so;
+  std::lock_guard<std::mutex> g(t->mu);
+  so.destroy = w->destroy_deferred;
+  w->destroy_deferred = false;
+  if (w->gen != gen) {  // it completed elsewhere and was transported again already
+    return so;
+  }
+  w->in_start = false;
+  if (rv == TRAN_ACCEPT) {
+    if (polled) {
+      // "The command has been completed upon return from scsi_transport(9F)."
+      w->state = PktWrapper::kCompleted;
+    } else if (w->completed_in_start) {
+      so.sync_accepted = true;
+    }
+  } else {
+    if (w->state == PktWrapper::kCompleted) {
+      so.completed_rejected = true;
+    }
+    w->state = PktWrapper::kIdle;
+  }
+  return so;
+}
+
+void report_start_mistake(const StartOutcome &so, const void *pkt_addr, uchar_t op, int rv) {
+  if (!so.sync_accepted && !so.completed_rejected) {
+    return;
+  }
+  char name[64];
+  snprintf(name, sizeof(name), "pkt %p (cdb[0] 0x%02x)", pkt_addr, op);
+  if (so.sync_accepted) {
+    violation(Check::kSyncCompletionAccepted,
+              std::string(name) +
+                  " completed synchronously inside tran_start, which then returned TRAN_ACCEPT");
+  } else {
+    violation(
+        Check::kCompletionAfterReject,
+        std::string(name) + " completed by the HBA, which then returned " + std::to_string(rv));
+  }
+}
+
 // Hands the packet to tran_start as it is, with the bookkeeping that catches completion
 // mistakes.
 int start_pkt(PktWrapper *w, scsi_hba_tran_t *tran) {
@@ -688,18 +797,8 @@ int start_pkt(PktWrapper *w, scsi_hba_tran_t *tran) {
   scsi_pkt *pkt = &w->pkt;
   Tran *t = w->tran;
   uint64_t gen;
-  {
-    std::lock_guard<std::mutex> g(t->mu);
-    if (w->state == PktWrapper::kInTransport) {
-      violation(Check::kMisuse, "scsi_transport: " + pkt_name(pkt) + " already in transport");
-      return TRAN_BADPKT;
-    }
-    w->state = PktWrapper::kInTransport;
-    w->gen++;
-    gen = w->gen;
-    w->in_start = true;
-    w->completed_in_start = false;
-    w->start_thread = std::this_thread::get_id();
+  if (!mark_in_transport(t, w, &gen)) {
+    return TRAN_BADPKT;
   }
   bool polled = (pkt->pkt_flags & FLAG_NOINTR) != 0;
   // For messages only: after tran_start the packet may already be completed and reused.
@@ -709,52 +808,17 @@ int start_pkt(PktWrapper *w, scsi_hba_tran_t *tran) {
 
   int rv = tran->tran_start(&pkt->pkt_address, pkt);
 
-  bool sync_accepted = false;
-  bool completed_rejected = false;
-  bool destroy = false;
-  {
-    std::lock_guard<std::mutex> g(t->mu);
-    destroy = w->destroy_deferred;
-    w->destroy_deferred = false;
-    if (w->gen == gen) {  // else it completed elsewhere and was transported again already
-      w->in_start = false;
-      if (rv == TRAN_ACCEPT) {
-        if (polled) {
-          // "The command has been completed upon return from scsi_transport(9F)."
-          w->state = PktWrapper::kCompleted;
-        } else if (w->completed_in_start) {
-          sync_accepted = true;
-        }
-      } else {
-        if (w->state == PktWrapper::kCompleted) {
-          completed_rejected = true;
-        }
-        w->state = PktWrapper::kIdle;
-      }
-    }
-  }
+  StartOutcome so = settle_start(t, w, gen, rv, polled);
   if (rv == TRAN_ACCEPT) {
     r.accepted++;
   } else if (rv == TRAN_BUSY) {
     r.busy++;
   }
-  if (sync_accepted) {
+  if (so.sync_accepted) {
     deliver(pkt);  // late, but exactly once
   }
-  if (sync_accepted || completed_rejected) {
-    char name[64];
-    snprintf(name, sizeof(name), "pkt %p (cdb[0] 0x%02x)", pkt_addr, op);
-    if (sync_accepted) {
-      violation(Check::kSyncCompletionAccepted,
-                std::string(name) +
-                    " completed synchronously inside tran_start, which then returned TRAN_ACCEPT");
-    } else {
-      violation(
-          Check::kCompletionAfterReject,
-          std::string(name) + " completed by the HBA, which then returned " + std::to_string(rv));
-    }
-  }
-  if (destroy) {
+  report_start_mistake(so, pkt_addr, op, rv);
+  if (so.destroy) {
     destroy_now(w);
   }
   return rv;
@@ -791,6 +855,56 @@ void nointr_comp(scsi_pkt *pkt) {
 void set_dump_mode(bool on) { g_dump_mode = on; }
 uint64_t nointr_converted() { return reg().nointr_converted; }
 bool dump_mode() { return g_dump_mode; }
+
+namespace {
+
+// scsi_poll's verdict on one attempt (rc: what scsi_transport returned): 0 when it ends the
+// poll (*good: it succeeded), else the milliseconds to wait before the next attempt, with
+// *extra_steps the 10 ms steps of the budget it costs beyond its own.
+int poll_retry_ms(const scsi_pkt *pkt, int rc, bool *good, int *extra_steps) {
+  *good = false;
+  *extra_steps = 0;
+  if (rc != TRAN_ACCEPT) {
+    return rc == TRAN_BUSY ? 10 : 0;
+  }
+  uchar_t status = pkt->pkt_scbp != nullptr ? (pkt->pkt_scbp[0] & STATUS_MASK) : STATUS_GOOD;
+  const uchar_t *sense = nullptr;
+  if (pkt->pkt_reason == CMD_CMPLT && status == STATUS_CHECK && (pkt->pkt_state & STATE_ARQ_DONE)) {
+    sense = reinterpret_cast<const uchar_t *>(
+        &reinterpret_cast<struct scsi_arq_status *>(pkt->pkt_scbp)->sts_sensedata);
+  }
+  if (pkt->pkt_reason == CMD_CMPLT && status == STATUS_GOOD) {
+    *good = true;
+    return 0;
+  }
+  if (pkt->pkt_reason == CMD_DEV_GONE) {
+    return 0;
+  }
+  if (pkt->pkt_reason == CMD_INCOMPLETE && pkt->pkt_state == 0) {
+    return 10;
+  }
+  if (pkt->pkt_reason == CMD_CMPLT && status == STATUS_QFULL) {
+    return 10;
+  }
+  if ((pkt->pkt_reason == CMD_CMPLT && status == STATUS_BUSY) ||
+      (sense != nullptr && (sense[2] & 0x0f) == KEY_NOT_READY && sense[12] == 0x04 &&
+       sense[13] == 0x01)) {
+    *extra_steps = 99;
+    return 1000;
+  }
+  return 0;
+}
+
+// Waits between attempts: spinning in interrupt context or while dumping, else sleeping.
+void poll_wait(int ms) {
+  if (node::in_interrupt() || dump_mode()) {
+    drv_usecwait(ms * 1000);
+  } else {
+    delay(drv_usectohz(ms * 1000));
+  }
+}
+
+}  // namespace
 
 }  // namespace fk::scsa
 
@@ -917,51 +1031,23 @@ int scsi_poll(struct scsi_pkt *pkt) {
   int rval = -1;
   const int budget = pkt->pkt_time * 100;  // centiseconds
   for (int count = 0; count < budget; count++) {
-    int poll_delay_ms;
     if (pkt->pkt_scbp != nullptr) {
       pkt->pkt_scbp[0] = 0;
     }
     pkt->pkt_reason = 0;
     pkt->pkt_state = 0;
     int rc = scsi_transport(pkt);
-    if (rc != TRAN_ACCEPT) {
-      if (rc != TRAN_BUSY) {
-        break;
-      }
-      poll_delay_ms = 10;
-    } else {
-      uchar_t status = pkt->pkt_scbp != nullptr ? (pkt->pkt_scbp[0] & STATUS_MASK) : STATUS_GOOD;
-      const uchar_t *sense = nullptr;
-      if (pkt->pkt_reason == CMD_CMPLT && status == STATUS_CHECK &&
-          (pkt->pkt_state & STATE_ARQ_DONE)) {
-        sense = reinterpret_cast<const uchar_t *>(
-            &reinterpret_cast<struct scsi_arq_status *>(pkt->pkt_scbp)->sts_sensedata);
-      }
-      if (pkt->pkt_reason == CMD_CMPLT && status == STATUS_GOOD) {
-        rval = 0;
-        break;
-      }
-      if (pkt->pkt_reason == CMD_DEV_GONE) {
-        break;
-      }
-      if (pkt->pkt_reason == CMD_INCOMPLETE && pkt->pkt_state == 0) {
-        poll_delay_ms = 10;
-      } else if (pkt->pkt_reason == CMD_CMPLT && status == STATUS_QFULL) {
-        poll_delay_ms = 10;
-      } else if ((pkt->pkt_reason == CMD_CMPLT && status == STATUS_BUSY) ||
-                 (sense != nullptr && (sense[2] & 0x0f) == KEY_NOT_READY && sense[12] == 0x04 &&
-                  sense[13] == 0x01)) {
-        poll_delay_ms = 1000;
-        count += 99;
-      } else {
-        break;
-      }
+    bool good;
+    int extra_steps;
+    int poll_delay_ms = fk::scsa::poll_retry_ms(pkt, rc, &good, &extra_steps);
+    if (good) {
+      rval = 0;
     }
-    if (fk::scsa::node::in_interrupt() || fk::scsa::dump_mode()) {
-      drv_usecwait(poll_delay_ms * 1000);
-    } else {
-      delay(drv_usectohz(poll_delay_ms * 1000));
+    if (poll_delay_ms == 0) {
+      break;
     }
+    count += extra_steps;
+    fk::scsa::poll_wait(poll_delay_ms);
   }
   pkt->pkt_flags = saved_flags;
   pkt->pkt_comp = saved_comp;

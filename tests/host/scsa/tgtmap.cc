@@ -590,6 +590,74 @@ int report_result(__scsi_tgtmap *m, bool ok) {
   return ok ? DDI_SUCCESS : DDI_FAILURE;
 }
 
+// A throw-away REQUEST SENSE with a 1-byte status area, for a device without auto request sense;
+// its pkt is null when there was no memory.
+std::unique_ptr<FwCmd> probe_request_sense(scsi_device *sd) {
+  auto rq = std::make_unique<FwCmd>(sd, SENSE_LENGTH, CDB_GROUP0, 1);
+  if (rq->pkt == nullptr) {
+    return rq;
+  }
+  memset(rq->pkt->pkt_cdbp, 0, CDB_GROUP0);
+  rq->pkt->pkt_cdbp[0] = SCMD_REQUEST_SENSE;
+  rq->pkt->pkt_cdbp[4] = static_cast<uint8_t>(SENSE_LENGTH);
+  rq->pkt->pkt_flags = FLAG_NOINTR | FLAG_NOPARITY;
+  return rq;
+}
+
+// scsi_hba_probe's INQUIRY after a partial success (see scsi_hba_probe). SCSIPROBE_EXISTS when it
+// completed at last (its data still to be judged), else the probe's result.
+int probe_retry_partial(scsi_device *sd, FwCmd &inq) {
+  std::unique_ptr<FwCmd> rq;
+  uint32_t str = scsi_test(inq.pkt);
+  if (test_failure(str)) {
+    return str == kCmdIncomplete ? SCSIPROBE_NORESP : SCSIPROBE_FAILURE;
+  }
+  if (str == kCmpltBusy) {
+    return SCSIPROBE_BUSY;
+  }
+  if (str == kCmpltCheck && (inq.pkt->pkt_state & STATE_ARQ_DONE) == 0) {
+    rq = probe_request_sense(sd);
+    if (rq->pkt == nullptr) {
+      return SCSIPROBE_NOMEM;
+    }
+    if (test_failure(scsi_test(rq->pkt))) {
+      return SCSIPROBE_FAILURE;
+    }
+  }
+  str = scsi_test(inq.pkt);
+  if (test_failure(str)) {
+    return SCSIPROBE_FAILURE;
+  }
+  if (str == kCmpltBusy) {
+    return SCSIPROBE_BUSY;
+  }
+  if (str == kCmpltCheck) {
+    if (rq != nullptr) {
+      (void)scsi_test(rq->pkt);
+    }
+    str = scsi_test(inq.pkt);
+    if (test_failure(str) || str == kCmpltCheck) {
+      return SCSIPROBE_FAILURE;
+    }
+  }
+  return SCSIPROBE_EXISTS;
+}
+
+// The probe's result from its INQUIRY's data, copied to sd_inq when it counts.
+int probe_take_inquiry(scsi_device *sd, const FwCmd &inq) {
+  constexpr size_t kInq = kSunInqSize;
+  scsi_pkt *p = inq.pkt;
+  if ((p->pkt_state & STATE_XFERRED_DATA) == 0 || p->pkt_resid > static_cast<ssize_t>(kInq) ||
+      kInq - static_cast<size_t>(std::max<ssize_t>(p->pkt_resid, 0)) < kSunMinInqLen) {
+    return SCSIPROBE_NONCCS;
+  }
+  if (!resid_sane(p, kInq, "probe INQUIRY")) {
+    return SCSIPROBE_FAILURE;
+  }
+  memcpy(sd->sd_inq, inq.data(), kInq - static_cast<size_t>(p->pkt_resid));
+  return SCSIPROBE_EXISTS;
+}
+
 }  // namespace
 
 LunInfo lun_info(const Lun *l) { return LunInfo{l->target, l->lun, l->ua, l->sd, l->dip}; }
@@ -1008,7 +1076,6 @@ int scsi_hba_probe(struct scsi_device *sd, int (*callback)(void)) {
   }
   fk::scsa::setup_inquiry(inq.pkt, kInq, 0, 0);
   inq.pkt->pkt_flags = FLAG_NOINTR | FLAG_NOPARITY;
-  std::unique_ptr<FwCmd> rq;
   uint32_t str = scsi_test(inq.pkt);
   if (test_failure(str)) {
     if (str == fk::scsa::kCmdIncomplete) {
@@ -1020,53 +1087,12 @@ int scsi_hba_probe(struct scsi_device *sd, int (*callback)(void)) {
     }
   }
   if (str != fk::scsa::kCmpltGood) {
-    str = scsi_test(inq.pkt);
-    if (test_failure(str)) {
-      return str == fk::scsa::kCmdIncomplete ? SCSIPROBE_NORESP : SCSIPROBE_FAILURE;
-    }
-    if (str == fk::scsa::kCmpltBusy) {
-      return SCSIPROBE_BUSY;
-    }
-    if (str == fk::scsa::kCmpltCheck && (inq.pkt->pkt_state & STATE_ARQ_DONE) == 0) {
-      rq = std::make_unique<FwCmd>(sd, SENSE_LENGTH, CDB_GROUP0, 1);
-      if (rq->pkt == nullptr) {
-        return SCSIPROBE_NOMEM;
-      }
-      memset(rq->pkt->pkt_cdbp, 0, CDB_GROUP0);
-      rq->pkt->pkt_cdbp[0] = SCMD_REQUEST_SENSE;
-      rq->pkt->pkt_cdbp[4] = static_cast<uint8_t>(SENSE_LENGTH);
-      rq->pkt->pkt_flags = FLAG_NOINTR | FLAG_NOPARITY;
-      if (test_failure(scsi_test(rq->pkt))) {
-        return SCSIPROBE_FAILURE;
-      }
-    }
-    str = scsi_test(inq.pkt);
-    if (test_failure(str)) {
-      return SCSIPROBE_FAILURE;
-    }
-    if (str == fk::scsa::kCmpltBusy) {
-      return SCSIPROBE_BUSY;
-    }
-    if (str == fk::scsa::kCmpltCheck) {
-      if (rq != nullptr) {
-        (void)scsi_test(rq->pkt);
-      }
-      str = scsi_test(inq.pkt);
-      if (test_failure(str) || str == fk::scsa::kCmpltCheck) {
-        return SCSIPROBE_FAILURE;
-      }
+    int rv = fk::scsa::probe_retry_partial(sd, inq);
+    if (rv != SCSIPROBE_EXISTS) {
+      return rv;
     }
   }
-  scsi_pkt *p = inq.pkt;
-  if ((p->pkt_state & STATE_XFERRED_DATA) == 0 || p->pkt_resid > static_cast<ssize_t>(kInq) ||
-      kInq - static_cast<size_t>(std::max<ssize_t>(p->pkt_resid, 0)) < fk::scsa::kSunMinInqLen) {
-    return SCSIPROBE_NONCCS;
-  }
-  if (!fk::scsa::resid_sane(p, kInq, "probe INQUIRY")) {
-    return SCSIPROBE_FAILURE;
-  }
-  memcpy(sd->sd_inq, inq.data(), kInq - static_cast<size_t>(p->pkt_resid));
-  return SCSIPROBE_EXISTS;
+  return fk::scsa::probe_take_inquiry(sd, inq);
 }
 
 }  // extern "C"

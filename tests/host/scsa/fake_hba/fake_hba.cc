@@ -139,10 +139,152 @@ Outcome check(uint8_t key, uint8_t asc, uint8_t ascq) {
   return o;
 }
 
+// A command the target did not complete (an injected failure): nothing moved.
+Outcome not_completed(uchar_t reason) {
+  Outcome o;
+  o.reason = reason;
+  return o;
+}
+
+// Moves the model's bytes to the packet's memory: at most len bytes, and no more than DMA-bound.
+Outcome data_in(scsi_pkt *pkt, uint8_t *data, size_t len) {
+  State &s = st();
+  size_t dma_len = pkt->pkt_numcookies > 0 ? pkt->pkt_dma_len : 0;
+  Outcome o;
+  o.xfer = dma_copy(pkt, data, std::min(len, dma_len), true, &s.stats, s.cfg.dma_attr);
+  return o;
+}
+
+// INQUIRY with EVPD: pages 0x00, 0x80 and 0x83 when the target has VPD.
+Outcome exec_vpd_inquiry(scsi_pkt *pkt, const Target &tg, size_t alloc) {
+  const uint8_t *cdb = pkt->pkt_cdbp;
+  if (!tg.vpd || (cdb[2] != 0x00 && cdb[2] != 0x80 && cdb[2] != 0x83) ||
+      (cdb[2] == 0x83 && tg.vpd_83_fails)) {
+    return check(KEY_ILLEGAL_REQUEST, 0x24, 0);
+  }
+  uint8_t page[16] = {0, cdb[2]};
+  size_t n = 4;
+  if (cdb[2] == 0x00) {
+    page[3] = 3;
+    page[4] = 0x00;
+    page[5] = 0x80;
+    page[6] = 0x83;
+    n = 7;
+  } else if (cdb[2] == 0x80) {
+    page[3] = 4;
+    memcpy(page + 4, "SN01", 4);
+    n = 8;
+  }
+  return data_in(pkt, page, std::min(alloc, n));
+}
+
+Outcome exec_inquiry(scsi_pkt *pkt, Target &tg, const Lun *lun) {
+  const uint8_t *cdb = pkt->pkt_cdbp;
+  size_t alloc = (size_t{cdb[3]} << 8) | cdb[4];
+  if (cdb[1] & 1) return exec_vpd_inquiry(pkt, tg, alloc);
+  if (tg.fail_inquiries > 0) {
+    tg.fail_inquiries--;
+    return not_completed(tg.fail_reason);
+  }
+  uint8_t inq[96] = {};
+  inq[0] = lun != nullptr ? DTYPE_DIRECT : DTYPE_NOTPRESENT;
+  inq[2] = tg.ansi;
+  inq[3] = 2;
+  inq[4] = sizeof(inq) - 5;
+  inq[7] = 0x02;  // CmdQue
+  memcpy(inq + 8, "FAKE    ", 8);
+  memcpy(inq + 16, "FAKEDISK        ", 16);
+  memcpy(inq + 32, "0001", 4);
+  return data_in(pkt, inq, std::min({alloc, sizeof(inq), tg.inquiry_len}));
+}
+
+Outcome exec_report_luns(scsi_pkt *pkt, Target &tg, Lun *lun) {
+  if (!tg.report_luns) {
+    return check(KEY_ILLEGAL_REQUEST, 0x20, 0);
+  }
+  if (tg.fail_report_luns > 0) {
+    tg.fail_report_luns--;
+    return not_completed(tg.fail_reason);
+  }
+  if (lun != nullptr && !lun->pending.empty() && lun->pending.front()[1] == 0x3f &&
+      lun->pending.front()[2] == 0x0e) {
+    lun->pending.pop_front();  // REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED
+  }
+  std::vector<uint8_t> data(8 + 8 * tg.luns.size());
+  put32(data.data(), static_cast<uint32_t>(8 * tg.luns.size()));
+  size_t i = 0;
+  for (auto &[n, ignored] : tg.luns) {
+    uint8_t *e = data.data() + 8 + 8 * i++;
+    if (n < 256) {
+      e[1] = static_cast<uint8_t>(n);
+    } else {
+      e[0] = static_cast<uint8_t>(0x40 | ((n >> 8) & 0x3f));
+      e[1] = static_cast<uint8_t>(n);
+    }
+  }
+  size_t alloc = be32(pkt->pkt_cdbp + 6);
+  return data_in(pkt, data.data(), std::min(alloc, data.size()));
+}
+
+// READ/WRITE(10) and (16) against the LUN's blocks.
+Outcome exec_read_write(scsi_pkt *pkt, Lun *lun) {
+  State &s = st();
+  const uint8_t *cdb = pkt->pkt_cdbp;
+  uint8_t op = cdb[0];
+  size_t dma_len = pkt->pkt_numcookies > 0 ? pkt->pkt_dma_len : 0;
+  bool g4 = op == SCMD_READ_G4 || op == SCMD_WRITE_G4;
+  uint64_t lba = g4 ? be64(cdb + 2) : be32(cdb + 2);
+  uint64_t count = g4 ? be32(cdb + 10) : ((uint32_t{cdb[7]} << 8) | cdb[8]);
+  if (lba + count > lun->blocks) {
+    return check(KEY_ILLEGAL_REQUEST, 0x21, 0);
+  }
+  size_t bytes = count * lun->block_size;
+  size_t n = std::min(bytes, dma_len);
+  bool rd = op == SCMD_READ_G1 || op == SCMD_READ_G4;
+  Outcome o;
+  o.xfer = dma_copy(pkt, lun->data.data() + lba * lun->block_size, n, rd, &s.stats, s.cfg.dma_attr);
+  o.resid = bytes - o.xfer;
+  return o;
+}
+
+// The commands of an existing LUN with no unit attention pending.
+Outcome exec_lun_command(scsi_pkt *pkt, Lun *lun) {
+  const uint8_t *cdb = pkt->pkt_cdbp;
+  switch (cdb[0]) {
+    case SCMD_TEST_UNIT_READY:
+      return Outcome{};
+    case SCMD_READ_CAPACITY: {
+      uint8_t d[8];
+      put32(d, static_cast<uint32_t>(std::min<uint64_t>(lun->blocks - 1, 0xFFFFFFFFull)));
+      put32(d + 4, lun->block_size);
+      return data_in(pkt, d, sizeof(d));
+    }
+    case SCMD_SVC_ACTION_IN_G4: {
+      if ((cdb[1] & 0x1f) != SSVC_ACTION_READ_CAPACITY_G4) {
+        return check(KEY_ILLEGAL_REQUEST, 0x24, 0);
+      }
+      uint8_t d[32] = {};
+      put64(d, lun->blocks - 1);
+      put32(d + 8, lun->block_size);
+      return data_in(pkt, d, std::min(sizeof(d), size_t{be32(cdb + 10)}));
+    }
+    case SCMD_READ_G1:
+    case SCMD_WRITE_G1:
+    case SCMD_READ_G4:
+    case SCMD_WRITE_G4:
+      return exec_read_write(pkt, lun);
+    case SCMD_SYNCHRONIZE_CACHE:
+    case SCMD_SYNCHRONIZE_CACHE_G4:
+      st().stats.syncs++;
+      return Outcome{};
+    default:
+      return check(KEY_ILLEGAL_REQUEST, 0x20, 0);
+  }
+}
+
 // Runs one command against the model (st().mu held).
 Outcome execute(scsi_pkt *pkt, const Dev *dev) {
   State &s = st();
-  const uint8_t *cdb = pkt->pkt_cdbp;
   auto t = s.bus.find(dev->target);
   if (t == s.bus.end()) {
     Outcome o;
@@ -152,90 +294,12 @@ Outcome execute(scsi_pkt *pkt, const Dev *dev) {
   Target &tg = t->second;
   auto l = tg.luns.find(dev->lun);
   Lun *lun = l == tg.luns.end() ? nullptr : &l->second;
-  uint8_t op = cdb[0];
-  size_t dma_len = pkt->pkt_numcookies > 0 ? pkt->pkt_dma_len : 0;
-
-  if (op == SCMD_INQUIRY) {
-    size_t alloc = (size_t{cdb[3]} << 8) | cdb[4];
-    if (cdb[1] & 1) {
-      if (!tg.vpd || (cdb[2] != 0x00 && cdb[2] != 0x80 && cdb[2] != 0x83) ||
-          (cdb[2] == 0x83 && tg.vpd_83_fails)) {
-        return check(KEY_ILLEGAL_REQUEST, 0x24, 0);
-      }
-      uint8_t page[16] = {0, cdb[2]};
-      size_t n = 4;
-      if (cdb[2] == 0x00) {
-        page[3] = 3;
-        page[4] = 0x00;
-        page[5] = 0x80;
-        page[6] = 0x83;
-        n = 7;
-      } else if (cdb[2] == 0x80) {
-        page[3] = 4;
-        memcpy(page + 4, "SN01", 4);
-        n = 8;
-      }
-      Outcome o;
-      o.xfer = dma_copy(pkt, page, std::min({alloc, n, dma_len}), true, &s.stats, s.cfg.dma_attr);
-      return o;
-    }
-    if (tg.fail_inquiries > 0) {
-      tg.fail_inquiries--;
-      Outcome o;
-      o.reason = tg.fail_reason;
-      return o;
-    }
-    uint8_t inq[96] = {};
-    inq[0] = lun != nullptr ? DTYPE_DIRECT : DTYPE_NOTPRESENT;
-    inq[2] = tg.ansi;
-    inq[3] = 2;
-    inq[4] = sizeof(inq) - 5;
-    inq[7] = 0x02;  // CmdQue
-    memcpy(inq + 8, "FAKE    ", 8);
-    memcpy(inq + 16, "FAKEDISK        ", 16);
-    memcpy(inq + 32, "0001", 4);
-    Outcome o;
-    o.xfer = dma_copy(pkt, inq, std::min({alloc, sizeof(inq), dma_len, tg.inquiry_len}), true,
-                      &s.stats, s.cfg.dma_attr);
-    return o;
-  }
-  if (op == SCMD_REPORT_LUNS) {
-    if (!tg.report_luns) {
-      return check(KEY_ILLEGAL_REQUEST, 0x20, 0);
-    }
-    if (tg.fail_report_luns > 0) {
-      tg.fail_report_luns--;
-      Outcome o;
-      o.reason = tg.fail_reason;
-      return o;
-    }
-    if (lun != nullptr && !lun->pending.empty() && lun->pending.front()[1] == 0x3f &&
-        lun->pending.front()[2] == 0x0e) {
-      lun->pending.pop_front();  // REPORT LUNS clears REPORTED LUNS DATA HAS CHANGED
-    }
-    std::vector<uint8_t> data(8 + 8 * tg.luns.size());
-    put32(data.data(), static_cast<uint32_t>(8 * tg.luns.size()));
-    size_t i = 0;
-    for (auto &[n, ignored] : tg.luns) {
-      uint8_t *e = data.data() + 8 + 8 * i++;
-      if (n < 256) {
-        e[1] = static_cast<uint8_t>(n);
-      } else {
-        e[0] = static_cast<uint8_t>(0x40 | ((n >> 8) & 0x3f));
-        e[1] = static_cast<uint8_t>(n);
-      }
-    }
-    size_t alloc = be32(cdb + 6);
-    Outcome o;
-    o.xfer = dma_copy(pkt, data.data(), std::min({alloc, data.size(), dma_len}), true, &s.stats,
-                      s.cfg.dma_attr);
-    return o;
-  }
+  uint8_t op = pkt->pkt_cdbp[0];
+  if (op == SCMD_INQUIRY) return exec_inquiry(pkt, tg, lun);
+  if (op == SCMD_REPORT_LUNS) return exec_report_luns(pkt, tg, lun);
   if (tg.fail_commands > 0) {
     tg.fail_commands--;
-    Outcome o;
-    o.reason = tg.fail_reason;
-    return o;
+    return not_completed(tg.fail_reason);
   }
   if (lun == nullptr) {
     return check(KEY_ILLEGAL_REQUEST, 0x25, 0);  // LOGICAL UNIT NOT SUPPORTED
@@ -248,55 +312,7 @@ Outcome execute(scsi_pkt *pkt, const Dev *dev) {
   if (lun->data.size() != lun->blocks * lun->block_size) {
     lun->data.resize(lun->blocks * lun->block_size);
   }
-  switch (op) {
-    case SCMD_TEST_UNIT_READY:
-      return Outcome{};
-    case SCMD_READ_CAPACITY: {
-      uint8_t d[8];
-      put32(d, static_cast<uint32_t>(std::min<uint64_t>(lun->blocks - 1, 0xFFFFFFFFull)));
-      put32(d + 4, lun->block_size);
-      Outcome o;
-      o.xfer = dma_copy(pkt, d, std::min(sizeof(d), dma_len), true, &s.stats, s.cfg.dma_attr);
-      return o;
-    }
-    case SCMD_SVC_ACTION_IN_G4: {
-      if ((cdb[1] & 0x1f) != SSVC_ACTION_READ_CAPACITY_G4) {
-        return check(KEY_ILLEGAL_REQUEST, 0x24, 0);
-      }
-      uint8_t d[32] = {};
-      put64(d, lun->blocks - 1);
-      put32(d + 8, lun->block_size);
-      Outcome o;
-      o.xfer = dma_copy(pkt, d, std::min({sizeof(d), size_t{be32(cdb + 10)}, dma_len}), true,
-                        &s.stats, s.cfg.dma_attr);
-      return o;
-    }
-    case SCMD_READ_G1:
-    case SCMD_WRITE_G1:
-    case SCMD_READ_G4:
-    case SCMD_WRITE_G4: {
-      bool g4 = op == SCMD_READ_G4 || op == SCMD_WRITE_G4;
-      uint64_t lba = g4 ? be64(cdb + 2) : be32(cdb + 2);
-      uint64_t count = g4 ? be32(cdb + 10) : ((uint32_t{cdb[7]} << 8) | cdb[8]);
-      if (lba + count > lun->blocks) {
-        return check(KEY_ILLEGAL_REQUEST, 0x21, 0);
-      }
-      size_t bytes = count * lun->block_size;
-      size_t n = std::min(bytes, dma_len);
-      bool rd = op == SCMD_READ_G1 || op == SCMD_READ_G4;
-      Outcome o;
-      o.xfer =
-          dma_copy(pkt, lun->data.data() + lba * lun->block_size, n, rd, &s.stats, s.cfg.dma_attr);
-      o.resid = bytes - o.xfer;
-      return o;
-    }
-    case SCMD_SYNCHRONIZE_CACHE:
-    case SCMD_SYNCHRONIZE_CACHE_G4:
-      s.stats.syncs++;
-      return Outcome{};
-    default:
-      return check(KEY_ILLEGAL_REQUEST, 0x20, 0);
-  }
+  return exec_lun_command(pkt, lun);
 }
 
 void finish(scsi_pkt *pkt, const Outcome &o) {
@@ -455,41 +471,66 @@ void fake_tgt_free(dev_info_t *, dev_info_t *, scsi_hba_tran_t *, struct scsi_de
   st().stats.tgt_frees++;
 }
 
+// The start of tran_start: TRAN_BUSY while the test asks for it, else counts and records the
+// packet and gives the defects in force.
+bool admit(scsi_pkt *pkt, unsigned *defects) {
+  State &s = st();
+  std::lock_guard<std::mutex> g(s.mu);
+  if (s.busy > 0) {
+    s.busy--;
+    s.stats.busy_returned++;
+    return false;
+  }
+  s.stats.started++;
+  *defects = s.cfg.defects;
+  scsi_device *sd = scsi_address_device(&pkt->pkt_address);
+  char *ua = sd != nullptr ? scsi_device_unit_address(sd) : nullptr;
+  s.seen.push_back(Seen{ua != nullptr ? ua : "", pkt->pkt_cdbp[0], pkt->pkt_cdbp[1],
+                        pkt->pkt_cdbp[2], pkt->pkt_flags, pkt->pkt_time, pkt});
+  return true;
+}
+
+// FLAG_NOINTR: complete before returning.
+int start_polled(scsi_pkt *pkt) {
+  State &s = st();
+  bool call;
+  {
+    std::lock_guard<std::mutex> g(s.mu);
+    s.stats.polled++;
+    call = s.cfg.polled_calls_pkt_comp;
+  }
+  run(pkt);
+  if (call) {
+    scsi_hba_pkt_comp(pkt);
+  }
+  return TRAN_ACCEPT;
+}
+
+// Queues the command for the completion thread.
+void enqueue(Cmd *cmd) {
+  State &s = st();
+  mutex_enter(&s.hba_mu);
+  cmd->next = nullptr;
+  if (s.qtail != nullptr) {
+    s.qtail->next = cmd;
+  } else {
+    s.qhead = cmd;
+  }
+  s.qtail = cmd;
+  s.qlen++;
+  mutex_exit(&s.hba_mu);
+  kick();
+}
+
 int fake_start(struct scsi_address *, struct scsi_pkt *pkt) {
   State &s = st();
   unsigned defects;
-  {
-    std::lock_guard<std::mutex> g(s.mu);
-    if (s.busy > 0) {
-      s.busy--;
-      s.stats.busy_returned++;
-      return TRAN_BUSY;
-    }
-    s.stats.started++;
-    defects = s.cfg.defects;
-    scsi_device *sd = scsi_address_device(&pkt->pkt_address);
-    char *ua = sd != nullptr ? scsi_device_unit_address(sd) : nullptr;
-    s.seen.push_back(Seen{ua != nullptr ? ua : "", pkt->pkt_cdbp[0], pkt->pkt_cdbp[1],
-                          pkt->pkt_cdbp[2], pkt->pkt_flags, pkt->pkt_time, pkt});
-  }
+  if (!admit(pkt, &defects)) return TRAN_BUSY;
   auto *cmd = static_cast<Cmd *>(pkt->pkt_ha_private);
   if (cmd == nullptr || cmd->magic != kCmdMagic || cmd->pkt != pkt) {
     return TRAN_BADPKT;
   }
-  if (pkt->pkt_flags & FLAG_NOINTR) {
-    // Polled: complete before returning.
-    bool call;
-    {
-      std::lock_guard<std::mutex> g(s.mu);
-      s.stats.polled++;
-      call = s.cfg.polled_calls_pkt_comp;
-    }
-    run(pkt);
-    if (call) {
-      scsi_hba_pkt_comp(pkt);
-    }
-    return TRAN_ACCEPT;
-  }
+  if (pkt->pkt_flags & FLAG_NOINTR) return start_polled(pkt);
   if (defects & kCompleteThenBusy) {
     run(pkt);
     scsi_hba_pkt_comp(pkt);
@@ -507,17 +548,7 @@ int fake_start(struct scsi_address *, struct scsi_pkt *pkt) {
   if (defects & kNeverComplete) {
     return TRAN_ACCEPT;  // dropped on the floor
   }
-  mutex_enter(&s.hba_mu);
-  cmd->next = nullptr;
-  if (s.qtail != nullptr) {
-    s.qtail->next = cmd;
-  } else {
-    s.qhead = cmd;
-  }
-  s.qtail = cmd;
-  s.qlen++;
-  mutex_exit(&s.hba_mu);
-  kick();
+  enqueue(cmd);
   return TRAN_ACCEPT;
 }
 
