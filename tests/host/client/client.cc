@@ -123,6 +123,73 @@ namespace {
 // answered TRAN_BUSY waits 10 ms.
 constexpr clock_t kRetryDelayUs = 100000;
 constexpr clock_t kBusyDelayUs = 10000;
+
+enum class Retry { kNo, kNow, kLater };
+
+// The completed packet's outcome into the request's result.
+void record_outcome(Result &res, const scsi_pkt *pkt) {
+  res.transported = true;
+  res.tran_rv = TRAN_ACCEPT;
+  res.reason = pkt->pkt_reason;
+  res.status = pkt->pkt_scbp[0] & STATUS_MASK;
+  res.state = pkt->pkt_state;
+  res.statistics = pkt->pkt_statistics;
+  res.resid = pkt->pkt_resid > 0 ? static_cast<size_t>(pkt->pkt_resid) : 0;
+  res.sense = Sense{};
+  if (pkt->pkt_state & STATE_ARQ_DONE) {
+    const auto *arq = reinterpret_cast<const struct scsi_arq_status *>(pkt->pkt_scbp);
+    res.sense = parse_sense(reinterpret_cast<const uint8_t *>(&arq->sts_sensedata),
+                            sizeof(arq->sts_sensedata));
+  }
+}
+
+// sdintr's dispatch on pkt_reason and status (sd.c): whether and when to retry (counted in res),
+// and whether the error calls for a target reset (*reset).
+Retry choose_retry(Result &res, const IoOptions &o, bool *reset) {
+  Retry retry = Retry::kNo;
+  *reset = false;
+  if (res.reason == CMD_CMPLT) {
+    bool check = res.status == STATUS_CHECK && res.sense.valid;
+    if (check && res.sense.key == KEY_UNIT_ATTENTION && res.ua_retries < o.max_ua_retries) {
+      res.ua_retries++;
+      retry = Retry::kLater;  // sd_sense_key_unit_attention: SD_UA_RETRY_DELAY
+    } else if (check &&
+               (res.sense.key == KEY_MEDIUM_ERROR || res.sense.key == KEY_HARDWARE_ERROR) &&
+               res.retries < o.retry_count) {
+      res.retries++;
+      retry = Retry::kNow;  // sd_sense_key_medium_or_hardware_error: no delay
+    }
+  } else if (res.reason == CMD_RESET || res.reason == CMD_ABORTED) {
+    // sd_pkt_reason_cmd_reset / _aborted: likely another command's recovery hit this one.
+    *reset = true;
+    if (res.victim_retries < 2 * o.retry_count) {
+      res.victim_retries++;
+      res.retries++;
+      retry = Retry::kLater;
+    }
+  } else if (res.reason != CMD_DEV_GONE) {
+    // sd_pkt_reason_cmd_timeout, _incomplete, _tran_err, _default: the command's own failure.
+    // (No reset when selection did not complete: the state is just GOT_BUS.)
+    *reset = res.reason == CMD_TIMEOUT || res.state != STATE_GOT_BUS;
+    if (res.retries - res.victim_retries < o.retry_count) {
+      res.retries++;
+      retry = Retry::kLater;
+    }
+  }
+  return retry;
+}
+
+// sd_reset_target: not when the HBA reset or aborted the command already.
+void reset_after_error(scsi_pkt *pkt, Result &res, const IoOptions &o) {
+  if (o.reset_on_error &&
+      (pkt->pkt_statistics & (STAT_BUS_RESET | STAT_DEV_RESET | STAT_ABORTED)) == 0) {
+    res.resets++;
+    if (scsi_reset(&pkt->pkt_address, RESET_TARGET) == 0) {
+      (void)scsi_reset(&pkt->pkt_address, RESET_ALL);
+    }
+  }
+}
+
 }  // namespace
 
 KBuf::KBuf(size_t len)
@@ -187,57 +254,11 @@ void Completer::on_complete(scsi_pkt *pkt) {
   const IoOptions &o = q->opts_;
   r->completed = true;
   Result &res = r->res;
-  res.transported = true;
-  res.tran_rv = TRAN_ACCEPT;
-  res.reason = pkt->pkt_reason;
-  res.status = pkt->pkt_scbp[0] & STATUS_MASK;
-  res.state = pkt->pkt_state;
-  res.statistics = pkt->pkt_statistics;
-  res.resid = pkt->pkt_resid > 0 ? static_cast<size_t>(pkt->pkt_resid) : 0;
-  res.sense = Sense{};
-  if (pkt->pkt_state & STATE_ARQ_DONE) {
-    const auto *arq = reinterpret_cast<const struct scsi_arq_status *>(pkt->pkt_scbp);
-    res.sense = parse_sense(reinterpret_cast<const uint8_t *>(&arq->sts_sensedata),
-                            sizeof(arq->sts_sensedata));
-  }
-  // sdintr's dispatch on pkt_reason and status (sd.c).
-  enum class Retry { kNo, kNow, kLater } retry = Retry::kNo;
-  bool reset = false;
-  if (res.reason == CMD_CMPLT) {
-    bool check = res.status == STATUS_CHECK && res.sense.valid;
-    if (check && res.sense.key == KEY_UNIT_ATTENTION && res.ua_retries < o.max_ua_retries) {
-      res.ua_retries++;
-      retry = Retry::kLater;  // sd_sense_key_unit_attention: SD_UA_RETRY_DELAY
-    } else if (check &&
-               (res.sense.key == KEY_MEDIUM_ERROR || res.sense.key == KEY_HARDWARE_ERROR) &&
-               res.retries < o.retry_count) {
-      res.retries++;
-      retry = Retry::kNow;  // sd_sense_key_medium_or_hardware_error: no delay
-    }
-  } else if (res.reason == CMD_RESET || res.reason == CMD_ABORTED) {
-    // sd_pkt_reason_cmd_reset / _aborted: likely another command's recovery hit this one.
-    reset = true;
-    if (res.victim_retries < 2 * o.retry_count) {
-      res.victim_retries++;
-      res.retries++;
-      retry = Retry::kLater;
-    }
-  } else if (res.reason != CMD_DEV_GONE) {
-    // sd_pkt_reason_cmd_timeout, _incomplete, _tran_err, _default: the command's own failure.
-    // (No reset when selection did not complete: the state is just GOT_BUS.)
-    reset = res.reason == CMD_TIMEOUT || res.state != STATE_GOT_BUS;
-    if (res.retries - res.victim_retries < o.retry_count) {
-      res.retries++;
-      retry = Retry::kLater;
-    }
-  }
-  // sd_reset_target: not when the HBA reset or aborted the command already.
-  if (reset && o.reset_on_error &&
-      (pkt->pkt_statistics & (STAT_BUS_RESET | STAT_DEV_RESET | STAT_ABORTED)) == 0) {
-    res.resets++;
-    if (scsi_reset(&pkt->pkt_address, RESET_TARGET) == 0) {
-      (void)scsi_reset(&pkt->pkt_address, RESET_ALL);
-    }
+  record_outcome(res, pkt);
+  bool reset;
+  Retry retry = choose_retry(res, o, &reset);
+  if (reset) {
+    reset_after_error(pkt, res, o);
   }
   if (retry != Retry::kNo && !engine().is_online(q->sd_)) {
     res.lun_gone = true;
