@@ -192,24 +192,35 @@ void MockDevice::service() {
     return;
   }
   int64_t t = now();
-  if (polling_ && t >= next_poll_ns_) {
-    // A poll that finds nothing doubles the interval (up to poll_max_interval_ns), so requests
-    // stuck in a hung target do not keep the device spinning.
-    const uint64_t before = counters_.requests;
-    process_request_ring(true);
-    poll_interval_ns_ = counters_.requests != before
-                            ? config_.poll_interval_ns
-                            : std::min(poll_interval_ns_ * 2, std::max(config_.poll_max_interval_ns,
-                                                                       config_.poll_interval_ns));
-    next_poll_ns_ = t + poll_interval_ns_;
-  }
+  poll_if_due(t);
   complete_due();
   if (cmp_irq_pending_ && t >= coalesce_deadline_ns_) {
     completion_interrupt();
   }
-  // "A VMware host may poll": poll while requests are in the device. Before going idle, publish
-  // the idle threshold and look at the producer index once more, so a request the driver did
-  // not kick because of a high threshold is never stranded.
+  start_or_stop_polling(t);
+  publish_threshold();
+  arm_next_service(t);
+}
+
+// A poll that finds nothing doubles the interval (up to poll_max_interval_ns), so requests
+// stuck in a hung target do not keep the device spinning.
+void MockDevice::poll_if_due(int64_t t) {
+  if (!polling_ || t < next_poll_ns_) {
+    return;
+  }
+  const uint64_t before = counters_.requests;
+  process_request_ring(true);
+  poll_interval_ns_ = counters_.requests != before
+                          ? config_.poll_interval_ns
+                          : std::min(poll_interval_ns_ * 2, std::max(config_.poll_max_interval_ns,
+                                                                     config_.poll_interval_ns));
+  next_poll_ns_ = t + poll_interval_ns_;
+}
+
+// "A VMware host may poll": poll while requests are in the device. Before going idle, publish
+// the idle threshold and look at the producer index once more, so a request the driver did
+// not kick because of a high threshold is never stranded.
+void MockDevice::start_or_stop_polling(int64_t t) {
   for (int round = 0; config_.poll_while_busy && rings_valid_ && round < 4; round++) {
     if (!pending_.empty()) {
       if (!polling_) {
@@ -227,11 +238,15 @@ void MockDevice::service() {
     process_request_ring(true);
     complete_due();
   }
-  publish_threshold();
+}
+
+// Arms the timer for the next thing to do: a request falling due, a poll, a coalesced
+// interrupt.
+void MockDevice::arm_next_service(int64_t t) {
   int64_t next = INT64_MAX;
   for (const Pending &p : pending_) {
-    // Requests already due are either completed above or held for a batch; the batch can only
-    // grow when another request falls due (or arrives with a kick). Arming the timer at a due
+    // Requests already due are either completed in this pass or held for a batch; the batch can
+    // only grow when another request falls due (or arrives with a kick). Arming the timer at a due
     // time in the past would fire it at once, forever, and the virtual clock would never move
     // (found by tests/suites/robustness: completion_batch > 1 with latency jitter).
     if (!hung_targets_.count(p.req.target()) && p.due_ns > t) {
