@@ -396,6 +396,49 @@ INSTANTIATE_TEST_SUITE_P(Profiles, Sg, ::testing::Values(Profile::kVmware, Profi
 namespace pvscsi_mock::testing {
 namespace {
 
+// A request of random bytes, then fields drawn to reach deeper into the device: mostly
+// known opcodes, plausible CDB lengths, targets, LUNs, buffers and flags, now and then a
+// random SG list in the SG page.
+hw::RingReqDesc hostile_request(Harness &h, std::mt19937_64 &rng, uint64_t context) {
+  auto pick = [&](uint64_t n) { return uint64_t(rng() % n); };
+  const uint8_t ops[] = {0x00, 0x03, 0x08, 0x0A, 0x12, 0x1A, 0x1B, 0x25, 0x28, 0x2A,
+                         0x35, 0x5A, 0x88, 0x8A, 0x91, 0x9E, 0xA0, 0xA8, 0xAA, 0xFF};
+  hw::RingReqDesc r{};
+  for (auto &b : r.raw) {
+    b = uint8_t(rng());
+  }
+  r.set_context(context);
+  r.set_cdb(0, ops[pick(sizeof ops)]);
+  r.set_cdb_len(uint8_t(pick(4) == 0 ? rng() : 6 + pick(11)));
+  r.set_target(uint8_t(pick(5) == 0 ? rng() : pick(4)));
+  r.set_bus(uint8_t(pick(10) == 0));
+  uint64_t lun = 0;
+  for (uint32_t k = 0; k < 8; k++) {
+    lun = lun << 8 | (pick(4) == 0 ? uint8_t(rng()) : 0);
+  }
+  if (pick(2)) {  // byte 1: a small single-level LUN
+    lun = (lun & ~(uint64_t(0xFF) << 48)) | uint64_t(pick(3)) << 48;
+  }
+  r.set_lun(hw::SamLun::from_value(lun));
+  const uint64_t addrs[] = {h.data, h.sgl, 0, h.host.end() - 512, rng()};
+  r.set_data_addr(addrs[pick(5)]);
+  const uint64_t lens[] = {0, 18, 512, 4096, 65536, rng()};
+  r.set_data_len(lens[pick(6)]);
+  r.set_sense_addr(pick(3) ? h.sense : rng());
+  r.set_sense_len(uint32_t(pick(3) ? 18 : rng()));
+  r.set_flags(hw::RequestFlag(uint32_t(pick(4) == 0 ? rng() : pick(32))));
+  if (pick(4) == 0) {  // a random SG list in the SG page
+    for (uint32_t k = 0; k < 256; k++) {
+      hw::SgElement e{};
+      e.set_addr(pick(2) ? h.data + pick(8) * 4096 : rng())
+          .set_length(uint32_t(pick(2) ? 512 : rng()))
+          .set_flags(hw::SgFlag(pick(8) == 0 ? 1 : 0));
+      h.host.write_mem(h.sgl + 16 * k, e.raw, 16);
+    }
+  }
+  return r;
+}
+
 // Random garbage from a hostile driver: every request completes exactly once with some status,
 // nothing crashes, nothing outside the buffers the request names is written.
 TEST(MockHostile, RandomRequestsCompleteExactlyOnce) {
@@ -408,47 +451,12 @@ TEST(MockHostile, RandomRequestsCompleteExactlyOnce) {
     ASSERT_EQ(h.setup_rings(4, 4), 0u);
     std::mt19937_64 rng(p == Profile::kVmware ? 1 : 2);
     auto pick = [&](uint64_t n) { return uint64_t(rng() % n); };
-    const uint8_t ops[] = {0x00, 0x03, 0x08, 0x0A, 0x12, 0x1A, 0x1B, 0x25, 0x28, 0x2A,
-                           0x35, 0x5A, 0x88, 0x8A, 0x91, 0x9E, 0xA0, 0xA8, 0xAA, 0xFF};
     std::set<uint64_t> outstanding;
     uint64_t completed = 0;
     const uint64_t guard = h.host.alloc(4096);
     std::memset(h.host.ptr(guard), 0x3C, 4096);
     for (uint64_t i = 1; i <= 3000; i++) {
-      hw::RingReqDesc r{};
-      for (auto &b : r.raw) {
-        b = uint8_t(rng());
-      }
-      r.set_context(i);
-      r.set_cdb(0, ops[pick(sizeof ops)]);
-      r.set_cdb_len(uint8_t(pick(4) == 0 ? rng() : 6 + pick(11)));
-      r.set_target(uint8_t(pick(5) == 0 ? rng() : pick(4)));
-      r.set_bus(uint8_t(pick(10) == 0));
-      uint64_t lun = 0;
-      for (uint32_t k = 0; k < 8; k++) {
-        lun = lun << 8 | (pick(4) == 0 ? uint8_t(rng()) : 0);
-      }
-      if (pick(2)) {  // byte 1: a small single-level LUN
-        lun = (lun & ~(uint64_t(0xFF) << 48)) | uint64_t(pick(3)) << 48;
-      }
-      r.set_lun(hw::SamLun::from_value(lun));
-      const uint64_t addrs[] = {h.data, h.sgl, 0, h.host.end() - 512, rng()};
-      r.set_data_addr(addrs[pick(5)]);
-      const uint64_t lens[] = {0, 18, 512, 4096, 65536, rng()};
-      r.set_data_len(lens[pick(6)]);
-      r.set_sense_addr(pick(3) ? h.sense : rng());
-      r.set_sense_len(uint32_t(pick(3) ? 18 : rng()));
-      r.set_flags(hw::RequestFlag(uint32_t(pick(4) == 0 ? rng() : pick(32))));
-      if (pick(4) == 0) {  // a random SG list in the SG page
-        for (uint32_t k = 0; k < 256; k++) {
-          hw::SgElement e{};
-          e.set_addr(pick(2) ? h.data + pick(8) * 4096 : rng())
-              .set_length(uint32_t(pick(2) ? 512 : rng()))
-              .set_flags(hw::SgFlag(pick(8) == 0 ? 1 : 0));
-          h.host.write_mem(h.sgl + 16 * k, e.raw, 16);
-        }
-      }
-      h.put(r);
+      h.put(hostile_request(h, rng, i));
       outstanding.insert(i);
       if (pick(8) == 0 || outstanding.size() >= 100) {
         h.kick(pick(2));

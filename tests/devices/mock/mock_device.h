@@ -258,6 +258,25 @@ class MockDevice : public fk::DeviceBackend, public hw::DeviceSkeleton<MockDevic
   void accept(const hw::RingReqDesc &req);
   void complete_due();
   hw::RingCmpDesc execute(const hw::RingReqDesc &req);
+  // The pieces of execute() (mock_requests.cc).
+  struct Segment {
+    uint64_t addr;
+    uint64_t len;
+  };
+  struct Decoded {  // a request that passed the device's checks
+    ScsiTarget *target = nullptr;
+    uint16_t lun = 0;
+    uint8_t cdb[16] = {};
+    size_t cdb_len = 0;
+    CdbShape shape;
+    std::vector<Segment> segs;  // the data buffer
+  };
+  hw::RingCmpDesc finish_request(hw::RingCmpDesc cmp, hw::HostStatus hs, uint8_t scsi);
+  bool take_injected_failure(const hw::RingReqDesc &req, hw::RingCmpDesc *cmp);
+  hw::HostStatus decode_request(const hw::RingReqDesc &req, Decoded *d);
+  bool map_data_buffer(const hw::RingReqDesc &req, std::vector<Segment> *segs);
+  bool transfer(const std::vector<Segment> &segs, uint8_t *buf, uint64_t n, bool to_driver);
+  hw::RingCmpDesc run_on_target(const hw::RingReqDesc &req, const Decoded &d, hw::RingCmpDesc cmp);
   void complete(const hw::RingReqDesc &req, hw::HostStatus hs, uint8_t scsi_status);
   void write_completion(hw::RingCmpDesc cmp);
   void completion_interrupt();
@@ -272,6 +291,10 @@ class MockDevice : public fk::DeviceBackend, public hw::DeviceSkeleton<MockDevic
   void adapter_reset();
   void publish_threshold();
   void service();
+  // The pieces of service() (mock_completions.cc).
+  void poll_if_due(int64_t t);
+  void start_or_stop_polling(int64_t t);
+  void arm_next_service(int64_t t);
   void arm_timer(int64_t when_ns);
   void on_timer(const std::shared_ptr<uint64_t> &token);
   bool decode_lun(hw::SamLun sam, uint16_t *lun) const;

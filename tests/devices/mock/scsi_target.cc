@@ -122,6 +122,28 @@ void rw_fields(const uint8_t *cdb, uint64_t *lba, uint64_t *count) {
 constexpr uint8_t kTypeDisk = 0x00;
 constexpr uint8_t kTypeCdrom = 0x05;
 
+// The mode pages MODE SENSE returns for `page` (caching, control or all) under page control
+// `pc`: the caching page has the write cache enabled, except in the changeable values.
+std::vector<uint8_t> mode_pages(uint8_t page, uint8_t pc) {
+  std::vector<uint8_t> pages;
+  if (page == 0x08 || page == 0x3F) {  // caching: write cache enabled
+    std::vector<uint8_t> p(20, 0);
+    p[0] = 0x08;
+    p[1] = 0x12;
+    if (pc != 1) {
+      p[2] = 0x04;  // WCE
+    }
+    pages.insert(pages.end(), p.begin(), p.end());
+  }
+  if (page == 0x0A || page == 0x3F) {  // control
+    std::vector<uint8_t> p(12, 0);
+    p[0] = 0x0A;
+    p[1] = 0x0A;
+    pages.insert(pages.end(), p.begin(), p.end());
+  }
+  return pages;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -350,6 +372,25 @@ ScsiResult ScsiLun::read_capacity16(const uint8_t *cdb) const {
   return r;
 }
 
+// The block descriptor of MODE SENSE: 16 bytes with LLBAA (MODE SENSE(10)), 8 otherwise (the
+// block count saturates at 0xFFFFFFFF).
+std::vector<uint8_t> ScsiLun::block_descriptor(bool llbaa) const {
+  std::vector<uint8_t> bd;
+  const uint64_t blocks = this->blocks();
+  if (llbaa) {
+    bd.assign(16, 0);
+    put_be64(&bd[0], blocks);
+    put_be32(&bd[12], block_size());
+  } else {
+    bd.assign(8, 0);
+    put_be32(&bd[0], blocks > 0xFFFFFFFFull ? 0xFFFFFFFFu : uint32_t(blocks));
+    bd[5] = uint8_t(block_size() >> 16);
+    bd[6] = uint8_t(block_size() >> 8);
+    bd[7] = uint8_t(block_size());
+  }
+  return bd;
+}
+
 ScsiResult ScsiLun::mode_sense(const uint8_t *cdb, bool ten) const {
   const bool dbd = cdb[1] & 0x08;
   const bool llbaa = ten && (cdb[1] & 0x10);
@@ -363,37 +404,8 @@ ScsiResult ScsiLun::mode_sense(const uint8_t *cdb, bool ten) const {
   if (page != 0x08 && page != 0x0A && page != 0x3F) {
     return check(sense::kInvalidFieldInCdb);
   }
-  std::vector<uint8_t> pages;
-  if (page == 0x08 || page == 0x3F) {  // caching: write cache enabled
-    std::vector<uint8_t> p(20, 0);
-    p[0] = 0x08;
-    p[1] = 0x12;
-    if (pc != 1) {
-      p[2] = 0x04;  // WCE
-    }
-    pages.insert(pages.end(), p.begin(), p.end());
-  }
-  if (page == 0x0A || page == 0x3F) {  // control
-    std::vector<uint8_t> p(12, 0);
-    p[0] = 0x0A;
-    p[1] = 0x0A;
-    pages.insert(pages.end(), p.begin(), p.end());
-  }
-  std::vector<uint8_t> bd;
-  if (!dbd) {
-    const uint64_t blocks = this->blocks();
-    if (llbaa) {
-      bd.assign(16, 0);
-      put_be64(&bd[0], blocks);
-      put_be32(&bd[12], block_size());
-    } else {
-      bd.assign(8, 0);
-      put_be32(&bd[0], blocks > 0xFFFFFFFFull ? 0xFFFFFFFFu : uint32_t(blocks));
-      bd[5] = uint8_t(block_size() >> 16);
-      bd[6] = uint8_t(block_size() >> 8);
-      bd[7] = uint8_t(block_size());
-    }
-  }
+  const std::vector<uint8_t> pages = mode_pages(page, pc);
+  const std::vector<uint8_t> bd = dbd ? std::vector<uint8_t>() : block_descriptor(llbaa);
   ScsiResult r;
   std::vector<uint8_t> &d = r.data_in;
   const uint8_t devspec = spec_.write_protected ? 0x80 : 0x00;

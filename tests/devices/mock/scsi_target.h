@@ -158,6 +158,7 @@ class ScsiLun {
   ScsiResult read_capacity10() const;
   ScsiResult read_capacity16(const uint8_t *cdb) const;
   ScsiResult mode_sense(const uint8_t *cdb, bool ten) const;
+  std::vector<uint8_t> block_descriptor(bool llbaa) const;
   ScsiResult rw(const uint8_t *cdb, size_t cdb_len, const std::vector<uint8_t> &data_out);
   ScsiResult sync_cache(const uint8_t *cdb, bool sixteen) const;
   ScsiResult start_stop(const uint8_t *cdb);

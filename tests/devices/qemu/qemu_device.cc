@@ -247,6 +247,58 @@ bool QemuDevice::alive() {
   return true;
 }
 
+namespace {
+
+// The child of fork(): only async-signal-safe calls until exec. It dies with its parent, takes
+// /dev/null as standard input and output and `err_fd` as standard error; when exec fails it
+// reports errno on `errno_pipe`.
+[[noreturn]] void exec_child(pid_t parent, int null_fd, int err_fd, int errno_pipe, const char *exe,
+                             char *const *argv) {
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) {
+    _exit(127);
+  }
+  dup2(null_fd, 0);
+  dup2(null_fd, 1);
+  dup2(err_fd, 2);
+  execv(exe, argv);
+  int e = errno;
+  ssize_t ignored = write(errno_pipe, &e, sizeof e);
+  (void)ignored;
+  _exit(127);
+}
+
+// Waits for the child's exec: the pipe closes on a successful exec; an errno arrives when exec
+// failed. True with *child_errno set when it failed. Closes `fd`.
+bool exec_failed(int fd, int *child_errno) {
+  ssize_t n;
+  do {
+    n = read(fd, child_errno, sizeof *child_errno);
+  } while (n < 0 && errno == EINTR);
+  close(fd);
+  return n == static_cast<ssize_t>(sizeof *child_errno);
+}
+
+}  // namespace
+
+// QEMU's standard error (a file in the run directory), /dev/null, and the pipe on which the
+// child reports a failed exec.
+void QemuDevice::open_standard_files(int *err_fd, int *null_fd, int exec_pipe[2]) {
+  *err_fd = open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (*err_fd < 0) {
+    throw std::runtime_error(errno_text("cannot create " + stderr_path_));
+  }
+  stderr_cleanup_ = cleanup::add_file(stderr_path_);
+  *null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+  if (*null_fd < 0 || pipe2(exec_pipe, O_CLOEXEC) != 0) {
+    close(*err_fd);
+    if (*null_fd >= 0) {
+      close(*null_fd);
+    }
+    throw std::runtime_error(errno_text("cannot prepare QEMU's standard files"));
+  }
+}
+
 void QemuDevice::launch(const std::vector<std::string> &args) {
   std::string exe = resolve_binary(opt_.binary);
   if (exe.empty()) {
@@ -261,36 +313,12 @@ void QemuDevice::launch(const std::vector<std::string> &args) {
   }
   argv.push_back(nullptr);
 
-  int err_fd = open(stderr_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-  if (err_fd < 0) {
-    throw std::runtime_error(errno_text("cannot create " + stderr_path_));
-  }
-  stderr_cleanup_ = cleanup::add_file(stderr_path_);
-  int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-  int exec_pipe[2];
-  if (null_fd < 0 || pipe2(exec_pipe, O_CLOEXEC) != 0) {
-    close(err_fd);
-    if (null_fd >= 0) {
-      close(null_fd);
-    }
-    throw std::runtime_error(errno_text("cannot prepare QEMU's standard files"));
-  }
+  int err_fd, null_fd, exec_pipe[2];
+  open_standard_files(&err_fd, &null_fd, exec_pipe);
   pid_t parent = getpid();
   pid_t pid = fork();
   if (pid == 0) {
-    // Child: only async-signal-safe calls until exec.
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent) {
-      _exit(127);
-    }
-    dup2(null_fd, 0);
-    dup2(null_fd, 1);
-    dup2(err_fd, 2);
-    execv(exe.c_str(), argv.data());
-    int e = errno;
-    ssize_t ignored = write(exec_pipe[1], &e, sizeof e);
-    (void)ignored;
-    _exit(127);
+    exec_child(parent, null_fd, err_fd, exec_pipe[1], exe.c_str(), argv.data());
   }
   int fork_errno = errno;
   close(err_fd);
@@ -303,14 +331,8 @@ void QemuDevice::launch(const std::vector<std::string> &args) {
   }
   pid_ = pid;
   pid_cleanup_ = cleanup::add_process(pid);
-  // The pipe closes on a successful exec; an errno arrives when exec failed.
   int child_errno = 0;
-  ssize_t n;
-  do {
-    n = read(exec_pipe[0], &child_errno, sizeof child_errno);
-  } while (n < 0 && errno == EINTR);
-  close(exec_pipe[0]);
-  if (n == static_cast<ssize_t>(sizeof child_errno)) {
+  if (exec_failed(exec_pipe[0], &child_errno)) {
     fail_start("cannot execute " + exe + ": " + strerror(child_errno));
   }
 }
@@ -336,20 +358,51 @@ int QemuDevice::accept_qtest(int listen_fd) {
 }
 
 void QemuDevice::start() {
+  check_options();
+  make_run_dir();
+  make_shared_ram();
+  prepare_disks();
+  int lfd = listen_qtest();
+  qtest_cleanup_ = cleanup::add_file(qtest_path_);
+  qmp_cleanup_ = cleanup::add_file(qmp_path_);
+  const std::vector<std::string> args = qemu_args();
+  for (Disk &d : disks_) {
+    d.attached = true;
+  }
+
+  try {
+    launch(args);
+  } catch (...) {
+    close(lfd);
+    throw;
+  }
+  connect_clients(lfd);
+
+  std::string reply;
+  if (!qtest_->command("irq_intercept_in ioapic", &reply)) {
+    fail_start(reply);
+  }
+  setup_pci();
+}
+
+// The options start() checks before it makes anything: the RAM sizes, and the binary (no
+// files are made for a run that cannot start).
+void QemuDevice::check_options() const {
   if (opt_.ram_below_4g < kArenaStart + 4 * kMiB || opt_.ram_below_4g > 3 * (k4GiB / 4) ||
       opt_.ram_below_4g % kMiB != 0 || opt_.ram_above_4g % kMiB != 0) {
     throw std::runtime_error(
         "guest RAM below 4 GiB must be a multiple of 1 MiB from 8 MiB to 3 GiB, and RAM above "
         "4 GiB a multiple of 1 MiB");
   }
-  // Check the binary first: no files are made for a run that cannot start.
   if (resolve_binary(opt_.binary).empty()) {
     throw std::runtime_error("QEMU binary '" + opt_.binary +
                              "' not found or not executable (install the Debian package "
                              "qemu-system-x86, or pass QemuOptions::binary)");
   }
-  make_run_dir();
-  make_shared_ram();
+}
+
+// One image per disk of the options, at most one disk per target.
+void QemuDevice::prepare_disks() {
   for (const DiskSpec &spec : opt_.disks) {
     for (const Disk &d : disks_) {
       if (d.spec.target == spec.target) {
@@ -361,7 +414,10 @@ void QemuDevice::start() {
     prepare_image(&d);
     disks_.push_back(std::move(d));
   }
+}
 
+// The listening socket QEMU's qtest connects to.
+int QemuDevice::listen_qtest() {
   int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_un addr{};
   addr.sun_family = AF_UNIX;
@@ -374,9 +430,12 @@ void QemuDevice::start() {
     }
     throw std::runtime_error(err);
   }
-  qtest_cleanup_ = cleanup::add_file(qtest_path_);
-  qmp_cleanup_ = cleanup::add_file(qmp_path_);
+  return lfd;
+}
 
+// QEMU's command line: a stopped PC with shared RAM, qtest and QMP sockets, the pvscsi HBA and
+// one scsi-hd per disk, then the extra arguments of the options.
+std::vector<std::string> QemuDevice::qemu_args() const {
   const uint64_t total = opt_.ram_below_4g + opt_.ram_above_4g;
   std::vector<std::string> args = {
       "-S", "-nodefaults", "-no-user-config", "-display", "none", "-accel", "tcg", "-object",
@@ -404,16 +463,11 @@ void QemuDevice::start() {
   for (const auto &a : opt_.extra_args) {
     args.push_back(a);
   }
-  for (Disk &d : disks_) {
-    d.attached = true;
-  }
+  return args;
+}
 
-  try {
-    launch(args);
-  } catch (...) {
-    close(lfd);
-    throw;
-  }
+// Takes QEMU's qtest connection on `lfd` (closed here) and connects to its QMP socket.
+void QemuDevice::connect_clients(int lfd) {
   int qfd = accept_qtest(lfd);
   close(lfd);
   cleanup::run(qtest_cleanup_);  // connected: the socket's name is no longer needed
@@ -437,12 +491,6 @@ void QemuDevice::start() {
   }
   cleanup::run(qmp_cleanup_);
   qmp_cleanup_ = -1;
-
-  std::string reply;
-  if (!qtest_->command("irq_intercept_in ioapic", &reply)) {
-    fail_start(reply);
-  }
-  setup_pci();
 }
 
 uint32_t QemuDevice::cfg_read(unsigned dev, uint32_t offset, unsigned width) {

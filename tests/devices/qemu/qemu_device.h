@@ -190,10 +190,16 @@ class QemuDevice : public fk::DeviceBackend {
   };
 
   void start();
+  void check_options() const;
+  void prepare_disks();
+  int listen_qtest();
+  std::vector<std::string> qemu_args() const;
+  void connect_clients(int lfd);
   void make_run_dir();
   void make_shared_ram();
   void prepare_image(Disk *disk);
   void launch(const std::vector<std::string> &args);
+  void open_standard_files(int *err_fd, int *null_fd, int exec_pipe[2]);
   int accept_qtest(int listen_fd);
   void setup_pci();
   uint32_t cfg_read(unsigned dev, uint32_t offset, unsigned width);

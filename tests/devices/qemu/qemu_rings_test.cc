@@ -658,14 +658,95 @@ TEST_F(QemuRings, HotAddOfABadImageReportsQemusError) {
   }
 }
 
+enum ResetKind { kAdapterReset, kResetBus, kResetDevice, kAbort };
+
+// Writes `count` requests of `len` bytes of a pattern each, alternately to targets 4 and 3
+// (context i + 1 at block i * len / 512), and kicks once; `data` gets each request's bytes.
+void submit_writes(HandRings &rings, GuestAllocator &mem, int count, uint32_t len,
+                   std::vector<std::vector<uint8_t>> *data) {
+  for (int i = 0; i < count; i++) {
+    ScsiRequest r;
+    r.context = static_cast<uint64_t>(i + 1);
+    r.target = i % 2 != 0 ? 3 : 4;
+    cdb_read_write16(&r, true, static_cast<uint64_t>(i) * (len / 512), len / 512);
+    r.data_paddr = mem.alloc(len);
+    r.data_len = len;
+    data->push_back(pattern(len, static_cast<uint32_t>(i)));
+    std::memcpy(mem.ptr(r.data_paddr, len), data->back().data(), len);
+    ASSERT_TRUE(rings.submit(r));
+  }
+  rings.kick(true);
+}
+
+// The command of `kind`: RESET_DEVICE resets target 3, ABORT_CMD aborts `abort_context` there.
+uint32_t issue_reset(HandRings &rings, ResetKind kind, uint64_t abort_context) {
+  if (kind == kAdapterReset) {
+    return rings.command(hw::CommandCode::kAdapterReset);
+  }
+  if (kind == kResetBus) {
+    return rings.command(hw::CommandCode::kResetBus);
+  }
+  if (kind == kResetDevice) {
+    hw::CmdDescResetDevice d{};
+    d.set_target(3);
+    return rings.command(hw::CommandCode::kResetDevice, d);
+  }
+  hw::CmdDescAbortCmd d{};
+  d.set_context(abort_context).set_target(3);
+  return rings.command(hw::CommandCode::kAbortCmd, d);
+}
+
+// Collects the completions of `count` requests after the reset of `kind`: what the reset
+// drained synchronously (all of them after ADAPTER_RESET and RESET_BUS, target 3's after
+// RESET_DEVICE), then the rest by interrupt (not after ADAPTER_RESET: the rings are gone, so
+// everything must already be there). A context seen again counts in *duplicates.
+void collect_after_reset(HandRings &rings, TestHost &host, ResetKind kind, int count,
+                         std::map<uint64_t, Completion> *seen, int *duplicates) {
+  auto collect = [&] {
+    for (const Completion &c : rings.reap()) {
+      *duplicates += seen->count(c.context) != 0 ? 1 : 0;
+      (*seen)[c.context] = c;
+    }
+  };
+  collect();
+  if (kind == kAdapterReset || kind == kResetBus) {
+    EXPECT_EQ(seen->size(), static_cast<size_t>(count));
+  }
+  if (kind == kResetDevice) {
+    for (int i = 1; i < count; i += 2) {
+      EXPECT_EQ(seen->count(static_cast<uint64_t>(i + 1)), 1u) << "target 3 request " << i;
+    }
+  }
+  while (kind != kAdapterReset && seen->size() < static_cast<size_t>(count)) {
+    unsigned raises = host.intx_raises();
+    rings.ack_interrupts();
+    collect();
+    if (seen->size() < static_cast<size_t>(count)) {
+      ASSERT_TRUE(host.wait_raise_after(raises, kWait))
+          << seen->size() << " of " << count << " completed";
+    }
+  }
+}
+
+// The image file of `target` holds `data` at `offset`: read directly, an oracle independent of
+// the device's answers.
+void expect_image_holds(QemuDevice &dev, unsigned target, off_t offset,
+                        const std::vector<uint8_t> &data, int i) {
+  int fd = open(dev.image_path(target).c_str(), O_RDONLY);
+  ASSERT_GE(fd, 0);
+  std::vector<uint8_t> disk(data.size());
+  ASSERT_EQ(pread(fd, disk.data(), data.size(), offset), static_cast<ssize_t>(data.size()));
+  close(fd);
+  EXPECT_TRUE(disk == data) << "acknowledged write " << i;
+}
+
 // Resets and aborts with requests in flight (48 writes of 128 KiB on two disks): every request
 // completes exactly once. ADAPTER_RESET and RESET_BUS complete all of them (SUCCESS or
 // BUSRESET) before COMMAND_STATUS can be read; RESET_DEVICE does so for its target; ABORT_CMD
 // completes the aborted one with SUCCESS or ABORTQUEUE. Writes completed with SUCCESS are in the
 // image files (read directly: an oracle independent of the device's answers).
 TEST(QemuResets, EveryRequestCompletesExactlyOnce) {
-  enum Kind { kAdapterReset, kResetBus, kResetDevice, kAbort };
-  for (Kind kind : {kAdapterReset, kResetBus, kResetDevice, kAbort}) {
+  for (ResetKind kind : {kAdapterReset, kResetBus, kResetDevice, kAbort}) {
     SCOPED_TRACE("kind " + std::to_string(kind));
     QemuOptions o;
     o.disks.push_back({3, 32ull << 20, 512, ""});
@@ -684,62 +765,12 @@ TEST(QemuResets, EveryRequestCompletesExactlyOnce) {
     constexpr int kRequests = 48;
     constexpr uint32_t kLen = 128 << 10;
     std::vector<std::vector<uint8_t>> data;
-    for (int i = 0; i < kRequests; i++) {
-      ScsiRequest r;
-      r.context = static_cast<uint64_t>(i + 1);
-      r.target = i % 2 != 0 ? 3 : 4;
-      cdb_read_write16(&r, true, static_cast<uint64_t>(i) * (kLen / 512), kLen / 512);
-      r.data_paddr = mem.alloc(kLen);
-      r.data_len = kLen;
-      data.push_back(pattern(kLen, static_cast<uint32_t>(i)));
-      std::memcpy(mem.ptr(r.data_paddr, kLen), data.back().data(), kLen);
-      ASSERT_TRUE(rings.submit(r));
-    }
-    rings.kick(true);
-    uint32_t st = 0;
-    if (kind == kAdapterReset) {
-      st = rings.command(hw::CommandCode::kAdapterReset);
-    } else if (kind == kResetBus) {
-      st = rings.command(hw::CommandCode::kResetBus);
-    } else if (kind == kResetDevice) {
-      hw::CmdDescResetDevice d{};
-      d.set_target(3);
-      st = rings.command(hw::CommandCode::kResetDevice, d);
-    } else {
-      hw::CmdDescAbortCmd d{};
-      d.set_context(kRequests - 1).set_target(3);
-      st = rings.command(hw::CommandCode::kAbortCmd, d);
-    }
-    EXPECT_EQ(st, hw::kCommandStatusSuccess);
+    ASSERT_NO_FATAL_FAILURE(submit_writes(rings, mem, kRequests, kLen, &data));
+    EXPECT_EQ(issue_reset(rings, kind, kRequests - 1), hw::kCommandStatusSuccess);
 
-    // Collect completions: what the reset drained synchronously, then the rest by interrupt
-    // (not after ADAPTER_RESET: the rings are gone, so everything must already be there).
     std::map<uint64_t, Completion> seen;
     int duplicates = 0;
-    auto collect = [&] {
-      for (const Completion &c : rings.reap()) {
-        duplicates += seen.count(c.context) != 0 ? 1 : 0;
-        seen[c.context] = c;
-      }
-    };
-    collect();
-    if (kind == kAdapterReset || kind == kResetBus) {
-      EXPECT_EQ(seen.size(), static_cast<size_t>(kRequests));
-    }
-    if (kind == kResetDevice) {
-      for (int i = 1; i < kRequests; i += 2) {
-        EXPECT_EQ(seen.count(static_cast<uint64_t>(i + 1)), 1u) << "target 3 request " << i;
-      }
-    }
-    while (kind != kAdapterReset && seen.size() < static_cast<size_t>(kRequests)) {
-      unsigned raises = host.intx_raises();
-      rings.ack_interrupts();
-      collect();
-      if (seen.size() < static_cast<size_t>(kRequests)) {
-        ASSERT_TRUE(host.wait_raise_after(raises, kWait))
-            << seen.size() << " of " << kRequests << " completed";
-      }
-    }
+    ASSERT_NO_FATAL_FAILURE(collect_after_reset(rings, host, kind, kRequests, &seen, &duplicates));
     EXPECT_EQ(duplicates, 0);
     EXPECT_EQ(seen.size(), static_cast<size_t>(kRequests));
 
@@ -760,13 +791,9 @@ TEST(QemuResets, EveryRequestCompletesExactlyOnce) {
       if (c.host_status == hw::to_raw(hw::HostStatus::kSuccess)) {
         EXPECT_EQ(c.scsi_status, hw::to_raw(hw::ScsiStatus::kGood));
         int i = static_cast<int>(ctx - 1);
-        int fd = open(dev.image_path(i % 2 != 0 ? 3 : 4).c_str(), O_RDONLY);
-        ASSERT_GE(fd, 0);
-        std::vector<uint8_t> disk(kLen);
-        ASSERT_EQ(pread(fd, disk.data(), kLen, static_cast<off_t>(i) * kLen),
-                  static_cast<ssize_t>(kLen));
-        close(fd);
-        EXPECT_TRUE(disk == data[static_cast<size_t>(i)]) << "acknowledged write " << i;
+        ASSERT_NO_FATAL_FAILURE(expect_image_holds(dev, i % 2 != 0 ? 3 : 4,
+                                                   static_cast<off_t>(i) * kLen,
+                                                   data[static_cast<size_t>(i)], i));
       }
     }
     std::printf("kind %d:", kind);
@@ -836,6 +863,148 @@ TEST(QemuSparseTargets, EightDisksAnswerAndGapsTimeOut) {
   dev.disconnect();
 }
 
+// A write sent one block beyond where it belongs: the byte range of its intended and actual
+// blocks.
+struct PlantedWrite {
+  unsigned target = 0;
+  uint64_t begin = 0, end = 0;
+};
+
+// One round of random writes (512 B to 256 KiB, on kDisk512 and kDisk4k) through the rings, one
+// buffer of `bufs` per slot, each completed write told to the oracle. The write numbered
+// `planted_index` is misdirected by one block. In-flight writes never overlap, so completion
+// order cannot matter to the oracle; and no later write covers the planted one, so it stays
+// detectable.
+class WriteRound {
+ public:
+  WriteRound(QemuDevice &dev, TestHost &host, GuestAllocator &mem, HandRings &rings,
+             ImageOracle &oracle, const std::vector<uint64_t> &bufs, std::mt19937 &rng, int count)
+      : dev_(dev),
+        host_(host),
+        mem_(mem),
+        rings_(rings),
+        oracle_(oracle),
+        bufs_(bufs),
+        rng_(rng),
+        count_(count) {
+    for (size_t i = 0; i < bufs.size(); i++) {
+      free_slots_.push_back(static_cast<unsigned>(i));
+    }
+  }
+
+  void run(int planted_index, PlantedWrite *planted) {
+    planted_index_ = planted_index;
+    planted_ = planted;
+    while (completed_ < count_) {
+      if (!issue() || !reap()) {
+        return;
+      }
+    }
+  }
+
+ private:
+  struct Pending {
+    unsigned target;
+    uint64_t offset;
+    std::vector<uint8_t> data;
+  };
+
+  bool overlaps(unsigned target, uint64_t off, uint64_t len) const {
+    if (planted_->end != 0 && planted_->target == target && off < planted_->end + 4096 &&
+        planted_->begin < off + len + 4096) {
+      return true;
+    }
+    for (const auto &[ctx, p] : pending_) {
+      if (p.target == target && off < p.offset + p.data.size() + 4096 &&
+          p.offset < off + len + 4096) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // Fills the free slots with writes that overlap nothing in flight, then kicks. False: the
+  // ring was full (a failure).
+  bool issue() {
+    bool any = false;
+    while (!free_slots_.empty() && issued_ < count_) {
+      unsigned target = rng_() % 2 == 0 ? kDisk512 : kDisk4k;
+      uint32_t bs = target == kDisk4k ? 4096 : 512;
+      uint32_t blocks = 1 + rng_() % ((256u << 10) / bs);
+      uint64_t lba = rng_() % ((8ull << 20) / bs - blocks - 1);
+      if (overlaps(target, lba * bs, uint64_t{blocks} * bs)) {
+        continue;
+      }
+      unsigned slot = free_slots_.back();
+      free_slots_.pop_back();
+      Pending p{target, lba * bs, pattern(blocks * bs, rng_())};
+      std::memcpy(mem_.ptr(bufs_[slot], p.data.size()), p.data.data(), p.data.size());
+      ScsiRequest r;
+      r.context = (static_cast<uint64_t>(issued_ + 1) << 8) | slot;
+      r.target = static_cast<uint8_t>(target);
+      bool plant = issued_ == planted_index_;
+      if (plant) {
+        *planted_ = {target, lba * bs, (lba + blocks + 1) * bs};
+      }
+      cdb_read_write16(&r, true, plant ? lba + 1 : lba, blocks);
+      r.data_paddr = bufs_[slot];
+      r.data_len = p.data.size();
+      if (!rings_.submit(r)) {
+        ADD_FAILURE() << "ring full";
+        return false;
+      }
+      pending_[r.context] = std::move(p);
+      issued_++;
+      any = true;
+    }
+    if (any) {
+      rings_.kick(true);
+    }
+    return true;
+  }
+
+  // Takes the completions there are (each one's write goes to the oracle), or waits for an
+  // interrupt when there are none. False: a failure.
+  bool reap() {
+    unsigned raises = host_.intx_raises();
+    rings_.ack_interrupts();
+    std::vector<Completion> done = rings_.reap();
+    for (const Completion &c : done) {
+      auto it = pending_.find(c.context);
+      if (it == pending_.end()) {
+        ADD_FAILURE() << "unknown or repeated context " << c.context;
+        return false;
+      }
+      EXPECT_EQ(c.host_status, hw::to_raw(hw::HostStatus::kSuccess));
+      EXPECT_EQ(c.scsi_status, hw::to_raw(hw::ScsiStatus::kGood));
+      const Pending &p = it->second;
+      oracle_.expect(dev_.image_path(p.target), p.offset, p.data.data(), p.data.size());
+      free_slots_.push_back(static_cast<unsigned>(c.context & 0xFF));
+      pending_.erase(it);
+      completed_++;
+    }
+    if (done.empty() && completed_ < count_ && !host_.wait_raise_after(raises, kWait)) {
+      ADD_FAILURE() << "no interrupt; " << completed_ << " of " << count_ << " completed";
+      return false;
+    }
+    return true;
+  }
+
+  QemuDevice &dev_;
+  TestHost &host_;
+  GuestAllocator &mem_;
+  HandRings &rings_;
+  ImageOracle &oracle_;
+  const std::vector<uint64_t> &bufs_;
+  std::mt19937 &rng_;
+  const int count_;
+  int planted_index_ = -1;
+  PlantedWrite *planted_ = nullptr;
+  std::map<uint64_t, Pending> pending_;
+  std::vector<unsigned> free_slots_;
+  int issued_ = 0, completed_ = 0;
+};
+
 // Random writes of mixed sizes (512 B to 256 KiB, both block sizes) at queue depth 32 through
 // the rings, checked by the image oracle (the image files read directly). A clean round passes;
 // a round with one planted misdirected write (sent one block beyond where it belongs) fails, and
@@ -853,103 +1022,18 @@ TEST_F(QemuRings, RandomWritesVerifiedByTheImageOracle) {
   for (int i = 0; i < kDepth; i++) {
     bufs.push_back(mem_->alloc(256 << 10, k4GiB));
   }
-  struct Pending {
-    unsigned target;
-    uint64_t offset;
-    std::vector<uint8_t> data;
-  };
-  struct Planted {
-    unsigned target = 0;
-    uint64_t begin = 0, end = 0;  // byte range of intended + actual blocks
-  };
   std::mt19937 rng(42);
-  auto round = [&](int planted_index, Planted *planted) {
-    std::map<uint64_t, Pending> pending;
-    std::vector<unsigned> free_slots;
-    for (int i = 0; i < kDepth; i++) {
-      free_slots.push_back(static_cast<unsigned>(i));
-    }
-    // In-flight writes never overlap, so completion order cannot matter to the oracle; and no
-    // later write covers the planted one, so it stays detectable.
-    auto overlaps = [&](unsigned target, uint64_t off, uint64_t len) {
-      if (planted->end != 0 && planted->target == target && off < planted->end + 4096 &&
-          planted->begin < off + len + 4096) {
-        return true;
-      }
-      for (const auto &[ctx, p] : pending) {
-        if (p.target == target && off < p.offset + p.data.size() + 4096 &&
-            p.offset < off + len + 4096) {
-          return true;
-        }
-      }
-      return false;
-    };
-    int issued = 0, completed = 0;
-    while (completed < kRequests) {
-      bool any = false;
-      while (!free_slots.empty() && issued < kRequests) {
-        unsigned target = rng() % 2 == 0 ? kDisk512 : kDisk4k;
-        uint32_t bs = target == kDisk4k ? 4096 : 512;
-        uint32_t blocks = 1 + rng() % ((256u << 10) / bs);
-        uint64_t lba = rng() % ((8ull << 20) / bs - blocks - 1);
-        if (overlaps(target, lba * bs, uint64_t{blocks} * bs)) {
-          continue;
-        }
-        unsigned slot = free_slots.back();
-        free_slots.pop_back();
-        Pending p{target, lba * bs, pattern(blocks * bs, rng())};
-        std::memcpy(mem_->ptr(bufs[slot], p.data.size()), p.data.data(), p.data.size());
-        ScsiRequest r;
-        r.context = (static_cast<uint64_t>(issued + 1) << 8) | slot;
-        r.target = static_cast<uint8_t>(target);
-        bool plant = issued == planted_index;
-        if (plant) {
-          *planted = {target, lba * bs, (lba + blocks + 1) * bs};
-        }
-        cdb_read_write16(&r, true, plant ? lba + 1 : lba, blocks);
-        r.data_paddr = bufs[slot];
-        r.data_len = p.data.size();
-        if (!rings->submit(r)) {
-          ADD_FAILURE() << "ring full";
-          return;
-        }
-        pending[r.context] = std::move(p);
-        issued++;
-        any = true;
-      }
-      if (any) {
-        rings->kick(true);
-      }
-      unsigned raises = host_->intx_raises();
-      rings->ack_interrupts();
-      std::vector<Completion> done = rings->reap();
-      for (const Completion &c : done) {
-        auto it = pending.find(c.context);
-        if (it == pending.end()) {
-          ADD_FAILURE() << "unknown or repeated context " << c.context;
-          return;
-        }
-        EXPECT_EQ(c.host_status, hw::to_raw(hw::HostStatus::kSuccess));
-        EXPECT_EQ(c.scsi_status, hw::to_raw(hw::ScsiStatus::kGood));
-        const Pending &p = it->second;
-        oracle.expect(dev_->image_path(p.target), p.offset, p.data.data(), p.data.size());
-        free_slots.push_back(static_cast<unsigned>(c.context & 0xFF));
-        pending.erase(it);
-        completed++;
-      }
-      if (done.empty() && completed < kRequests && !host_->wait_raise_after(raises, kWait)) {
-        ADD_FAILURE() << "no interrupt; " << completed << " of " << kRequests << " completed";
-        return;
-      }
-    }
+  auto round = [&](int planted_index, PlantedWrite *planted) {
+    WriteRound(*dev_, *host_, *mem_, *rings, oracle, bufs, rng, kRequests)
+        .run(planted_index, planted);
   };
 
-  Planted none;
+  PlantedWrite none;
   round(-1, &none);
   std::vector<ImageOracle::Mismatch> bad = oracle.verify();
   EXPECT_TRUE(bad.empty()) << bad.size() << " mismatches, first at " << bad[0].offset;
 
-  Planted planted;
+  PlantedWrite planted;
   round(17, &planted);
   bad = oracle.verify(1000);
   EXPECT_FALSE(bad.empty()) << "the misdirected write went unnoticed";
