@@ -319,10 +319,10 @@ TEST_P(ErrorsTest, LateCompletionAfterFailedAbortLandsOnItsOwnPacket) {
   EXPECT_EQ(scsi_abort(&sd0->sd_address, nullptr), 0);  // the device refused
   // Many new commands come and go while the old one is still in the device.
   for (int i = 0; i < 600; i++) {
-    fill_pattern(out.data(), 512, i + 1, 5, 512);
+    ShadowDisk::fill(out.data(), 512, 512, 0, 5, i + 1);
     ASSERT_TRUE(fk::client::write(sd1, 5, 1, 512, out.data()).ok());
     ASSERT_TRUE(fk::client::read(sd1, 5, 1, 512, fresh.data()).ok());
-    ASSERT_TRUE(check_pattern(fresh.data(), 512, i + 1, 5, 512));
+    ASSERT_TRUE(ShadowDisk::holds(fresh.data(), 512, 512, 0, 5, i + 1));
   }
   EXPECT_EQ(late.total, 0u);
   hba.dev().refuse_command(CommandCode::kAbortCmd, 0);

@@ -138,29 +138,4 @@ std::string profile_name(const ::testing::TestParamInfo<pvscsi_mock::Profile> &i
   return info.param == pvscsi_mock::Profile::kVmware ? "vmware" : "qemu";
 }
 
-static uint32_t pattern_word(uint64_t seed, uint64_t lba, uint64_t word) {
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull ^ (lba << 20) ^ word;
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  return uint32_t(x);
-}
-
-void fill_pattern(uint8_t *buf, size_t len, uint64_t seed, uint64_t lba, uint32_t block_size) {
-  for (size_t off = 0; off + 4 <= len; off += 4) {
-    uint32_t w = pattern_word(seed, lba + off / block_size, (off % block_size) / 4);
-    memcpy(buf + off, &w, 4);
-  }
-}
-
-bool check_pattern(const uint8_t *buf, size_t len, uint64_t seed, uint64_t lba,
-                   uint32_t block_size) {
-  for (size_t off = 0; off + 4 <= len; off += 4) {
-    uint32_t w = pattern_word(seed, lba + off / block_size, (off % block_size) / 4), got;
-    memcpy(&got, buf + off, 4);
-    if (got != w) return false;
-  }
-  return true;
-}
-
 }  // namespace driver_on_mock
