@@ -96,14 +96,18 @@ class QemuRings : public ::testing::Test {
         << err;
   }
 
-  Completion inquiry(HandRings &rings, unsigned target, uint64_t buf, uint64_t ctx) {
+  // A standard INQUIRY (36 bytes into buf) of a target.
+  static ScsiRequest inquiry_request(unsigned target, uint64_t buf, uint64_t ctx) {
     ScsiRequest r;
     r.context = ctx;
     r.target = static_cast<uint8_t>(target);
     set_cdb(&r, cdb::inquiry(36), DataDir::kToHost);
     r.data_paddr = buf;
     r.data_len = 36;
-    return run_one(rings, r, false);
+    return r;
+  }
+  Completion inquiry(HandRings &rings, unsigned target, uint64_t buf, uint64_t ctx) {
+    return run_one(rings, inquiry_request(target, buf, ctx), false);
   }
 
   std::unique_ptr<QemuDevice> dev_;
@@ -294,12 +298,7 @@ TEST_F(QemuRings, CompletionDataLenIsZeroAndShortTransfersAreDatarun) {
 TEST_F(QemuRings, IntxDeliveryFollowsTheInterruptMode) {
   auto rings = make_rings();
   uint64_t buf = mem_->alloc(4096);
-  ScsiRequest r;
-  r.context = 3;
-  r.target = kDisk512;
-  set_cdb(&r, cdb::inquiry(36), DataDir::kToHost);
-  r.data_paddr = buf;
-  r.data_len = 36;
+  ScsiRequest r = inquiry_request(kDisk512, buf, 3);
   unsigned seen = host_->intx_raises();
   ASSERT_TRUE(rings->submit(r));
   rings->kick(false);
@@ -333,12 +332,7 @@ TEST_F(QemuRings, MsiMessagesReplaceIntxAndNeedNoAcknowledge) {
   uint64_t buf = mem_->alloc(4096);
   unsigned raises = host_->intx_raises();
   for (uint64_t ctx = 1; ctx <= 3; ctx++) {
-    ScsiRequest r;
-    r.context = ctx;
-    r.target = kDisk512;
-    set_cdb(&r, cdb::inquiry(36), DataDir::kToHost);
-    r.data_paddr = buf;
-    r.data_len = 36;
+    ScsiRequest r = inquiry_request(kDisk512, buf, ctx);
     unsigned seen = host_->msis();
     ASSERT_TRUE(rings->submit(r));
     rings->kick(false);
@@ -629,13 +623,8 @@ TEST_F(QemuRings, OnlyLunZeroExists) {
   // NOT SUPPORTED (5/25/00) once the target's power-on unit attention has been consumed.
   clear_ua(*rings, kDisk512);
   uint64_t buf = mem_->alloc(4096);
-  ScsiRequest r;
-  r.context = 8;
-  r.target = kDisk512;
+  ScsiRequest r = inquiry_request(kDisk512, buf, 8);
   r.lun = 1;
-  set_cdb(&r, cdb::inquiry(36), DataDir::kToHost);
-  r.data_paddr = buf;
-  r.data_len = 36;
   Completion c = run_one(*rings, r, false);
   EXPECT_EQ(c.host_status, hw::to_raw(hw::HostStatus::kSuccess));
   EXPECT_EQ(c.scsi_status, hw::to_raw(hw::ScsiStatus::kGood));
