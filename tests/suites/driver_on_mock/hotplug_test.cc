@@ -15,16 +15,7 @@ using fk::client::Result;
 using pvscsi_mock::Profile;
 
 pvscsi_mock::TargetSpec disk(uint32_t id, unsigned nluns = 1) {
-  pvscsi_mock::TargetSpec t;
-  t.id = id;
-  t.luns.clear();
-  for (unsigned l = 0; l < nluns; l++) {
-    pvscsi_mock::LunSpec lun;
-    lun.lun = uint16_t(l);
-    lun.blocks = 8192;
-    t.luns.push_back(lun);
-  }
-  return t;
+  return disk_target(id, nluns, 8192);
 }
 
 class HotplugTest : public ProfileTest {};

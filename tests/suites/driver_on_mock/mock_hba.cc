@@ -24,6 +24,21 @@ std::string read_file(const std::string &path) {
 }
 }  // namespace
 
+pvscsi_mock::TargetSpec disk_target(uint32_t id, unsigned nluns, uint64_t blocks,
+                                    uint32_t block_size) {
+  pvscsi_mock::TargetSpec spec;
+  spec.id = id;
+  spec.luns.clear();
+  for (unsigned l = 0; l < nluns; l++) {
+    pvscsi_mock::LunSpec lun;
+    lun.lun = uint16_t(l);
+    lun.blocks = blocks;
+    lun.block_size = block_size;
+    spec.luns.push_back(lun);
+  }
+  return spec;
+}
+
 pvscsi_mock::Config mock_config(pvscsi_mock::Profile profile, std::vector<uint32_t> targets,
                                 unsigned nluns, uint64_t blocks, uint32_t block_size) {
   auto cfg = pvscsi_mock::Config::for_profile(profile);
@@ -31,17 +46,7 @@ pvscsi_mock::Config mock_config(pvscsi_mock::Profile profile, std::vector<uint32
   cfg.targets.clear();
   uint32_t highest = 0;
   for (uint32_t t : targets) {
-    pvscsi_mock::TargetSpec spec;
-    spec.id = t;
-    spec.luns.clear();
-    for (unsigned l = 0; l < nluns; l++) {
-      pvscsi_mock::LunSpec lun;
-      lun.lun = uint16_t(l);
-      lun.blocks = blocks;
-      lun.block_size = block_size;
-      spec.luns.push_back(lun);
-    }
-    cfg.targets.push_back(spec);
+    cfg.targets.push_back(disk_target(t, nluns, blocks, block_size));
     if (t > highest) highest = t;
   }
   if (highest >= cfg.max_targets) cfg.max_targets = highest + 1;

@@ -48,6 +48,10 @@ class Hba {
   bool attached_ = false;
 };
 
+// A disk target: id with nluns LUNs (0..nluns-1) of blocks x block_size.
+pvscsi_mock::TargetSpec disk_target(uint32_t id, unsigned nluns = 1, uint64_t blocks = 16384,
+                                    uint32_t block_size = 512);
+
 // A mock configuration with a topology: targets given as ids, each with nluns LUNs of
 // blocks x block_size. Power-on unit attentions off unless asked (they are tested apart).
 pvscsi_mock::Config mock_config(pvscsi_mock::Profile profile, std::vector<uint32_t> targets,
