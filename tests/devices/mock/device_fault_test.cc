@@ -476,7 +476,7 @@ TEST(MockThreads, ConcurrentRegisterAccess) {
     for (int i = 0; i < 100; i++) {
       {
         std::lock_guard<std::mutex> g(ring);
-        h.put(h.request(cdb10(0x28, i, 1), 0, 0, Dir::kIn, 512));
+        h.put(h.request(bytes(cdb::read10(i, 1)), 0, 0, Dir::kIn, 512));
       }
       h.kick(true);
       h.dev.read32(hw::IntrStatus::kOffset);

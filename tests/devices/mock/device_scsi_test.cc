@@ -80,9 +80,9 @@ TEST_P(Scsi, ReadWriteEverySizeWithOracle) {
   std::vector<uint8_t> r12 = w12;
   r12[0] = 0xA8;
   const Op ops[] = {{w6, r6},
-                    {cdb10(0x2A, 8, 2), cdb10(0x28, 8, 2)},
+                    {bytes(cdb::write10(8, 2)), bytes(cdb::read10(8, 2))},
                     {w12, r12},
-                    {cdb16(0x8A, 8, 2), cdb16(0x88, 8, 2)}};
+                    {bytes(cdb::write16(8, 2)), bytes(cdb::read16(8, 2))}};
   for (uint16_t lun : {0, 1}) {
     const uint32_t bs = lun == 0 ? 512 : 4096;
     uint8_t seed = 1;
@@ -111,21 +111,22 @@ TEST_P(Scsi, ReadWriteEverySizeWithOracle) {
 }
 
 TEST_P(Scsi, ReadWriteBadParameters) {
-  expect_check(h.scsi(cdb10(0x28, 4096, 1), 0, 0, Dir::kIn, 512), kSenseIllegalRequest, 0x21);
+  expect_check(h.scsi(bytes(cdb::read10(4096, 1)), 0, 0, Dir::kIn, 512), kSenseIllegalRequest,
+               0x21);
   expect_check(
-      h.scsi(cdb16(0x8A, ~uint64_t{0}, 1), 0, 0, Dir::kOut, 512, std::vector<uint8_t>(512)),
+      h.scsi(bytes(cdb::write16(~uint64_t{0}, 1)), 0, 0, Dir::kOut, 512, std::vector<uint8_t>(512)),
       kSenseIllegalRequest, 0x21);
   expect_check(h.scsi({0x04, 0, 0, 0, 0, 0}), kSenseIllegalRequest, 0x20);  // FORMAT UNIT
-  std::vector<uint8_t> prot = cdb10(0x28, 0, 1);
+  std::vector<uint8_t> prot = bytes(cdb::read10(0, 1));
   prot[1] = 0xE0;
   expect_check(h.scsi(prot, 0, 0, Dir::kIn, 512), kSenseIllegalRequest, 0x24);
   // Sense only as long as the driver's buffer; none when its length is 0.
-  hw::RingReqDesc r = h.request(cdb10(0x28, 5000, 1), 0, 0, Dir::kIn, 512);
+  hw::RingReqDesc r = h.request(bytes(cdb::read10(5000, 1)), 0, 0, Dir::kIn, 512);
   r.set_sense_len(8);
   Done d = h.run(r);
   EXPECT_EQ(d.cmp.sense_len(), 8u);
   EXPECT_EQ(d.sense[8], 0xEE);
-  r = h.request(cdb10(0x28, 5000, 1), 0, 0, Dir::kIn, 512);
+  r = h.request(bytes(cdb::read10(5000, 1)), 0, 0, Dir::kIn, 512);
   r.set_sense_len(0);
   d = h.run(r);
   EXPECT_EQ(d.scsi(), 2);
@@ -141,9 +142,9 @@ TEST_P(Scsi, ModeSenseSyncStartStop) {
   expect_good(d);
   EXPECT_EQ(be32(&d.data[12]) & 0xFFFFFF, 4096u);
   expect_check(h.scsi({0x1A, 0, 0x19, 0, 255, 0}, 0, 0, Dir::kIn, 255), kSenseIllegalRequest, 0x24);
-  expect_good(h.scsi(cdb10(0x35, 0, 0)));
-  expect_good(h.scsi(cdb16(0x91, 0, 0)));
-  expect_check(h.scsi(cdb10(0x35, 5000, 1)), kSenseIllegalRequest, 0x21);
+  expect_good(h.scsi(bytes(cdb::synchronize_cache10())));
+  expect_good(h.scsi(bytes(cdb::synchronize_cache16())));
+  expect_check(h.scsi(bytes(cdb::synchronize_cache10(5000, 1))), kSenseIllegalRequest, 0x21);
   expect_good(h.scsi({0x1B, 0, 0, 0, 0, 0}));
   expect_check(h.scsi({0, 0, 0, 0, 0, 0}), kSenseNotReady, 0x04);
   expect_good(h.scsi({0x1B, 0, 0, 0, 1, 0}));
@@ -159,7 +160,7 @@ TEST_P(Scsi, ReportLunsAndCdrom) {
   expect_check(h.scsi({0xA0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0}, 0, 0, Dir::kIn, 4),
                kSenseIllegalRequest, 0x24);
   expect_check(h.scsi({0, 0, 0, 0, 0, 0}, 2, 0), kSenseNotReady, 0x3A);
-  expect_check(h.scsi(cdb10(0x28, 0, 1), 2, 0, Dir::kIn, 2048), kSenseNotReady, 0x3A);
+  expect_check(h.scsi(bytes(cdb::read10(0, 1)), 2, 0, Dir::kIn, 2048), kSenseNotReady, 0x3A);
   d = h.scsi({0x12, 0, 0, 0, 36, 0}, 2, 0, Dir::kIn, 36);
   EXPECT_EQ(d.data[0], 0x05);
 }
@@ -189,10 +190,10 @@ TEST_P(Scsi, AbsentTargetOrLunIsSeltimeo) {
 
 TEST_P(Scsi, DirectionMustMatchTheCdb) {
   const uint16_t badmsg = raw(hw::HostStatus::kBadmsg);
-  EXPECT_EQ(h.scsi(cdb10(0x28, 0, 1), 0, 0, Dir::kOut, 512).host(), badmsg);
-  EXPECT_EQ(h.scsi(cdb10(0x28, 0, 1), 0, 0, Dir::kNone, 512).host(), badmsg);
-  EXPECT_EQ(h.scsi(cdb10(0x2A, 0, 1), 0, 0, Dir::kIn, 512).host(), badmsg);
-  hw::RingReqDesc r = h.request(cdb10(0x28, 0, 1), 0, 0, Dir::kIn, 512);
+  EXPECT_EQ(h.scsi(bytes(cdb::read10(0, 1)), 0, 0, Dir::kOut, 512).host(), badmsg);
+  EXPECT_EQ(h.scsi(bytes(cdb::read10(0, 1)), 0, 0, Dir::kNone, 512).host(), badmsg);
+  EXPECT_EQ(h.scsi(bytes(cdb::write10(0, 1)), 0, 0, Dir::kIn, 512).host(), badmsg);
+  hw::RingReqDesc r = h.request(bytes(cdb::read10(0, 1)), 0, 0, Dir::kIn, 512);
   r.set_flags(r.flags() | hw::RequestFlag::kDirToDevice);
   EXPECT_EQ(h.run(r).host(), raw(hw::HostStatus::kInvparam));
   // Nothing was written by the refused WRITE.
@@ -216,20 +217,20 @@ TEST_P(Scsi, HostileRequestFieldsAreRefused) {
   r = h.request({0, 0, 0, 0, 0, 0});
   r.set_flags(r.flags() | hw::RequestFlag::kOutOfBandCdb);
   EXPECT_EQ(h.run(r).host(), invparam);
-  r = h.request(cdb10(0x28, 0, 1), 0, 0, Dir::kIn, 512);
+  r = h.request(bytes(cdb::read10(0, 1)), 0, 0, Dir::kIn, 512);
   r.set_data_len(~uint64_t{0});  // an absurd length: refused before any allocation
   EXPECT_EQ(h.run(r).host(), invparam);
   // Data, sense and SG addresses outside memory: master aborts, never a crash.
-  r = h.request(cdb10(0x28, 0, 1), 0, 0, Dir::kIn, 512);
+  r = h.request(bytes(cdb::read10(0, 1)), 0, 0, Dir::kIn, 512);
   r.set_data_addr(0x1000);
   EXPECT_EQ(h.run(r).host(), raw(hw::HostStatus::kHahardware));
-  r = h.request(cdb10(0x2A, 0, 1), 0, 0, Dir::kOut, 512);
+  r = h.request(bytes(cdb::write10(0, 1)), 0, 0, Dir::kOut, 512);
   r.set_data_addr(h.host.end() - 100);
   EXPECT_EQ(h.run(r).host(), raw(hw::HostStatus::kHahardware));
-  r = h.request(cdb10(0x28, 0, 1), 0, 0, Dir::kIn, 512);
+  r = h.request(bytes(cdb::read10(0, 1)), 0, 0, Dir::kIn, 512);
   r.set_data_addr(~uint64_t{0} - 10);  // wraps around
   EXPECT_EQ(h.run(r).host(), invparam);
-  r = h.request(cdb10(0x28, 9999, 1), 0, 0, Dir::kIn, 512);
+  r = h.request(bytes(cdb::read10(9999, 1)), 0, 0, Dir::kIn, 512);
   r.set_sense_addr(0x2000);
   Done d = h.run(r);
   EXPECT_EQ(d.host(), raw(hw::HostStatus::kSensfailed));
@@ -270,49 +271,49 @@ TEST_P(Sg, ScatterGatherRoundTrip) {
   std::memcpy(h.host.ptr(b), &buf[512], 1024);
   std::memcpy(h.host.ptr(c), &buf[1536], 512);
   write_sg(h.sgl, {{a, 512}, {b, 1024}, {c, 512}});
-  Done d = sg_run(cdb10(0x2A, 100, 4), Dir::kOut, 2048, h.sgl);
+  Done d = sg_run(bytes(cdb::write10(100, 4)), Dir::kOut, 2048, h.sgl);
   EXPECT_EQ(d.host(), 0);
   std::vector<uint8_t> stored;
   ASSERT_TRUE(h.dev.read_blocks(0, 0, 100, 4, &stored));
   EXPECT_EQ(stored, buf);
   std::memset(h.host.ptr(h.data), 0, 16384);
-  d = sg_run(cdb10(0x28, 100, 4), Dir::kIn, 2048, h.sgl);
+  d = sg_run(bytes(cdb::read10(100, 4)), Dir::kIn, 2048, h.sgl);
   EXPECT_EQ(d.host(), 0);
   EXPECT_EQ(0, std::memcmp(h.host.ptr(a), &buf[0], 512));
   EXPECT_EQ(0, std::memcmp(h.host.ptr(b), &buf[512], 1024));
   EXPECT_EQ(0, std::memcmp(h.host.ptr(c), &buf[1536], 512));
   // Elements longer than needed are fine (only data_len moves).
   write_sg(h.sgl, {{a, 4096}});
-  EXPECT_EQ(sg_run(cdb10(0x28, 100, 1), Dir::kIn, 512, h.sgl).host(), 0);
+  EXPECT_EQ(sg_run(bytes(cdb::read10(100, 1)), Dir::kIn, 512, h.sgl).host(), 0);
 }
 
 TEST_P(Sg, BadListsAreRefused) {
   const uint16_t invparam = raw(hw::HostStatus::kInvparam);
   // Chained (flags set): unsupported.
   write_sg(h.sgl, {{h.data, 512}}, 1);
-  EXPECT_EQ(sg_run(cdb10(0x28, 0, 1), Dir::kIn, 512, h.sgl).host(), invparam);
+  EXPECT_EQ(sg_run(bytes(cdb::read10(0, 1)), Dir::kIn, 512, h.sgl).host(), invparam);
   // Too many elements: 129 x 4 bytes do not cover 1 KiB... then the bound trips first.
   std::vector<std::pair<uint64_t, uint32_t>> many(200, {h.data, 4});
   write_sg(h.sgl, many);
-  EXPECT_EQ(sg_run(cdb10(0x28, 0, 2), Dir::kIn, 1024, h.sgl).host(), invparam);
+  EXPECT_EQ(sg_run(bytes(cdb::read10(0, 2)), Dir::kIn, 1024, h.sgl).host(), invparam);
   // 128 elements are fine.
-  EXPECT_EQ(sg_run(cdb10(0x28, 0, 1), Dir::kIn, 512, h.sgl).host(), 0);
+  EXPECT_EQ(sg_run(bytes(cdb::read10(0, 1)), Dir::kIn, 512, h.sgl).host(), 0);
   // An element crossing the list's page boundary.
   const uint64_t edge = h.sgl + 4096 - 8;
-  EXPECT_EQ(sg_run(cdb10(0x28, 0, 1), Dir::kIn, 512, edge).host(), invparam);
+  EXPECT_EQ(sg_run(bytes(cdb::read10(0, 1)), Dir::kIn, 512, edge).host(), invparam);
   // The list outside memory.
-  EXPECT_EQ(sg_run(cdb10(0x28, 0, 1), Dir::kIn, 512, 0x3000).host(), invparam);
+  EXPECT_EQ(sg_run(bytes(cdb::read10(0, 1)), Dir::kIn, 512, 0x3000).host(), invparam);
   // An element outside memory: a master abort on the data.
   write_sg(h.sgl, {{0x4000, 512}});
-  EXPECT_EQ(sg_run(cdb10(0x28, 0, 1), Dir::kIn, 512, h.sgl).host(),
+  EXPECT_EQ(sg_run(bytes(cdb::read10(0, 1)), Dir::kIn, 512, h.sgl).host(),
             raw(hw::HostStatus::kHahardware));
   // An element whose address + length wraps.
   write_sg(h.sgl, {{~uint64_t{0} - 16, 512}});
-  EXPECT_EQ(sg_run(cdb10(0x28, 0, 1), Dir::kIn, 512, h.sgl).host(), invparam);
+  EXPECT_EQ(sg_run(bytes(cdb::read10(0, 1)), Dir::kIn, 512, h.sgl).host(), invparam);
   // Zero-length elements do not count towards the data, the bound still holds.
   std::vector<std::pair<uint64_t, uint32_t>> zeros(130, {h.data, 0});
   write_sg(h.sgl, zeros);
-  EXPECT_EQ(sg_run(cdb10(0x28, 0, 1), Dir::kIn, 512, h.sgl).host(), invparam);
+  EXPECT_EQ(sg_run(bytes(cdb::read10(0, 1)), Dir::kIn, 512, h.sgl).host(), invparam);
 }
 
 // Free-running indices wrap past 2^32: the driver and the device start just below it.
@@ -326,7 +327,7 @@ TEST_P(Scsi, IndicesWrapPast2To32) {
     for (int i = 0; i < 7; i++) {
       std::vector<uint8_t> blk(512, uint8_t(round * 7 + i));
       std::memcpy(h.host.ptr(h.data + 512 * i), blk.data(), 512);
-      hw::RingReqDesc r = h.request(cdb10(0x2A, round * 7 + i, 1), 0, 0, Dir::kOut, 512);
+      hw::RingReqDesc r = h.request(bytes(cdb::write10(round * 7 + i, 1)), 0, 0, Dir::kOut, 512);
       r.set_data_addr(h.data + 512 * i);
       h.put(r);
     }

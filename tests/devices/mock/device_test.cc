@@ -494,14 +494,14 @@ TEST(MockProfiles, VmwarePollsWhileBusyAndAdaptsThreshold) {
   ASSERT_EQ(h.command(CommandCode::kSetupReqCallThreshold, en), 0u);
   EXPECT_EQ(h.rs_field(24), 1u);
   for (int i = 0; i < 5; i++) {
-    h.put(h.request(cdb10(0x28, 0, 1), 0, 0, Dir::kIn, 512));
+    h.put(h.request(bytes(cdb::read10(0, 1)), 0, 0, Dir::kIn, 512));
   }
   h.kick(true);
   h.host.advance(0);
   EXPECT_EQ(h.rs_field(24), 8u);  // busy: kick less often
   EXPECT_TRUE(h.dev.ring_state().polling);
   // Below the threshold the driver does not kick; the poll picks the request up.
-  h.put(h.request(cdb10(0x28, 0, 1), 0, 0, Dir::kIn, 512));
+  h.put(h.request(bytes(cdb::read10(0, 1)), 0, 0, Dir::kIn, 512));
   h.host.advance(60'000);
   EXPECT_EQ(h.dev.counters().requests, 6u);
   EXPECT_GE(h.dev.counters().polls, 1u);
@@ -517,7 +517,7 @@ TEST(MockProfiles, CompletionDataLenPerProfile) {
   for (Profile p : {Profile::kVmware, Profile::kQemu}) {
     Harness h(quiet(Config::for_profile(p)));
     ASSERT_EQ(h.setup_rings(), 0u);
-    Done d = h.scsi(cdb10(0x28, 0, 2), 0, 0, Dir::kIn, 1024);
+    Done d = h.scsi(bytes(cdb::read10(0, 2)), 0, 0, Dir::kIn, 1024);
     EXPECT_EQ(d.host(), 0);
     EXPECT_EQ(d.cmp.data_len(), p == Profile::kVmware ? 1024u : 0u);
     // A short transfer (INQUIRY has 36 bytes for a 96-byte buffer).
@@ -532,7 +532,7 @@ TEST(MockProfiles, CompletionDataLenPerProfile) {
     }
     // An over-run (2 blocks into a 1-block buffer) is DATARUN for both, and stays in bounds.
     std::memset(h.host.ptr(h.data), 0x77, 1024);
-    d = h.scsi(cdb10(0x28, 0, 2), 0, 0, Dir::kIn, 512);
+    d = h.scsi(bytes(cdb::read10(0, 2)), 0, 0, Dir::kIn, 512);
     EXPECT_EQ(d.host(), raw(hw::HostStatus::kDatarun));
     EXPECT_EQ(h.host.ptr(h.data)[512], 0x77);
   }

@@ -13,6 +13,8 @@
 #include <thread>
 #include <vector>
 
+#include "cdb.h"
+#include "hand_driver.h"
 #include "mock_device.h"
 
 namespace pvscsi_mock::testing {
@@ -195,126 +197,28 @@ struct Done {
   uint16_t scsi() const { return cmp.scsi_status_raw(); }
 };
 
-// Plays the driver.
-class Harness {
+// The host and the device a Harness plays the driver against (constructed before it).
+struct HarnessParts {
+  HarnessParts(const Config &cfg, size_t mem) : host(mem), dev(cfg) {}
+  TestHost host;
+  MockDevice dev;
+};
+
+// Plays the driver: the shared hand driver over this host's memory, plus a data, sense and SG
+// buffer and synchronous runs on the manual clock.
+class Harness : public HarnessParts, public pvscsi_hand::HandDriver {
  public:
   explicit Harness(const Config &cfg = Config::vmware(), size_t mem = 4u << 20)
-      : host(mem), dev(cfg) {
+      : HarnessParts(cfg, mem), HandDriver(dev, dev.register_rnumber(), host, pages(host)) {
     dev.connect(&host);
-    rs = host.alloc(4096);
-    for (auto &p : req_pages) {
-      p = host.alloc(4096);
-    }
-    for (auto &p : cmp_pages) {
-      p = host.alloc(4096);
-    }
-    for (auto &p : msg_pages) {
-      p = host.alloc(4096);
-    }
     data = host.alloc(256 * 1024);
     sense = host.alloc(4096);
     sgl = host.alloc(4096);
   }
   ~Harness() { dev.disconnect(); }
 
-  uint32_t status() { return dev.read32(hw::CommandStatus::kOffset); }
-
-  // Writes a command and its descriptor dwords; returns COMMAND_STATUS.
-  uint32_t command(hw::CommandCode code, const std::vector<uint32_t> &dwords = {}) {
-    dev.write32(hw::Command::kOffset, hw::to_raw(code));
-    for (uint32_t d : dwords) {
-      dev.write32(hw::CommandData::kOffset, d);
-    }
-    return status();
-  }
-  template <class Desc>
-  uint32_t command(hw::CommandCode code, const Desc &d) {
-    std::vector<uint32_t> v;
-    for (uint32_t i = 0; i < Desc::kSize / 4; i++) {
-      v.push_back(d.dword(i));
-    }
-    return command(code, v);
-  }
-
-  hw::CmdDescSetupRings rings_desc(uint32_t nreq, uint32_t ncmp) {
-    hw::CmdDescSetupRings d{};
-    d.set_req_ring_num_pages(nreq).set_cmp_ring_num_pages(ncmp);
-    d.set_rings_state_ppn(rs >> 12);
-    for (uint32_t i = 0; i < 32; i++) {
-      d.set_req_ring_ppns(i, req_pages[i] >> 12);
-      d.set_cmp_ring_ppns(i, cmp_pages[i] >> 12);
-    }
-    return d;
-  }
-  // Sets up the rings with indices starting at `start`.
-  uint32_t setup_rings(uint32_t nreq = 1, uint32_t ncmp = 1, uint32_t start = 0) {
-    std::memset(host.ptr(rs), 0, 4096);
-    for (uint32_t off : {0u, 4u, 12u, 16u}) {
-      host.w32(rs + off, start);
-    }
-    req_prod = start;
-    cmp_cons = start;
-    this->nreq = nreq;
-    this->ncmp = ncmp;
-    return command(hw::CommandCode::kSetupRings, rings_desc(nreq, ncmp));
-  }
-  uint32_t setup_msg_ring(uint32_t n = 1, uint32_t start = 0) {
-    host.w32(rs + 128, start);
-    host.w32(rs + 132, start);
-    msg_cons = start;
-    nmsg = n;
-    hw::CmdDescSetupMsgRing d{};
-    d.set_num_pages(n);
-    for (uint32_t i = 0; i < 16; i++) {
-      d.set_ring_ppns(i, msg_pages[i] >> 12);
-    }
-    return command(hw::CommandCode::kSetupMsgRing, d);
-  }
-
-  uint32_t rs_field(uint32_t off) { return host.r32(rs + off); }
-  uint32_t req_entries() { return 1u << rs_field(8); }
-  uint32_t cmp_entries() { return 1u << rs_field(20); }
-
-  // Puts a request in the ring (not kicked).
-  void put(const hw::RingReqDesc &d) {
-    const uint32_t entries = nreq * 32;
-    const uint32_t slot = req_prod & (entries - 1);
-    host.write_mem(req_pages[slot / 32] + (slot % 32) * 128, d.raw, 128);
-    req_prod++;
-    host.w32(rs + 0, req_prod);
-  }
-  void kick(bool rw = true) {
-    dev.write32(rw ? hw::KickRwIo::kOffset : hw::KickNonRwIo::kOffset, 0);
-  }
-  // Completions the device has written since the last call.
-  std::vector<hw::RingCmpDesc> take() {
-    std::vector<hw::RingCmpDesc> out;
-    const uint32_t prod = rs_field(12);
-    const uint32_t entries = ncmp * 128;
-    while (cmp_cons != prod && out.size() < entries) {
-      const uint32_t slot = cmp_cons & (entries - 1);
-      hw::RingCmpDesc c;
-      host.read_mem(cmp_pages[slot / 128] + (slot % 128) * 32, c.raw, 32);
-      out.push_back(c);
-      cmp_cons++;
-    }
-    host.w32(rs + 16, cmp_cons);
-    return out;
-  }
-  std::vector<hw::RingMsgDesc> take_msgs() {
-    std::vector<hw::RingMsgDesc> out;
-    const uint32_t prod = rs_field(128);
-    const uint32_t entries = nmsg * 32;
-    while (msg_cons != prod && out.size() < entries) {
-      const uint32_t slot = msg_cons & (entries - 1);
-      hw::RingMsgDesc m;
-      host.read_mem(msg_pages[slot / 32] + (slot % 32) * 128, m.raw, 128);
-      out.push_back(m);
-      msg_cons++;
-    }
-    host.w32(rs + 132, msg_cons);
-    return out;
-  }
+  uint32_t req_entries() { return 1u << rs_field(hw::RingsState::kReqNumEntriesLog2Offset); }
+  uint32_t cmp_entries() { return 1u << rs_field(hw::RingsState::kCmpNumEntriesLog2Offset); }
 
   // Builds a request descriptor for a CDB.
   hw::RingReqDesc request(const std::vector<uint8_t> &cdb, uint32_t target = 0, uint16_t lun = 0,
@@ -376,30 +280,30 @@ class Harness {
     }
   }
 
-  TestHost host;
-  MockDevice dev;
-  uint64_t rs = 0, data = 0, sense = 0, sgl = 0;
-  uint64_t req_pages[32] = {}, cmp_pages[32] = {}, msg_pages[16] = {};
-  uint32_t req_prod = 0, cmp_cons = 0, msg_cons = 0;
-  uint32_t nreq = 1, ncmp = 1, nmsg = 1;
+  uint64_t data = 0, sense = 0, sgl = 0;
   uint64_t next_ctx = 0;
+
+ private:
+  // The rings state page and every page SETUP_RINGS and SETUP_MSG_RING can name.
+  static pvscsi_hand::RingPages pages(TestHost &host) {
+    pvscsi_hand::RingPages p;
+    p.state = host.alloc(4096);
+    for (int i = 0; i < 32; i++) {
+      p.req.push_back(host.alloc(4096));
+    }
+    for (int i = 0; i < 32; i++) {
+      p.cmp.push_back(host.alloc(4096));
+    }
+    for (int i = 0; i < 16; i++) {
+      p.msg.push_back(host.alloc(4096));
+    }
+    return p;
+  }
 };
 
-inline std::vector<uint8_t> cdb10(uint8_t op, uint32_t lba, uint16_t count) {
-  return {op,           0, uint8_t(lba >> 24),  uint8_t(lba >> 16), uint8_t(lba >> 8),
-          uint8_t(lba), 0, uint8_t(count >> 8), uint8_t(count),     0};
-}
-inline std::vector<uint8_t> cdb16(uint8_t op, uint64_t lba, uint32_t count) {
-  std::vector<uint8_t> c(16, 0);
-  c[0] = op;
-  for (int i = 0; i < 8; i++) {
-    c[2 + i] = uint8_t(lba >> (56 - 8 * i));
-  }
-  for (int i = 0; i < 4; i++) {
-    c[10 + i] = uint8_t(count >> (24 - 8 * i));
-  }
-  return c;
-}
+// CDBs come from the client's builders (fk::client::cdb), as bytes for request().
+namespace cdb = fk::client::cdb;
+inline std::vector<uint8_t> bytes(const fk::client::Cdb &c) { return {c.bytes, c.bytes + c.len}; }
 
 constexpr uint16_t raw(hw::HostStatus s) { return hw::to_raw(s); }
 

@@ -1,7 +1,7 @@
-// A hand-built PVSCSI ring driver over QemuDevice: no SCSA, no driver, no userland kernel. It
-// sets up the rings in guest RAM with the command protocol, puts request descriptors on the
-// request ring, kicks, reaps completions and messages, and acknowledges interrupts. Tests use it
-// to check interface facts against QEMU; the ring-loop benchmark baseline is built on it.
+// The hand-played ring driver (tests/devices/hand/hand_driver.h) against QEMU: rings in guest
+// RAM, requests described by ScsiRequest, and synchronous execution that waits for the INTx
+// raise QEMU reports to the TestHost. No SCSA, no driver, no userland kernel. Tests use it to
+// check interface facts against QEMU; the ring-loop benchmark baseline is built on it.
 // Single-threaded: one user at a time.
 #pragma once
 
@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "cdb.h"
+#include "hand_driver.h"
 #include "pvscsi_hw.h"
 #include "qemu_device.h"
 #include "test_host.h"
@@ -55,20 +57,18 @@ struct DevMessage {
 
 class HandRings {
  public:
-  // Allocates the rings state page and the ring pages from `mem`.
-  HandRings(QemuDevice &dev, GuestAllocator &mem, RingGeometry geometry = {});
+  // Allocates the rings state page and the ring pages from `mem`; the rings' memory is reached
+  // through `host` (the device seam's DMA).
+  HandRings(QemuDevice &dev, TestHost &host, GuestAllocator &mem, RingGeometry geometry = {});
 
   // Writes a command code and its descriptor dwords; returns COMMAND_STATUS.
-  uint32_t command(pvscsi::hw::CommandCode code, const uint32_t *dwords = nullptr,
-                   uint32_t count = 0);
-  // Writes a command code and a byte-backed descriptor (Desc::raw, little-endian) as dwords.
-  // (Assembled here rather than with Desc::dword(): GCC 12.2 -O2 miscompiles a function that
-  // loops over dword() of two different descriptor types into an endless loop.)
+  uint32_t command(pvscsi::hw::CommandCode code, const std::vector<uint32_t> &dwords = {}) {
+    return drv_.command(code, dwords);
+  }
   template <class Desc>
   uint32_t command(pvscsi::hw::CommandCode code, const Desc &d) {
-    return command_bytes(code, d.raw, Desc::kSize);
+    return drv_.command(code, d);
   }
-  uint32_t command_bytes(pvscsi::hw::CommandCode code, const uint8_t *raw, uint32_t size);
   // ADAPTER_RESET, SETUP_RINGS, then SETUP_MSG_RING when msg_pages > 0, and INTR_MASK = all
   // supported causes. Returns the first failing COMMAND_STATUS, or 0. (SETUP_MSG_RING succeeds
   // with status 34 in QEMU 7.2, which counts as success.)
@@ -77,13 +77,13 @@ class HandRings {
   // Puts one request on the ring (does not kick). false when the ring is full.
   bool submit(const ScsiRequest &r);
   // Doorbell: KICK_RW_IO (rw) or KICK_NON_RW_IO.
-  void kick(bool rw);
+  void kick(bool rw) { drv_.kick(rw); }
   // Completions published since the last call; advances cmpConsIdx.
   std::vector<Completion> reap();
   // Messages published since the last call; advances msgConsIdx.
   std::vector<DevMessage> reap_messages();
   // Reads INTR_STATUS and writes the bits back (w1c); returns them.
-  uint32_t ack_interrupts();
+  uint32_t ack_interrupts() { return drv_.ack_interrupts(); }
 
   // Runs one request synchronously with no other outstanding: acknowledge pending interrupt
   // causes (messages stay in the message ring), submit, kick, wait (bounded) for
@@ -97,34 +97,31 @@ class HandRings {
                             std::string *error, int tries = 3);
 
   // Rings-state indices (the device's are read with acquire semantics).
-  uint32_t req_prod() const;
-  uint32_t req_cons() const;
-  uint32_t cmp_prod() const;
-  uint32_t cmp_cons() const;
-  uint32_t msg_prod() const;
-  uint32_t req_entries_log2() const;
-  uint32_t cmp_entries_log2() const;
-  uint32_t msg_entries_log2() const;
+  uint32_t req_prod() { return field(pvscsi::hw::RingsState::kReqProdIdxOffset); }
+  uint32_t req_cons() { return field(pvscsi::hw::RingsState::kReqConsIdxOffset); }
+  uint32_t cmp_prod() { return field(pvscsi::hw::RingsState::kCmpProdIdxOffset); }
+  uint32_t cmp_cons() { return field(pvscsi::hw::RingsState::kCmpConsIdxOffset); }
+  uint32_t msg_prod() { return field(pvscsi::hw::RingsState::kMsgProdIdxOffset); }
+  uint32_t req_entries_log2() { return field(pvscsi::hw::RingsState::kReqNumEntriesLog2Offset); }
+  uint32_t cmp_entries_log2() { return field(pvscsi::hw::RingsState::kCmpNumEntriesLog2Offset); }
+  uint32_t msg_entries_log2() { return field(pvscsi::hw::RingsState::kMsgNumEntriesLog2Offset); }
   uint32_t req_entries() const { return geo_.req_pages * pvscsi::hw::kReqEntriesPerPage; }
   uint32_t outstanding() const { return submitted_ - completed_; }
-  uint64_t rings_state_paddr() const { return state_; }
+  uint64_t rings_state_paddr() const { return drv_.rs; }
 
  private:
-  uint32_t load(uint32_t offset) const;
-  void store(uint32_t offset, uint32_t v);
+  uint32_t field(uint32_t offset) { return drv_.rs_field(offset); }
 
-  QemuDevice &dev_;
   RingGeometry geo_;
-  uint64_t state_ = 0;
-  std::vector<uint64_t> req_pages_, cmp_pages_, msg_pages_;
-  uint8_t *state_ptr_ = nullptr;
+  pvscsi_hand::HandDriver drv_;
   uint32_t submitted_ = 0, completed_ = 0;
 };
 
-// SCSI CDBs.
-void cdb_inquiry(ScsiRequest *r, uint8_t alloc_len);
-void cdb_test_unit_ready(ScsiRequest *r);
-void cdb_read_write16(ScsiRequest *r, bool write, uint64_t lba, uint32_t blocks);
-void cdb_read_write10(ScsiRequest *r, bool write, uint32_t lba, uint16_t blocks);
+// CDBs come from the client's builders (fk::client::cdb). set_cdb puts one in a request with
+// its direction; DataDir::kNone also clears the data buffer.
+namespace cdb = fk::client::cdb;
+void set_cdb(ScsiRequest *r, const fk::client::Cdb &c, DataDir dir);
+// READ(16) or WRITE(16), with the direction that goes with it.
+void set_rw16(ScsiRequest *r, bool write, uint64_t lba, uint32_t blocks);
 
 }  // namespace pvscsi_qemu

@@ -64,7 +64,7 @@ class QemuRings : public ::testing::Test {
 
   std::unique_ptr<HandRings> make_rings(RingGeometry geo = {}) {
     geo.prefer_above = k4GiB;
-    auto rings = std::make_unique<HandRings>(*dev_, *mem_, geo);
+    auto rings = std::make_unique<HandRings>(*dev_, *host_, *mem_, geo);
     EXPECT_EQ(rings->setup(), hw::kCommandStatusSuccess);
     return rings;
   }
@@ -96,14 +96,18 @@ class QemuRings : public ::testing::Test {
         << err;
   }
 
-  Completion inquiry(HandRings &rings, unsigned target, uint64_t buf, uint64_t ctx) {
+  // A standard INQUIRY (36 bytes into buf) of a target.
+  static ScsiRequest inquiry_request(unsigned target, uint64_t buf, uint64_t ctx) {
     ScsiRequest r;
     r.context = ctx;
     r.target = static_cast<uint8_t>(target);
-    cdb_inquiry(&r, 36);
+    set_cdb(&r, cdb::inquiry(36), DataDir::kToHost);
     r.data_paddr = buf;
     r.data_len = 36;
-    return run_one(rings, r, false);
+    return r;
+  }
+  Completion inquiry(HandRings &rings, unsigned target, uint64_t buf, uint64_t ctx) {
+    return run_one(rings, inquiry_request(target, buf, ctx), false);
   }
 
   std::unique_ptr<QemuDevice> dev_;
@@ -175,7 +179,7 @@ TEST_F(QemuRings, CommandProtocolAndProbeAnswers) {
 
 // SETUP_MSG_RING after SETUP_RINGS completes with status 34 (its dword count), not 0.
 TEST_F(QemuRings, SetupMsgRingSucceedsWithItsDwordCount) {
-  HandRings rings(*dev_, *mem_, RingGeometry{1, 1, 0, 0});
+  HandRings rings(*dev_, *host_, *mem_, RingGeometry{1, 1, 0, 0});
   ASSERT_EQ(rings.setup(), hw::kCommandStatusSuccess);
   uint64_t page = mem_->alloc(hw::kPageSize);
   hw::CmdDescSetupMsgRing msg{};
@@ -231,7 +235,7 @@ TEST_F(QemuRings, CompletionDataLenIsZeroAndShortTransfersAreDatarun) {
     ScsiRequest r;
     r.context = alloc;
     r.target = kDisk512;
-    cdb_inquiry(&r, static_cast<uint8_t>(alloc));
+    set_cdb(&r, cdb::inquiry(static_cast<uint8_t>(alloc)), DataDir::kToHost);
     r.data_paddr = buf;
     r.data_len = alloc;
     Completion c = run_one(*rings, r, false);
@@ -242,10 +246,7 @@ TEST_F(QemuRings, CompletionDataLenIsZeroAndShortTransfersAreDatarun) {
   ScsiRequest luns;
   luns.context = 99;
   luns.target = kDisk512;
-  luns.cdb[0] = 0xA0;  // REPORT LUNS, allocation length 4096
-  luns.cdb[8] = 0x10;
-  luns.cdb_len = 12;
-  luns.dir = DataDir::kToHost;
+  set_cdb(&luns, cdb::report_luns(4096), DataDir::kToHost);
   luns.data_paddr = buf;
   luns.data_len = 4096;
   Completion c = run_one(*rings, luns, false);
@@ -271,7 +272,7 @@ TEST_F(QemuRings, CompletionDataLenIsZeroAndShortTransfersAreDatarun) {
     ScsiRequest r;
     r.context = 100 + k.data_len;
     r.target = kDisk512;
-    cdb_read_write16(&r, false, 0, 8);
+    set_rw16(&r, false, 0, 8);
     r.data_paddr = buf;
     r.data_len = k.data_len;
     c = run_one(*rings, r, true);
@@ -297,12 +298,7 @@ TEST_F(QemuRings, CompletionDataLenIsZeroAndShortTransfersAreDatarun) {
 TEST_F(QemuRings, IntxDeliveryFollowsTheInterruptMode) {
   auto rings = make_rings();
   uint64_t buf = mem_->alloc(4096);
-  ScsiRequest r;
-  r.context = 3;
-  r.target = kDisk512;
-  cdb_inquiry(&r, 36);
-  r.data_paddr = buf;
-  r.data_len = 36;
+  ScsiRequest r = inquiry_request(kDisk512, buf, 3);
   unsigned seen = host_->intx_raises();
   ASSERT_TRUE(rings->submit(r));
   rings->kick(false);
@@ -336,12 +332,7 @@ TEST_F(QemuRings, MsiMessagesReplaceIntxAndNeedNoAcknowledge) {
   uint64_t buf = mem_->alloc(4096);
   unsigned raises = host_->intx_raises();
   for (uint64_t ctx = 1; ctx <= 3; ctx++) {
-    ScsiRequest r;
-    r.context = ctx;
-    r.target = kDisk512;
-    cdb_inquiry(&r, 36);
-    r.data_paddr = buf;
-    r.data_len = 36;
+    ScsiRequest r = inquiry_request(kDisk512, buf, ctx);
     unsigned seen = host_->msis();
     ASSERT_TRUE(rings->submit(r));
     rings->kick(false);
@@ -406,7 +397,7 @@ TEST_F(QemuRings, FirstCommandReportsUnitAttention) {
   ScsiRequest r;
   r.context = 77;
   r.target = kDisk512;
-  cdb_read_write16(&r, false, 0, 1);
+  set_rw16(&r, false, 0, 1);
   r.data_paddr = buf;
   r.data_len = 512;
   Completion c = run_one(*rings, r, true);
@@ -419,7 +410,7 @@ TEST_F(QemuRings, FirstCommandReportsUnitAttention) {
 
   // The same after ADAPTER_RESET and a new ring set-up, now seen by TEST UNIT READY.
   ASSERT_EQ(rings->setup(), hw::kCommandStatusSuccess);
-  cdb_test_unit_ready(&r);
+  set_cdb(&r, cdb::test_unit_ready(), DataDir::kNone);
   c = run_one(*rings, r, false);
   EXPECT_EQ(c.scsi_status, hw::to_raw(hw::ScsiStatus::kCheckCondition));
   EXPECT_EQ(c.host_status, hw::to_raw(hw::HostStatus::kSuccess));
@@ -446,7 +437,7 @@ TEST_F(QemuRings, ReadAndWriteMatchTheImageFile) {
     ScsiRequest r;
     r.context = ctx++;
     r.target = static_cast<uint8_t>(target);
-    cdb_read_write16(&r, false, 100, blocks);
+    set_rw16(&r, false, 100, blocks);
     r.data_paddr = rbuf;
     r.data_len = len;
     Completion c = run_one(*rings, r, true);
@@ -461,7 +452,7 @@ TEST_F(QemuRings, ReadAndWriteMatchTheImageFile) {
     ScsiRequest w;
     w.context = ctx++;
     w.target = static_cast<uint8_t>(target);
-    cdb_read_write10(&w, true, 300, static_cast<uint16_t>(blocks));
+    set_cdb(&w, cdb::write10(300, static_cast<uint16_t>(blocks)), DataDir::kToDevice);
     w.data_paddr = wbuf;
     w.data_len = len;
     c = run_one(*rings, w, true);
@@ -488,13 +479,13 @@ TEST_F(QemuRings, DirectionMismatchLosesTheCompletionAndResetAbortsQemu) {
   ScsiRequest good;
   good.context = 9;
   good.target = kDisk512;
-  cdb_test_unit_ready(&good);
+  set_cdb(&good, cdb::test_unit_ready(), DataDir::kNone);
   unsigned seen = host_->intx_raises();
   for (bool write : {false, true}) {
     ScsiRequest bad;
     bad.context = write ? 6 : 5;
     bad.target = kDisk512;
-    cdb_read_write16(&bad, write, 0, 1);
+    set_rw16(&bad, write, 0, 1);
     bad.dir = write ? DataDir::kToHost : DataDir::kToDevice;  // contradicts the CDB
     bad.data_paddr = buf;
     bad.data_len = 512;
@@ -567,7 +558,7 @@ TEST_F(QemuRings, HotRemoveDuringIoCompletesEverything) {
     ScsiRequest r;
     r.context = static_cast<uint64_t>(i + 1);
     r.target = i % 2 != 0 ? 40 : kDisk512;
-    cdb_read_write16(&r, true, static_cast<uint64_t>(i) * (kLen / 512), kLen / 512);
+    set_rw16(&r, true, static_cast<uint64_t>(i) * (kLen / 512), kLen / 512);
     r.data_paddr = mem_->alloc(kLen);
     r.data_len = kLen;
     ASSERT_TRUE(rings->submit(r));
@@ -632,18 +623,13 @@ TEST_F(QemuRings, OnlyLunZeroExists) {
   // NOT SUPPORTED (5/25/00) once the target's power-on unit attention has been consumed.
   clear_ua(*rings, kDisk512);
   uint64_t buf = mem_->alloc(4096);
-  ScsiRequest r;
-  r.context = 8;
-  r.target = kDisk512;
+  ScsiRequest r = inquiry_request(kDisk512, buf, 8);
   r.lun = 1;
-  cdb_inquiry(&r, 36);
-  r.data_paddr = buf;
-  r.data_len = 36;
   Completion c = run_one(*rings, r, false);
   EXPECT_EQ(c.host_status, hw::to_raw(hw::HostStatus::kSuccess));
   EXPECT_EQ(c.scsi_status, hw::to_raw(hw::ScsiStatus::kGood));
   EXPECT_EQ(mem_->ptr(buf, 1)[0], 0x7F);
-  cdb_test_unit_ready(&r);
+  set_cdb(&r, cdb::test_unit_ready(), DataDir::kNone);
   c = run_one(*rings, r, false);
   EXPECT_EQ(c.scsi_status, hw::to_raw(hw::ScsiStatus::kCheckCondition));
   EXPECT_EQ(sense(), "5/25/00");
@@ -668,7 +654,7 @@ void submit_writes(HandRings &rings, GuestAllocator &mem, int count, uint32_t le
     ScsiRequest r;
     r.context = static_cast<uint64_t>(i + 1);
     r.target = i % 2 != 0 ? 3 : 4;
-    cdb_read_write16(&r, true, static_cast<uint64_t>(i) * (len / 512), len / 512);
+    set_rw16(&r, true, static_cast<uint64_t>(i) * (len / 512), len / 512);
     r.data_paddr = mem.alloc(len);
     r.data_len = len;
     data->push_back(pattern(len, static_cast<uint32_t>(i)));
@@ -756,7 +742,7 @@ TEST(QemuResets, EveryRequestCompletesExactlyOnce) {
     GuestAllocator mem(dev);
     dev.connect(&host);
     dev.set_intr_mode(fk::kIntrFixed, 1);
-    HandRings rings(dev, mem, RingGeometry{2, 1, 1, 0});
+    HandRings rings(dev, host, mem, RingGeometry{2, 1, 1, 0});
     ASSERT_EQ(rings.setup(), hw::kCommandStatusSuccess);
     std::string err;
     ASSERT_TRUE(rings.clear_unit_attention(host, 3, kWait, &err)) << err;
@@ -819,7 +805,7 @@ TEST(QemuSparseTargets, EightDisksAnswerAndGapsTimeOut) {
   GuestAllocator mem(dev);
   dev.connect(&host);
   dev.set_intr_mode(fk::kIntrFixed, 1);
-  HandRings rings(dev, mem);
+  HandRings rings(dev, host, mem);
   ASSERT_EQ(rings.setup(), hw::kCommandStatusSuccess);
   uint64_t buf = mem.alloc(4096);
   std::string err;
@@ -831,11 +817,7 @@ TEST(QemuSparseTargets, EightDisksAnswerAndGapsTimeOut) {
     ScsiRequest r;
     r.context = ctx++;
     r.target = static_cast<uint8_t>(kTargets[i]);
-    r.cdb[0] = 0x9E;  // SERVICE ACTION IN(16): READ CAPACITY(16)
-    r.cdb[1] = 0x10;
-    r.cdb[13] = 32;
-    r.cdb_len = 16;
-    r.dir = DataDir::kToHost;
+    set_cdb(&r, cdb::read_capacity16(32), DataDir::kToHost);
     r.data_paddr = buf;
     r.data_len = 32;
     Completion c;
@@ -855,7 +837,7 @@ TEST(QemuSparseTargets, EightDisksAnswerAndGapsTimeOut) {
     ScsiRequest r;
     r.context = ctx++;
     r.target = static_cast<uint8_t>(t);
-    cdb_test_unit_ready(&r);
+    set_cdb(&r, cdb::test_unit_ready(), DataDir::kNone);
     Completion c;
     ASSERT_TRUE(rings.execute(host, r, false, kWait, &c, &err)) << err;
     EXPECT_EQ(c.host_status, hw::to_raw(hw::HostStatus::kSeltimeo)) << "target " << t;
@@ -946,7 +928,7 @@ class WriteRound {
       if (plant) {
         *planted_ = {target, lba * bs, (lba + blocks + 1) * bs};
       }
-      cdb_read_write16(&r, true, plant ? lba + 1 : lba, blocks);
+      set_rw16(&r, true, plant ? lba + 1 : lba, blocks);
       r.data_paddr = bufs_[slot];
       r.data_len = p.data.size();
       if (!rings_.submit(r)) {

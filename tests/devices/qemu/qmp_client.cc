@@ -11,6 +11,21 @@
 
 namespace pvscsi_qemu {
 
+bool send_all(int fd, const std::string &data) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::send(fd, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      return false;
+    }
+    done += static_cast<size_t>(n);
+  }
+  return true;
+}
+
 using Clock = std::chrono::steady_clock;
 
 bool parse_qmp_message(const std::string &line, Json *msg, std::string *error) {
@@ -159,17 +174,9 @@ bool QmpClient::execute(const std::string &name, const Json &args, Json *ret, st
     *error = name + ": " + e.what();
     return false;
   }
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::send(fd_, out.data() + done, out.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      *error = "QMP write failed for " + name;
-      return false;
-    }
-    done += static_cast<size_t>(n);
+  if (!send_all(fd_, out)) {
+    *error = "QMP write failed for " + name;
+    return false;
   }
   Clock::time_point deadline = Clock::now() + timeout_;
   while (true) {

@@ -12,6 +12,10 @@
 
 namespace pvscsi_qemu {
 
+// Writes all of data to a connected stream socket (retrying EINTR, never raising SIGPIPE);
+// false when the peer is gone. QMP and qtest both send line by line with it.
+bool send_all(int fd, const std::string &data);
+
 // QMP messages; members keep the order they were set in, so commands go out as written.
 using Json = nlohmann::ordered_json;
 

@@ -7,6 +7,8 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "qmp_client.h"  // send_all
+
 namespace pvscsi_qemu {
 
 QtestClient::QtestClient(int fd, IrqCallback on_irq, std::chrono::milliseconds timeout)
@@ -92,19 +94,10 @@ bool QtestClient::command(const std::string &line, std::string *reply) {
     }
     replies_.clear();
   }
-  std::string out = line + "\n";
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::send(fd_, out.data() + done, out.size() - done, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) {
-      continue;
-    }
-    if (n <= 0) {
-      fail("qtest write error (QEMU gone?)");
-      *reply = error();
-      return false;
-    }
-    done += static_cast<size_t>(n);
+  if (!send_all(fd_, line + "\n")) {
+    fail("qtest write error (QEMU gone?)");
+    *reply = error();
+    return false;
   }
   std::unique_lock<std::mutex> g(mu_);
   if (!cv_.wait_for(g, timeout_, [this] { return dead_ || !replies_.empty(); })) {

@@ -84,7 +84,7 @@ class IoLoop {
       r.target = static_cast<uint8_t>(o_.target);
       bool write = rng_() % 100 < o_.write_percent;
       uint64_t lba = (static_cast<uint64_t>(rng_()) << 16 ^ rng_()) % lbas_;
-      cdb_read_write16(&r, write, lba, static_cast<uint32_t>(blocks_));
+      set_rw16(&r, write, lba, static_cast<uint32_t>(blocks_));
       r.data_paddr = buf_[slot];
       r.data_len = o_.io_bytes;
       is_write_[slot] = write;
@@ -210,7 +210,7 @@ BaselineResult run_ring_baseline(QemuDevice &dev, const BaselineOptions &o) {
   geo.req_pages = pages_for(o.queue_depth);
   geo.cmp_pages = std::max<uint32_t>(1, geo.req_pages / 4);  // 128 vs 32 entries per page
   geo.msg_pages = 1;
-  HandRings rings(dev, mem, geo);
+  HandRings rings(dev, host, mem, geo);
   if (uint32_t st = rings.setup(); st != hw::kCommandStatusSuccess) {
     res.error = "ring set-up failed with status " + std::to_string(st);
     return res;

@@ -68,31 +68,26 @@ Cdb report_luns(uint32_t alloc_len) {
   return c;
 }
 
-Cdb read10(uint32_t lba, uint16_t blocks) {
-  Cdb c = make(10, 0x28);
+// The 10- and 16-byte layout of READ, WRITE and SYNCHRONIZE CACHE: LBA at byte 2, block count
+// at byte 7 (10) or 10 (16).
+Cdb lba10(uint8_t op, uint32_t lba, uint16_t blocks) {
+  Cdb c = make(10, op);
   put32(c.bytes + 2, lba);
   put16(c.bytes + 7, blocks);
   return c;
 }
 
-Cdb write10(uint32_t lba, uint16_t blocks) {
-  Cdb c = read10(lba, blocks);
-  c.bytes[0] = 0x2a;
-  return c;
-}
-
-Cdb read16(uint64_t lba, uint32_t blocks) {
-  Cdb c = make(16, 0x88);
+Cdb lba16(uint8_t op, uint64_t lba, uint32_t blocks) {
+  Cdb c = make(16, op);
   put64(c.bytes + 2, lba);
   put32(c.bytes + 10, blocks);
   return c;
 }
 
-Cdb write16(uint64_t lba, uint32_t blocks) {
-  Cdb c = read16(lba, blocks);
-  c.bytes[0] = 0x8a;
-  return c;
-}
+Cdb read10(uint32_t lba, uint16_t blocks) { return lba10(0x28, lba, blocks); }
+Cdb write10(uint32_t lba, uint16_t blocks) { return lba10(0x2a, lba, blocks); }
+Cdb read16(uint64_t lba, uint32_t blocks) { return lba16(0x88, lba, blocks); }
+Cdb write16(uint64_t lba, uint32_t blocks) { return lba16(0x8a, lba, blocks); }
 
 static bool fits10(uint64_t lba, uint32_t blocks) {
   return blocks <= 0xffff && lba + blocks <= 0x100000000ull;
@@ -108,8 +103,8 @@ Cdb write(uint64_t lba, uint32_t blocks) {
                              : write16(lba, blocks);
 }
 
-Cdb synchronize_cache10() { return make(10, 0x35); }
-Cdb synchronize_cache16() { return make(16, 0x91); }
+Cdb synchronize_cache10(uint32_t lba, uint16_t blocks) { return lba10(0x35, lba, blocks); }
+Cdb synchronize_cache16(uint64_t lba, uint32_t blocks) { return lba16(0x91, lba, blocks); }
 
 }  // namespace cdb
 

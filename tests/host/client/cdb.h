@@ -27,8 +27,9 @@ Cdb write16(uint64_t lba, uint32_t blocks);
 // READ/WRITE(10) when the LBA and length fit, else (16); as sd chooses. blocks must be > 0.
 Cdb read(uint64_t lba, uint32_t blocks);
 Cdb write(uint64_t lba, uint32_t blocks);
-Cdb synchronize_cache10();
-Cdb synchronize_cache16();
+// SYNCHRONIZE CACHE: the whole medium when blocks is 0.
+Cdb synchronize_cache10(uint32_t lba = 0, uint16_t blocks = 0);
+Cdb synchronize_cache16(uint64_t lba = 0, uint32_t blocks = 0);
 }  // namespace cdb
 
 // Standard INQUIRY data, the fields a target driver looks at.

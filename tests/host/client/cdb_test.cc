@@ -44,6 +44,15 @@ TEST(Cdb, OtherCommands) {
   EXPECT_EQ(c.bytes[9], 0x08);
   EXPECT_EQ(cdb::synchronize_cache10().bytes[0], 0x35);
   EXPECT_EQ(cdb::synchronize_cache16().bytes[0], 0x91);
+  // A range: the LBA and block count where READ/WRITE of the same size keep them.
+  Cdb s10 = cdb::synchronize_cache10(0x01020304, 0x0506);
+  const uint8_t want10[10] = {0x35, 0, 1, 2, 3, 4, 0, 5, 6, 0};
+  EXPECT_EQ(s10.len, 10);
+  EXPECT_EQ(std::memcmp(s10.bytes, want10, 10), 0);
+  Cdb s16 = cdb::synchronize_cache16(0x0102030405060708ull, 0x090a0b0c);
+  const uint8_t want16[16] = {0x91, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 0, 0};
+  EXPECT_EQ(s16.len, 16);
+  EXPECT_EQ(std::memcmp(s16.bytes, want16, 16), 0);
 }
 
 TEST(Parse, Inquiry) {

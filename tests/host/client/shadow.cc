@@ -43,6 +43,20 @@ void ShadowDisk::pattern(uint8_t *p, uint32_t block_size, uint32_t target, uint6
   memcpy(p + 12, &target, 4);
 }
 
+void ShadowDisk::fill(uint8_t *p, size_t len, uint32_t block_size, uint32_t target, uint64_t lba,
+                      uint32_t version) {
+  for (size_t off = 0; off + block_size <= len; off += block_size) {
+    pattern(p + off, block_size, target, lba + off / block_size, version);
+  }
+}
+
+bool ShadowDisk::holds(const uint8_t *p, size_t len, uint32_t block_size, uint32_t target,
+                       uint64_t lba, uint32_t version) {
+  std::vector<uint8_t> want(len);
+  fill(want.data(), len, block_size, target, lba, version);
+  return len % block_size == 0 && memcmp(want.data(), p, len) == 0;
+}
+
 bool ShadowDisk::is_free(uint64_t lba, uint32_t n) const {
   if (lba > busy_.size() || n > busy_.size() - lba) return false;
   for (uint32_t i = 0; i < n; i++)
@@ -61,6 +75,10 @@ uint32_t ShadowDisk::begin_write(uint64_t lba, uint32_t n, uint8_t *buf) {
 
 void ShadowDisk::begin_read(uint64_t lba, uint32_t n) {
   for (uint32_t k = 0; k < n; k++) busy_[lba + k] = true;
+}
+
+void ShadowDisk::cancel(uint64_t lba, uint32_t n) {
+  for (uint32_t k = 0; k < n; k++) busy_[lba + k] = false;
 }
 
 void ShadowDisk::end_write(uint64_t lba, uint32_t n, uint32_t version, bool ok, Op op) {
@@ -104,7 +122,6 @@ uint32_t ShadowDisk::check_block(uint64_t lba, const uint8_t *got, const Op &op)
     }
   }
   failures_++;
-  if (!first_failure_.empty()) return ~0u;
   uint64_t stamp_lba;
   uint32_t stamp_v, stamp_t;
   memcpy(&stamp_lba, got, 8);
@@ -116,6 +133,8 @@ uint32_t ShadowDisk::check_block(uint64_t lba, const uint8_t *got, const Op &op)
            " %s: read data matches none of %zu allowed "
            "versions (its stamp says: target %u lba %" PRIu64 " version %u)",
            target_, lba, op.end, unit_, allowed.size(), stamp_t, stamp_lba, stamp_v);
+  last_failure_ = msg;
+  if (!first_failure_.empty()) return ~0u;
   std::string s = msg;
   s += "\n  allowed:";
   for (uint32_t v : allowed) s += " " + std::to_string(v);

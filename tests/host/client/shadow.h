@@ -41,6 +41,12 @@ class ShadowDisk {
   // The content of block lba at a version, into p (block_size bytes).
   static void pattern(uint8_t *p, uint32_t block_size, uint32_t target, uint64_t lba,
                       uint32_t version);
+  // The same for the blocks [lba, lba + len / block_size) of a buffer of len bytes (whole
+  // blocks), all at one version; holds(): whether a buffer has that content.
+  static void fill(uint8_t *p, size_t len, uint32_t block_size, uint32_t target, uint64_t lba,
+                   uint32_t version);
+  static bool holds(const uint8_t *p, size_t len, uint32_t block_size, uint32_t target,
+                    uint64_t lba, uint32_t version);
 
   uint32_t blocks() const { return uint32_t(allowed_.size()); }
   uint32_t block_size() const { return bs_; }
@@ -51,6 +57,8 @@ class ShadowDisk {
   uint32_t begin_write(uint64_t lba, uint32_t n, uint8_t *buf);
   // Claims the range for a read.
   void begin_read(uint64_t lba, uint32_t n);
+  // Releases a claimed range whose command was never issued: what the blocks may hold stays.
+  void cancel(uint64_t lba, uint32_t n);
   // Releases the range. op's times, reason, status and event describe the completion; ok: the
   // write was acknowledged.
   void end_write(uint64_t lba, uint32_t n, uint32_t version, bool ok, Op op);
@@ -65,6 +73,9 @@ class ShadowDisk {
   // The first verify failure: the block, what its data says it is, what was allowed, and the
   // block's history. Empty when there was none.
   const std::string &first_failure() const { return first_failure_; }
+  // The last verify failure in one line (the block, what its data says it is, how many
+  // versions were allowed). Empty when there was none.
+  const std::string &last_failure() const { return last_failure_; }
 
  private:
   uint32_t check_block(uint64_t lba, const uint8_t *got, const Op &op);
@@ -79,7 +90,7 @@ class ShadowDisk {
   std::vector<std::deque<Op>> hist_;
   std::vector<uint8_t> want_;  // scratch: one block
   uint64_t checked_ = 0, failures_ = 0;
-  std::string first_failure_;
+  std::string first_failure_, last_failure_;
 };
 
 }  // namespace fk::client

@@ -93,4 +93,46 @@ TEST(ShadowDisk, RangesOffTheDiskAreNeverFree) {
   EXPECT_FALSE(d.is_free(~0ull, 2));
 }
 
+TEST(ShadowDisk, FillWritesEachBlocksPatternAndHoldsChecksIt) {
+  std::vector<uint8_t> buf(3 * kBs), one(kBs);
+  ShadowDisk::fill(buf.data(), buf.size(), kBs, 2, 10, 7);
+  for (uint32_t k = 0; k < 3; k++) {
+    ShadowDisk::pattern(one.data(), kBs, 2, 10 + k, 7);
+    EXPECT_EQ(std::memcmp(one.data(), buf.data() + k * kBs, kBs), 0) << "block " << k;
+  }
+  EXPECT_TRUE(ShadowDisk::holds(buf.data(), buf.size(), kBs, 2, 10, 7));
+  EXPECT_FALSE(ShadowDisk::holds(buf.data(), buf.size(), kBs, 2, 10, 8));      // another version
+  EXPECT_FALSE(ShadowDisk::holds(buf.data(), buf.size(), kBs, 2, 11, 7));      // shifted blocks
+  EXPECT_FALSE(ShadowDisk::holds(buf.data(), buf.size(), kBs, 3, 10, 7));      // another target
+  EXPECT_FALSE(ShadowDisk::holds(buf.data(), buf.size() - 1, kBs, 2, 10, 7));  // part block
+  buf[2 * kBs + 100] ^= 1;
+  EXPECT_FALSE(ShadowDisk::holds(buf.data(), buf.size(), kBs, 2, 10, 7));
+}
+
+TEST(ShadowDisk, CancelReleasesARangeAndKeepsWhatItMayHold) {
+  ShadowDisk d(0, 8, kBs);
+  std::vector<uint8_t> buf(2 * kBs);
+  d.begin_write(2, 2, buf.data());
+  EXPECT_FALSE(d.is_free(2, 2));
+  d.cancel(2, 2);  // never issued: the blocks are free and still never written
+  EXPECT_TRUE(d.is_free(0, 8));
+  EXPECT_EQ(d.allowed(2), std::set<uint32_t>{0});
+  EXPECT_EQ(d.allowed(3), std::set<uint32_t>{0});
+}
+
+TEST(ShadowDisk, LastFailureNamesEachBadBlock) {
+  ShadowDisk d(4, 8, kBs);
+  std::vector<uint8_t> buf(kBs, 0);
+  EXPECT_EQ(d.last_failure(), "");
+  buf[0] = 1;
+  d.begin_read(1, 1);
+  EXPECT_EQ(d.end_read(1, 1, buf.data(), true, {}), 1u);
+  EXPECT_NE(d.last_failure().find("target 4 lba 1 "), std::string::npos) << d.last_failure();
+  d.begin_read(6, 1);
+  EXPECT_EQ(d.end_read(6, 1, buf.data(), true, {}), 1u);
+  EXPECT_NE(d.last_failure().find("target 4 lba 6 "), std::string::npos) << d.last_failure();
+  EXPECT_NE(d.first_failure().find("target 4 lba 1 "), std::string::npos) << d.first_failure();
+  EXPECT_EQ(d.verify_failures(), 2u);
+}
+
 }  // namespace

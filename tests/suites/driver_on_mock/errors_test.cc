@@ -17,7 +17,24 @@ using fk::client::Result;
 using pvscsi::hw::CommandCode;
 using pvscsi_mock::Profile;
 
+// Options that show the driver's outcome, not sd's recovery: no retries, no reset on error;
+// pkt_time timeout_s, and the clock driven while waiting unless drive_clock is false.
+fk::client::IoOptions driver_outcome(int timeout_s, bool drive_clock) {
+  fk::client::IoOptions o;
+  o.retry_count = 0;
+  o.reset_on_error = false;
+  o.timeout_s = timeout_s;
+  o.drive_clock = drive_clock;
+  return o;
+}
+
 constexpr int64_t kMs = 1000000;
+
+// Target 0 stops answering and the device ignores these recovery commands.
+void hang_target0(Hba &hba, std::initializer_list<CommandCode> refused) {
+  hba.dev().set_target_hung(0, true);
+  for (CommandCode c : refused) hba.dev().refuse_command(c);
+}
 
 class ErrorsTest : public ProfileTest {};
 
@@ -53,11 +70,7 @@ class HeldRead {
 
  private:
   static fk::client::IoOptions options() {
-    fk::client::IoOptions o;
-    o.retry_count = 0;  // the driver's outcome, not sd's recovery
-    o.reset_on_error = false;
-    o.drive_clock = false;
-    o.timeout_s = 0;
+    fk::client::IoOptions o = driver_outcome(0, false);
     return o;
   }
   Hba &hba_;
@@ -69,16 +82,9 @@ TEST_P(ErrorsTest, HungTargetEscalatesThroughEveryStepInOrder) {
   Hba hba(mock_config(GetParam(), {0}));
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   scsi_device *sd = hba.lun(0, 0);
-  hba.dev().set_target_hung(0, true);
   // The device ignores every recovery command but the last: each step must be tried in turn.
-  hba.dev().refuse_command(CommandCode::kAbortCmd);
-  hba.dev().refuse_command(CommandCode::kResetDevice);
-  hba.dev().refuse_command(CommandCode::kResetBus);
-  fk::client::IoOptions o;
-  o.retry_count = 0;  // the driver's outcome, not sd's recovery
-  o.reset_on_error = false;
-  o.timeout_s = 5;
-  o.drive_clock = false;
+  hang_target0(hba, {CommandCode::kAbortCmd, CommandCode::kResetDevice, CommandCode::kResetBus});
+  fk::client::IoOptions o = driver_outcome(5, false);
   Tally tally;
   fk::client::Queue q(sd, 8, o);
   KBuf buf(4096);
@@ -149,10 +155,7 @@ TEST_P(ErrorsTest, AbortIsEnoughWhenTheDeviceHonoursIt) {
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   scsi_device *sd = hba.lun(0, 0);
   hba.dev().set_target_hung(0, true);
-  fk::client::IoOptions o;
-  o.retry_count = 0;  // the driver's outcome, not sd's recovery
-  o.reset_on_error = false;
-  o.timeout_s = 2;
+  fk::client::IoOptions o = driver_outcome(2, true);
   KBuf buf(512);
   Result r = fk::client::read(sd, 0, 1, 512, buf.data(), o);
   // Aborted because it timed out (sd.c sd_pkt_reason_cmd_timeout, not _cmd_aborted).
@@ -168,11 +171,7 @@ TEST_P(ErrorsTest, AdapterRestartWithHundredsOutstanding) {
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   hba.dev().set_target_hung(0, true);  // nothing completes on its own
   hba.dev().set_target_hung(1, true);
-  fk::client::IoOptions o;
-  o.retry_count = 0;  // the driver's outcome, not sd's recovery
-  o.reset_on_error = false;
-  o.timeout_s = 60;
-  o.drive_clock = false;
+  fk::client::IoOptions o = driver_outcome(60, false);
   Tally tally;
   KBuf buf(512);
   {
@@ -211,10 +210,7 @@ TEST_P(ErrorsTest, TranAbortAndResetDuringIo) {
   Hba hba(cfg);
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   scsi_device *sd0 = hba.lun(0, 0), *sd1 = hba.lun(1, 0);
-  fk::client::IoOptions o;
-  o.retry_count = 0;  // the driver's outcome, not sd's recovery
-  o.reset_on_error = false;
-  o.drive_clock = false;
+  fk::client::IoOptions o = driver_outcome(60, false);
   KBuf buf(512);
   for (int level : {-1, RESET_LUN, RESET_TARGET, RESET_ALL}) {
     Tally tally;
@@ -262,8 +258,7 @@ TEST_P(ErrorsTest, TargetResetReachesEveryLunAndVictimsAreNotTimedOut) {
   KBuf buf(512);
   EXPECT_TRUE(fk::client::test_unit_ready(sd00).ok());  // the unit attentions are consumed
   EXPECT_TRUE(fk::client::test_unit_ready(sd01).ok());
-  hba.dev().set_target_hung(0, true);
-  hba.dev().refuse_command(CommandCode::kAbortCmd);
+  hang_target0(hba, {CommandCode::kAbortCmd});
   fk::client::IoOptions timed, patient;
   timed.drive_clock = patient.drive_clock = false;
   timed.retry_count = patient.retry_count = 0;  // the driver's outcome, not sd's recovery
@@ -304,13 +299,8 @@ TEST_P(ErrorsTest, LateCompletionAfterFailedAbortLandsOnItsOwnPacket) {
   Hba hba(mock_config(GetParam(), {0, 1}));
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   scsi_device *sd0 = hba.lun(0, 0), *sd1 = hba.lun(1, 0);
-  hba.dev().set_target_hung(0, true);
-  hba.dev().refuse_command(CommandCode::kAbortCmd);
-  fk::client::IoOptions o;
-  o.retry_count = 0;  // the driver's outcome, not sd's recovery
-  o.reset_on_error = false;
-  o.drive_clock = false;
-  o.timeout_s = 0;
+  hang_target0(hba, {CommandCode::kAbortCmd});
+  fk::client::IoOptions o = driver_outcome(0, false);
   Tally late;
   fk::client::Queue q0(sd0, 1, o);
   KBuf stale(512), fresh(512), out(512);
@@ -319,10 +309,10 @@ TEST_P(ErrorsTest, LateCompletionAfterFailedAbortLandsOnItsOwnPacket) {
   EXPECT_EQ(scsi_abort(&sd0->sd_address, nullptr), 0);  // the device refused
   // Many new commands come and go while the old one is still in the device.
   for (int i = 0; i < 600; i++) {
-    fill_pattern(out.data(), 512, i + 1, 5, 512);
+    ShadowDisk::fill(out.data(), 512, 512, 0, 5, i + 1);
     ASSERT_TRUE(fk::client::write(sd1, 5, 1, 512, out.data()).ok());
     ASSERT_TRUE(fk::client::read(sd1, 5, 1, 512, fresh.data()).ok());
-    ASSERT_TRUE(check_pattern(fresh.data(), 512, i + 1, 5, 512));
+    ASSERT_TRUE(ShadowDisk::holds(fresh.data(), 512, 512, 0, 5, i + 1));
   }
   EXPECT_EQ(late.total, 0u);
   hba.dev().refuse_command(CommandCode::kAbortCmd, 0);
@@ -349,17 +339,11 @@ TEST_P(ErrorsTest, PolledCommandEscalatesWithRealWaits) {
   Hba hba(mock_config(GetParam(), {0}));
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   scsi_device *sd = hba.lun(0, 0);
-  hba.dev().set_target_hung(0, true);
-  hba.dev().refuse_command(CommandCode::kAbortCmd);
-  hba.dev().refuse_command(CommandCode::kResetDevice);
+  hang_target0(hba, {CommandCode::kAbortCmd, CommandCode::kResetDevice});
   hba.dev().drop_next_interrupts(1000000);  // as in a crash dump
   fk::scsa::set_dump_mode(true);            // so the HBA gets FLAG_NOINTR
-  fk::client::IoOptions o;
-  o.retry_count = 0;  // the driver's outcome, not sd's recovery
-  o.reset_on_error = false;
+  fk::client::IoOptions o = driver_outcome(2, false);
   o.polled = true;
-  o.timeout_s = 2;
-  o.drive_clock = false;
   KBuf buf(512);
   int64_t start = fk::now_ns();
   Result r = fk::client::read(sd, 0, 1, 512, buf.data(), o);
@@ -382,10 +366,7 @@ TEST_P(ErrorsTest, BogusCompletionsAreSurvived) {
   Hba hba(mock_config(GetParam(), {0}));
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   scsi_device *sd = hba.lun(0, 0);
-  fk::client::IoOptions o;
-  o.retry_count = 0;  // the driver's outcome, not sd's recovery
-  o.reset_on_error = false;
-  o.timeout_s = 2;
+  fk::client::IoOptions o = driver_outcome(2, true);
   KBuf buf(512);
   for (BogusContext kind : {BogusContext::kZero, BogusContext::kOutOfRange,
                             BogusContext::kAlreadyCompleted, BogusContext::kUpper32}) {
@@ -487,10 +468,7 @@ TEST_P(ErrorsTest, SpontaneousDeviceResetIsRecovered) {
   ASSERT_EQ(hba.attach(), DDI_SUCCESS);
   scsi_device *sd = hba.lun(0, 0);
   hba.dev().spontaneous_reset();
-  fk::client::IoOptions o;
-  o.retry_count = 0;  // the driver's outcome, not sd's recovery
-  o.reset_on_error = false;
-  o.timeout_s = 2;
+  fk::client::IoOptions o = driver_outcome(2, true);
   KBuf buf(512);
   // The device forgot its rings: the first command times out, escalation restarts the
   // adapter, and the next one works.

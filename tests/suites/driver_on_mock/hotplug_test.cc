@@ -15,16 +15,7 @@ using fk::client::Result;
 using pvscsi_mock::Profile;
 
 pvscsi_mock::TargetSpec disk(uint32_t id, unsigned nluns = 1) {
-  pvscsi_mock::TargetSpec t;
-  t.id = id;
-  t.luns.clear();
-  for (unsigned l = 0; l < nluns; l++) {
-    pvscsi_mock::LunSpec lun;
-    lun.lun = uint16_t(l);
-    lun.blocks = 8192;
-    t.luns.push_back(lun);
-  }
-  return t;
+  return disk_target(id, nluns, 8192);
 }
 
 class HotplugTest : public ProfileTest {};
@@ -48,10 +39,10 @@ TEST_P(HotplugTest, HotAddDuringIoToAnotherTarget) {
   scsi_device *sd9 = hba.lun(9, 0);
   ASSERT_NE(sd9, nullptr) << "hot-added target did not appear";
   KBuf out(512), in(512);
-  fill_pattern(out.data(), 512, 9, 3, 512);
+  ShadowDisk::fill(out.data(), 512, 512, 0, 3, 9);
   EXPECT_TRUE(fk::client::write(sd9, 3, 1, 512, out.data()).ok());
   EXPECT_TRUE(fk::client::read(sd9, 3, 1, 512, in.data()).ok());
-  EXPECT_TRUE(check_pattern(in.data(), 512, 9, 3, 512));
+  EXPECT_TRUE(ShadowDisk::holds(in.data(), 512, 512, 0, 3, 9));
   EXPECT_EQ(hba.stat("hotplug_events"), 1u);
   EXPECT_EQ(fk::sdt_count("pvscsi__hotplug"), 1u);
   EXPECT_EQ(fk::sdt_last_args("pvscsi__hotplug").at(1), 9u);  // the target
@@ -202,10 +193,10 @@ TEST_P(HotplugTest, InquiriesLostToResetsDuringSetUpDoNotLoseTheDisk) {
   ASSERT_TRUE(fk::client::settle());
   ASSERT_NE(hba.lun(5, 0), nullptr) << "the disk was lost";
   KBuf out(512), in(512);
-  fill_pattern(out.data(), 512, 5, 1, 512);
+  ShadowDisk::fill(out.data(), 512, 512, 0, 1, 5);
   EXPECT_TRUE(fk::client::write(hba.lun(5, 0), 1, 1, 512, out.data()).ok());
   EXPECT_TRUE(fk::client::read(hba.lun(5, 0), 1, 1, 512, in.data()).ok());
-  EXPECT_TRUE(check_pattern(in.data(), 512, 5, 1, 512));
+  EXPECT_TRUE(ShadowDisk::holds(in.data(), 512, 512, 0, 1, 5));
   EXPECT_EQ(hba.stat("hotplug_events"), 1u);
 }
 

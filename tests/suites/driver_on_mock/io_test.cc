@@ -29,10 +29,10 @@ TEST_P(IoTest, WriteThenReadBackBothBlockSizes) {
     EXPECT_EQ(blocks, 4096u);
     EXPECT_EQ(block_size, bs);
     KBuf out(16 * bs), in(16 * bs);
-    fill_pattern(out.data(), out.size(), 7, 100, bs);
+    ShadowDisk::fill(out.data(), out.size(), bs, 0, 100, 7);
     ASSERT_TRUE(fk::client::write(sd, 100, 16, bs, out.data()).ok());
     ASSERT_TRUE(fk::client::read(sd, 100, 16, bs, in.data()).ok());
-    EXPECT_TRUE(check_pattern(in.data(), in.size(), 7, 100, bs));
+    EXPECT_TRUE(ShadowDisk::holds(in.data(), in.size(), bs, 0, 100, 7));
     // The device's own copy agrees (an oracle independent of the read path).
     std::vector<uint8_t> stored;
     ASSERT_TRUE(hba.dev().read_blocks(0, 0, 100, 16, &stored));
@@ -55,13 +55,13 @@ TEST_P(IoTest, MaximumTransferWithMaximumCookieCount) {
   KBuf out(kMaxXfer + 8192), in(kMaxXfer + 8192);
   auto mid_page = [](uint8_t *p) { return p + ((512 - (uintptr_t(p) & 4095)) & 4095); };
   uint8_t *o = mid_page(out.data()), *i = mid_page(in.data());
-  fill_pattern(o, kMaxXfer, 11, 0, 512);
+  ShadowDisk::fill(o, kMaxXfer, 512, 0, 0, 11);
   auto before = fk::counters();
   ASSERT_TRUE(fk::client::write(sd, 0, kMaxXfer / 512, 512, o).ok());
   ASSERT_TRUE(fk::client::read(sd, 0, kMaxXfer / 512, 512, i).ok());
   auto after = fk::counters();
   EXPECT_GT(after.dma_binds, before.dma_binds);
-  EXPECT_TRUE(check_pattern(i, kMaxXfer, 11, 0, 512));
+  EXPECT_TRUE(ShadowDisk::holds(i, kMaxXfer, 512, 0, 0, 11));
   // Buffers above 4 GiB, 128 cookies: the attributes fit, nothing bounces.
   EXPECT_EQ(after.bounce_copies, before.bounce_copies);
   EXPECT_EQ(after.bounce_binds, before.bounce_binds);
@@ -93,7 +93,7 @@ TEST_P(IoTest, FullQueueDepthRandomSizesVerified) {
       uint32_t nblocks = 1 + rng() % 256;
       if (lba + nblocks > (1u << 16)) break;
       bufs.emplace_back(new KBuf(nblocks * 512));
-      fill_pattern(bufs.back()->data(), nblocks * 512, n + 1, lba, 512);
+      ShadowDisk::fill(bufs.back()->data(), nblocks * 512, 512, 0, lba, n + 1);
       written[t].push_back({lba, nblocks, n + 1});
       q.write(lba, nblocks, 512, bufs.back()->data(), [&](const Result &r) {
         if (!r.ok()) errors++;
@@ -108,7 +108,8 @@ TEST_P(IoTest, FullQueueDepthRandomSizesVerified) {
       auto buf = std::make_shared<KBuf>(reg.nblocks * 512);
       q.read(reg.lba, reg.nblocks, 512, buf->data(), [&, buf, reg](const Result &r) {
         if (!r.ok()) errors++;
-        if (!check_pattern(buf->data(), reg.nblocks * 512, reg.seed, reg.lba, 512)) mismatches++;
+        if (!ShadowDisk::holds(buf->data(), reg.nblocks * 512, 512, 0, reg.lba, reg.seed))
+          mismatches++;
       });
     }
     q.wait();
@@ -232,7 +233,7 @@ TEST_P(IoTest, CompletionBatchThatWrapsTheRingIsSynced) {
   ASSERT_NE(sd, nullptr);
   const unsigned kBatch = 20, kCmpEntries = 128;
   KBuf data(kBatch * 512);
-  fill_pattern(data.data(), kBatch * 512, 7, 0, 512);
+  ShadowDisk::fill(data.data(), kBatch * 512, 512, 0, 0, 7);
   ASSERT_TRUE(fk::client::write(sd, 0, kBatch, 512, data.data()).ok());
   // Every command so far has completed: the next completion lands at commands % 128. Move it
   // to 10 entries before the ring's end.
@@ -250,7 +251,7 @@ TEST_P(IoTest, CompletionBatchThatWrapsTheRingIsSynced) {
     bufs.emplace_back(new KBuf(512));
     KBuf *b = bufs.back().get();
     q.read(i, 1, 512, b->data(), [&, b, i](const Result &r) {
-      ok += r.ok() && check_pattern(b->data(), 512, 7, i, 512) ? 1 : 0;
+      ok += r.ok() && ShadowDisk::holds(b->data(), 512, 512, 0, i, 7) ? 1 : 0;
     });
   }
   fk::advance(2000000);  // a polling device picks up requests below its threshold
@@ -277,7 +278,7 @@ TEST_P(IoTest, PolledIoWithoutInterrupts) {
   polled.polled = true;
   polled.drive_clock = false;
   KBuf out(4096), in(4096);
-  fill_pattern(out.data(), 4096, 3, 8, 512);
+  ShadowDisk::fill(out.data(), 4096, 512, 0, 8, 3);
   uint64_t intr = hba.stat("interrupts");
   uint64_t converted = fk::scsa::nointr_converted();
   ASSERT_TRUE(fk::client::write(sd, 8, 8, 512, out.data(), polled).ok());
@@ -286,7 +287,7 @@ TEST_P(IoTest, PolledIoWithoutInterrupts) {
   polled.polled = false;
   ASSERT_TRUE(fk::client::read(sd, 8, 8, 512, in.data(), polled).ok());
   fk::scsa::set_dump_mode(false);
-  EXPECT_TRUE(check_pattern(in.data(), 4096, 3, 8, 512));
+  EXPECT_TRUE(ShadowDisk::holds(in.data(), 4096, 512, 0, 8, 3));
   EXPECT_EQ(hba.stat("interrupts"), intr);
   EXPECT_EQ(fk::scsa::nointr_converted(), converted);
   hba.dev().drop_next_interrupts(0);
@@ -401,10 +402,10 @@ TEST_P(IoTest, HighLunsUseTheRightAddressing) {
     scsi_device *sd = hba.lun(2, lun64);
     ASSERT_NE(sd, nullptr) << "lun " << l;
     KBuf out(512), in(512);
-    fill_pattern(out.data(), 512, l + 1, 1, 512);
+    ShadowDisk::fill(out.data(), 512, 512, 0, 1, l + 1);
     ASSERT_TRUE(fk::client::write(sd, 1, 1, 512, out.data()).ok());
     ASSERT_TRUE(fk::client::read(sd, 1, 1, 512, in.data()).ok());
-    EXPECT_TRUE(check_pattern(in.data(), 512, l + 1, 1, 512));
+    EXPECT_TRUE(ShadowDisk::holds(in.data(), 512, 512, 0, 1, l + 1));
     std::vector<uint8_t> stored;
     ASSERT_TRUE(hba.dev().read_blocks(2, l, 1, 1, &stored));
     EXPECT_EQ(memcmp(stored.data(), out.data(), 512), 0) << "lun " << l;
@@ -432,10 +433,10 @@ TEST_F(DriverTest, LunsUpToFourteenBitsRoundTrip) {
     scsi_device *sd = hba.lun(2, n);  // lun64 == the LUN number
     ASSERT_NE(sd, nullptr) << "lun64 " << n << " not online";
     KBuf out(512), in(512);
-    fill_pattern(out.data(), 512, n + 1, 3, 512);
+    ShadowDisk::fill(out.data(), 512, 512, 0, 3, n + 1);
     ASSERT_TRUE(fk::client::write(sd, 3, 1, 512, out.data()).ok()) << "lun64 " << n;
     ASSERT_TRUE(fk::client::read(sd, 3, 1, 512, in.data()).ok()) << "lun64 " << n;
-    EXPECT_TRUE(check_pattern(in.data(), 512, n + 1, 3, 512));
+    EXPECT_TRUE(ShadowDisk::holds(in.data(), 512, 512, 0, 3, n + 1));
     std::vector<uint8_t> stored;
     ASSERT_TRUE(hba.dev().read_blocks(2, n, 3, 1, &stored));
     EXPECT_EQ(memcmp(stored.data(), out.data(), 512), 0) << "lun64 " << n << " landed elsewhere";

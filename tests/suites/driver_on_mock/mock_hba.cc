@@ -24,6 +24,21 @@ std::string read_file(const std::string &path) {
 }
 }  // namespace
 
+pvscsi_mock::TargetSpec disk_target(uint32_t id, unsigned nluns, uint64_t blocks,
+                                    uint32_t block_size) {
+  pvscsi_mock::TargetSpec spec;
+  spec.id = id;
+  spec.luns.clear();
+  for (unsigned l = 0; l < nluns; l++) {
+    pvscsi_mock::LunSpec lun;
+    lun.lun = uint16_t(l);
+    lun.blocks = blocks;
+    lun.block_size = block_size;
+    spec.luns.push_back(lun);
+  }
+  return spec;
+}
+
 pvscsi_mock::Config mock_config(pvscsi_mock::Profile profile, std::vector<uint32_t> targets,
                                 unsigned nluns, uint64_t blocks, uint32_t block_size) {
   auto cfg = pvscsi_mock::Config::for_profile(profile);
@@ -31,17 +46,7 @@ pvscsi_mock::Config mock_config(pvscsi_mock::Profile profile, std::vector<uint32
   cfg.targets.clear();
   uint32_t highest = 0;
   for (uint32_t t : targets) {
-    pvscsi_mock::TargetSpec spec;
-    spec.id = t;
-    spec.luns.clear();
-    for (unsigned l = 0; l < nluns; l++) {
-      pvscsi_mock::LunSpec lun;
-      lun.lun = uint16_t(l);
-      lun.blocks = blocks;
-      lun.block_size = block_size;
-      spec.luns.push_back(lun);
-    }
-    cfg.targets.push_back(spec);
+    cfg.targets.push_back(disk_target(t, nluns, blocks, block_size));
     if (t > highest) highest = t;
   }
   if (highest >= cfg.max_targets) cfg.max_targets = highest + 1;
@@ -136,31 +141,6 @@ void DriverTest::TearDown() {
 
 std::string profile_name(const ::testing::TestParamInfo<pvscsi_mock::Profile> &info) {
   return info.param == pvscsi_mock::Profile::kVmware ? "vmware" : "qemu";
-}
-
-static uint32_t pattern_word(uint64_t seed, uint64_t lba, uint64_t word) {
-  uint64_t x = seed * 0x9E3779B97F4A7C15ull ^ (lba << 20) ^ word;
-  x ^= x >> 33;
-  x *= 0xff51afd7ed558ccdull;
-  x ^= x >> 33;
-  return uint32_t(x);
-}
-
-void fill_pattern(uint8_t *buf, size_t len, uint64_t seed, uint64_t lba, uint32_t block_size) {
-  for (size_t off = 0; off + 4 <= len; off += 4) {
-    uint32_t w = pattern_word(seed, lba + off / block_size, (off % block_size) / 4);
-    memcpy(buf + off, &w, 4);
-  }
-}
-
-bool check_pattern(const uint8_t *buf, size_t len, uint64_t seed, uint64_t lba,
-                   uint32_t block_size) {
-  for (size_t off = 0; off + 4 <= len; off += 4) {
-    uint32_t w = pattern_word(seed, lba + off / block_size, (off % block_size) / 4), got;
-    memcpy(&got, buf + off, 4);
-    if (got != w) return false;
-  }
-  return true;
 }
 
 }  // namespace driver_on_mock

@@ -14,6 +14,7 @@
 #include "fk.h"
 #include "mock_device.h"
 #include "scsa.h"
+#include "shadow.h"
 
 namespace driver_on_mock {
 
@@ -47,6 +48,10 @@ class Hba {
   bool attached_ = false;
 };
 
+// A disk target: id with nluns LUNs (0..nluns-1) of blocks x block_size.
+pvscsi_mock::TargetSpec disk_target(uint32_t id, unsigned nluns = 1, uint64_t blocks = 16384,
+                                    uint32_t block_size = 512);
+
 // A mock configuration with a topology: targets given as ids, each with nluns LUNs of
 // blocks x block_size. Power-on unit attentions off unless asked (they are tested apart).
 pvscsi_mock::Config mock_config(pvscsi_mock::Profile profile, std::vector<uint32_t> targets,
@@ -77,9 +82,8 @@ class ProfileTest : public DriverTest,
                     public ::testing::WithParamInterface<pvscsi_mock::Profile> {};
 std::string profile_name(const ::testing::TestParamInfo<pvscsi_mock::Profile> &info);
 
-// Fill a buffer with a pattern unique to (seed, lba) per 4-byte word; check it.
-void fill_pattern(uint8_t *buf, size_t len, uint64_t seed, uint64_t lba, uint32_t block_size);
-bool check_pattern(const uint8_t *buf, size_t len, uint64_t seed, uint64_t lba,
-                   uint32_t block_size);
+// Written data and its check come from the one data oracle, fk::client::ShadowDisk (its
+// pattern, fill and holds).
+using fk::client::ShadowDisk;
 
 }  // namespace driver_on_mock

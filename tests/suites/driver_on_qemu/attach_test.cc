@@ -67,7 +67,7 @@ TEST_P(AttachTest, AttachDiscoverDetachThreeTimes) {
       EXPECT_EQ(inq.vendor, "QEMU");
       // One small write and read back through the driver on every disk.
       fk::client::KBuf buf(d.block_size), back(d.block_size);
-      fill_block(buf.data(), d.block_size, d.target, 7, uint32_t(round + 1));
+      fk::client::ShadowDisk::pattern(buf.data(), d.block_size, d.target, 7, uint32_t(round + 1));
       EXPECT_TRUE(fk::client::write(d.sd, 7, 1, d.block_size, buf.data(), sync_io()).ok());
       EXPECT_TRUE(fk::client::read(d.sd, 7, 1, d.block_size, back.data(), sync_io()).ok());
       EXPECT_EQ(memcmp(buf.data(), back.data(), d.block_size), 0) << "target " << d.target;
@@ -102,9 +102,8 @@ const CommandRecord *find_command(const std::vector<CommandRecord> &cmds, hw::Co
 TEST_F(ProbeTest, NoThresholdNoConfigMessageRingOn) {
   HbaOptions o;
   o.disks = {disk(2)};
-  QemuHba *hba = start(o);
+  QemuHba *hba = start_attached(o);
   ASSERT_NE(hba, nullptr);
-  ASSERT_EQ(hba->attach(), DDI_SUCCESS);
   const pvscsi::pvscsi_softc *sc = hba->softc();
   ASSERT_NE(sc, nullptr);
   EXPECT_TRUE(sc->have_msg_ring);
@@ -196,15 +195,14 @@ TEST_F(ProbeTest, WithheldMsiFallsBackToFixed) {
   HbaOptions o;
   o.disks = {disk(2)};
   o.offer_msi = false;
-  QemuHba *hba = start(o);
+  QemuHba *hba = start_attached(o);
   ASSERT_NE(hba, nullptr);
-  ASSERT_EQ(hba->attach(), DDI_SUCCESS);
   EXPECT_EQ(hba->softc()->intr_type, DDI_INTR_TYPE_FIXED);
   EXPECT_EQ(hba->stat("intr_type"), uint64_t(DDI_INTR_TYPE_FIXED));
   std::vector<Disk> disks = hba->disks();
   ASSERT_EQ(disks.size(), 1u);
   fk::client::KBuf buf(512), back(512);
-  fill_block(buf.data(), 512, 2, 3, 1);
+  fk::client::ShadowDisk::pattern(buf.data(), 512, 2, 3, 1);
   EXPECT_TRUE(fk::client::write(disks[0].sd, 3, 1, 512, buf.data(), sync_io()).ok());
   EXPECT_TRUE(fk::client::read(disks[0].sd, 3, 1, 512, back.data(), sync_io()).ok());
   EXPECT_EQ(memcmp(buf.data(), back.data(), 512), 0);
@@ -213,9 +211,8 @@ TEST_F(ProbeTest, WithheldMsiFallsBackToFixed) {
 TEST_F(ProbeTest, DiscoveryBeyondSixteenRaisesMaxTargets) {
   HbaOptions o;
   o.disks = {disk(3), disk(40)};
-  QemuHba *hba = start(o);
+  QemuHba *hba = start_attached(o);
   ASSERT_NE(hba, nullptr);
-  ASSERT_EQ(hba->attach(), DDI_SUCCESS);
   EXPECT_EQ(targets_of(hba->disks()), (std::set<unsigned>{3, 40}));
   EXPECT_EQ(hba->softc()->max_targets, 41u);
 }
@@ -225,9 +222,8 @@ TEST_F(ProbeTest, DiscoveryBeyondSixteenRaisesMaxTargets) {
 TEST_F(ProbeTest, InquiryAndReportLunsDespiteDataLenZeroAndDatarun) {
   HbaOptions o;
   o.disks = {disk(4)};
-  QemuHba *hba = start(o);
+  QemuHba *hba = start_attached(o);
   ASSERT_NE(hba, nullptr);
-  ASSERT_EQ(hba->attach(), DDI_SUCCESS);
   std::vector<Disk> disks = hba->disks();
   ASSERT_EQ(disks.size(), 1u);
   scsi_device *sd = disks[0].sd;
@@ -254,7 +250,7 @@ TEST_F(ProbeTest, InquiryAndReportLunsDespiteDataLenZeroAndDatarun) {
   for (int i = 8; i < 16; i++) EXPECT_EQ(b.data()[i], 0) << "LUN 0";
   // A read longer than the command asks for: DATARUN, the data still arrives.
   fk::client::KBuf wbuf(512);
-  fill_block(wbuf.data(), 512, 4, 3, 9);
+  fk::client::ShadowDisk::pattern(wbuf.data(), 512, 4, 3, 9);
   ASSERT_TRUE(fk::client::write(sd, 3, 1, 512, wbuf.data(), sync_io()).ok());
   fk::client::KBuf rbuf(1024);
   r = fk::client::command(sd, fk::client::cdb::read(3, 1), rbuf.data(), 1024, true, sync_io());
@@ -309,9 +305,8 @@ class KernelRegressionTest : public QemuTest {};
 TEST_F(KernelRegressionTest, SyncAuditToleratesConcurrentDeviceWrites) {
   HbaOptions o;
   o.disks = {disk(1)};
-  QemuHba *hba = start(o);
+  QemuHba *hba = start_attached(o);
   ASSERT_NE(hba, nullptr);
-  ASSERT_EQ(hba->attach(), DDI_SUCCESS);
   const pvscsi::pvscsi_softc *sc = hba->softc();
   ASSERT_NE(sc, nullptr);
   uint8_t *dev = hba->qemu().guest_ptr(sc->rings_state.paddr, hw::kPageSize);

@@ -26,21 +26,30 @@ class FaultTest : public QemuTest {
     // The tap edits a request in guest memory behind the driver's back; with the sync audit on
     // that (deliberately) looks like a device overwriting driver-owned bytes.
     o.sync_audit = false;
-    QemuHba *hba = start(o);
-    if (hba == nullptr || hba->attach() != DDI_SUCCESS) return nullptr;
-    return hba;
+    return start_attached(o);
+  }
+  // The HBA's one disk in the engine, after n random commands (write_pct % writes) went idle.
+  // false (the test failed) when the disk is missing or a command did not go.
+  bool warm_up(QemuHba *hba, IoEngine &io, unsigned target, int n, unsigned write_pct) {
+    std::vector<Disk> disks = hba->disks();
+    EXPECT_EQ(disks.size(), 1u);
+    if (disks.size() != 1) return false;
+    io.add_disk(disks[0]);
+    for (int i = 0; i < n; i++) {
+      if (!io.submit_random(target, 65536, write_pct)) {
+        ADD_FAILURE() << "command " << i << " of the warm-up did not go";
+        return false;
+      }
+    }
+    return io.wait_idle();
   }
 };
 
 TEST_F(FaultTest, OracleCatchesMisdirectedWrite) {
   QemuHba *hba = up(3);
   ASSERT_NE(hba, nullptr);
-  std::vector<Disk> disks = hba->disks();
-  ASSERT_EQ(disks.size(), 1u);
   IoEngine io(21);
-  io.add_disk(disks[0]);
-  for (int i = 0; i < 100; i++) ASSERT_TRUE(io.submit_random(3, 65536, 100));
-  ASSERT_TRUE(io.wait_idle());
+  ASSERT_TRUE(warm_up(hba, io, 3, 100, 100));
   ASSERT_TRUE(io.verify().empty()) << "clean before the fault";
 
   // The next WRITE goes 5000 blocks further than asked; the driver sees success.
@@ -72,12 +81,8 @@ TEST_F(FaultTest, OracleCatchesMisdirectedWrite) {
 TEST_F(FaultTest, LostCompletionsAreReportedNotWaitedFor) {
   QemuHba *hba = up(6);
   ASSERT_NE(hba, nullptr);
-  std::vector<Disk> disks = hba->disks();
-  ASSERT_EQ(disks.size(), 1u);
   IoEngine io(22);
-  io.add_disk(disks[0]);
-  for (int i = 0; i < 50; i++) ASSERT_TRUE(io.submit_random(6, 65536));
-  ASSERT_TRUE(io.wait_idle());
+  ASSERT_TRUE(warm_up(hba, io, 6, 50, 50));
 
   // Four commands whose completions never come.
   hba->tap().drop_rw_kicks(true);

@@ -59,6 +59,11 @@ void IoEngine::add_disk(const Disk &d) {
   DiskState &s = disks_[d.target];
   s.disk = d;
   s.online = true;
+  // A disk of another geometry in the same place starts a new shadow.
+  if (s.shadow == nullptr || s.shadow->blocks() != d.blocks ||
+      s.shadow->block_size() != d.block_size) {
+    s.shadow = std::make_unique<fk::client::ShadowDisk>(d.target, uint32_t(d.blocks), d.block_size);
+  }
 }
 
 IoEngine::DiskState *IoEngine::find(unsigned target) {
@@ -70,12 +75,6 @@ IoEngine::DiskState *IoEngine::find_sd(const scsi_device *sd) {
   for (auto &[t, d] : disks_)
     if (d.disk.sd == sd) return &d;
   return nullptr;
-}
-
-bool IoEngine::overlaps(const DiskState &d, uint64_t lba, uint32_t n) const {
-  for (const auto &[l, c] : d.busy_ranges)
-    if (lba < l + c && l < lba + n) return true;
-  return false;
 }
 
 void IoEngine::lun_online(const fk::scsa::LunInfo &) {}
@@ -123,12 +122,6 @@ void IoEngine::on_complete(scsi_pkt *pkt) {
 void IoEngine::finish(Io *io) {
   if (DiskState *d = find(io->target)) {
     d->inflight--;
-    auto &r = d->busy_ranges;
-    for (auto it = r.begin(); it != r.end(); ++it)
-      if (it->first == io->lba && it->second == io->nblocks) {
-        r.erase(it);
-        break;
-      }
   }
   outstanding_.erase(io);
   done_.push_back(io);
@@ -168,17 +161,15 @@ bool IoEngine::submit(unsigned target, bool write, uint64_t lba, uint32_t nblock
       return false;
     }
     d->inflight++;
-    d->busy_ranges.emplace_back(lba, nblocks);
     io->sd = d->disk.sd;
     io->bs = d->disk.block_size;
-    io->version = write ? d->next_version++ : 0;
+    io->len = size_t(nblocks) * io->bs;
+    io->buf = static_cast<uint8_t *>(kmem_zalloc(io->len, KM_SLEEP));
+    // The shadow claims the blocks until the completion is reaped, and makes a write's data.
+    io->version = write ? d->shadow->begin_write(lba, nblocks, io->buf) : 0;
+    if (!write) d->shadow->begin_read(lba, nblocks);
     outstanding_.insert(io);
   }
-  io->len = size_t(nblocks) * io->bs;
-  io->buf = static_cast<uint8_t *>(kmem_zalloc(io->len, KM_SLEEP));
-  if (write)
-    for (uint32_t i = 0; i < nblocks; i++)
-      fill_block(io->buf + size_t(i) * io->bs, io->bs, target, lba + i, io->version);
   io->bp = getrbuf(KM_SLEEP);
   io->bp->b_un.b_addr = reinterpret_cast<caddr_t>(io->buf);
   io->bp->b_bcount = io->len;
@@ -267,7 +258,7 @@ bool IoEngine::submit_random(unsigned target, uint32_t max_bytes, unsigned write
       std::lock_guard<std::mutex> g(mu_);
       DiskState *d = find(target);
       if (d == nullptr) return false;
-      clash = overlaps(*d, lba, n);
+      clash = !d->shadow->is_free(lba, n);
     }
     if (!clash) return submit(target, write, lba, n);
   }
@@ -297,11 +288,10 @@ size_t IoEngine::reap() {
       const std::string &image = d->disk.image;
       uint64_t off = io->lba * io->bs;
       // Blocks never written through the engine start as zeros (a fresh sparse image).
-      for (uint32_t i = 0; i < io->nblocks; i++)
-        if (d->allowed.find(io->lba + i) == d->allowed.end()) {
-          d->allowed[io->lba + i] = {0};
-          if (!image.empty()) oracle_.expect_zero(image, off + uint64_t(i) * io->bs, io->bs);
-        }
+      if (!image.empty())
+        for (uint32_t i = 0; i < io->nblocks; i++)
+          if (d->known.insert(io->lba + i).second)
+            oracle_.expect_zero(image, off + uint64_t(i) * io->bs, io->bs);
       if (ok) {
         stats_.ok++;
         stats_.bytes += io->len;
@@ -311,41 +301,24 @@ size_t IoEngine::reap() {
         d->failed++;
       }
       if (io->write) {
-        for (uint32_t i = 0; i < io->nblocks; i++) {
-          auto &a = d->allowed[io->lba + i];
-          if (ok) a.clear();
-          a.insert(io->version);
-        }
+        d->shadow->end_write(io->lba, io->nblocks, io->version, ok, {});
         if (!image.empty()) {
           if (ok)
             oracle_.expect(image, off, io->buf, io->len);
           else
             oracle_.maybe(image, off, io->buf, io->len);
         }
-      } else if (ok) {
-        std::vector<uint8_t> want(io->bs);
+      } else {
+        // One block at a time: each block that matches no version allowed is an error.
         for (uint32_t i = 0; i < io->nblocks; i++) {
           const uint8_t *got = io->buf + size_t(i) * io->bs;
-          bool match = false;
-          for (uint32_t v : d->allowed[io->lba + i]) {
-            fill_block(want.data(), io->bs, io->target, io->lba + i, v);
-            if (memcmp(want.data(), got, io->bs) == 0) match = true;
-          }
-          stats_.reads_checked++;
-          if (!match && errors_.size() < 50) {
-            uint64_t stamp_lba;
-            uint32_t stamp_ver;
-            memcpy(&stamp_lba, got, 8);
-            memcpy(&stamp_ver, got + 8, 4);
-            errors_.push_back("read of target " + std::to_string(io->target) + " lba " +
-                              std::to_string(io->lba + i) +
-                              ": data matches no version written "
-                              "there (block stamped lba " +
-                              std::to_string(stamp_lba) + " version " + std::to_string(stamp_ver) +
-                              ")");
-          }
+          if (d->shadow->end_read(io->lba + i, 1, got, ok, {}) != 0 && errors_.size() < 50)
+            errors_.push_back("read " + d->shadow->last_failure());
         }
+        if (ok) stats_.reads_checked += io->nblocks;
       }
+    } else if (DiskState *d = find(io->target)) {
+      d->shadow->cancel(io->lba, io->nblocks);  // never transported
     }
     kmem_free(io->buf, io->len);
     delete io;

@@ -2,9 +2,10 @@
 // scsi_init_pkt(9F)/scsi_transport(9F), as sd would issue them, with
 //  - exactly-once accounting: every transported packet must complete once; a second
 //    completion is an error, a missing one is found by wait_idle() within a bound and listed;
-//  - a shadow of what each block must hold (a pattern unique to target, LBA and write
-//    version), checked on every read, and fed to ImageOracle so the test can verify the image
-//    files directly, independently of the driver and of QEMU's answers;
+//  - a shadow (fk::client::ShadowDisk) of what each block may hold (a pattern unique to
+//    target, LBA and write version), checked on every read, and fed to ImageOracle so the
+//    test can verify the image files directly, independently of the driver and of QEMU's
+//    answers;
 //  - writes that fail or are in flight at a reset leave a block "old or new";
 //  - no two outstanding commands overlap on a disk, so every outcome is defined.
 // The engine is also a target driver: a LUN that goes offline is no longer used, and its
@@ -102,15 +103,14 @@ class IoEngine : public fk::scsa::TargetDriver {
     Disk disk;
     bool online = true;
     unsigned inflight = 0;
-    uint32_t next_version = 1;
-    // block -> allowed versions (0 = zeros); absent = {0}.
-    std::map<uint64_t, std::set<uint32_t>> allowed;
-    std::vector<std::pair<uint64_t, uint32_t>> busy_ranges;  // outstanding (lba, n)
+    // What each block may hold and which blocks outstanding commands cover.
+    std::unique_ptr<fk::client::ShadowDisk> shadow;
+    // Blocks the image oracle has been told about (their first use: zeros until written).
+    std::set<uint64_t> known;
     uint64_t ok = 0, failed = 0;
   };
   static void on_complete(scsi_pkt *pkt);
   void finish(Io *io);
-  bool overlaps(const DiskState &d, uint64_t lba, uint32_t n) const;
   DiskState *find(unsigned target);
   DiskState *find_sd(const scsi_device *sd);
 
@@ -128,11 +128,5 @@ class IoEngine : public fk::scsa::TargetDriver {
   std::mt19937_64 rng_;
   pvscsi_qemu::ImageOracle oracle_;
 };
-
-// The deterministic content of one block (version 0: zeros), as the chaos tests write it.
-inline void fill_block(uint8_t *p, uint32_t block_size, unsigned target, uint64_t lba,
-                       uint32_t version) {
-  fk::client::ShadowDisk::pattern(p, block_size, target, lba, version);
-}
 
 }  // namespace driver_on_qemu

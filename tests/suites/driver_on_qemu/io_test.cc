@@ -126,9 +126,8 @@ TEST_P(IoTest, FullRingAnswersTranBusyOnly) {
   HbaOptions o;
   o.offer_msi = GetParam();
   o.disks = {disk(8, 32)};
-  QemuHba *hba = start(o);
+  QemuHba *hba = start_attached(o);
   ASSERT_NE(hba, nullptr);
-  ASSERT_EQ(hba->attach(), DDI_SUCCESS);
   EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   std::vector<Disk> disks = hba->disks();
   ASSERT_EQ(disks.size(), 1u);

@@ -223,6 +223,17 @@ QemuHba *QemuTest::start(const HbaOptions &o) {
   return hba_.get();
 }
 
+QemuHba *QemuTest::start_attached(const HbaOptions &o) {
+  QemuHba *hba = start(o);
+  if (hba == nullptr) return nullptr;
+  int rc = hba->attach();
+  if (rc != DDI_SUCCESS) {
+    ADD_FAILURE() << "attach of the QEMU-backed HBA failed: " << rc;
+    return nullptr;
+  }
+  return hba;
+}
+
 void QemuTest::finish() {
   if (finished_) return;
   finished_ = true;

@@ -97,6 +97,8 @@ class QemuTest : public ::testing::Test {
   void TearDown() override;
   // Start QEMU and the kernel (fails the test with QEMU's error when it cannot start).
   QemuHba *start(const HbaOptions &o);
+  // start(), then attach the HBA; nullptr (the test failed with the reason) when either fails.
+  QemuHba *start_attached(const HbaOptions &o);
   // Detach, shut down, stop QEMU and check for leaks, violations and leftovers (TearDown does
   // this when the test did not).
   void finish();

@@ -34,9 +34,8 @@ TEST_P(HotplugTest, HotAddDuringIoAppearsAndTakesIo) {
   HbaOptions o;
   o.offer_msi = GetParam();
   o.disks = {disk(1, 32), disk(4, 32)};
-  QemuHba *hba = start(o);
+  QemuHba *hba = start_attached(o);
   ASSERT_NE(hba, nullptr);
-  ASSERT_EQ(hba->attach(), DDI_SUCCESS);
   EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   IoEngine io(11);
   io.set_depth(32);
@@ -82,9 +81,8 @@ TEST_P(HotplugTest, HotRemoveDuringIoCompletesEverythingOthersUnaffected) {
   HbaOptions o;
   o.offer_msi = GetParam();
   o.disks = {disk(1, 32), disk(40, 32)};
-  QemuHba *hba = start(o);
+  QemuHba *hba = start_attached(o);
   ASSERT_NE(hba, nullptr);
-  ASSERT_EQ(hba->attach(), DDI_SUCCESS);
   EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   IoEngine io(12);
   io.set_depth(96);
@@ -164,9 +162,8 @@ TEST_P(ResetTest, BusDeviceAndAdapterResetsUnderLoad) {
   HbaOptions o;
   o.offer_msi = GetParam();
   o.disks = {disk(2, 32), disk(9, 32, 4096)};
-  QemuHba *hba = start(o);
+  QemuHba *hba = start_attached(o);
   ASSERT_NE(hba, nullptr);
-  ASSERT_EQ(hba->attach(), DDI_SUCCESS);
   EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   // The adapter restart is provoked by a corrupted rings-state page, which the driver reports.
   allow_warning("invalid message producer index");
@@ -245,9 +242,8 @@ TEST_P(ResetTest, OverdueCommandEscalatesToAdapterRestart) {
   o.offer_msi = GetParam();
   o.disks = {disk(5, 16)};
   o.sync_audit = true;
-  QemuHba *hba = start(o);
+  QemuHba *hba = start_attached(o);
   ASSERT_NE(hba, nullptr);
-  ASSERT_EQ(hba->attach(), DDI_SUCCESS);
   EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   std::vector<Disk> disks = hba->disks();
   ASSERT_EQ(disks.size(), 1u);

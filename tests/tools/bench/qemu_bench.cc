@@ -190,20 +190,23 @@ void run_qemu(const Options &o, Report *r) {
   if (runs[kLoopPerRequest]) {
     sum.num("ratio_vs_per_request", driver / mean(sum_iops, kLoopPerRequest));
   }
-  sum.num("ring_loop_batch_mean_lat_us", mean(sum_lat, kLoopBatch))
-      .num("ring_loop_per_request_mean_lat_us", mean(sum_lat, kLoopPerRequest))
-      .num("driver_mean_lat_us", mean(sum_lat, kDriver))
-      .num("ring_loop_batch_p99_lat_us", mean(sum_p99, kLoopBatch))
-      .num("ring_loop_per_request_p99_lat_us", mean(sum_p99, kLoopPerRequest))
-      .num("driver_p99_lat_us", mean(sum_p99, kDriver))
-      .num("ring_loop_batch_register_reads_per_io", mean(sum_rd, kLoopBatch))
-      .num("ring_loop_per_request_register_reads_per_io", mean(sum_rd, kLoopPerRequest))
-      .num("driver_register_reads_per_io", mean(sum_rd, kDriver))
-      .num("driver_fixed_register_reads_per_io", mean(sum_rd, kDriverFixed))
-      .num("ring_loop_batch_register_writes_per_io", mean(sum_wr, kLoopBatch))
-      .num("ring_loop_per_request_register_writes_per_io", mean(sum_wr, kLoopPerRequest))
-      .num("driver_register_writes_per_io", mean(sum_wr, kDriver))
-      .num("driver_fixed_register_writes_per_io", mean(sum_wr, kDriverFixed));
+  // Each measure's mean per variant, named "<variant>_<measure>" (FIXED only for registers).
+  struct Measure {
+    const char *name;
+    const double *sums;
+    bool with_fixed;
+  };
+  const Measure measures[] = {{"mean_lat_us", sum_lat, false},
+                              {"p99_lat_us", sum_p99, false},
+                              {"register_reads_per_io", sum_rd, true},
+                              {"register_writes_per_io", sum_wr, true}};
+  for (const Measure &m : measures) {
+    const std::string name = m.name;
+    sum.num("ring_loop_batch_" + name, mean(m.sums, kLoopBatch))
+        .num("ring_loop_per_request_" + name, mean(m.sums, kLoopPerRequest))
+        .num("driver_" + name, mean(m.sums, kDriver));
+    if (m.with_fixed) sum.num("driver_fixed_" + name, mean(m.sums, kDriverFixed));
+  }
   r->sections["qemu_summary"].push_back(sum);
   if (runs[kLoopBatch]) {
     double ratio = driver / mean(sum_iops, kLoopBatch);

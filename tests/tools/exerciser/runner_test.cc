@@ -86,30 +86,31 @@ TEST(Runner, CatchesACorruptedRead) {
   ASSERT_EQ(r.verify_samples.size(), 1u);
 }
 
-TEST(Runner, CatchesALostWrite) {
-  // Serial and in order: the run is the same every time.
+// A serial, in-order run (the same every time) of 60 commands with read_pct reads, after
+// `plant` sets up a fault in the backend; judged.
+template <class Plant>
+Report serial_run(unsigned read_pct, Plant plant) {
   FakeBackend b(luns(), false);
   RunConfig c = config(60, 1);
-  c.workload.read_pct = 20;
-  b.lose_next_write();
+  c.workload.read_pct = read_pct;
+  plant(b);
   Report r;
-  ASSERT_TRUE(run_workload(b, c, &r));
+  EXPECT_TRUE(run_workload(b, c, &r));
   r.judge();
+  return r;
+}
+
+TEST(Runner, CatchesALostWrite) {
+  Report r = serial_run(20, [](FakeBackend &b) { b.lose_next_write(); });
   // The final read-back sees it at the latest.
   EXPECT_GE(r.verify_failures, 1u);
   EXPECT_EQ(r.exit_status, 1);
+  ASSERT_FALSE(r.verify_samples.empty());
   EXPECT_NE(r.verify_samples[0].find("lost write"), std::string::npos) << r.verify_samples[0];
 }
 
 TEST(Runner, CatchesAMisdirectedWrite) {
-  // Serial and in order: the run is the same every time.
-  FakeBackend b(luns(), false);
-  RunConfig c = config(60, 1);
-  c.workload.read_pct = 0;
-  b.misdirect_next_write();
-  Report r;
-  ASSERT_TRUE(run_workload(b, c, &r));
-  r.judge();
+  Report r = serial_run(0, [](FakeBackend &b) { b.misdirect_next_write(); });
   EXPECT_GE(r.verify_failures, 1u);
 }
 

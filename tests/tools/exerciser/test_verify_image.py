@@ -37,26 +37,27 @@ def test_clean_image_verifies(tmp_path, bs):
     assert summary["max_write_seq"] == 63
 
 
-def test_corruption_is_found(tmp_path):
-    img = tmp_path / "disk.img"
-    make_image(img, 512)
-    data = bytearray(img.read_bytes())
+def flip_payload_byte(data):
     data[4 * 512 + 300] ^= 0x10  # a payload byte of lba 4
-    img.write_bytes(bytes(data))
-    r = verify(img)
-    assert r.returncode == 1
-    assert "lba 4: checksum" in r.stdout
 
 
-def test_misdirected_block_is_found(tmp_path):
+def misdirect_lba2_to_lba6(data):
+    data[6 * 512:7 * 512] = data[2 * 512:3 * 512]  # lba 2's block written at lba 6
+
+
+@pytest.mark.parametrize("damage, finding", [
+    (flip_payload_byte, "lba 4: checksum"),
+    (misdirect_lba2_to_lba6, "lba 6: holds the block written for lba 2"),
+])
+def test_damage_is_found(tmp_path, damage, finding):
     img = tmp_path / "disk.img"
     make_image(img, 512)
     data = bytearray(img.read_bytes())
-    data[6 * 512:7 * 512] = data[2 * 512:3 * 512]  # lba 2's block written at lba 6
+    damage(data)
     img.write_bytes(bytes(data))
     r = verify(img)
     assert r.returncode == 1
-    assert "lba 6: holds the block written for lba 2" in r.stdout
+    assert finding in r.stdout
 
 
 def test_wrong_seed_or_target(tmp_path):
