@@ -132,7 +132,6 @@ class Scheduler {
   uint64_t switches_ = 0;
   bool stuck_ = false;
   bool in_idle_ = false;
-  int64_t lowest_priority_ = 0;
   std::vector<uint64_t> change_points_;  // PCT, ascending
   std::function<bool()> idle_;
   std::function<void(const std::vector<Story> &)> on_stuck_;
