@@ -30,7 +30,7 @@ struct Queue::Req {
 // each has in flight, so an offline waits until the LUN is no longer used.
 struct Engine : fk::scsa::TargetDriver {
   std::mutex mu;
-  std::condition_variable cv;
+  fk::impl::HostCv cv;
   struct State {
     LunRef ref;
     bool online = false;
@@ -51,7 +51,8 @@ struct Engine : fk::scsa::TargetDriver {
       return;
     }
     it->second.online = false;
-    cv.wait(g, [&] { return it->second.inflight == 0; });
+    cv.wait(
+        g, [&] { return it->second.inflight == 0; }, "a LUN's commands to finish");
     luns.erase(it);
   }
   bool begin(const scsi_device *sd) {
@@ -330,6 +331,7 @@ void Queue::retry_later(Req *r, clock_t delay_us) {
   }
   std::lock_guard<std::mutex> g(mu_);
   busy_.push_back(r);
+  cv_.notify_all();  // a waiter (pump_once) transports it again
 }
 
 // The request is done: its packet and buffer go, and it waits for the submitting thread.
@@ -457,10 +459,15 @@ void Queue::start(Req *r) {
     } else {
       // Nothing of ours to wait for: let the HBA make room in real time, and move the
       // virtual clock if it stays stuck (it may be waiting for a timer, e.g. a reset).
-      std::this_thread::sleep_for(std::chrono::microseconds(20));
+      fk::scsa::stall_pause(20);
       (void)busy_watch.step();
     }
   }
+}
+
+size_t Queue::waiting_retry() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return busy_.size();
 }
 
 void Queue::deliver(Req *r) {
@@ -506,7 +513,15 @@ bool Queue::pump_once() {
           break;
         }
       }
-      if (cv_.wait_for(g, std::chrono::microseconds(200), [this] { return !done_.empty(); })) {
+      if (fk::impl::on_det() && !busy_.empty()) {
+        // Commands the HBA turned away wait for a retry, not for a completion: let the rest of
+        // the system run (and time move if nothing does), then retry.
+        g.unlock();
+        (void)watch.step();
+        g.lock();
+        continue;
+      }
+      if (cv_.wait_for_us(g, 200, "a completion") && !done_.empty()) {
         break;
       }
       if (opts_.drive_clock) {

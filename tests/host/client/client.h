@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "cdb.h"
+#include "fk_internal.h"
 
 namespace fk::client {
 
@@ -142,6 +143,8 @@ class Queue {
   void wait();
 
   unsigned outstanding() const;
+  // Commands answered TRAN_BUSY that wait for poll() to transport them again.
+  size_t waiting_retry() const;
   uint64_t submitted() const { return submitted_; }
   uint64_t completed() const { return completed_; }
   unsigned max_outstanding() const { return max_outstanding_; }
@@ -164,7 +167,7 @@ class Queue {
   unsigned depth_;
   IoOptions opts_;
   mutable std::mutex mu_;
-  std::condition_variable cv_;
+  fk::impl::HostCv cv_;
   std::deque<Req *> done_;  // finished
   std::deque<Req *> busy_;  // answered TRAN_BUSY, waiting to be transported again
   unsigned outstanding_ = 0;

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "device.h"
+#include "scheduler.h"
 
 namespace fk {
 
@@ -76,6 +77,19 @@ struct Options {
   // microseconds of real time later. -1: from the environment's FK_THREAD_LAG_US (default 0).
   // Virtual time must not depend on it: a test that passes only without lag has a race.
   int thread_lag_us = -1;
+  // Deterministic simulation (README.md, "Deterministic mode"): the booting thread and every
+  // kernel thread the host starts (callouts, task queues, interrupt threads, the tgtmap worker)
+  // run one at a time under one fk::sched::Scheduler, switching only at kernel primitives;
+  // virtual time moves exactly when no thread can run. One seed, one interleaving: the trace
+  // digest (sched_trace) is the same on every run. Needs ClockMode::kVirtual and no host threads
+  // of the test's own touching the kernel. Stuck (nothing runnable, no event) is fatal at once,
+  // with every blocked thread's story.
+  bool deterministic = false;
+  fk::sched::Options sched;
+  // Deterministic mode: a run whose virtual clock would pass this many nanoseconds is a hang
+  // (a livelock spinning on the clock, a driver escalating forever): fatal at once, with every
+  // thread's story. 0: no limit.
+  int64_t time_limit_ns = 0;
 };
 
 // Boot with options (the kernel must not be booted); shutdown tears everything down (removes
@@ -268,6 +282,28 @@ void drain();
 // that moves the virtual clock on a real-time heuristic ("nothing has moved for a while") waits
 // longer while this holds, so a thread that is merely late is not overtaken.
 bool kernel_runnable();
+
+// ---- deterministic mode ----
+bool deterministic();
+struct SchedTrace {
+  uint64_t digest = 0;  // FNV-1a of the ordered scheduling decisions and device events
+  uint64_t steps = 0;
+  uint64_t switches = 0;
+};
+// The running scheduler's trace, or the last one after shutdown (zeros if never deterministic).
+SchedTrace sched_trace();
+// Deterministic mode: called (on the thread that found it) when the run is stuck or hung, with
+// the one-line verdict, after the stories are printed and before the process aborts: a tool
+// writes its report here (and may end the process itself). Empty function to remove.
+void set_fatal_hook(std::function<void(const std::string &verdict)> fn);
+// Deterministic mode: move the hang limit (Options::time_limit_ns) to an absolute virtual time,
+// e.g. a budget past the latest progress; 0 removes it.
+void set_time_limit_ns(int64_t limit_ns);
+// Fold an event (a device's) into the digest; no effect in real-thread mode.
+void trace_note(uint64_t tag, uint64_t value);
+// Deterministic mode: block until no other thread can run (true). Real-thread mode: false, at
+// once (the caller falls back to its real-time wait).
+bool wait_quiet(const char *what);
 
 // ---- memory ----
 uint64_t va_to_pa(const void *va);

@@ -26,7 +26,7 @@ struct Event {
 
 struct Clock {
   std::mutex mu;
-  std::condition_variable cv;  // events changed, callout queue changed, callout finished
+  HostCv cv;  // events changed, callout queue changed, callout finished
   ClockMode mode = ClockMode::kVirtual;
   int64_t now = 0;  // virtual time
   std::chrono::steady_clock::time_point boot;
@@ -37,10 +37,9 @@ struct Clock {
   uint64_t running = 0;                                          // id of the running callout
   bool stop = false;
   bool auto_advance = false;
-  std::thread callout_thread;
+  KThread callout_thread;
   std::thread timer_thread;  // real mode
-  std::thread auto_thread;   // virtual mode auto-advance
-  std::thread::id callout_tid;
+  std::thread auto_thread;   // virtual mode auto-advance (real-thread mode only)
 };
 
 Clock *g_clock = nullptr;
@@ -65,7 +64,8 @@ void callout_main(Clock *c) {
   g_callout_blocked = &tctx().blocked;
   std::unique_lock<std::mutex> lk(c->mu);
   for (;;) {
-    c->cv.wait(lk, [c] { return c->stop || !c->ready.empty(); });
+    c->cv.wait(
+        lk, [c] { return c->stop || !c->ready.empty(); }, "callout work");
     if (c->ready.empty()) return;
     auto [id, fn] = std::move(c->ready.front());
     c->ready.pop_front();
@@ -94,15 +94,26 @@ bool pop_due(Clock &c, int64_t target, uint64_t *id, Event *ev) {
 // The callout thread has nothing to do, or is blocked in a kernel primitive.
 bool callouts_settled(Clock &c) { return c.ready.empty() && (c.running == 0 || callout_blocked()); }
 
+// wait: the caller moves the clock on and lets what this event started run first. Real-thread
+// mode: a callout runs to completion or until it blocks in a kernel primitive. Deterministic
+// mode: every thread the event made runnable runs until none can (wait_quiet).
 void dispatch(Clock &c, std::unique_lock<std::mutex> &lk, uint64_t id, Event &ev, bool wait) {
+  det_note(0xC0, uint64_t(id));
   if (ev.callout) {
     c.ready.emplace_back(id, std::move(ev.fn));
     c.cv.notify_all();
-    if (wait && std::this_thread::get_id() != c.callout_tid)
-      c.cv.wait(lk, [&c] { return c.stop || callouts_settled(c); });
+    if (wait && on_det()) {
+      lk.unlock();
+      (void)fk::wait_quiet("the callout it fired");
+      lk.lock();
+    } else if (wait && std::this_thread::get_id() != c.callout_thread.tid()) {
+      c.cv.wait(
+          lk, [&c] { return c.stop || callouts_settled(c); }, "a callout to settle");
+    }
   } else {
     lk.unlock();
     ev.fn();
+    if (wait && on_det()) (void)fk::wait_quiet("the thread an event woke");
     lk.lock();
   }
 }
@@ -111,13 +122,13 @@ void timer_main(Clock *c) {
   std::unique_lock<std::mutex> lk(c->mu);
   while (!c->stop) {
     if (c->events.empty()) {
-      c->cv.wait(lk);
+      c->cv.wait(lk, "clock events");
       continue;
     }
     int64_t first = c->events.begin()->first.first;
     int64_t now = now_locked(*c);
     if (first > now) {
-      c->cv.wait_for(lk, std::chrono::nanoseconds(first - now));
+      (void)c->cv.wait_for_us(lk, (first - now + 999) / 1000, "the next event");
       continue;
     }
     uint64_t id;
@@ -130,7 +141,7 @@ void auto_main(Clock *c) {
   std::unique_lock<std::mutex> lk(c->mu);
   while (!c->stop && c->auto_advance) {
     if (c->events.empty() || !callouts_settled(*c)) {
-      c->cv.wait_for(lk, std::chrono::microseconds(200));
+      (void)c->cv.wait_for_us(lk, 200, "events");
       continue;
     }
     // Let running threads react to the last event before jumping ahead: no interrupt or task
@@ -154,8 +165,8 @@ void clock_init(ClockMode mode) {
   g_clock->mode = mode;
   g_clock->boot = std::chrono::steady_clock::now();
   g_clock->now = 0;
-  g_clock->callout_thread = std::thread(callout_main, g_clock);
-  g_clock->callout_tid = g_clock->callout_thread.get_id();
+  Clock *c = g_clock;
+  g_clock->callout_thread.start("callout", [c] { callout_main(c); });
   if (mode == ClockMode::kReal) g_clock->timer_thread = std::thread(timer_main, g_clock);
 }
 
@@ -170,7 +181,7 @@ void clock_fini() {
     c->when_of.clear();
     c->cv.notify_all();
   }
-  if (c->callout_thread.joinable()) c->callout_thread.join();
+  c->callout_thread.join();
   if (c->timer_thread.joinable()) c->timer_thread.join();
   if (c->auto_thread.joinable()) c->auto_thread.join();
   g_callout_blocked = nullptr;
@@ -212,8 +223,9 @@ bool clock_cancel(uint64_t id, bool wait) {
       return true;
     }
   }
-  if (wait && c.running == id && std::this_thread::get_id() != c.callout_tid)
-    c.cv.wait(lk, [&c, id] { return c.running != id; });
+  if (wait && c.running == id && std::this_thread::get_id() != c.callout_thread.tid())
+    c.cv.wait(
+        lk, [&c, id] { return c.running != id; }, "a running callout");
   return false;
 }
 
@@ -223,6 +235,7 @@ bool clock_pending(uint64_t id) {
 }
 
 void clock_advance_to(int64_t target, bool wait) {
+  check_time_limit(target);
   Clock &c = *g_clock;
   std::unique_lock<std::mutex> lk(c.mu);
   if (c.mode == ClockMode::kReal) return;
@@ -232,11 +245,26 @@ void clock_advance_to(int64_t target, bool wait) {
   if (target > c.now) c.now = target;
 }
 
+bool clock_fire_next() {
+  Clock &c = *g_clock;
+  std::unique_lock<std::mutex> lk(c.mu);
+  if (c.mode == ClockMode::kReal || c.events.empty()) return false;
+  int64_t target = c.events.begin()->first.first;
+  lk.unlock();
+  check_time_limit(target);
+  lk.lock();
+  uint64_t id;
+  Event ev;
+  while (pop_due(c, target, &id, &ev)) dispatch(c, lk, id, ev, false);
+  return true;
+}
+
 std::atomic<int> g_thread_lag_us{0};
 
 void set_thread_lag(int us) { g_thread_lag_us = us > 0 ? us : 0; }
 
 void thread_lag() {
+  if (on_det()) return;  // a real-time lag means nothing to a scheduled run
   int us = g_thread_lag_us.load();
   if (us > 0) std::this_thread::sleep_for(std::chrono::microseconds(us));
 }
@@ -246,7 +274,7 @@ void thread_lag() {
 void clock_sleep_until(int64_t when) {
   struct Sleeper {
     std::mutex mu;
-    std::condition_variable cv;
+    HostCv cv;
     bool done = false;
   } s;
   std::atomic<bool> *blocked = &tctx().blocked;
@@ -261,7 +289,8 @@ void clock_sleep_until(int64_t when) {
         s.cv.notify_all();
       },
       false);
-  s.cv.wait(lk, [&s] { return s.done; });
+  s.cv.wait(
+      lk, [&s] { return s.done; }, "delay");
   lk.unlock();
   thread_lag();
   *blocked = false;
@@ -316,7 +345,8 @@ void set_auto_advance(bool on) {
   std::thread old;
   {
     std::lock_guard<std::mutex> lk(c.mu);
-    if (c.mode != ClockMode::kVirtual || c.auto_advance == on) return;
+    // Deterministic mode: time already moves whenever nothing can run.
+    if (c.mode != ClockMode::kVirtual || c.auto_advance == on || det() != nullptr) return;
     c.auto_advance = on;
     c.cv.notify_all();
     if (on) {
@@ -340,7 +370,22 @@ bool kernel_runnable() {
   return intr_runnable() || !taskqs_blocked();
 }
 
+// Deterministic mode: exact. Let every other thread run until none can; idle: done; else what
+// is left waits for time (a delay, a device latency): fire the next event and go on.
+static void drain_det() {
+  for (;;) {
+    if (clock_idle() && taskqs_idle() && intr_idle()) return;
+    (void)fk::wait_quiet("drain");
+    if (clock_idle() && taskqs_idle() && intr_idle()) return;
+    if (!run_next_event()) return;  // nothing pending: the stuck check reports what is blocked
+  }
+}
+
 void drain() {
+  if (on_det()) {
+    drain_det();
+    return;
+  }
   int quiet = 0;
   for (;;) {
     bool tq_idle = taskqs_idle(), irq_idle = intr_idle();
@@ -395,9 +440,17 @@ void drv_usecwait(clock_t us) {
     }
     return;
   }
-  // Busy-wait: time passes for everyone. Due callouts run on the callout thread; wait for them
-  // unless that could deadlock (this is the callout thread) - the wait ends when the callout
-  // finishes or blocks in a kernel primitive.
+  // Busy-wait. Deterministic mode: the spinning thread waits for the clock to get there, as a
+  // delay does (it stays off the other threads' way, as on a machine with a CPU each); the clock
+  // moves when nobody can run, or with whoever moves it (a test's fk::advance), so a spinner
+  // never drags time past what the rest of the system has seen. Real-thread mode: time passes
+  // for everyone: due callouts run on the callout thread; wait for them unless that could
+  // deadlock (this is the callout thread) - the wait ends when the callout finishes or blocks in
+  // a kernel primitive.
+  if (on_det()) {
+    clock_sleep_until(clock_now() + static_cast<int64_t>(us) * 1000);
+    return;
+  }
   clock_advance_to(clock_now() + static_cast<int64_t>(us) * 1000, !tctx().is_callout);
 }
 

@@ -176,6 +176,19 @@ std::string describe_site(const void *pc) {
   return buf;
 }
 
+// The environment may choose the thread model and the schedule of a run: FK_DETERMINISTIC=1|0,
+// FK_SCHED_SEED=N, FK_SCHED_POLICY=fair|random|pct (README.md, "Deterministic mode").
+static void apply_sched_env(Options *o) {
+  if (const char *e = std::getenv("FK_DETERMINISTIC"); e != nullptr && e[0] != '\0')
+    o->deterministic = e[0] == '1';
+  if (const char *e = std::getenv("FK_SCHED_SEED"); e != nullptr && e[0] != '\0')
+    o->sched.seed = std::strtoull(e, nullptr, 0);
+  if (const char *e = std::getenv("FK_SCHED_POLICY"); e != nullptr && e[0] != '\0') {
+    if (!sched::parse_policy(e, &o->sched.policy))
+      report_violation("boot", std::string("FK_SCHED_POLICY: unknown policy ") + e);
+  }
+}
+
 void boot(const Options &o) {
   if (core().booted) {
     report_violation("boot", "boot() while already booted");
@@ -200,6 +213,9 @@ void boot(const Options &o) {
     lag = env != nullptr ? std::atoi(env) : 0;
   }
   set_thread_lag(lag);
+  apply_sched_env(&core().opts);
+  if (core().opts.clock != ClockMode::kVirtual) core().opts.deterministic = false;
+  sched_start(core().opts);
   clock_init(o.clock);
   devtree_init();
   core().booted = true;
@@ -212,6 +228,7 @@ void shutdown() {
   clock_fini();
   dma_fini();
   arena_fini();
+  sched_stop();
   core().booted = false;
 }
 

@@ -728,6 +728,7 @@ uint_t ddi_dma_ncookies(ddi_dma_handle_t h) {
 }
 
 int ddi_dma_sync(ddi_dma_handle_t h, off_t offset, size_t length, uint_t type) {
+  switch_point("ddi_dma_sync");
   ctr().syncs++;
   if (type == DDI_DMA_SYNC_FORDEV)
     ctr().syncs_fordev++;

@@ -24,6 +24,7 @@
 
 #include "device.h"
 #include "fk.h"
+#include "scheduler.h"
 
 namespace fk {
 
@@ -183,6 +184,64 @@ void sync_reset();  // at boot/shutdown
 // Serials of every kmutex held right now, by any thread (the sync audit's deferred verdicts).
 std::vector<uint64_t> held_mutex_serials();
 
+// ---- threads (fk_threads.cc) ----
+// The deterministic scheduler (booted with Options::deterministic), else null.
+sched::Scheduler *det();
+// The calling thread is a scheduled thread of det().
+bool on_det();
+// A switch point (a kernel primitive): in deterministic mode another thread may run here.
+void switch_point(const char *where);
+// Fold a device event into the trace digest (deterministic mode only).
+void det_note(uint64_t tag, uint64_t value);
+void sched_start(const Options &o);  // boot: the booting thread becomes scheduled thread 0
+void sched_stop();                   // shutdown: every other kernel thread has exited
+// Deterministic mode: the clock is about to move to target_ns; past Options::time_limit_ns the
+// run is a hang, fatal with every thread's story.
+void check_time_limit(int64_t target_ns);
+// Called when a deterministic run gets stuck: a text that tells the story of what the reporter
+// knows (the SCSA framework: each packet still outstanding). Returns an id for removal.
+uint64_t add_stuck_reporter(std::function<std::string()> fn);
+void remove_stuck_reporter(uint64_t id);
+
+// A host thread that runs kernel code: a scheduled thread when started by a scheduled thread in
+// deterministic mode, a std::thread otherwise.
+class KThread {
+ public:
+  void start(const std::string &name, std::function<void()> fn);
+  void join();
+  void detach();  // the thread goes on alone (a violation path: a handler removing itself)
+  bool joinable() const { return id_ >= 0 || th_.joinable(); }
+  // The host thread's id once it has started running (for "am I this thread" checks).
+  std::thread::id tid() const { return tid_; }
+
+ private:
+  int id_ = -1;
+  std::thread th_;
+  std::thread::id tid_;
+};
+
+// A condition variable over a host std::mutex that the deterministic scheduler sees: a wait is a
+// scheduler block, a notify a wake. The only way a host thread running kernel code may wait for
+// another; in real-thread mode, a std::condition_variable.
+class HostCv {
+ public:
+  // One wait (may return spuriously; callers loop on their condition).
+  void wait(std::unique_lock<std::mutex> &lk, const char *what);
+  template <class Pred>
+  void wait(std::unique_lock<std::mutex> &lk, Pred pred, const char *what) {
+    while (!pred()) wait(lk, what);
+  }
+  // Real-thread mode: wait at most us microseconds of real time (false: timed out). Deterministic
+  // mode: a plain wait (true); time moves only when nobody can run.
+  bool wait_for_us(std::unique_lock<std::mutex> &lk, int64_t us, const char *what);
+  void notify_one();
+  void notify_all();
+
+ private:
+  std::condition_variable cv_;
+  std::vector<int> waiters_;  // scheduled threads waiting (deterministic mode)
+};
+
 // ---- clock (fk_clock.cc) ----
 constexpr int64_t kTickNs = 10'000'000;  // hz = 100
 void clock_init(ClockMode mode);
@@ -200,6 +259,9 @@ bool clock_pending(uint64_t id);
 void clock_advance_to(int64_t target, bool wait);
 // Sleep the calling thread until the clock reaches when_ns (delay()).
 void clock_sleep_until(int64_t when_ns);
+// Deterministic mode's idle hook: fire the earliest pending event (and every other due at the
+// same time) without waiting for callouts; false when nothing is pending.
+bool clock_fire_next();
 bool clock_idle();  // no callout running or queued
 void taskqs_fini();
 bool taskqs_idle();
@@ -316,8 +378,7 @@ struct __ddi_intr_handle {
   uint64_t pending = 0;                         // MSI/MSI-X messages not yet handled
   uint64_t line_gen = 0;  // FIXED: seen line generation when a storm paused delivery
   bool storm = false;
-  std::thread thread;
-  std::thread::id tid;
+  fk::impl::KThread thread;
 };
 
 namespace fk {
@@ -327,7 +388,7 @@ struct PciState {
   unsigned device = 0, function = 0;
   std::unique_ptr<DeviceHost> host;
   std::mutex mu;  // interrupt state
-  std::condition_variable cv;
+  fk::impl::HostCv cv;
   int itype = 0;  // allocated interrupt type
   std::vector<ddi_intr_handle_t> handles;
   bool line = false;  // INTx asserted

@@ -35,7 +35,7 @@ struct MutexImpl {
   std::thread::id owner;
   int depth = 0;  // extra recursive entries (after a reported violation)
   const void *enter_site = nullptr;
-  std::condition_variable cv;
+  HostCv cv;
   std::vector<std::atomic<bool> *> sleepers;  // "blocked" flags of the threads waiting for it
   uint64_t serial = 0;  // unique for the process's life (addresses are reused)
   // Statistics (fk::lock_stats): real-time hold times.
@@ -44,7 +44,7 @@ struct MutexImpl {
 };
 
 struct Waiter {
-  std::condition_variable cv;
+  HostCv cv;
   bool signaled = false;
   bool timed_out = false;
   std::atomic<bool> *blocked = nullptr;  // the waiting thread's flag: whoever wakes it clears it
@@ -166,7 +166,7 @@ void acquire(std::unique_lock<std::mutex> &lk, MutexImpl *m, const void *site) {
   while (m->held) {
     t_ctx.blocked = true;
     m->sleepers.push_back(&t_ctx.blocked);
-    m->cv.wait(lk);
+    m->cv.wait(lk, "a kernel mutex");
     auto me = std::find(m->sleepers.begin(), m->sleepers.end(), &t_ctx.blocked);
     if (me != m->sleepers.end()) {  // a spurious wake-up: still waiting
       m->sleepers.erase(me);
@@ -321,7 +321,8 @@ static bool cv_block(kcondvar_t *cvp, kmutex_t *mp, int64_t deadline, const void
   release(m);
   uint64_t ev = deadline >= 0 ? cv_arm_deadline(lk, deadline, serial) : 0;
   if (!w.signaled && !w.timed_out) t_ctx.blocked = true;  // else already woken
-  w.cv.wait(lk, [&w] { return w.signaled || w.timed_out; });
+  w.cv.wait(
+      lk, [&w] { return w.signaled || w.timed_out; }, "a condition variable");
   lk.unlock();
   thread_lag();
   lk.lock();
@@ -461,7 +462,10 @@ void mutex_destroy(kmutex_t *mp) {
   fk::impl::sync_audit_mutex_released(serial);
 }
 
-void mutex_enter(kmutex_t *mp) { enter(mp, __builtin_return_address(0)); }
+void mutex_enter(kmutex_t *mp) {
+  switch_point("mutex_enter");
+  enter(mp, __builtin_return_address(0));
+}
 
 int mutex_tryenter(kmutex_t *mp) {
   std::unique_lock<std::mutex> lk(g_mu);
@@ -508,6 +512,8 @@ void mutex_exit(kmutex_t *mp) {
     if ((m = impl_of(mp)) == nullptr) return;  // destroyed meanwhile (itself a violation)
   }
   release(m);
+  lk.unlock();
+  switch_point("mutex_exit");
 }
 
 int mutex_owned(const kmutex_t *mp) {
@@ -568,26 +574,32 @@ clock_t cv_reltimedwait(kcondvar_t *cvp, kmutex_t *mp, clock_t delta, time_res_t
 }
 
 void cv_signal(kcondvar_t *cvp) {
-  std::lock_guard<std::mutex> lk(g_mu);
-  auto *c = static_cast<CvImpl *>(cvp->_opaque);
-  if (c == nullptr) return;
-  for (Waiter *w : c->waiters) {
-    if (!w->signaled && !w->timed_out) {
-      w->signaled = true;
-      w->wake();
-      return;
+  {
+    std::lock_guard<std::mutex> lk(g_mu);
+    auto *c = static_cast<CvImpl *>(cvp->_opaque);
+    if (c == nullptr) return;
+    for (Waiter *w : c->waiters) {
+      if (!w->signaled && !w->timed_out) {
+        w->signaled = true;
+        w->wake();
+        break;
+      }
     }
   }
+  switch_point("cv_signal");
 }
 
 void cv_broadcast(kcondvar_t *cvp) {
-  std::lock_guard<std::mutex> lk(g_mu);
-  auto *c = static_cast<CvImpl *>(cvp->_opaque);
-  if (c == nullptr) return;
-  for (Waiter *w : c->waiters) {
-    w->signaled = true;
-    w->wake();
+  {
+    std::lock_guard<std::mutex> lk(g_mu);
+    auto *c = static_cast<CvImpl *>(cvp->_opaque);
+    if (c == nullptr) return;
+    for (Waiter *w : c->waiters) {
+      w->signaled = true;
+      w->wake();
+    }
   }
+  switch_point("cv_broadcast");
 }
 
 }  // extern "C"

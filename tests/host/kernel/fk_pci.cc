@@ -78,7 +78,8 @@ void intr_main(PciState *s, ddi_intr_handle_t h) {
   h->thread_blocked = &ctx.blocked;
   int consecutive = 0;
   for (;;) {
-    s->cv.wait(lk, [s, h] { return h->stop || deliverable(*s, h); });
+    s->cv.wait(
+        lk, [s, h] { return h->stop || deliverable(*s, h); }, "an interrupt");
     if (h->stop) {
       h->thread_blocked = nullptr;
       return;
@@ -123,7 +124,7 @@ void stop_thread(PciState &s, ddi_intr_handle_t h) {
     s.cv.notify_all();
   }
   if (h->thread.joinable()) {
-    if (h->thread.get_id() == std::this_thread::get_id()) {
+    if (h->thread.tid() == std::this_thread::get_id()) {
       report_violation("intr", "interrupt handler removed from its own handler");
       h->thread.detach();
     } else {
@@ -195,6 +196,7 @@ uint64_t acc_get(ddi_acc_handle_t h, const void *addr, unsigned width, const voi
     memcpy(&v, addr, width);
     return swap_if(h, v, width);
   }
+  switch_point("register read");
   PciState &s = *h->dip->pci;
   ctr().reg_reads++;
   uint64_t off = h->reg_offset + (static_cast<const uint8_t *>(addr) - h->base);
@@ -212,6 +214,7 @@ void acc_put(ddi_acc_handle_t h, void *addr, unsigned width, uint64_t v, const v
     memcpy(addr, &v, width);
     return;
   }
+  switch_point("register write");
   PciState &s = *h->dip->pci;
   ctr().reg_writes++;
   uint64_t off = h->reg_offset + (static_cast<uint8_t *>(addr) - h->base);
@@ -338,11 +341,14 @@ void stop_interrupts(dev_info_t *dip) {
   if (s == nullptr) return;
   std::unique_lock<std::mutex> lk(s->mu);
   s->quiesced = true;
-  s->cv.wait(lk, [s] {
-    for (ddi_intr_handle_t h : s->handles)
-      if (h->running) return false;
-    return true;
-  });
+  s->cv.wait(
+      lk,
+      [s] {
+        for (ddi_intr_handle_t h : s->handles)
+          if (h->running) return false;
+        return true;
+      },
+      "running interrupt handlers");
 }
 
 int call_quiesce(dev_info_t *dip) {
@@ -722,7 +728,9 @@ int ddi_intr_add_handler(ddi_intr_handle_t h, ddi_intr_handler_t inthandler, voi
   h->arg1 = arg1;
   h->arg2 = arg2;
   h->stop = false;
-  h->thread = std::thread(intr_main, &s, h);
+  PciState *sp = &s;
+  h->thread.start("intr " + std::string(ddi_driver_name(h->dip)) + "#" + std::to_string(h->inum),
+                  [sp, h] { intr_main(sp, h); });
   return DDI_SUCCESS;
 }
 
@@ -748,8 +756,9 @@ static int enable(ddi_intr_handle_t h, bool on) {
     return DDI_SUCCESS;
   }
   h->enabled = false;
-  if (h->tid != std::this_thread::get_id() && h->thread.get_id() != std::this_thread::get_id())
-    s.cv.wait(lk, [h] { return !h->running; });
+  if (h->thread.tid() != std::this_thread::get_id())
+    s.cv.wait(
+        lk, [h] { return !h->running; }, "a running interrupt handler");
   return DDI_SUCCESS;
 }
 

@@ -11,13 +11,12 @@
 struct ddi_taskq {
   std::string name;
   std::mutex mu;
-  std::condition_variable cv;
+  fk::impl::HostCv cv;
   std::deque<std::pair<void (*)(void *), void *>> q;
   int running = 0;
   bool stop = false;
   bool suspended = false;
-  std::vector<std::thread> threads;
-  std::vector<std::thread::id> tids;
+  std::vector<std::unique_ptr<fk::impl::KThread>> threads;
   // Each thread's "blocked in a kernel primitive" flag while it runs a task (else null).
   std::vector<std::atomic<bool> *> running_blocked;
 };
@@ -31,7 +30,8 @@ void taskq_main(ddi_taskq *tq, size_t index) {
   std::unique_lock<std::mutex> lk(tq->mu);
   bool lagged = false;
   for (;;) {
-    tq->cv.wait(lk, [tq] { return tq->stop || (!tq->suspended && !tq->q.empty()); });
+    tq->cv.wait(
+        lk, [tq] { return tq->stop || (!tq->suspended && !tq->q.empty()); }, "task-queue work");
     if (tq->q.empty() || (tq->stop && tq->suspended)) return;
     if (!lagged && g_thread_lag_us.load() > 0) {  // given work: runnable, not yet running
       lagged = true;
@@ -99,8 +99,10 @@ ddi_taskq_t *ddi_taskq_create(dev_info_t *, const char *name, int nthreads, pri_
   if (nthreads < 1) nthreads = 1;
   tq->running_blocked.assign(size_t(nthreads), nullptr);
   for (int i = 0; i < nthreads; i++) {
-    tq->threads.emplace_back(taskq_main, tq, size_t(i));
-    tq->tids.push_back(tq->threads.back().get_id());
+    tq->threads.push_back(std::make_unique<KThread>());
+    size_t index = size_t(i);
+    tq->threads.back()->start("taskq " + tq->name + "#" + std::to_string(i),
+                              [tq, index] { taskq_main(tq, index); });
   }
   {
     std::lock_guard<std::mutex> lk(g_tq_mu);
@@ -111,8 +113,8 @@ ddi_taskq_t *ddi_taskq_create(dev_info_t *, const char *name, int nthreads, pri_
 }
 
 static bool on_taskq_thread(ddi_taskq *tq) {
-  for (auto &id : tq->tids)
-    if (id == std::this_thread::get_id()) return true;
+  for (auto &t : tq->threads)
+    if (t->tid() == std::this_thread::get_id()) return true;
   return false;
 }
 
@@ -125,11 +127,12 @@ void ddi_taskq_destroy(ddi_taskq_t *tq) {
     std::unique_lock<std::mutex> lk(tq->mu);
     tq->suspended = false;
     tq->cv.notify_all();
-    tq->cv.wait(lk, [tq] { return tq->q.empty() && tq->running == 0; });
+    tq->cv.wait(
+        lk, [tq] { return tq->q.empty() && tq->running == 0; }, "its tasks to finish");
     tq->stop = true;
     tq->cv.notify_all();
   }
-  for (auto &t : tq->threads) t.join();
+  for (auto &t : tq->threads) t->join();
   {
     std::lock_guard<std::mutex> lk(g_tq_mu);
     g_taskqs.erase(std::find(g_taskqs.begin(), g_taskqs.end(), tq));
@@ -144,10 +147,13 @@ int ddi_taskq_dispatch(ddi_taskq_t *tq, void (*func)(void *), void *arg, uint_t 
   } else {
     fk::check_may_sleep("ddi_taskq_dispatch(DDI_SLEEP)", nullptr, __builtin_return_address(0));
   }
-  std::lock_guard<std::mutex> lk(tq->mu);
-  tq->q.emplace_back(func, arg);
-  ctr().taskq_dispatches++;
-  tq->cv.notify_all();
+  {
+    std::lock_guard<std::mutex> lk(tq->mu);
+    tq->q.emplace_back(func, arg);
+    ctr().taskq_dispatches++;
+    tq->cv.notify_all();
+  }
+  switch_point("ddi_taskq_dispatch");
   return DDI_SUCCESS;
 }
 
@@ -159,14 +165,16 @@ void ddi_taskq_wait(ddi_taskq_t *tq) {
   }
   std::unique_lock<std::mutex> lk(tq->mu);
   tctx().blocked = true;
-  tq->cv.wait(lk, [tq] { return (tq->q.empty() || tq->suspended) && tq->running == 0; });
+  tq->cv.wait(
+      lk, [tq] { return (tq->q.empty() || tq->suspended) && tq->running == 0; }, "ddi_taskq_wait");
   tctx().blocked = false;
 }
 
 void ddi_taskq_suspend(ddi_taskq_t *tq) {
   std::unique_lock<std::mutex> lk(tq->mu);
   tq->suspended = true;
-  tq->cv.wait(lk, [tq] { return tq->running == 0; });
+  tq->cv.wait(
+      lk, [tq] { return tq->running == 0; }, "ddi_taskq_suspend");
 }
 
 boolean_t ddi_taskq_suspended(ddi_taskq_t *tq) {

@@ -12,7 +12,14 @@ thread_local Scheduler *tls_sched = nullptr;
 thread_local int tls_id = -1;
 
 // Digest tags: what kind of decision or event a digest entry is.
-enum : uint64_t { kTagPick = 1, kTagSpawn = 2, kTagWake = 3, kTagBlock = 4, kTagExit = 5 };
+enum : uint64_t {
+  kTagPick = 1,
+  kTagSpawn = 2,
+  kTagWake = 3,
+  kTagBlock = 4,
+  kTagExit = 5,
+  kTagQuiet = 6
+};
 
 [[noreturn]] void misuse(const char *what) {
   std::fprintf(stderr, "fk::sched: %s\n", what);
@@ -120,7 +127,8 @@ int Scheduler::pick_locked() {
 }
 
 void Scheduler::wait_turn_locked(std::unique_lock<std::mutex> &lk, Thread &t) {
-  t.cv.wait(lk, [&] { return stuck_ || (current_ == t.id && t.state != Thread::State::kBlocked); });
+  t.cv.wait(lk,
+            [&] { return stuck_ || (current_ == t.id && t.state == Thread::State::kRunnable); });
 }
 
 void Scheduler::declare_stuck_locked(std::unique_lock<std::mutex> &lk) {
@@ -130,7 +138,7 @@ void Scheduler::declare_stuck_locked(std::unique_lock<std::mutex> &lk) {
   std::vector<Story> stories;
   for (auto &kv : threads_) {
     Thread *t = kv.second;
-    if (t->state == Thread::State::kBlocked) {
+    if (t->state == Thread::State::kBlocked || t->state == Thread::State::kQuiet) {
       stories.push_back({t->id, t->name, t->waits_for, t->since_step});
     } else if (t->state == Thread::State::kRunnable) {
       stories.push_back({t->id, t->name, "runnable when the step limit was reached", steps_});
@@ -170,6 +178,19 @@ void Scheduler::pass_locked(std::unique_lock<std::mutex> &lk, int from) {
       current_ = next;
       threads_[next]->cv.notify_all();
       return;
+    }
+    // Nobody can run: those waiting for quiet go first, before time may pass.
+    bool quiet = false;
+    for (auto &kv : threads_) {
+      if (kv.second->state == Thread::State::kQuiet) {
+        kv.second->state = Thread::State::kRunnable;
+        kv.second->waits_for.clear();
+        mix_locked(kTagQuiet, uint64_t(kv.first));
+        quiet = true;
+      }
+    }
+    if (quiet) {
+      continue;
     }
     bool any_blocked = false;
     for (auto &kv : threads_) {
@@ -238,6 +259,43 @@ bool Scheduler::run(const std::string &name, const std::function<void()> &fn) {
   return !stuck_;
 }
 
+void Scheduler::adopt(const std::string &name) {
+  if (tls_sched != nullptr) {
+    misuse("adopt() from a scheduled thread");
+  }
+  std::unique_lock<std::mutex> lk(mu_);
+  if (current_ != -1 || !threads_.empty()) {
+    misuse("adopt() of a scheduler already running");
+  }
+  auto *t = new Thread();
+  t->id = next_id_++;
+  t->name = name;
+  t->priority = int64_t(opt_.pct_depth) + int64_t(next_random() >> 8);
+  owned_.push_back(t);
+  threads_[t->id] = t;
+  current_ = t->id;
+  tls_sched = this;
+  tls_id = t->id;
+}
+
+void Scheduler::leave() {
+  std::unique_lock<std::mutex> lk(mu_);
+  if (tls_sched != this) {
+    misuse("leave() from a thread that is not scheduled here");
+  }
+  int me = tls_id;
+  for (auto &kv : threads_) {
+    if (kv.first != me && kv.second->state != Thread::State::kDone && !stuck_) {
+      misuse(("leave() while thread " + kv.second->name + " has not exited").c_str());
+    }
+  }
+  threads_[me]->state = Thread::State::kDone;
+  current_ = -1;
+  tls_sched = nullptr;
+  tls_id = -1;
+  all_done_.notify_all();
+}
+
 int Scheduler::spawn(const std::string &name, std::function<void()> fn) {
   std::unique_lock<std::mutex> lk(mu_);
   if (tls_sched != this || (tls_id != current_ && !in_idle_)) {
@@ -274,6 +332,15 @@ void Scheduler::exit_current(int id) {
   t->state = Thread::State::kDone;
   steps_++;
   mix_locked(kTagExit, uint64_t(id));
+  for (int j : t->joiners) {
+    Thread *w = threads_[j];
+    if (w->state == Thread::State::kBlocked) {
+      w->state = Thread::State::kRunnable;
+      w->waits_for.clear();
+      mix_locked(kTagWake, uint64_t(j));
+    }
+  }
+  t->joiners.clear();
   if (stuck_) {
     all_done_.notify_all();
     return;
@@ -284,8 +351,8 @@ void Scheduler::exit_current(int id) {
 
 void Scheduler::yield(const char *) {
   std::unique_lock<std::mutex> lk(mu_);
-  if (stuck_) {
-    return;  // the run is over: the caller unwinds
+  if (stuck_ || in_idle_) {
+    return;  // the run is over (the caller unwinds), or time is moving: not a switch point
   }
   int me = tls_id;
   if (tls_sched != this || me != current_) {
@@ -303,8 +370,10 @@ void Scheduler::yield(const char *) {
   wait_turn_locked(lk, *threads_[me]);
 }
 
-bool Scheduler::block(const std::string &waits_for) {
-  std::unique_lock<std::mutex> lk(mu_);
+// The calling thread stops being runnable (blocked, or waiting for quiet) and gives up the
+// baton until it is made runnable and picked again.
+bool Scheduler::park_locked(std::unique_lock<std::mutex> &lk, Thread::State state,
+                            const std::string &why) {
   int me = tls_id;
   if (tls_sched != this || me != current_) {
     misuse("block() from a thread that does not hold the baton");
@@ -313,14 +382,44 @@ bool Scheduler::block(const std::string &waits_for) {
     return false;
   }
   Thread *t = threads_[me];
-  t->state = Thread::State::kBlocked;
-  t->waits_for = waits_for;
+  t->state = state;
+  t->waits_for = why;
   t->since_step = steps_;
   steps_++;
   mix_locked(kTagBlock, uint64_t(me));
   pass_locked(lk, me);
   wait_turn_locked(lk, *t);
   return !stuck_;
+}
+
+bool Scheduler::block(const std::string &waits_for) {
+  std::unique_lock<std::mutex> lk(mu_);
+  return park_locked(lk, Thread::State::kBlocked, waits_for);
+}
+
+bool Scheduler::wait_quiet(const char *what) {
+  std::unique_lock<std::mutex> lk(mu_);
+  return park_locked(lk, Thread::State::kQuiet, what);
+}
+
+bool Scheduler::join(int id) {
+  std::unique_lock<std::mutex> lk(mu_);
+  auto it = threads_.find(id);
+  if (it == threads_.end()) {
+    return true;
+  }
+  Thread *t = it->second;
+  while (t->state != Thread::State::kDone) {
+    t->joiners.push_back(tls_id);
+    if (!park_locked(lk, Thread::State::kBlocked, "join " + t->name)) {
+      return false;
+    }
+  }
+  lk.unlock();
+  if (t->host.joinable()) {
+    t->host.join();
+  }
+  return true;
 }
 
 void Scheduler::wake(int id) {
@@ -346,6 +445,22 @@ void Scheduler::set_idle_hook(std::function<bool()> fn) {
 void Scheduler::set_stuck_hook(std::function<void(const std::vector<Story> &)> fn) {
   std::lock_guard<std::mutex> g(mu_);
   on_stuck_ = std::move(fn);
+}
+
+std::vector<Story> Scheduler::stories() const {
+  std::lock_guard<std::mutex> g(mu_);
+  std::vector<Story> out;
+  for (auto &kv : threads_) {
+    const Thread *t = kv.second;
+    if (t->state == Thread::State::kDone) {
+      continue;
+    }
+    std::string what = t->state == Thread::State::kRunnable
+                           ? (t->id == current_ ? "(running)" : "(runnable)")
+                           : t->waits_for;
+    out.push_back({t->id, t->name, what, t->since_step});
+  }
+  return out;
 }
 
 uint64_t Scheduler::digest() const {

@@ -67,6 +67,12 @@ class Scheduler {
   // thread has exited (or the run got stuck). Returns false if it got stuck.
   bool run(const std::string &name, const std::function<void()> &fn);
 
+  // The calling (unscheduled) thread becomes scheduled thread 0 and holds the baton: for a
+  // program whose main thread drives the run (the userland kernel booted in deterministic
+  // mode). leave() gives it back; every other scheduled thread must have exited (join them).
+  void adopt(const std::string &name);
+  void leave();
+
   // From a scheduled thread: starts fn as a new scheduled thread (its id is returned and is the
   // same in every run with the same seed). It first runs when the policy picks it.
   int spawn(const std::string &name, std::function<void()> fn);
@@ -78,6 +84,15 @@ class Scheduler {
   // false when the run is stopped (stuck): the caller must then unwind without touching shared
   // state.
   bool block(const std::string &waits_for);
+
+  // From a scheduled thread: waits until thread id has exited, then joins its host thread.
+  // Returns false when the run is stopped (stuck).
+  bool join(int id);
+
+  // From a scheduled thread: waits until no other thread is runnable (the rest of the system
+  // has done what it can without time passing), before the idle hook may move time. Returns
+  // false when the run is stopped (stuck).
+  bool wait_quiet(const char *what);
 
   // From a scheduled thread: makes thread id runnable (no effect if it is not blocked).
   void wake(int id);
@@ -94,6 +109,9 @@ class Scheduler {
   // Folds an external event (a device event, a time step) into the digest.
   void note(uint64_t tag, uint64_t value);
 
+  // Every thread not yet exited: what it waits for (runnable ones say so), since which step.
+  std::vector<Story> stories() const;
+
   uint64_t digest() const;
   uint64_t steps() const;     // switch points so far
   uint64_t switches() const;  // times the baton changed hands
@@ -104,7 +122,8 @@ class Scheduler {
   struct Thread {
     int id;
     std::string name;
-    enum class State { kRunnable, kBlocked, kDone } state = State::kRunnable;
+    enum class State { kRunnable, kBlocked, kQuiet, kDone } state = State::kRunnable;
+    std::vector<int> joiners;  // threads blocked in join() on this one
     std::string waits_for;
     uint64_t since_step = 0;
     int64_t priority = 0;  // PCT
@@ -119,6 +138,7 @@ class Scheduler {
   void mix_locked(uint64_t a, uint64_t b);
   void declare_stuck_locked(std::unique_lock<std::mutex> &lk);
   void exit_current(int id);
+  bool park_locked(std::unique_lock<std::mutex> &lk, Thread::State state, const std::string &why);
 
   const Options opt_;
   mutable std::mutex mu_;

@@ -10,8 +10,31 @@
 
 namespace fk::scsa {
 
+// A deterministic run found stuck: the story of every packet still in transport.
+static std::string stuck_packets(Registry *r) {
+  std::lock_guard<std::mutex> g(r->mu);
+  std::string out;
+  for (PktWrapper *w : r->pkts) {
+    if (w->state != PktWrapper::kInTransport) continue;
+    const uchar_t *cdb = w->pkt.pkt_cdbp;
+    char line[200];
+    snprintf(line, sizeof line,
+             "  packet %p: in transport since %lld ns (transport #%llu), opcode 0x%02x, "
+             "pkt_time %d s%s\n",
+             static_cast<const void *>(&w->pkt), static_cast<long long>(w->transported_ns),
+             static_cast<unsigned long long>(w->gen), cdb != nullptr ? cdb[0] : 0, w->pkt.pkt_time,
+             w->in_start ? ", tran_start still running" : "");
+    out += line;
+  }
+  return out.empty() ? "  no packet in transport\n" : out;
+}
+
 Registry &reg() {
-  static Registry *r = new Registry();  // never destroyed: used until the process ends
+  static Registry *r = [] {
+    auto *reg = new Registry();  // never destroyed: used until the process ends
+    (void)fk::impl::add_stuck_reporter([reg] { return stuck_packets(reg); });
+    return reg;
+  }();
   return *r;
 }
 

@@ -734,6 +734,7 @@ bool mark_in_transport(Tran *t, PktWrapper *w, uint64_t *gen) {
   }
   w->state = PktWrapper::kInTransport;
   w->gen++;
+  w->transported_ns = fk::now_ns();
   *gen = w->gen;
   w->in_start = true;
   w->completed_in_start = false;
@@ -830,7 +831,7 @@ std::atomic<bool> g_dump_mode{false};
 // illumos, a completed packet's pkt_comp becomes a marker that must never be called again.
 struct NointrWait {
   std::mutex mu;
-  std::condition_variable cv;
+  fk::impl::HostCv cv;
 };
 NointrWait &nointr_wait() {
   static NointrWait *w = new NointrWait();
@@ -962,8 +963,7 @@ int scsi_transport(struct scsi_pkt *pkt) {
     fk::scsa::StallWatch watch;
     std::unique_lock<std::mutex> g(nw.mu);
     while (pkt->pkt_comp != fk::scsa::nointr_callback_done) {
-      if (!nw.cv.wait_for(g, std::chrono::microseconds(200),
-                          [pkt] { return pkt->pkt_comp == fk::scsa::nointr_callback_done; })) {
+      if (!nw.cv.wait_for_us(g, 200, "a FLAG_NOINTR packet")) {
         g.unlock();
         (void)watch.step();
         g.lock();

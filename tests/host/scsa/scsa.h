@@ -50,6 +50,9 @@ bool advance_if_stalled(int64_t stalled_us);
 uint64_t progress();
 // Watches progress() while a waiter waits; when nothing has moved for a while, moves the virtual
 // clock (advance_if_stalled). step() returns true when it fired a clock event.
+// Real-thread mode: sleep us of real time (let slow threads run). Deterministic mode: nothing
+// (a StallWatch step lets every other thread run first).
+void stall_pause(int64_t us);
 struct StallWatch {
   uint64_t last = progress();
   std::chrono::steady_clock::time_point since = std::chrono::steady_clock::now();

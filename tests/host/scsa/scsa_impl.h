@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "fk_internal.h"
 #include "scsa.h"
 #include "tgtmap_state.h"
 
@@ -59,6 +60,7 @@ struct PktWrapper {
   bool completed_in_start;       // by the thread running tran_start: pkt_comp deferred
   bool destroy_deferred;         // destroyed on another thread during tran_start: freed after it
   uint64_t gen;                  // bumped by every scsi_transport
+  int64_t transported_ns;        // virtual time of the latest scsi_transport
   std::thread::id start_thread;  // the thread running tran_start
   bool constructed;              // tran_pkt_constructor succeeded
   bool leaked;                   // lost by scsi_init_pkt after a failed DMA bind
@@ -147,9 +149,9 @@ struct __scsi_tgtmap {
   // The map's configuration thread. A framework thread rather than a ddi_taskq: its work waits
   // for I/O (REPORT LUNS, INQUIRY) that may need the virtual clock to move, and tests use
   // fk::drain() ("no driver task queue work") before driving the clock with settle().
-  std::thread worker;
-  std::condition_variable work_cv;  // jobs to run, or stop
-  std::condition_variable idle_cv;  // queued fell to 0
+  fk::impl::KThread worker;
+  fk::impl::HostCv work_cv;  // jobs to run, or stop
+  fk::impl::HostCv idle_cv;  // queued fell to 0
   int jobs = 0;
   bool stop_worker = false;
   std::map<std::string, fk::scsa::Target *> targets;  // activated targets (taskq thread only)

@@ -542,7 +542,8 @@ void dispatch_locked(__scsi_tgtmap *m) {
 void worker_main(__scsi_tgtmap *m) {
   std::unique_lock<std::mutex> lk(m->mu);
   for (;;) {
-    m->work_cv.wait(lk, [m] { return m->stop_worker || m->jobs > 0; });
+    m->work_cv.wait(
+        lk, [m] { return m->stop_worker || m->jobs > 0; }, "target-map work");
     if (m->jobs == 0) {
       return;  // stopping, nothing left
     }
@@ -726,7 +727,28 @@ bool advance_if_stalled(int64_t stalled_us) {
   return fk::run_next_event();
 }
 
+// Deterministic mode: everything else runs until nobody can; if that moved nothing, time moves.
+static bool step_det(uint64_t *last) {
+  uint64_t before = progress();
+  (void)fk::wait_quiet("progress");
+  uint64_t after = progress();
+  if (after != before || after != *last) {
+    *last = after;
+    return false;
+  }
+  return fk::run_next_event();
+}
+
+void stall_pause(int64_t us) {
+  if (!fk::deterministic()) {
+    std::this_thread::sleep_for(std::chrono::microseconds(us));
+  }
+}
+
 bool StallWatch::step() {
+  if (fk::impl::on_det()) {
+    return step_det(&last);
+  }
   uint64_t p = progress();
   auto now = std::chrono::steady_clock::now();
   if (p != last) {
@@ -742,7 +764,28 @@ bool StallWatch::step() {
   return false;
 }
 
+// Deterministic mode: exact - the HBA's threads and discovery run until nobody can; then the
+// next event (a settle timer, a device latency) fires.
+static bool settle_det() {
+  for (;;) {
+    fk::drain();
+    if (!busy()) {
+      return true;
+    }
+    (void)fk::wait_quiet("discovery");
+    if (!busy()) {
+      return true;
+    }
+    if (!fk::run_next_event()) {
+      return false;
+    }
+  }
+}
+
 bool settle(int64_t max_real_ms) {
+  if (fk::impl::on_det()) {
+    return settle_det();
+  }
   using clock = std::chrono::steady_clock;
   auto deadline = clock::now() + std::chrono::milliseconds(max_real_ms);
   StallWatch watch;
@@ -849,7 +892,9 @@ int scsi_hba_tgtmap_create(dev_info_t *iport_dip, scsi_tgtmap_mode_t mode, int c
   m->deactivate = deactivate_cb;
   m->csync_usec = csync_usec;
   m->settle_usec = settle_usec;
-  m->worker = std::thread(fk::scsa::worker_main, m);
+  m->worker.start(
+      "tgtmap " + std::string(ddi_get_name_addr(iport_dip) ? ddi_get_name_addr(iport_dip) : ""),
+      [m] { fk::scsa::worker_main(m); });
   {
     std::lock_guard<std::mutex> g(fk::scsa::reg().mu);
     fk::scsa::reg().maps.insert(m);
@@ -882,11 +927,12 @@ void scsi_hba_tgtmap_destroy(scsi_hba_tgtmap_t *m) {
     // as settle() does. (A real detach just waits; time passes by itself.)
     std::unique_lock<std::mutex> lk(m->mu);
     fk::scsa::StallWatch watch;
-    while (
-        !m->idle_cv.wait_for(lk, std::chrono::microseconds(200), [m] { return m->queued == 0; })) {
-      lk.unlock();
-      (void)watch.step();
-      lk.lock();
+    while (m->queued != 0) {
+      if (!m->idle_cv.wait_for_us(lk, 200, "the map's configuration pass")) {
+        lk.unlock();
+        (void)watch.step();
+        lk.lock();
+      }
     }
     m->stop_worker = true;
     m->work_cv.notify_all();

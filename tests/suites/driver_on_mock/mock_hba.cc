@@ -119,6 +119,7 @@ void DriverTest::SetUp() {
   fk::Options o;
   o.sync_audit = ko.sync_audit;
   o.clock = ko.clock;
+  o.deterministic = true;  // with the virtual clock: one seeded interleaving per run
   fk::boot(o);
   std::string err = fk::load_driver_conf(read_file(PVSCSI_CONF_PATH));
   ASSERT_EQ(err, "") << "pvscsi.conf: " << err;

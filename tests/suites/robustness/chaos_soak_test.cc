@@ -408,6 +408,7 @@ class ChaosSoak : public RobustTest, public ::testing::WithParamInterface<Profil
   fk::Options kernel_options() const override {
     fk::Options o;
     o.arena_size = 128ull << 20;
+    o.deterministic = true;
     // The sync audit is on (ROBUST_SOAK_SYNC_AUDIT=0 turns it off to measure its cost). It
     // once reported a device read of cmpConsIdx between the driver's store and its sync; the
     // audit now waits for the driver to drop its lock before it judges such a read.

@@ -53,6 +53,7 @@ class RobustTest : public ::testing::Test {
   virtual fk::Options kernel_options() const {
     fk::Options o;
     o.sync_audit = true;
+    o.deterministic = true;
     return o;
   }
   void SetUp() override { ASSERT_EQ(boot_with_driver(kernel_options()), ""); }

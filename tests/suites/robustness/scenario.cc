@@ -507,6 +507,7 @@ ScenarioResult run_scenario(const uint8_t *data, size_t size) {
   // reused (by the framework's packets, say): without an IOMMU its DMA would scribble over them
   // and the harness would judge the driver from corrupted memory (the fuzzer found this).
   o.iommu = true;
+  o.deterministic = true;
   fk::boot(o);
   static const std::string conf = read_text(PVSCSI_CONF_PATH);
   std::string err = fk::load_driver_conf(conf);

@@ -50,6 +50,13 @@ struct Event {
   bool mock_only() const;
   // Faults that make requests fail: errors on requests submitted after the event are explained
   // up to `count` of them.
+  // Faults after which the device may write values the driver must reject (an index out of
+  // range, state lost in a spontaneous reset).
+  bool corrupts_device_state() const {
+    return kind == Kind::kFaultBadCmpIndex || kind == Kind::kResetAdapter ||
+           kind == Kind::kFaultDupIrq || kind == Kind::kFaultSpuriousIrq ||
+           kind == Kind::kFaultDropIrq;
+  }
   bool injects_errors() const {
     return kind == Kind::kFaultError || kind == Kind::kFaultCheckCondition;
   }

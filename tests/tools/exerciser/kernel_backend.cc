@@ -147,8 +147,16 @@ struct KernelBackend::Impl {
   // Completion wake-ups: the driver's pvscsi__complete probe fires just before the packet
   // completes, so pump() need not poll blindly.
   std::mutex wake_mu;
-  std::condition_variable wake_cv;
+  fk::impl::HostCv wake_cv;
   std::atomic<uint64_t> completions{0};
+
+  bool retries_waiting() {
+    for (auto &q : queues)
+      if (q && q->waiting_retry() > 0) return true;
+    for (auto &q : retired)
+      if (q->waiting_retry() > 0) return true;
+    return false;
+  }
 
   size_t poll_all() {
     size_t n = 0;
@@ -187,6 +195,12 @@ std::string KernelBackend::start() {
   Impl &im = *impl_;
   fk::Options ko;
   ko.clock = fk::ClockMode::kReal;
+  if (opts_.device == "mock" && opts_.sched != "real") {
+    ko.clock = fk::ClockMode::kVirtual;
+    ko.deterministic = true;
+    ko.sched.seed = opts_.sched_seed_given ? opts_.sched_seed : opts_.seed;
+    (void)fk::sched::parse_policy(opts_.sched, &ko.sched.policy);
+  }
   ko.echo_console = opts_.console;
   ko.verbose_boot = opts_.console;
   ko.fill_pattern = true;
@@ -258,8 +272,19 @@ std::string KernelBackend::start() {
 
   fk::boot(ko);
   im.booted = true;
-  fk::set_sdt_hook([&im](const char *probe, int, const uintptr_t *) {
+  // The virtual clock with host threads (FK_DETERMINISTIC=0, as under ThreadSanitizer): time
+  // moves by itself whenever events are pending.
+  if (ko.clock == fk::ClockMode::kVirtual && !fk::deterministic()) fk::set_auto_advance(true);
+  // Deterministic mode: a run is hung when the virtual clock moves the hang budget past the
+  // latest completion (a livelock, recovery that never ends): fatal, with every thread's story.
+  const int64_t budget_ns = (4 * int64_t(opts_.io_timeout_s) + 30) * 1'000'000'000;
+  const int64_t fixed_ns = int64_t(opts_.time_limit_s) * 1'000'000'000;
+  fk::set_time_limit_ns(!fk::deterministic() ? 0
+                        : fixed_ns > 0       ? fixed_ns
+                                             : fk::now_ns() + budget_ns);
+  fk::set_sdt_hook([&im, budget_ns, fixed_ns](const char *probe, int, const uintptr_t *) {
     if (std::strcmp(probe, "pvscsi__complete") != 0) return;
+    if (fk::deterministic() && fixed_ns == 0) fk::set_time_limit_ns(fk::now_ns() + budget_ns);
     im.completions.fetch_add(1);
     std::lock_guard<std::mutex> l(im.wake_mu);
     im.wake_cv.notify_all();
@@ -363,6 +388,7 @@ KernelBackend::Snapshot KernelBackend::snapshot() {
   s.interrupts = v("interrupts");
   s.hotplug_events = v("hotplug_events");
   s.resets = v("device_resets") + v("bus_resets") + v("adapter_resets");
+  s.device_values_rejected = v("bogus_values");
   // Register accesses (ddi_get/ddi_put on a register or config handle; each one a VM exit on a
   // hypervisor), counted by the kernel for all devices; the exerciser runs one.
   fk::Counters c = fk::counters();
@@ -395,8 +421,48 @@ void KernelBackend::submit(size_t i, bool write, uint64_t lba, uint32_t blocks, 
     im.queues[i]->read(lba, blocks, bs, kb->data(), cb);
 }
 
+// Deterministic mode: no real-time wait. The rest of the system runs until nobody can; a
+// completion ends the pump; commands turned away are retried after time moved; otherwise this
+// thread blocks until a completion (time moves while nobody can run, and a run where nothing
+// can ever happen is reported as stuck, with every thread's story).
+void KernelBackend::pump_deterministic() {
+  Impl &im = *impl_;
+  for (;;) {
+    const uint64_t seen = im.completions.load();
+    if (im.poll_all() > 0) return;
+    (void)fk::wait_quiet("completions");
+    if (im.completions.load() != seen) continue;
+    if (im.retries_waiting()) {
+      if (fk::run_next_event()) continue;
+    }
+    // Wait for a completion, or for 100 ms of virtual time (the caller may wait for something
+    // else: an adapter restart, a LUN coming back).
+    auto timed_out = std::make_shared<bool>(false);
+    Impl *imp = &im;
+    const uint64_t ev = fk::impl::clock_add(
+        fk::now_ns() + 100'000'000,
+        [imp, timed_out] {
+          std::lock_guard<std::mutex> g(imp->wake_mu);
+          *timed_out = true;
+          imp->wake_cv.notify_all();
+        },
+        false);
+    std::unique_lock<std::mutex> l(im.wake_mu);
+    im.wake_cv.wait(
+        l, [&] { return im.completions.load() != seen || *timed_out; }, "a completion");
+    const bool expired = *timed_out;
+    l.unlock();
+    (void)fk::impl::clock_cancel(ev, false);
+    if (expired) return;
+  }
+}
+
 void KernelBackend::pump(std::chrono::milliseconds max_wait) {
   Impl &im = *impl_;
+  if (fk::deterministic()) {
+    pump_deterministic();
+    return;
+  }
   const auto deadline = Clock::now() + max_wait;
   int spins = 0;
   while (true) {
@@ -410,8 +476,7 @@ void KernelBackend::pump(std::chrono::milliseconds max_wait) {
       continue;
     }
     std::unique_lock<std::mutex> l(im.wake_mu);
-    if (im.wake_cv.wait_for(l, std::chrono::microseconds(500),
-                            [&] { return im.completions.load() != seen; }))
+    if (im.wake_cv.wait_for_us(l, 500, "a completion") && im.completions.load() != seen)
       spins = 200;
   }
 }
@@ -560,6 +625,20 @@ std::string KernelBackend::run_event(const Event &ev) {
   return "unknown event";
 }
 
+void KernelBackend::record_sched(Report *report) const {
+  const fk::SchedTrace t = fk::sched_trace();
+  const bool det = opts_.device == "mock" && opts_.sched != "real" && t.steps != 0;
+  report->sched = det ? opts_.sched : "real";
+  report->sched_seed = det ? (opts_.sched_seed_given ? opts_.sched_seed : opts_.seed) : 0;
+  report->trace_digest = det ? t.digest : 0;
+  report->sched_steps = det ? t.steps : 0;
+  report->sched_switches = det ? t.switches : 0;
+}
+
+void KernelBackend::on_fatal(std::function<void(const std::string &)> fn) {
+  fk::set_fatal_hook(std::move(fn));
+}
+
 void KernelBackend::abandon() {
 #ifdef PVSCSI_EXERCISER_QEMU
   if (impl_->qemu) impl_->qemu->stop();
@@ -584,8 +663,10 @@ void KernelBackend::finish(Report *report) {
   }
   if (im.loaded) (void)fk::unload_driver();
   fk::set_sdt_hook(nullptr);
+  report->virtual_s = fk::deterministic() ? double(fk::now_ns()) / 1e9 : 0;
   fk::shutdown();
   im.booted = false;
+  record_sched(report);
 
   report->leaked_bytes = fk::leaked_bytes();
   for (const fk::Leak &l : fk::leaks()) {

@@ -36,6 +36,7 @@ class KernelBackend : public Backend {
   struct Snapshot {
     uint64_t doorbells = 0, interrupts = 0, hotplug_events = 0, resets = 0;
     uint64_t register_reads = 0, register_writes = 0;
+    uint64_t device_values_rejected = 0;  // the driver's "bogus" kstat
   };
   Snapshot snapshot();
 
@@ -44,6 +45,9 @@ class KernelBackend : public Backend {
   void finish(Report *report);
   // After hung I/O: stop the device (QEMU) and leave the kernel as it is; the process exits.
   void abandon();
+  // Deterministic mode: fn(verdict) runs when the run is found stuck or hung (nothing can
+  // happen any more, or the virtual clock passed its limit); the process ends after it.
+  void on_fatal(std::function<void(const std::string &verdict)> fn);
 
   // Backend
   bool lun_online(size_t i) override;
@@ -56,6 +60,9 @@ class KernelBackend : public Backend {
   struct Impl;
 
  private:
+  void pump_deterministic();
+  void record_sched(Report *report) const;
+
   std::unique_ptr<Impl> impl_;
   const Options &opts_;
   std::vector<DiscoveredLun> discovered_;

@@ -81,6 +81,21 @@ int main(int argc, char **argv) {
   r.seconds_requested = o.seconds;
 
   KernelBackend kb(o);
+  // A deterministic run found stuck or hung (fk prints every thread's story): the report says
+  // so, and the process ends here - threads are stuck in the kernel.
+  kb.on_fatal([&](const std::string &verdict) {
+    r.fatal = verdict;
+    r.io_hung = true;
+    r.sched = o.sched;
+    r.sched_seed = o.sched_seed_given ? o.sched_seed : o.seed;
+    r.judge();
+    say(result_table(r));
+    std::string jerr;
+    if (!o.json_path.empty() && !write_json(o.json_path, report_json(r), &jerr))
+      std::fprintf(stderr, "%s: %s\n", kProgram, jerr.c_str());
+    std::fflush(nullptr);
+    std::_Exit(kExitFailed);
+  });
   err = kb.start();
   if (!err.empty()) {
     std::fprintf(stderr, "%s: %s\n", kProgram, err.c_str());
@@ -129,6 +144,8 @@ int main(int argc, char **argv) {
   r.resets = after.resets - before.resets;
   r.register_reads = after.register_reads - before.register_reads;
   r.register_writes = after.register_writes - before.register_writes;
+  r.device_values_rejected = after.device_values_rejected - before.device_values_rejected;
+  for (const Event &e : o.events) r.device_faults_injected |= e.corrupts_device_state();
   r.compute_per_io();
 
   if (finished) {

@@ -223,6 +223,22 @@ std::string parse_options(int argc, const char *const *argv, Options *out) {
     o.intr = v;
     return "";
   });
+  value("--sched", [&](const std::string &opt, const std::string &v) -> std::string {
+    if (v != "random" && v != "fair" && v != "pct" && v != "real")
+      return opt + ": " + quote(v) + " is not random, fair, pct or real";
+    o.sched = v;
+    return "";
+  });
+  value("--sched-seed", [&](const std::string &opt, const std::string &v) -> std::string {
+    if (!parse_uint(v, &o.sched_seed))
+      return opt + ": " + quote(v) + " is not an unsigned 64-bit number";
+    o.sched_seed_given = true;
+    return "";
+  });
+  value("--time-limit", [&](const std::string &opt, const std::string &v) -> std::string {
+    if (!parse_bounded(v, 1, 86400, &o.time_limit_s)) return range_error(opt, v, 1, 86400);
+    return "";
+  });
   value("--qemu-disk", [&](const std::string &, const std::string &v) {
     QemuDiskOption d;
     std::string err = parse_qemu_disk(v, &d);
@@ -370,8 +386,9 @@ std::vector<PlannedLun> planned_luns(const Options &o) {
 
 std::string validate_options(Options *o) {
   const bool qemu = o->device == "qemu";
-  static const char *const kMockOnly[] = {"--targets",    "--luns",    "--capacity",
-                                          "--block-size", "--profile", "--latency-us"};
+  static const char *const kMockOnly[] = {"--targets",    "--luns",       "--capacity",
+                                          "--block-size", "--profile",    "--latency-us",
+                                          "--sched",      "--sched-seed", "--time-limit"};
   static const char *const kQemuOnly[] = {"--qemu-disk", "--qemu-arg", "--qemu-binary"};
   if (qemu) {
     for (const char *name : kMockOnly) {
@@ -494,6 +511,13 @@ Device:
   --qemu-binary PATH       qemu: the QEMU binary (default qemu-system-x86_64 from PATH)
   --driver-conf FILE       driver properties in pvscsi.conf syntax (default: the
                            repository's driver/pvscsi.conf)
+  --sched random|fair|pct|real  mock: how the kernel's threads are scheduled (default
+                           random): one at a time by a seeded scheduler on the virtual
+                           clock, so a seed replays the run (trace digest in the report);
+                           real: host threads on the host's clock
+  --sched-seed N           mock: the scheduler's seed (default: --seed)
+  --time-limit S           mock: the run is hung past S seconds of virtual time (default:
+                           4 x --io-timeout + 30 s without a completion)
 
 Workload:
   --ops N                  number of I/Os (default 10000)

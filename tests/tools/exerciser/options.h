@@ -37,6 +37,15 @@ struct Options {
   std::vector<std::string> qemu_args;
   std::string qemu_binary = "qemu-system-x86_64";
   std::string driver_conf;  // driver.conf-style properties; "" = the repository's pvscsi.conf
+  // Threads (mock): "random", "fair", "pct" - deterministic simulation under that scheduling
+  // policy on the virtual clock; "real" - host threads on the host's clock (QEMU: always real).
+  std::string sched = "random";
+  uint64_t sched_seed = 0;  // 0 with sched_seed_given false: from --seed
+  bool sched_seed_given = false;
+  // Deterministic mode: the whole run (attach to detach) may use at most this many seconds of
+  // virtual time, else it is hung (fatal, with every thread's story). 0: a hang budget past the
+  // latest completion instead (4 x --io-timeout + 30 s).
+  uint64_t time_limit_s = 0;
 
   // Workload.
   uint64_t ops = 10000;  // when seconds == 0

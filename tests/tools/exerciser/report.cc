@@ -10,6 +10,13 @@
 
 namespace exerciser {
 
+// A digest as JSON and the table print it: 16 hex digits, so it compares as text.
+static std::string hex64(uint64_t v) {
+  char buf[24];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(v));
+  return buf;
+}
+
 void LatencyStats::sort() const {
   if (!sorted_) {
     std::sort(samples_.begin(), samples_.end());
@@ -82,6 +89,9 @@ void Report::judge() {
   if (sync_violations > 0) failures.push_back(std::to_string(sync_violations) + " sync violations");
   if (other_violations > 0)
     failures.push_back(std::to_string(other_violations) + " other kernel violations");
+  if (device_values_rejected > 0 && !device_faults_injected)
+    failures.push_back("the driver rejected " + std::to_string(device_values_rejected) +
+                       " device value(s) as invalid, but no fault was injected");
   for (const auto &e : events) {
     if (!e.ok)
       failures.push_back("event " + std::to_string(e.at) + ":" + e.action + " failed: " + e.detail);
@@ -160,6 +170,13 @@ std::string report_json(const Report &r) {
   j["register_writes"] = r.register_writes;
   j["register_reads_per_io"] = r.register_reads_per_io;
   j["register_writes_per_io"] = r.register_writes_per_io;
+  j["sched"] = r.sched;
+  j["sched_seed"] = r.sched_seed;
+  j["trace_digest"] = hex64(r.trace_digest);
+  j["sched_steps"] = r.sched_steps;
+  j["sched_switches"] = r.sched_switches;
+  j["virtual_s"] = r.virtual_s;
+  j["device_values_rejected"] = r.device_values_rejected;
   j["hotplug_events"] = r.hotplug_events;
   j["resets"] = r.resets;
   j["leaked_bytes"] = r.leaked_bytes;
@@ -239,6 +256,13 @@ std::string result_table(const Report &r) {
       std::to_string(r.register_reads) + fmt("  (%.3f per I/O)", r.register_reads_per_io));
   row("register writes",
       std::to_string(r.register_writes) + fmt("  (%.3f per I/O)", r.register_writes_per_io));
+  if (r.sched == "real")
+    row("threads", "host threads, host clock (no trace digest)");
+  else if (!r.sched.empty())
+    row("trace digest", hex64(r.trace_digest) + "  (" + r.sched + " seed " +
+                            std::to_string(r.sched_seed) + ", " + std::to_string(r.sched_steps) +
+                            " steps, " + std::to_string(r.sched_switches) + " switches, " +
+                            fmt("%.3f", r.virtual_s) + " s of virtual time)");
   row("hotplug events", std::to_string(r.hotplug_events));
   row("resets", std::to_string(r.resets));
   for (const auto &e : r.events)

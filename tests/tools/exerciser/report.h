@@ -89,6 +89,18 @@ struct Report {
   double register_reads_per_io = 0, register_writes_per_io = 0;
   uint64_t hotplug_events = 0, resets = 0;
   std::vector<EventRecord> events;
+  // Device values the driver rejected as invalid (its "bogus" kstat); from a device told to
+  // write none (no fault event), each one is the driver misreading a good device: a failure.
+  uint64_t device_values_rejected = 0;
+  bool device_faults_injected = false;
+
+  // Scheduling: "random", "fair", "pct" (deterministic, with its seed and the trace digest of
+  // the whole run: the same for the same options) or "real" (host threads; digest 0).
+  std::string sched;
+  uint64_t sched_seed = 0;
+  uint64_t trace_digest = 0;
+  uint64_t sched_steps = 0, sched_switches = 0;
+  double virtual_s = 0;  // deterministic mode: virtual time from boot to detach
 
   uint64_t leaked_bytes = 0;
   std::vector<std::string> leaks;

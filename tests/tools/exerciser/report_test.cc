@@ -167,6 +167,13 @@ TEST(Report, JsonLayoutAndTypes) {
                                          "register_writes",
                                          "register_reads_per_io",
                                          "register_writes_per_io",
+                                         "sched",
+                                         "sched_seed",
+                                         "trace_digest",
+                                         "sched_steps",
+                                         "sched_switches",
+                                         "virtual_s",
+                                         "device_values_rejected",
                                          "hotplug_events",
                                          "resets",
                                          "leaked_bytes",
@@ -183,6 +190,8 @@ TEST(Report, JsonLayoutAndTypes) {
   EXPECT_TRUE(v["latency_us"]["p99"].is_number_unsigned());
   EXPECT_TRUE(v["iops"].is_number_float());
   EXPECT_TRUE(v["driver"]["msg_ring"].is_boolean());
+  EXPECT_TRUE(v["trace_digest"].is_string());  // 16 hex digits: compared as text
+  EXPECT_EQ(v["trace_digest"].get<std::string>().size(), 16u);
 }
 
 // Whatever the strings and figures hold, the report is valid JSON: quotes and control bytes
