@@ -162,29 +162,16 @@ TEST_F(PciTest, MutexWithoutIntrPriInHandlerIsCaught) {
   Attach();
   static kmutex_t plain;
   mutex_init(&plain, const_cast<char *>("plain"), MUTEX_DRIVER, nullptr);
-  ddi_intr_handle_t h;
-  int actual;
-  ASSERT_EQ(ddi_intr_alloc(dip, &h, DDI_INTR_TYPE_MSI, 0, 1, &actual, DDI_INTR_ALLOC_NORMAL),
-            DDI_SUCCESS);
   static std::atomic<int> calls;
   calls = 0;
-  ASSERT_EQ(ddi_intr_add_handler(
-                h,
-                [](caddr_t, caddr_t) -> uint_t {
-                  mutex_enter(&plain);
-                  mutex_exit(&plain);
-                  calls++;
-                  return DDI_INTR_CLAIMED;
-                },
-                nullptr, nullptr),
-            DDI_SUCCESS);
-  ASSERT_EQ(ddi_intr_block_enable(&h, 1), DDI_SUCCESS);
-  fk::device_host(dip)->send_msi(0);
-  while (calls.load() == 0) std::this_thread::yield();
-  ddi_intr_block_disable(&h, 1);
+  AddIsr(DDI_INTR_TYPE_MSI, [](caddr_t, caddr_t) -> uint_t {
+    mutex_enter(&plain);
+    mutex_exit(&plain);
+    calls++;
+    return DDI_INTR_CLAIMED;
+  });
+  SendMsiAndWait(calls);
   EXPECT_TRUE(HasViolation("lock", "not initialised with DDI_INTR_PRI"));
-  ddi_intr_remove_handler(h);
-  ddi_intr_free(h);
   mutex_destroy(&plain);
 }
 
@@ -254,29 +241,16 @@ TEST_F(KernelTest, LockInQuiesceIsCaught) {
 
 TEST_F(PciTest, DelayInInterruptHandlerIsCaught) {
   Attach();
-  ddi_intr_handle_t h;
-  int actual;
-  ASSERT_EQ(ddi_intr_alloc(dip, &h, DDI_INTR_TYPE_MSI, 0, 1, &actual, DDI_INTR_ALLOC_NORMAL),
-            DDI_SUCCESS);
   static std::atomic<int> calls;
   calls = 0;
-  ASSERT_EQ(ddi_intr_add_handler(
-                h,
-                [](caddr_t, caddr_t) -> uint_t {
-                  void *p = kmem_alloc(8, KM_SLEEP);  // planted: may sleep
-                  kmem_free(p, 8);
-                  calls++;
-                  return DDI_INTR_CLAIMED;
-                },
-                nullptr, nullptr),
-            DDI_SUCCESS);
-  ASSERT_EQ(ddi_intr_block_enable(&h, 1), DDI_SUCCESS);
-  fk::device_host(dip)->send_msi(0);
-  while (calls.load() == 0) std::this_thread::yield();
-  ddi_intr_block_disable(&h, 1);
+  AddIsr(DDI_INTR_TYPE_MSI, [](caddr_t, caddr_t) -> uint_t {
+    void *p = kmem_alloc(8, KM_SLEEP);  // planted: may sleep
+    kmem_free(p, 8);
+    calls++;
+    return DDI_INTR_CLAIMED;
+  });
+  SendMsiAndWait(calls);
   EXPECT_TRUE(HasViolation("lock", "interrupt context"));
-  ddi_intr_remove_handler(h);
-  ddi_intr_free(h);
 }
 
 TEST_F(KernelTest, SleepingInATimeoutFunctionIsCaught) {
