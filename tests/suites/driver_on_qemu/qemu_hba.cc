@@ -234,6 +234,12 @@ QemuHba *QemuTest::start_attached(const HbaOptions &o) {
   return hba;
 }
 
+QemuHba *QemuTest::start_attached(std::vector<pvscsi_qemu::DiskSpec> disks) {
+  HbaOptions o;
+  o.disks = std::move(disks);
+  return start_attached(o);
+}
+
 void QemuTest::finish() {
   if (finished_) return;
   finished_ = true;
