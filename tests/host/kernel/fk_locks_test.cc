@@ -19,6 +19,14 @@ namespace {
 using fk_test::KernelTest;
 using fk_test::PciTest;
 
+// Takes inner while holding outer, then lets both go: the lock order outer -> inner.
+void nest(kmutex_t *outer, kmutex_t *inner) {
+  mutex_enter(outer);
+  mutex_enter(inner);
+  mutex_exit(inner);
+  mutex_exit(outer);
+}
+
 TEST_F(KernelTest, RecursiveMutexEnterIsCaught) {
   Boot();
   kmutex_t m;
@@ -37,15 +45,9 @@ TEST_F(KernelTest, LockOrderInversionIsCaughtWithBothNames) {
   kmutex_t a, b;
   mutex_init(&a, const_cast<char *>("lock_A"), MUTEX_DRIVER, nullptr);
   mutex_init(&b, const_cast<char *>("lock_B"), MUTEX_DRIVER, nullptr);
-  mutex_enter(&a);
-  mutex_enter(&b);
-  mutex_exit(&b);
-  mutex_exit(&a);
+  nest(&a, &b);
   EXPECT_EQ(fk::violation_count(), 0u);
-  mutex_enter(&b);
-  mutex_enter(&a);  // planted: B -> A after A -> B
-  mutex_exit(&a);
-  mutex_exit(&b);
+  nest(&b, &a);  // planted: B -> A after A -> B
   ASSERT_EQ(fk::violation_count("lock"), 1u);
   std::string t = fk::violations()[0].text;
   EXPECT_NE(t.find("lock_A"), std::string::npos);
@@ -181,19 +183,10 @@ TEST_F(KernelTest, LongerLockCycleIsCaught) {
   mutex_init(&a, const_cast<char *>("ring_A"), MUTEX_DRIVER, nullptr);
   mutex_init(&b, const_cast<char *>("ring_B"), MUTEX_DRIVER, nullptr);
   mutex_init(&c, const_cast<char *>("ring_C"), MUTEX_DRIVER, nullptr);
-  mutex_enter(&a);
-  mutex_enter(&b);
-  mutex_exit(&b);
-  mutex_exit(&a);
-  mutex_enter(&b);
-  mutex_enter(&c);
-  mutex_exit(&c);
-  mutex_exit(&b);
+  nest(&a, &b);
+  nest(&b, &c);
   EXPECT_EQ(fk::violation_count(), 0u);
-  mutex_enter(&c);
-  mutex_enter(&a);  // planted: closes A -> B -> C -> A
-  mutex_exit(&a);
-  mutex_exit(&c);
+  nest(&c, &a);  // planted: closes A -> B -> C -> A
   EXPECT_TRUE(HasViolation("lock", "ring_B"));
   EXPECT_EQ(fk::violation_count("lock"), 1u);
   mutex_destroy(&a);
