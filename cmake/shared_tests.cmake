@@ -22,3 +22,16 @@ target_compile_options(pvscsi_hand_driver PRIVATE ${PVSCSI_WARNINGS})
 if(TARGET pvscsi_generate)
   add_dependencies(pvscsi_hand_driver pvscsi_generate)
 endif()
+
+# pvscsi_driver_harness(<name> <device library> <source>...): a library running the unmodified
+# driver on the userland kernel against a device, for the suites. Its sources and whatever
+# links it see PVSCSI_CONF_PATH, the driver's pvscsi.conf.
+function(pvscsi_driver_harness name device)
+  add_library(${name} STATIC ${ARGN})
+  target_include_directories(${name} PUBLIC ${CMAKE_CURRENT_SOURCE_DIR})
+  target_link_libraries(${name} PUBLIC pvscsi_driver ${device} fk_client fk_scsa fk_kernel
+                        Threads::Threads)
+  target_compile_options(${name} PRIVATE ${PVSCSI_WARNINGS})
+  target_compile_definitions(${name} PUBLIC
+                             PVSCSI_CONF_PATH="${PROJECT_SOURCE_DIR}/driver/pvscsi.conf")
+endfunction()

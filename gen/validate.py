@@ -184,6 +184,15 @@ class Validator:
             if ok is not None:
                 yield item, line, ok, label
 
+    def named_items(self, seq, section, kind, seen):
+        """items() of a section whose names are UPPER_SNAKE_CASE (CamelCase in C++), each name
+        checked as its item comes."""
+        for item, line, ok, label in self.items(seq, section, kind, kind):
+            if "name" in ok:
+                self.name(item, label, names.UPPER_SNAKE, "UPPER_SNAKE_CASE", names.camel, seen,
+                          kind)
+            yield item, line, ok, label
+
     # -- names ---------------------------------------------------------------------------------
 
     def name(self, item, label, pattern, style, cxx_name, seen, kind):
@@ -389,10 +398,7 @@ class Validator:
 
     def registers(self, seq, bar_size, seq_line, enums):
         seen, spans, protocols = {}, [], {}
-        for reg, line, ok, label in self.items(seq, "registers", "register", "register"):
-            if "name" in ok:
-                self.name(reg, label, names.UPPER_SNAKE, "UPPER_SNAKE_CASE", names.camel, seen,
-                          "register")
+        for reg, line, ok, label in self.named_items(seq, "registers", "register", seen):
             width = reg["width"] if "width" in ok else None
             if width is not None and width != 32:
                 self.err(reg.line_of("width"), f"{label} has width {width}",
@@ -624,10 +630,7 @@ class Validator:
         seen, codes = {}, {}
         probes = enums.get("CommandProbe")
         missing_probe_reported = False
-        for cmd, line, ok, label in self.items(seq, "commands", "command", "command"):
-            if "name" in ok:
-                self.name(cmd, label, names.UPPER_SNAKE, "UPPER_SNAKE_CASE", names.camel, seen,
-                          "command")
+        for cmd, line, ok, label in self.named_items(seq, "commands", "command", seen):
             if "code" in ok:
                 code = cmd["code"]
                 if not 0 <= code <= 0xFFFFFFFF:
@@ -671,10 +674,7 @@ class Validator:
 
     def rings(self, seq, layouts, page):
         seen = {}
-        for ring, line, ok, label in self.items(seq, "rings", "ring", "ring"):
-            if "name" in ok:
-                self.name(ring, label, names.UPPER_SNAKE, "UPPER_SNAKE_CASE", names.camel, seen,
-                          "ring")
+        for ring, line, ok, label in self.named_items(seq, "rings", "ring", seen):
             if "max_pages" in ok:
                 n = ring["max_pages"]
                 if n <= 0 or n & (n - 1):

@@ -67,13 +67,8 @@
 # compile failure, 2 bad usage or gate, 77 skipped (no gate configured).
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-
-die() {
-  echo "build-against-gate: error: $*" >&2
-  exit 2
-}
+# shellcheck source=gate-common.sh
+. "$(dirname "$0")/gate-common.sh"
 usage() {
   sed -n '5,7p' "$0" >&2
   exit 2

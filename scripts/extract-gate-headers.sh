@@ -19,13 +19,11 @@
 #   scripts/extract-gate-headers.sh --arch amd64 $G /work/gate
 #   scripts/extract-gate-headers.sh --ref arm64-gate --arch aarch64 $G /work/gate-arm64
 set -euo pipefail
+# shellcheck source=gate-common.sh
+. "$(dirname "$0")/gate-common.sh"
 
 usage() {
   echo "usage: $0 [--ref REF] [--arch amd64|aarch64|all] SOURCE DEST" >&2
-  exit 2
-}
-die() {
-  echo "extract-gate-headers: error: $*" >&2
   exit 2
 }
 

@@ -23,13 +23,8 @@
 #       --src GATE/usr/src/uts/common/io/scsi/adapters/pvscsi
 set -euo pipefail
 
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-
-die() {
-  echo "illumos-gate-overlay: error: $*" >&2
-  exit 2
-}
+# shellcheck source=gate-common.sh
+. "$(dirname "$0")/gate-common.sh"
 
 dry=false
 if [ "${1:-}" = --dry-run ]; then

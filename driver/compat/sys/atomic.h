@@ -8,20 +8,22 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-extern void atomic_inc_32(volatile uint32_t *target);
-extern void atomic_dec_32(volatile uint32_t *target);
-extern void atomic_add_32(volatile uint32_t *target, int32_t delta);
-extern uint32_t atomic_inc_32_nv(volatile uint32_t *target);
+/* What both widths have: atomic_{inc,dec,add}_<bits>, atomic_{inc,add}_<bits>_nv,
+ * atomic_cas_<bits>. */
+#define _COMPAT_ATOMIC_OPS(bits)                                                               \
+  extern void atomic_inc_##bits(volatile uint##bits##_t *target);                              \
+  extern void atomic_dec_##bits(volatile uint##bits##_t *target);                              \
+  extern void atomic_add_##bits(volatile uint##bits##_t *target, int##bits##_t delta);         \
+  extern uint##bits##_t atomic_inc_##bits##_nv(volatile uint##bits##_t *target);               \
+  extern uint##bits##_t atomic_add_##bits##_nv(volatile uint##bits##_t *target,                \
+                                               int##bits##_t delta);                           \
+  extern uint##bits##_t atomic_cas_##bits(volatile uint##bits##_t *target, uint##bits##_t cmp, \
+                                          uint##bits##_t newval)
+_COMPAT_ATOMIC_OPS(32);
+_COMPAT_ATOMIC_OPS(64);
+#undef _COMPAT_ATOMIC_OPS
 extern uint32_t atomic_dec_32_nv(volatile uint32_t *target);
-extern uint32_t atomic_add_32_nv(volatile uint32_t *target, int32_t delta);
-extern uint32_t atomic_cas_32(volatile uint32_t *target, uint32_t cmp, uint32_t newval);
 extern uint32_t atomic_swap_32(volatile uint32_t *target, uint32_t newval);
-extern void atomic_inc_64(volatile uint64_t *target);
-extern void atomic_dec_64(volatile uint64_t *target);
-extern void atomic_add_64(volatile uint64_t *target, int64_t delta);
-extern uint64_t atomic_inc_64_nv(volatile uint64_t *target);
-extern uint64_t atomic_add_64_nv(volatile uint64_t *target, int64_t delta);
-extern uint64_t atomic_cas_64(volatile uint64_t *target, uint64_t cmp, uint64_t newval);
 extern void atomic_or_32(volatile uint32_t *target, uint32_t bits);
 extern void atomic_and_32(volatile uint32_t *target, uint32_t bits);
 extern void membar_enter(void);

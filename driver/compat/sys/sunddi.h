@@ -157,30 +157,20 @@ extern int ddi_regs_map_setup(dev_info_t *dip, uint_t rnumber, caddr_t *addrp, o
                               offset_t len, _COMPAT_DDI_ATTR_CONST ddi_device_acc_attr_t *accattrp,
                               ddi_acc_handle_t *handlep);
 extern void ddi_regs_map_free(ddi_acc_handle_t *handlep);
-extern uint8_t ddi_get8(ddi_acc_handle_t handle, uint8_t *dev_addr);
-extern uint16_t ddi_get16(ddi_acc_handle_t handle, uint16_t *dev_addr);
-extern uint32_t ddi_get32(ddi_acc_handle_t handle, uint32_t *dev_addr);
-extern uint64_t ddi_get64(ddi_acc_handle_t handle, uint64_t *dev_addr);
-extern void ddi_put8(ddi_acc_handle_t handle, uint8_t *dev_addr, uint8_t value);
-extern void ddi_put16(ddi_acc_handle_t handle, uint16_t *dev_addr, uint16_t value);
-extern void ddi_put32(ddi_acc_handle_t handle, uint32_t *dev_addr, uint32_t value);
-extern void ddi_put64(ddi_acc_handle_t handle, uint64_t *dev_addr, uint64_t value);
-extern void ddi_rep_get8(ddi_acc_handle_t handle, uint8_t *host_addr, uint8_t *dev_addr,
-                         size_t repcount, uint_t flags);
-extern void ddi_rep_get16(ddi_acc_handle_t handle, uint16_t *host_addr, uint16_t *dev_addr,
-                          size_t repcount, uint_t flags);
-extern void ddi_rep_get32(ddi_acc_handle_t handle, uint32_t *host_addr, uint32_t *dev_addr,
-                          size_t repcount, uint_t flags);
-extern void ddi_rep_get64(ddi_acc_handle_t handle, uint64_t *host_addr, uint64_t *dev_addr,
-                          size_t repcount, uint_t flags);
-extern void ddi_rep_put8(ddi_acc_handle_t handle, uint8_t *host_addr, uint8_t *dev_addr,
-                         size_t repcount, uint_t flags);
-extern void ddi_rep_put16(ddi_acc_handle_t handle, uint16_t *host_addr, uint16_t *dev_addr,
-                          size_t repcount, uint_t flags);
-extern void ddi_rep_put32(ddi_acc_handle_t handle, uint32_t *host_addr, uint32_t *dev_addr,
-                          size_t repcount, uint_t flags);
-extern void ddi_rep_put64(ddi_acc_handle_t handle, uint64_t *host_addr, uint64_t *dev_addr,
-                          size_t repcount, uint_t flags);
+/* ddi_get8/16/32/64, ddi_put*, ddi_rep_get*, ddi_rep_put* of one width (bits). */
+#define _COMPAT_DDI_ACCESS(bits)                                                          \
+  extern uint##bits##_t ddi_get##bits(ddi_acc_handle_t handle, uint##bits##_t *dev_addr); \
+  extern void ddi_put##bits(ddi_acc_handle_t handle, uint##bits##_t *dev_addr,            \
+                            uint##bits##_t value);                                        \
+  extern void ddi_rep_get##bits(ddi_acc_handle_t handle, uint##bits##_t *host_addr,       \
+                                uint##bits##_t *dev_addr, size_t repcount, uint_t flags); \
+  extern void ddi_rep_put##bits(ddi_acc_handle_t handle, uint##bits##_t *host_addr,       \
+                                uint##bits##_t *dev_addr, size_t repcount, uint_t flags)
+_COMPAT_DDI_ACCESS(8);
+_COMPAT_DDI_ACCESS(16);
+_COMPAT_DDI_ACCESS(32);
+_COMPAT_DDI_ACCESS(64);
+#undef _COMPAT_DDI_ACCESS
 extern int ddi_check_acc_handle(ddi_acc_handle_t handle);
 
 /* DMA. */

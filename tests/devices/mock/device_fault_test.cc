@@ -8,11 +8,6 @@ namespace {
 
 using hw::CommandCode;
 
-Config quiet(Config c) {
-  c.power_on_unit_attention = false;
-  return c;
-}
-
 struct DevMsg {
   uint32_t type, bus, target;
   uint8_t lun[8];
@@ -230,14 +225,14 @@ TEST(MockTiming, BatchingHoldsCompletionsUntilEnoughAreDue) {
   ASSERT_EQ(h.setup_rings(), 0u);
   h.dev.write32(hw::IntrMask::kOffset, (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask));
   cfg.latency_ns = 0;
-  h.put(h.request({0, 0, 0, 0, 0, 0}));
-  h.put(h.request({0, 0, 0, 0, 0, 0}));
+  h.put_tur();
+  h.put_tur();
   h.kick(false);
   h.host.advance(100);
   EXPECT_EQ(h.take().size(), 2u);  // everything in the device is due: no waiting forever
   h.dev.set_target_hung(1, true);  // (no effect on target 0)
   for (int i = 0; i < 4; i++) {
-    h.put(h.request({0, 0, 0, 0, 0, 0}));
+    h.put_tur();
     h.kick(false);
   }
   h.host.advance(100);
@@ -424,11 +419,9 @@ TEST_F(Faults, RefuseCommands) {
 }
 
 TEST_F(Faults, SpontaneousReset) {
-  Config cfg = quiet(Config::qemu());
-  cfg.latency_ns = 1'000'000;
-  Harness b(cfg);
+  Harness b(quiet_qemu(1'000'000));
   ASSERT_EQ(b.setup_rings(), 0u);
-  b.put(b.request({0, 0, 0, 0, 0, 0}));
+  b.put_tur();
   b.kick(false);
   b.dev.write32(hw::Command::kOffset, hw::to_raw(CommandCode::kSetupMsgRing));  // partial
   b.dev.spontaneous_reset();
@@ -437,7 +430,7 @@ TEST_F(Faults, SpontaneousReset) {
   EXPECT_EQ(c[0].host_status_raw(), raw(hw::HostStatus::kBusreset));
   EXPECT_FALSE(b.dev.ring_state().rings_valid);
   EXPECT_EQ(b.setup_rings(), 0u);  // the partial command was forgotten
-  b.put(b.request({0, 0, 0, 0, 0, 0}));
+  b.put_tur();
   b.kick(false);
   b.dev.schedule_spontaneous_reset(b.host.clock() + 500);
   b.host.advance(499);
@@ -537,7 +530,7 @@ TEST(MockTiming, VmwarePollingBacksOffWhileATargetHangs) {
   Harness h(cfg);
   ASSERT_EQ(h.setup_rings(), 0u);
   h.dev.set_target_hung(0, true);
-  h.put(h.request({0, 0, 0, 0, 0, 0}));
+  h.put_tur();
   h.kick(false);
   h.host.advance(1'000'000'000);  // one virtual second
   const uint64_t polls = h.dev.counters().polls;

@@ -373,7 +373,7 @@ TEST_P(Scsi, RunawayProducerAndBadRingPagesAreContained) {
 TEST_P(Scsi, CompletionRingOverflowIsCounted) {
   ASSERT_EQ(h.setup_rings(8, 1), 0u);  // 256 requests, 128 completions
   for (int i = 0; i < 130; i++) {
-    h.put(h.request({0, 0, 0, 0, 0, 0}));
+    h.put_tur();
   }
   h.kick(false);
   h.host.advance(1'000'000);

@@ -10,11 +10,6 @@ using hw::CommandCode;
 constexpr uint32_t kFailed = hw::kCommandStatusFailed;
 constexpr uint32_t kIncomplete = hw::kCommandStatusIncomplete;
 
-Config quiet(Config c) {
-  c.power_on_unit_attention = false;
-  return c;
-}
-
 TEST(MockPci, IdentityRegionsAndBarSizing) {
   MockDevice vm(Config::vmware());
   EXPECT_EQ(vm.config_read(0, 2), 0x15ADu);
@@ -295,7 +290,7 @@ TEST(MockInterrupts, MsiIsOneMessagePerEvent) {
   h.dev.write32(hw::IntrMask::kOffset, hw::IntrMask::kFieldsMask);
   // Three requests, one kick: one pass, one message.
   for (int i = 0; i < 3; i++) {
-    h.put(h.request({0, 0, 0, 0, 0, 0}));
+    h.put_tur();
   }
   h.kick(false);
   EXPECT_EQ(h.take().size(), 3u);
@@ -334,17 +329,17 @@ TEST(MockInterrupts, VmwareCoalescesCompletionInterrupts) {
   h.dev.set_intr_mode(fk::kIntrMsix, 1);
   ASSERT_EQ(h.setup_rings(), 0u);
   h.dev.write32(hw::IntrMask::kOffset, (hw::IntrMask::kCmpl0Mask | hw::IntrMask::kCmpl1Mask));
-  h.put(h.request({0, 0, 0, 0, 0, 0}));
+  h.put_tur();
   h.kick(false);
   h.host.advance(1'000);
   EXPECT_EQ(h.take().size(), 1u);
   EXPECT_EQ(h.host.msi_count(), 1u);  // the first is immediate
-  h.put(h.request({0, 0, 0, 0, 0, 0}));
+  h.put_tur();
   h.kick(false);
   h.host.advance(1'000);
   EXPECT_EQ(h.take().size(), 1u);     // the completion is written...
   EXPECT_EQ(h.host.msi_count(), 1u);  // ...but its interrupt waits for the window
-  h.put(h.request({0, 0, 0, 0, 0, 0}));
+  h.put_tur();
   h.kick(false);
   h.host.advance(1'000);
   EXPECT_EQ(h.take().size(), 1u);
@@ -400,7 +395,7 @@ TEST(MockResets, AdapterResetCompletesIntoOldRingThenInvalidates) {
   EXPECT_EQ(s.outstanding, 0u);
   EXPECT_TRUE(b.h.dev.has_unit_attention(0, 0, UnitAttention::kPowerOnReset));
   // Requests put after the reset are not processed until the rings are set up again.
-  b.h.put(b.h.request({0, 0, 0, 0, 0, 0}));
+  b.h.put_tur();
   b.h.kick(false);
   b.h.host.advance(10'000'000);
   EXPECT_EQ(b.h.dev.counters().requests, 3u);
@@ -461,17 +456,15 @@ TEST(MockResets, AbortCompletesWithAbortqueue) {
 // Profiles: kick-only versus polling with a published threshold
 
 TEST(MockProfiles, QemuProcessesOnlyOnKick) {
-  Config cfg = quiet(Config::qemu());
-  cfg.latency_ns = 5'000;
-  Harness h(cfg);
+  Harness h(quiet_qemu(5'000));
   ASSERT_EQ(h.setup_rings(), 0u);
-  h.put(h.request({0, 0, 0, 0, 0, 0}));
+  h.put_tur();
   h.host.advance(100'000'000);
   EXPECT_TRUE(h.take().empty());
   EXPECT_EQ(h.dev.counters().requests, 0u);
-  h.put(h.request({0, 0, 0, 0, 0, 0}));
+  h.put_tur();
   h.kick(false);
-  h.put(h.request({0, 0, 0, 0, 0, 0}));  // after the kick: waits for the next one
+  h.put_tur();  // after the kick: waits for the next one
   h.host.advance(100'000);
   EXPECT_EQ(h.take().size(), 2u);
   EXPECT_EQ(h.host.scheduled(), 0u);
@@ -554,13 +547,11 @@ TEST(MockProfiles, ConfigFromName) {
 // erased nothing, the stale entry made every later arm_timer() think an earlier call was coming,
 // and completions waited for the driver's next register access.
 TEST(MockLifecycle, TimerFiringBeforeScheduleReturnsDoesNotStrandLaterOnes) {
-  Config cfg = quiet(Config::qemu());
-  cfg.latency_ns = 5'000;
-  Harness h(cfg);
+  Harness h(quiet_qemu(5'000));
   ASSERT_EQ(h.setup_rings(), 0u);
   h.host.fire_at_once = true;
   for (int i = 0; i < 20; i++) {
-    h.put(h.request({0, 0, 0, 0, 0, 0}));
+    h.put_tur();
     h.kick(false);
     h.host.join_fired();
     ASSERT_EQ(h.take().size(), 1u) << "request " << i << " never completed";
@@ -573,7 +564,7 @@ TEST(MockLifecycle, DisconnectCancelsScheduledCalls) {
   cfg.latency_ns = 1'000'000;
   auto h = std::make_unique<Harness>(cfg);
   ASSERT_EQ(h->setup_rings(), 0u);
-  h->put(h->request({0, 0, 0, 0, 0, 0}));
+  h->put_tur();
   h->kick(false);
   EXPECT_GT(h->host.scheduled(), 0u);
   h->dev.disconnect();

@@ -124,17 +124,7 @@ class MockDevice : public fk::DeviceBackend, public hw::DeviceSkeleton<MockDevic
   MockDevice &operator=(const MockDevice &) = delete;
 
   // --- fk::DeviceBackend --------------------------------------------------------------------
-  void connect(fk::DeviceHost *host) override;
-  void disconnect() override;
-  uint32_t config_read(uint32_t offset, unsigned width) override;
-  void config_write(uint32_t offset, unsigned width, uint32_t value) override;
-  unsigned num_regions() override;
-  fk::RegionInfo region(unsigned rnumber) override;
-  uint64_t reg_read(unsigned rnumber, uint64_t offset, unsigned width) override;
-  void reg_write(unsigned rnumber, uint64_t offset, unsigned width, uint64_t value) override;
-  int intr_types() override;
-  int intr_count(int type) override;
-  void set_intr_mode(int type, unsigned nvectors) override;
+  FK_DEVICE_BACKEND_OVERRIDES;
 
   // The rnumber of the register BAR: rnumber 0 is config space, then the BARs in order; with
   // io_bar the I/O BAR is rnumber 1 and the registers are rnumber 2, else rnumber 1.

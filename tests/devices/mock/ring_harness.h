@@ -197,6 +197,18 @@ struct Done {
   uint16_t scsi() const { return cmp.scsi_status_raw(); }
 };
 
+// A profile without the power-on unit attention, for tests that do not look at it.
+inline Config quiet(Config c) {
+  c.power_on_unit_attention = false;
+  return c;
+}
+// QEMU's profile, quiet, with every request taking latency_ns.
+inline Config quiet_qemu(int64_t latency_ns) {
+  Config c = quiet(Config::qemu());
+  c.latency_ns = latency_ns;
+  return c;
+}
+
 // The host and the device a Harness plays the driver against (constructed before it).
 struct HarnessParts {
   HarnessParts(const Config &cfg, size_t mem) : host(mem), dev(cfg) {}
@@ -237,6 +249,9 @@ class Harness : public HarnessParts, public pvscsi_hand::HandDriver {
     d.set_target(uint8_t(target));
     return d;
   }
+
+  // Puts a TEST UNIT READY for LUN 0 of target 0 on the ring, without a kick.
+  void put_tur() { put(request({0, 0, 0, 0, 0, 0})); }
 
   // Submits one request, kicks, lets the clock run and returns its completion.
   Done run(const hw::RingReqDesc &d, int64_t wait_ns = 10'000'000) {

@@ -78,4 +78,18 @@ class DeviceBackend {
   virtual void set_intr_mode(int type, unsigned nvectors) = 0;
 };
 
+// The declarations of every DeviceBackend member, for a class that implements them all.
+#define FK_DEVICE_BACKEND_OVERRIDES                                                           \
+  void connect(fk::DeviceHost *host) override;                                                \
+  void disconnect() override;                                                                 \
+  uint32_t config_read(uint32_t offset, unsigned width) override;                             \
+  void config_write(uint32_t offset, unsigned width, uint32_t value) override;                \
+  unsigned num_regions() override;                                                            \
+  fk::RegionInfo region(unsigned rnumber) override;                                           \
+  uint64_t reg_read(unsigned rnumber, uint64_t offset, unsigned width) override;              \
+  void reg_write(unsigned rnumber, uint64_t offset, unsigned width, uint64_t value) override; \
+  int intr_types() override;                                                                  \
+  int intr_count(int type) override;                                                          \
+  void set_intr_mode(int type, unsigned nvectors) override
+
 }  // namespace fk

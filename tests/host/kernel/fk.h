@@ -193,6 +193,20 @@ std::vector<Violation> violations();
 size_t violation_count(const std::string &kind = "");
 void clear_violations();
 
+// What a test left behind, a message each: every leak ("leak: KIND SIZE at SITE") and every
+// violation of a kind not in allowed_kinds ("violation (KIND): TEXT").
+inline std::vector<std::string> leftovers(const std::vector<std::string> &allowed_kinds = {}) {
+  std::vector<std::string> out;
+  for (const Leak &l : leaks())
+    out.push_back("leak: " + l.kind + " " + std::to_string(l.size) + " at " + l.site);
+  for (const Violation &v : violations()) {
+    bool allowed = false;
+    for (const std::string &k : allowed_kinds) allowed = allowed || k == v.kind;
+    if (!allowed) out.push_back("violation (" + v.kind + "): " + v.text);
+  }
+  return out;
+}
+
 // ---- failure injection ----
 enum FailClass : unsigned {
   kFailKmem = 1 << 0,            // KM_NOSLEEP kmem_alloc/zalloc/kmem_cache_alloc (KM_SLEEP

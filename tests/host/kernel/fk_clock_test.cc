@@ -60,10 +60,9 @@ TEST_F(KernelTest, SixteenSecondEscalationRunsInstantly) {
 
 TEST_F(KernelTest, CvTimedwaitTimesOutWhenTimeAdvances) {
   Boot();
-  kmutex_t m;
-  kcondvar_t cv;
-  mutex_init(&m, nullptr, MUTEX_DRIVER, nullptr);
-  cv_init(&cv, nullptr, CV_DRIVER, nullptr);
+  fk_test::MutexCv mc;
+  kmutex_t &m = mc.m;
+  kcondvar_t &cv = mc.cv;
   std::atomic<clock_t> r{0};
   std::atomic<bool> started{false};
   std::thread t([&] {
@@ -80,8 +79,6 @@ TEST_F(KernelTest, CvTimedwaitTimesOutWhenTimeAdvances) {
   fk::advance(1000000);
   t.join();
   EXPECT_EQ(r.load(), -1);
-  cv_destroy(&cv);
-  mutex_destroy(&m);
 }
 
 TEST_F(KernelTest, DelayWakesWhenTheClockReachesIt) {

@@ -683,52 +683,47 @@ void ddi_prop_free(void *data) {
   free(data);
 }
 
-static int update(dev_info_t *dip, const char *name, fk::PropValue v) {
-  if (dip == nullptr || name == nullptr || name[0] == '\0') return DDI_PROP_INVAL_ARG;
-  dip->driver_props[name] = std::move(v);
+// Sets a driver property to a value of the type: its integers, strings or bytes. As
+// ddi_prop_update_common (sunddi.c): DDI_DEV_T_ANY or a missing name is DDI_PROP_INVAL_ARG.
+static int update(dev_t dev, dev_info_t *dip, const char *name, fk::PropValue::Type type,
+                  std::vector<int64_t> ints, std::vector<std::string> strings = {},
+                  std::vector<uint8_t> bytes = {}) {
+  if (dev == DDI_DEV_T_ANY || dip == nullptr || name == nullptr || name[0] == '\0')
+    return DDI_PROP_INVAL_ARG;
+  fk::PropValue &v = dip->driver_props[name];
+  v.type = type;
+  v.ints = std::move(ints);
+  v.strings = std::move(strings);
+  v.bytes = std::move(bytes);
   return DDI_PROP_SUCCESS;
 }
 
-int ddi_prop_update_int(dev_t, dev_info_t *dip, const char *name, int data) {
-  fk::PropValue v;
-  v.type = fk::PropValue::Type::kInt;
-  v.ints = {data};
-  return update(dip, name, v);
+using PropType = fk::PropValue::Type;
+
+int ddi_prop_update_int(dev_t dev, dev_info_t *dip, const char *name, int data) {
+  return update(dev, dip, name, PropType::kInt, {data});
 }
 
-int ddi_prop_update_int64(dev_t, dev_info_t *dip, const char *name, int64_t data) {
-  fk::PropValue v;
-  v.type = fk::PropValue::Type::kInt64;
-  v.ints = {data};
-  return update(dip, name, v);
+int ddi_prop_update_int64(dev_t dev, dev_info_t *dip, const char *name, int64_t data) {
+  return update(dev, dip, name, PropType::kInt64, {data});
 }
 
-int ddi_prop_update_int_array(dev_t, dev_info_t *dip, const char *name, int *data, uint_t n) {
-  fk::PropValue v;
-  v.type = fk::PropValue::Type::kInt;
-  v.ints.assign(data, data + n);
-  return update(dip, name, v);
+int ddi_prop_update_int_array(dev_t dev, dev_info_t *dip, const char *name, int *data, uint_t n) {
+  return update(dev, dip, name, PropType::kInt, std::vector<int64_t>(data, data + n));
 }
 
-int ddi_prop_update_string(dev_t, dev_info_t *dip, const char *name, char *data) {
-  fk::PropValue v;
-  v.type = fk::PropValue::Type::kString;
-  v.strings = {data ? data : ""};
-  return update(dip, name, v);
+int ddi_prop_update_string(dev_t dev, dev_info_t *dip, const char *name, char *data) {
+  return update(dev, dip, name, PropType::kString, {}, {data ? data : ""});
 }
 
-int ddi_prop_update_string_array(dev_t, dev_info_t *dip, const char *name, char **data, uint_t n) {
-  fk::PropValue v;
-  v.type = fk::PropValue::Type::kString;
-  for (uint_t i = 0; i < n; i++) v.strings.push_back(data[i]);
-  return update(dip, name, v);
+int ddi_prop_update_string_array(dev_t dev, dev_info_t *dip, const char *name, char **data,
+                                 uint_t n) {
+  return update(dev, dip, name, PropType::kString, {}, std::vector<std::string>(data, data + n));
 }
 
-int ddi_prop_update_byte_array(dev_t, dev_info_t *dip, const char *name, uchar_t *data, uint_t n) {
-  fk::PropValue v;
-  v.type = fk::PropValue::Type::kByte;
-  v.bytes.assign(data, data + n);
-  return update(dip, name, v);
+int ddi_prop_update_byte_array(dev_t dev, dev_info_t *dip, const char *name, uchar_t *data,
+                               uint_t n) {
+  return update(dev, dip, name, PropType::kByte, {}, {}, std::vector<uint8_t>(data, data + n));
 }
 
 int ddi_prop_remove(dev_t, dev_info_t *dip, const char *name) {

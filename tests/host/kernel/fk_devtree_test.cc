@@ -52,6 +52,12 @@ TEST_F(KernelTest, DriverConfAndProperties) {
   ddi_prop_free(ints);
   EXPECT_EQ(ddi_prop_update_int(DDI_DEV_T_NONE, dip, "mine", 9), DDI_PROP_SUCCESS);
   EXPECT_EQ(ddi_prop_get_int(DDI_DEV_T_ANY, dip, 0, const_cast<char *>("mine"), 0), 9);
+  // ddi_prop_update_common (sunddi.c): a property is updated for one dev_t, never for
+  // DDI_DEV_T_ANY, and must have a name; nothing changes then.
+  EXPECT_EQ(ddi_prop_update_int(DDI_DEV_T_ANY, dip, "mine", 10), DDI_PROP_INVAL_ARG);
+  EXPECT_EQ(ddi_prop_update_string(DDI_DEV_T_NONE, dip, "", const_cast<char *>("x")),
+            DDI_PROP_INVAL_ARG);
+  EXPECT_EQ(ddi_prop_get_int(DDI_DEV_T_ANY, dip, 0, const_cast<char *>("mine"), 0), 9);
   ddi_prop_remove_all(dip);
   EXPECT_STREQ(ddi_get_name_addr(dip), "3");
   EXPECT_STREQ(ddi_driver_name(dip), "tiny");

@@ -33,19 +33,13 @@ TEST_F(DmaTest, BadAttributesAreRejected) {
 }
 
 TEST_F(DmaTest, Above4GiBWith32BitAddrHiBounces) {
-  Boot();
   ddi_dma_attr_t a = BaseAttr();
   a.dma_attr_addr_hi = 0xffffffffull;
-  Alloc(a);
-  auto *buf = static_cast<uint8_t *>(kmem_alloc(512, KM_SLEEP));
+  BootAlloc(a);
+  uint8_t *buf = Kmem(512);
   ASSERT_GT(fk::va_to_pa(buf), 0xffffffffull);
   memset(buf, 0x5a, 512);
-  ddi_dma_cookie_t c;
-  uint_t n = 0;
-  ASSERT_EQ(
-      ddi_dma_addr_bind_handle(h, nullptr, reinterpret_cast<caddr_t>(buf), 512,
-                               DDI_DMA_RDWR | DDI_DMA_STREAMING, DDI_DMA_SLEEP, nullptr, &c, &n),
-      DDI_DMA_MAPPED);
+  ASSERT_EQ(Bind(buf, 512, DDI_DMA_RDWR | DDI_DMA_STREAMING), DDI_DMA_MAPPED);
   EXPECT_EQ(n, 1u);
   EXPECT_LE(c.dmac_laddress + 511, 0xffffffffull);
   EXPECT_EQ(fk::counters().bounce_binds, 1u);
@@ -60,62 +54,39 @@ TEST_F(DmaTest, Above4GiBWith32BitAddrHiBounces) {
   EXPECT_EQ(buf[3], 0x77);
   EXPECT_GE(fk::counters().bounce_copies, 2u);
   ASSERT_EQ(ddi_dma_unbind_handle(h), DDI_SUCCESS);
-  kmem_free(buf, 512);
 }
 
 TEST_F(DmaTest, Above4GiBWithoutLowMemoryFails) {
   fk::Options o;
   o.low_size = 0;
-  Boot(o);
   ddi_dma_attr_t a = BaseAttr();
   a.dma_attr_addr_hi = 0xffffffffull;
-  Alloc(a);
-  void *buf = kmem_alloc(512, KM_SLEEP);
-  ddi_dma_cookie_t c;
-  uint_t n;
-  EXPECT_NE(ddi_dma_addr_bind_handle(h, nullptr, static_cast<caddr_t>(buf), 512, DDI_DMA_READ,
-                                     DDI_DMA_SLEEP, nullptr, &c, &n),
-            DDI_DMA_MAPPED);
-  kmem_free(buf, 512);
+  BootAlloc(a, o);
+  uint8_t *buf = Kmem(512);
+  EXPECT_NE(Bind(buf, 512, DDI_DMA_READ), DDI_DMA_MAPPED);
 }
 
 TEST_F(DmaTest, AlignmentBouncesMisalignedBuffer) {
-  Boot();
   ddi_dma_attr_t a = BaseAttr();
   a.dma_attr_align = 4096;
-  Alloc(a);
-  auto *mem = static_cast<uint8_t *>(kmem_alloc(128, KM_SLEEP));
+  BootAlloc(a);
+  uint8_t *mem = Kmem(128);
   uint8_t *buf = mem + 16;
   ASSERT_NE(fk::va_to_pa(buf) % 4096, 0u);
-  ddi_dma_cookie_t c;
-  uint_t n;
-  ASSERT_EQ(ddi_dma_addr_bind_handle(h, nullptr, reinterpret_cast<caddr_t>(buf), 64, DDI_DMA_READ,
-                                     DDI_DMA_SLEEP, nullptr, &c, &n),
-            DDI_DMA_MAPPED);
+  ASSERT_EQ(Bind(buf, 64, DDI_DMA_READ), DDI_DMA_MAPPED);
   EXPECT_EQ(c.dmac_laddress % 4096, 0u);
   EXPECT_EQ(fk::counters().bounce_binds, 1u);
-  ddi_dma_unbind_handle(h);
-  kmem_free(mem, 128);
 }
 
 TEST_F(DmaTest, CountMaxSplitsCookies) {
-  Boot();
   ddi_dma_attr_t a = BaseAttr();
   a.dma_attr_align = 4096;
   a.dma_attr_count_max = 4095;
-  Alloc(a);
+  BootAlloc(a);
   caddr_t kaddr;
-  size_t real;
   ddi_acc_handle_t acc;
-  ddi_device_acc_attr_t aa = AccAttr();
-  ASSERT_EQ(ddi_dma_mem_alloc(h, 16384, &aa, DDI_DMA_CONSISTENT, DDI_DMA_SLEEP, nullptr, &kaddr,
-                              &real, &acc),
-            DDI_SUCCESS);
-  uint_t n;
-  ddi_dma_cookie_t c;
-  ASSERT_EQ(ddi_dma_addr_bind_handle(h, nullptr, kaddr, 16384, DDI_DMA_RDWR, DDI_DMA_SLEEP, nullptr,
-                                     &c, &n),
-            DDI_DMA_MAPPED);
+  MemAlloc(16384, &kaddr, &acc);
+  ASSERT_EQ(Bind(kaddr, 16384, DDI_DMA_RDWR), DDI_DMA_MAPPED);
   EXPECT_EQ(n, 4u);
   EXPECT_EQ(ddi_dma_ncookies(h), 4u);
   for (auto &ck : Cookies()) EXPECT_EQ(ck.dmac_size, 4096u);
@@ -125,28 +96,19 @@ TEST_F(DmaTest, CountMaxSplitsCookies) {
 }
 
 TEST_F(DmaTest, SegmentBoundarySplitsCookies) {
-  Boot();
   ddi_dma_attr_t a = BaseAttr();
   a.dma_attr_align = 4096;
-  Alloc(a);
+  BootAlloc(a);
   caddr_t kaddr;
-  size_t real;
   ddi_acc_handle_t acc;
-  ddi_device_acc_attr_t aa = AccAttr();
-  ASSERT_EQ(ddi_dma_mem_alloc(h, 8192, &aa, DDI_DMA_CONSISTENT, DDI_DMA_SLEEP, nullptr, &kaddr,
-                              &real, &acc),
-            DDI_SUCCESS);
+  MemAlloc(8192, &kaddr, &acc);
   ddi_dma_free_handle(&h);  // (a violation: memory still allocated on it)
   EXPECT_TRUE(HasViolation("dma", "before ddi_dma_mem_free"));
   fk::clear_violations();
   a = BaseAttr();
   a.dma_attr_seg = 0xfff;  // may not cross a 4 KiB boundary
   Alloc(a);
-  uint_t n;
-  ddi_dma_cookie_t c;
-  ASSERT_EQ(ddi_dma_addr_bind_handle(h, nullptr, kaddr + 2048, 4096, DDI_DMA_READ, DDI_DMA_SLEEP,
-                                     nullptr, &c, &n),
-            DDI_DMA_MAPPED);
+  ASSERT_EQ(Bind(kaddr + 2048, 4096, DDI_DMA_READ), DDI_DMA_MAPPED);
   ASSERT_EQ(n, 2u);
   auto v = Cookies();
   EXPECT_EQ(v[0].dmac_size, 2048u);
@@ -156,49 +118,33 @@ TEST_F(DmaTest, SegmentBoundarySplitsCookies) {
 }
 
 TEST_F(DmaTest, ScatteredKmemGivesOneCookiePerPageOrBouncesForSgllen1) {
-  Boot();
   ddi_dma_attr_t a = BaseAttr();
-  Alloc(a);
-  auto *buf = static_cast<uint8_t *>(kmem_alloc(3 * 4096, KM_SLEEP));
-  uint_t n;
-  ddi_dma_cookie_t c;
-  ASSERT_EQ(ddi_dma_addr_bind_handle(h, nullptr, reinterpret_cast<caddr_t>(buf), 3 * 4096,
-                                     DDI_DMA_READ, DDI_DMA_SLEEP, nullptr, &c, &n),
-            DDI_DMA_MAPPED);
+  BootAlloc(a);
+  uint8_t *buf = Kmem(3 * 4096);
+  ASSERT_EQ(Bind(buf, 3 * 4096, DDI_DMA_READ), DDI_DMA_MAPPED);
   EXPECT_GE(n, 3u) << "kmem pages are not physically contiguous";
   ddi_dma_unbind_handle(h);
   ddi_dma_free_handle(&h);
   a.dma_attr_sgllen = 1;
   Alloc(a);
-  ASSERT_EQ(ddi_dma_addr_bind_handle(h, nullptr, reinterpret_cast<caddr_t>(buf), 3 * 4096,
-                                     DDI_DMA_READ, DDI_DMA_SLEEP, nullptr, &c, &n),
-            DDI_DMA_MAPPED);
+  ASSERT_EQ(Bind(buf, 3 * 4096, DDI_DMA_READ), DDI_DMA_MAPPED);
   EXPECT_EQ(n, 1u);
   EXPECT_EQ(fk::counters().bounce_binds, 1u);
   EXPECT_NE(ddi_dma_cookie_one(h), nullptr);
-  ddi_dma_unbind_handle(h);
-  kmem_free(buf, 3 * 4096);
 }
 
 TEST_F(DmaTest, GranularityAllowsUnevenSegmentsWithScatterGather) {
   // ddi_dma_attr(9S): with scatter/gather a segment may be smaller than the granularity; only
   // the transfer as a whole is a multiple of it. Nothing is bounced for that.
-  Boot();
   ddi_dma_attr_t a = BaseAttr();
   a.dma_attr_granular = 512;
-  Alloc(a);
-  auto *buf = static_cast<uint8_t *>(kmem_alloc(3 * 4096, KM_SLEEP));
+  BootAlloc(a);
+  uint8_t *buf = Kmem(3 * 4096);
   uint8_t *start = buf + (4096 - (reinterpret_cast<uintptr_t>(buf) % 4096)) + 100;  // page+100
-  uint_t n;
-  ddi_dma_cookie_t c;
-  ASSERT_EQ(ddi_dma_addr_bind_handle(h, nullptr, reinterpret_cast<caddr_t>(start), 4096,
-                                     DDI_DMA_READ, DDI_DMA_SLEEP, nullptr, &c, &n),
-            DDI_DMA_MAPPED);
+  ASSERT_EQ(Bind(start, 4096, DDI_DMA_READ), DDI_DMA_MAPPED);
   EXPECT_EQ(n, 2u) << "3996 + 100 bytes on two scattered pages";
   EXPECT_EQ(c.dmac_size, 3996u);
   EXPECT_EQ(fk::counters().bounce_binds, 0u);
-  ddi_dma_unbind_handle(h);
-  kmem_free(buf, 3 * 4096);
 }
 
 // A DEBUG x86 rootnex (rootnex.c: rootnex_dma_allochdl, rootnex_valid_alloc_parms) refuses
@@ -243,32 +189,22 @@ TEST_F(DmaTest, RootnexRefusesAttributesADebugKernelRefuses) {
 }
 
 TEST_F(DmaTest, MaxxferTooBig) {
-  Boot();
   ddi_dma_attr_t a = BaseAttr();
   a.dma_attr_maxxfer = 4096;  // the least a DEBUG rootnex accepts
-  Alloc(a);
-  void *buf = kmem_alloc(8192, KM_SLEEP);
-  uint_t n;
-  ddi_dma_cookie_t c;
-  EXPECT_EQ(ddi_dma_addr_bind_handle(h, nullptr, static_cast<caddr_t>(buf), 8192, DDI_DMA_READ,
-                                     DDI_DMA_SLEEP, nullptr, &c, &n),
-            DDI_DMA_TOOBIG);
-  kmem_free(buf, 8192);
+  BootAlloc(a);
+  uint8_t *buf = Kmem(8192);
+  EXPECT_EQ(Bind(buf, 8192, DDI_DMA_READ), DDI_DMA_TOOBIG);
 }
 
 TEST_F(DmaTest, MemAllocHonoursAddressRangeAndAlignment) {
-  Boot();
   ddi_dma_attr_t a = BaseAttr();
   a.dma_attr_addr_hi = 0xffffffffull;
   a.dma_attr_align = 8192;
-  Alloc(a);
+  BootAlloc(a);
   caddr_t kaddr;
-  size_t real;
   ddi_acc_handle_t acc;
-  ddi_device_acc_attr_t aa = AccAttr();
-  ASSERT_EQ(ddi_dma_mem_alloc(h, 100, &aa, DDI_DMA_CONSISTENT, DDI_DMA_SLEEP, nullptr, &kaddr,
-                              &real, &acc),
-            DDI_SUCCESS);
+  size_t real = 0;
+  MemAlloc(100, &kaddr, &acc, &real);
   EXPECT_GE(real, 100u);
   uint64_t pa = fk::va_to_pa(kaddr);
   EXPECT_LE(pa, 0xffffffffull);
@@ -289,31 +225,24 @@ TEST_F(DmaTest, DmaFailureInjection) {
 }
 
 TEST_F(DmaTest, DeviceAccessToUnboundMemoryIsReported) {
-  Boot();
   ddi_dma_attr_t a = BaseAttr();
-  Alloc(a);
-  auto *buf = static_cast<uint8_t *>(kmem_alloc(64, KM_SLEEP));
+  BootAlloc(a);
+  uint8_t *buf = Kmem(64);
   uint64_t pa = fk::va_to_pa(buf);
   uint8_t tmp[8];
   EXPECT_TRUE(fk::device_dma_read(pa, tmp, 8));
   EXPECT_TRUE(HasViolation("dma", "not bound"));
   fk::clear_violations();
-  uint_t n;
-  ddi_dma_cookie_t c;
-  ASSERT_EQ(ddi_dma_addr_bind_handle(h, nullptr, reinterpret_cast<caddr_t>(buf), 64, DDI_DMA_READ,
-                                     DDI_DMA_SLEEP, nullptr, &c, &n),
-            DDI_DMA_MAPPED);
+  ASSERT_EQ(Bind(buf, 64, DDI_DMA_READ), DDI_DMA_MAPPED);
   EXPECT_TRUE(fk::device_dma_read(pa, tmp, 8));
   EXPECT_EQ(fk::violation_count(), 0u);
-  ddi_dma_unbind_handle(h);
-  kmem_free(buf, 64);
 }
 
 TEST_F(DmaTest, IommuRefusesDeviceAccessToUnboundMemory) {
   fk::Options o;
   o.iommu = true;
   Boot(o);
-  auto *buf = static_cast<uint8_t *>(kmem_alloc(64, KM_SLEEP));
+  uint8_t *buf = Kmem(64);
   memset(buf, 0x5a, 64);
   uint64_t pa = fk::va_to_pa(buf);
   const uint8_t junk[8] = {};
@@ -326,40 +255,26 @@ TEST_F(DmaTest, IommuRefusesDeviceAccessToUnboundMemory) {
   // Bound memory is the device's as usual.
   ddi_dma_attr_t a = BaseAttr();
   Alloc(a);
-  uint_t n;
-  ddi_dma_cookie_t c;
-  ASSERT_EQ(ddi_dma_addr_bind_handle(h, nullptr, reinterpret_cast<caddr_t>(buf), 64, DDI_DMA_RDWR,
-                                     DDI_DMA_SLEEP, nullptr, &c, &n),
-            DDI_DMA_MAPPED);
+  ASSERT_EQ(Bind(buf, 64, DDI_DMA_RDWR), DDI_DMA_MAPPED);
   EXPECT_TRUE(fk::device_dma_write(pa + 8, junk, sizeof junk));
   (void)ddi_dma_sync(h, 0, 0, DDI_DMA_SYNC_FORKERNEL);
   EXPECT_EQ(buf[8], 0);
   EXPECT_EQ(fk::violation_count(), 0u);
-  ddi_dma_unbind_handle(h);
-  kmem_free(buf, 64);
 }
 
 TEST_F(DmaTest, PartialMappingSplitsIntoWindows) {
-  Boot();
   ddi_dma_attr_t a = BaseAttr();
   a.dma_attr_sgllen = 4;
   a.dma_attr_granular = 512;
-  Alloc(a);
+  BootAlloc(a);
   size_t len = 16 * 4096;
-  auto *buf = static_cast<uint8_t *>(kmem_alloc(len, KM_SLEEP));
+  uint8_t *buf = Kmem(len);
   for (size_t i = 0; i < len; i++) buf[i] = static_cast<uint8_t>(i / 4096);
-  uint_t n;
-  ddi_dma_cookie_t c;
-  EXPECT_EQ(ddi_dma_addr_bind_handle(h, nullptr, reinterpret_cast<caddr_t>(buf), len, DDI_DMA_READ,
-                                     DDI_DMA_SLEEP, nullptr, &c, &n),
-            DDI_DMA_MAPPED)
+  EXPECT_EQ(Bind(buf, len, DDI_DMA_READ), DDI_DMA_MAPPED)
       << "without DDI_DMA_PARTIAL: bounced whole";
   EXPECT_EQ(fk::counters().bounce_binds, 1u);
   ddi_dma_unbind_handle(h);
-  ASSERT_EQ(
-      ddi_dma_addr_bind_handle(h, nullptr, reinterpret_cast<caddr_t>(buf), len,
-                               DDI_DMA_RDWR | DDI_DMA_PARTIAL, DDI_DMA_SLEEP, nullptr, &c, &n),
-      DDI_DMA_PARTIAL_MAP);
+  ASSERT_EQ(Bind(buf, len, DDI_DMA_RDWR | DDI_DMA_PARTIAL), DDI_DMA_PARTIAL_MAP);
   uint_t nwin = 0;
   ASSERT_EQ(ddi_dma_numwin(h, &nwin), DDI_SUCCESS);
   EXPECT_GE(nwin, 4u);
@@ -382,8 +297,6 @@ TEST_F(DmaTest, PartialMappingSplitsIntoWindows) {
   EXPECT_EQ(covered, len);
   EXPECT_EQ(fk::counters().bounce_binds, 1u) << "windows reachable by the device: no bounce";
   EXPECT_EQ(fk::violation_count(), 0u);
-  ddi_dma_unbind_handle(h);
-  kmem_free(buf, len);
 }
 
 }  // namespace

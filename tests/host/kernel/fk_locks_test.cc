@@ -19,6 +19,14 @@ namespace {
 using fk_test::KernelTest;
 using fk_test::PciTest;
 
+// Takes inner while holding outer, then lets both go: the lock order outer -> inner.
+void nest(kmutex_t *outer, kmutex_t *inner) {
+  mutex_enter(outer);
+  mutex_enter(inner);
+  mutex_exit(inner);
+  mutex_exit(outer);
+}
+
 TEST_F(KernelTest, RecursiveMutexEnterIsCaught) {
   Boot();
   kmutex_t m;
@@ -37,15 +45,9 @@ TEST_F(KernelTest, LockOrderInversionIsCaughtWithBothNames) {
   kmutex_t a, b;
   mutex_init(&a, const_cast<char *>("lock_A"), MUTEX_DRIVER, nullptr);
   mutex_init(&b, const_cast<char *>("lock_B"), MUTEX_DRIVER, nullptr);
-  mutex_enter(&a);
-  mutex_enter(&b);
-  mutex_exit(&b);
-  mutex_exit(&a);
+  nest(&a, &b);
   EXPECT_EQ(fk::violation_count(), 0u);
-  mutex_enter(&b);
-  mutex_enter(&a);  // planted: B -> A after A -> B
-  mutex_exit(&a);
-  mutex_exit(&b);
+  nest(&b, &a);  // planted: B -> A after A -> B
   ASSERT_EQ(fk::violation_count("lock"), 1u);
   std::string t = fk::violations()[0].text;
   EXPECT_NE(t.find("lock_A"), std::string::npos);
@@ -162,29 +164,16 @@ TEST_F(PciTest, MutexWithoutIntrPriInHandlerIsCaught) {
   Attach();
   static kmutex_t plain;
   mutex_init(&plain, const_cast<char *>("plain"), MUTEX_DRIVER, nullptr);
-  ddi_intr_handle_t h;
-  int actual;
-  ASSERT_EQ(ddi_intr_alloc(dip, &h, DDI_INTR_TYPE_MSI, 0, 1, &actual, DDI_INTR_ALLOC_NORMAL),
-            DDI_SUCCESS);
   static std::atomic<int> calls;
   calls = 0;
-  ASSERT_EQ(ddi_intr_add_handler(
-                h,
-                [](caddr_t, caddr_t) -> uint_t {
-                  mutex_enter(&plain);
-                  mutex_exit(&plain);
-                  calls++;
-                  return DDI_INTR_CLAIMED;
-                },
-                nullptr, nullptr),
-            DDI_SUCCESS);
-  ASSERT_EQ(ddi_intr_block_enable(&h, 1), DDI_SUCCESS);
-  fk::device_host(dip)->send_msi(0);
-  while (calls.load() == 0) std::this_thread::yield();
-  ddi_intr_block_disable(&h, 1);
+  AddIsr(DDI_INTR_TYPE_MSI, [](caddr_t, caddr_t) -> uint_t {
+    mutex_enter(&plain);
+    mutex_exit(&plain);
+    calls++;
+    return DDI_INTR_CLAIMED;
+  });
+  SendMsiAndWait(calls);
   EXPECT_TRUE(HasViolation("lock", "not initialised with DDI_INTR_PRI"));
-  ddi_intr_remove_handler(h);
-  ddi_intr_free(h);
   mutex_destroy(&plain);
 }
 
@@ -194,19 +183,10 @@ TEST_F(KernelTest, LongerLockCycleIsCaught) {
   mutex_init(&a, const_cast<char *>("ring_A"), MUTEX_DRIVER, nullptr);
   mutex_init(&b, const_cast<char *>("ring_B"), MUTEX_DRIVER, nullptr);
   mutex_init(&c, const_cast<char *>("ring_C"), MUTEX_DRIVER, nullptr);
-  mutex_enter(&a);
-  mutex_enter(&b);
-  mutex_exit(&b);
-  mutex_exit(&a);
-  mutex_enter(&b);
-  mutex_enter(&c);
-  mutex_exit(&c);
-  mutex_exit(&b);
+  nest(&a, &b);
+  nest(&b, &c);
   EXPECT_EQ(fk::violation_count(), 0u);
-  mutex_enter(&c);
-  mutex_enter(&a);  // planted: closes A -> B -> C -> A
-  mutex_exit(&a);
-  mutex_exit(&c);
+  nest(&c, &a);  // planted: closes A -> B -> C -> A
   EXPECT_TRUE(HasViolation("lock", "ring_B"));
   EXPECT_EQ(fk::violation_count("lock"), 1u);
   mutex_destroy(&a);
@@ -254,29 +234,16 @@ TEST_F(KernelTest, LockInQuiesceIsCaught) {
 
 TEST_F(PciTest, DelayInInterruptHandlerIsCaught) {
   Attach();
-  ddi_intr_handle_t h;
-  int actual;
-  ASSERT_EQ(ddi_intr_alloc(dip, &h, DDI_INTR_TYPE_MSI, 0, 1, &actual, DDI_INTR_ALLOC_NORMAL),
-            DDI_SUCCESS);
   static std::atomic<int> calls;
   calls = 0;
-  ASSERT_EQ(ddi_intr_add_handler(
-                h,
-                [](caddr_t, caddr_t) -> uint_t {
-                  void *p = kmem_alloc(8, KM_SLEEP);  // planted: may sleep
-                  kmem_free(p, 8);
-                  calls++;
-                  return DDI_INTR_CLAIMED;
-                },
-                nullptr, nullptr),
-            DDI_SUCCESS);
-  ASSERT_EQ(ddi_intr_block_enable(&h, 1), DDI_SUCCESS);
-  fk::device_host(dip)->send_msi(0);
-  while (calls.load() == 0) std::this_thread::yield();
-  ddi_intr_block_disable(&h, 1);
+  AddIsr(DDI_INTR_TYPE_MSI, [](caddr_t, caddr_t) -> uint_t {
+    void *p = kmem_alloc(8, KM_SLEEP);  // planted: may sleep
+    kmem_free(p, 8);
+    calls++;
+    return DDI_INTR_CLAIMED;
+  });
+  SendMsiAndWait(calls);
   EXPECT_TRUE(HasViolation("lock", "interrupt context"));
-  ddi_intr_remove_handler(h);
-  ddi_intr_free(h);
 }
 
 TEST_F(KernelTest, SleepingInATimeoutFunctionIsCaught) {

@@ -125,49 +125,31 @@ TEST_F(PciTest, MsiFallsBackToFixedAndDelivers) {
 
 TEST_F(PciTest, InterruptStormFromAnUnackedLevelInterrupt) {
   Attach();
-  ddi_intr_handle_t h;
-  int actual;
-  ASSERT_EQ(ddi_intr_alloc(dip, &h, DDI_INTR_TYPE_FIXED, 0, 1, &actual, DDI_INTR_ALLOC_NORMAL),
-            DDI_SUCCESS);
   IsrCtx ctx;
   ctx.ack = false;  // planted: never clears the cause
   caddr_t base;
   ddi_device_acc_attr_t aa = AccAttr();
   ASSERT_EQ(ddi_regs_map_setup(dip, 1, &base, 0, 0, &aa, &ctx.regs), DDI_SUCCESS);
   ctx.base = reinterpret_cast<uint32_t *>(base);
-  ASSERT_EQ(ddi_intr_add_handler(h, TestIsr, &ctx, nullptr), DDI_SUCCESS);
-  ASSERT_EQ(ddi_intr_enable(h), DDI_SUCCESS);
+  AddIsr(DDI_INTR_TYPE_FIXED, TestIsr, &ctx);
+  ASSERT_EQ(ddi_intr_enable(ih), DDI_SUCCESS);
   ddi_put32(ctx.regs, ctx.base + fk_test::FakeDevice::kRegMask / 4, 1);
   ddi_put32(ctx.regs, ctx.base + 3, 0);
   ddi_put32(ctx.regs, ctx.base + 4, 1);  // zero-length transfer: done at once
   while (fk::violation_count("intr") == 0) std::this_thread::yield();
   EXPECT_GE(ctx.calls.load(), 10000);
-  ddi_intr_disable(h);
-  ddi_intr_remove_handler(h);
-  ddi_intr_free(h);
+  ddi_intr_disable(ih);
   ddi_regs_map_free(&ctx.regs);
 }
 
 TEST_F(PciTest, UnclaimedInterruptsAreCounted) {
   Attach();
-  ddi_intr_handle_t h;
-  int actual;
-  ASSERT_EQ(ddi_intr_alloc(dip, &h, DDI_INTR_TYPE_MSI, 0, 1, &actual, DDI_INTR_ALLOC_NORMAL),
-            DDI_SUCCESS);
   static std::atomic<int> calls;
   calls = 0;
-  ASSERT_EQ(ddi_intr_add_handler(
-                h, [](caddr_t, caddr_t) -> uint_t { return calls++, DDI_INTR_UNCLAIMED; }, nullptr,
-                nullptr),
-            DDI_SUCCESS);
-  ASSERT_EQ(ddi_intr_block_enable(&h, 1), DDI_SUCCESS);
-  fk::device_host(dip)->send_msi(0);
-  while (calls.load() == 0) std::this_thread::yield();
-  ddi_intr_block_disable(&h, 1);
+  AddIsr(DDI_INTR_TYPE_MSI, [](caddr_t, caddr_t) -> uint_t { return calls++, DDI_INTR_UNCLAIMED; });
+  SendMsiAndWait(calls);
   EXPECT_EQ(fk::counters().interrupts_unclaimed, 1u);
   EXPECT_EQ(fk::intr_info(dip).type, DDI_INTR_TYPE_MSI);
-  ddi_intr_remove_handler(h);
-  ddi_intr_free(h);
 }
 
 TEST_F(PciTest, RepeatedRegisterAccess) {
@@ -192,16 +174,11 @@ TEST_F(PciTest, RepeatedRegisterAccess) {
 // (ddi_intr.c): only ddi_intr_block_enable(9F) / ddi_intr_block_disable(9F) drive it.
 TEST_F(PciTest, BlockCapableMsiNeedsTheBlockInterface) {
   Attach();
-  ddi_intr_handle_t h;
-  int actual;
-  ASSERT_EQ(ddi_intr_alloc(dip, &h, DDI_INTR_TYPE_MSI, 0, 1, &actual, DDI_INTR_ALLOC_NORMAL),
-            DDI_SUCCESS);
+  AddIsr(DDI_INTR_TYPE_MSI, [](caddr_t, caddr_t) -> uint_t { return DDI_INTR_UNCLAIMED; });
+  ddi_intr_handle_t h = ih;
   int cap = 0;
   ASSERT_EQ(ddi_intr_get_cap(h, &cap), DDI_SUCCESS);
   ASSERT_TRUE(cap & DDI_INTR_FLAG_BLOCK);
-  ASSERT_EQ(ddi_intr_add_handler(
-                h, [](caddr_t, caddr_t) -> uint_t { return DDI_INTR_UNCLAIMED; }, nullptr, nullptr),
-            DDI_SUCCESS);
   EXPECT_EQ(ddi_intr_enable(h), DDI_EINVAL);
   EXPECT_TRUE(HasViolation("intr", "ddi_intr_enable of an MSI vector with DDI_INTR_FLAG_BLOCK"));
   fk::clear_violations();
@@ -211,32 +188,22 @@ TEST_F(PciTest, BlockCapableMsiNeedsTheBlockInterface) {
   fk::clear_violations();
   EXPECT_EQ(ddi_intr_block_disable(&h, 1), DDI_SUCCESS);
   EXPECT_EQ(fk::violations().size(), 0u);
-  ddi_intr_remove_handler(h);
-  ddi_intr_free(h);
 }
 
 TEST_F(PciTest, ShortIntxPulseIsDelivered) {
   Attach();
-  ddi_intr_handle_t h;
-  int actual;
-  ASSERT_EQ(ddi_intr_alloc(dip, &h, DDI_INTR_TYPE_FIXED, 0, 1, &actual, DDI_INTR_ALLOC_NORMAL),
-            DDI_SUCCESS);
   static std::atomic<int> calls;
   calls = 0;
-  ASSERT_EQ(ddi_intr_add_handler(
-                h, [](caddr_t, caddr_t) -> uint_t { return calls++, DDI_INTR_UNCLAIMED; }, nullptr,
-                nullptr),
-            DDI_SUCCESS);
-  ASSERT_EQ(ddi_intr_enable(h), DDI_SUCCESS);
+  AddIsr(DDI_INTR_TYPE_FIXED,
+         [](caddr_t, caddr_t) -> uint_t { return calls++, DDI_INTR_UNCLAIMED; });
+  ASSERT_EQ(ddi_intr_enable(ih), DDI_SUCCESS);
   fk::device_host(dip)->set_intx(true);
   fk::device_host(dip)->set_intx(false);
   fk::drain();
   // At least once (more if the handler ran while the line was still up: level-triggered).
   EXPECT_GE(calls.load(), 1);
   EXPECT_EQ(fk::counters().interrupts_unclaimed, static_cast<uint64_t>(calls.load()));
-  ddi_intr_disable(h);
-  ddi_intr_remove_handler(h);
-  ddi_intr_free(h);
+  ddi_intr_disable(ih);
 }
 
 }  // namespace

@@ -120,10 +120,8 @@ TEST_F(SyncAuditTest, LockDroppedWithoutTheSyncIsAViolation) {
 // cv_wait releases the mutex too: unsynced stores a device has read must be synced by then.
 TEST_F(SyncAuditTest, CvWaitWithoutTheSyncIsAViolation) {
   SetUpMem();
-  kmutex_t mu;
-  kcondvar_t cv;
-  mutex_init(&mu, nullptr, MUTEX_DRIVER, nullptr);
-  cv_init(&cv, nullptr, CV_DRIVER, nullptr);
+  fk_test::MutexCv mc;
+  kmutex_t &mu = mc.m;
   mutex_enter(&mu);
   kaddr[10] = 0x42;  // planted defect: the wait drops the lock without ddi_dma_sync(FORDEV)
   uint8_t b = 0;
@@ -132,13 +130,11 @@ TEST_F(SyncAuditTest, CvWaitWithoutTheSyncIsAViolation) {
     while (fk::pending_events() == 0) std::this_thread::yield();
     fk::run_next_event();
   });
-  (void)cv_reltimedwait(&cv, &mu, drv_usectohz(10000), TR_CLOCK_TICK);
+  (void)cv_reltimedwait(&mc.cv, &mu, drv_usectohz(10000), TR_CLOCK_TICK);
   mover.join();
   EXPECT_TRUE(HasViolation("sync", "not synced DDI_DMA_SYNC_FORDEV"));
   EXPECT_EQ(ddi_dma_sync(h, 10, 1, DDI_DMA_SYNC_FORDEV), DDI_SUCCESS);
   mutex_exit(&mu);
-  cv_destroy(&cv);
-  mutex_destroy(&mu);
 }
 
 TEST_F(SyncAuditTest, CorrectSyncsAreSilent) {

@@ -8,6 +8,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <set>
 #include <thread>
 
@@ -73,6 +74,12 @@ class FakeHbaTest : public ::testing::Test {
     fk::scsa::clear_violations();
   }
 
+  // The configuration the fake HBA starts with (its DMA attributes filled in by reset).
+  static fake_hba::Config default_config() {
+    fake_hba::reset(fake_hba::Config());
+    return fake_hba::config();
+  }
+
   // A target with the given LUNs (512-byte blocks) on the fake bus.
   static void put(const std::string &addr, std::vector<uint64_t> luns, bool report_luns = true) {
     fake_hba::Target t;
@@ -105,6 +112,27 @@ class FakeHbaTest : public ::testing::Test {
       }
     }
     return nullptr;
+  }
+
+  // Queues n TEST UNIT READYs on sd with the HBA holding them, runs act while they are held,
+  // and returns their outcomes as the HBA gave them (no sd retries).
+  static std::vector<Result> held_unit_readys(scsi_device *sd, int n,
+                                              const std::function<void()> &act) {
+    fake_hba::set_hold(true);
+    std::vector<Result> results;
+    {
+      IoOptions raw;
+      raw.retry_count = 0;
+      fk::client::Queue q(sd, 4, raw);
+      for (int i = 0; i < n; i++) {
+        q.submit(fk::client::cdb::test_unit_ready(), nullptr, 0, true,
+                 [&](const Result &r) { results.push_back(r); });
+      }
+      act();
+      q.wait();
+    }
+    fake_hba::set_hold(false);
+    return results;
   }
 
   dev_info_t *hba_ = nullptr;
@@ -646,9 +674,7 @@ class FakeHbaRestrictiveDmaTest : public FakeHbaTest {
  protected:
   virtual bool below_4g() { return true; }
   fake_hba::Config config() override {
-    fake_hba::Config c;
-    fake_hba::reset(c);
-    c = fake_hba::config();
+    fake_hba::Config c = default_config();
     c.dma_attr.dma_attr_count_max = 0xFFF;
     c.dma_attr.dma_attr_sgllen = 32;
     if (below_4g()) {
@@ -726,16 +752,17 @@ TEST_F(FakeHbaRestrictiveDmaTest, PartialDmaWindows) {
   freerbuf(bp);
 }
 
-class FakeHbaSmallMaxXferTest : public FakeHbaTest {
+// The HBA's DMA attributes as its defaults, but with dma_attr_maxxfer MaxXfer.
+template <uint64_t MaxXfer>
+class FakeHbaMaxXferTest : public FakeHbaTest {
  protected:
   fake_hba::Config config() override {
-    fake_hba::Config c;
-    fake_hba::reset(c);
-    c = fake_hba::config();
-    c.dma_attr.dma_attr_maxxfer = 16 * 1024;
+    fake_hba::Config c = default_config();
+    c.dma_attr.dma_attr_maxxfer = MaxXfer;
     return c;
   }
 };
+using FakeHbaSmallMaxXferTest = FakeHbaMaxXferTest<16 * 1024>;
 
 TEST_F(FakeHbaSmallMaxXferTest, LongTransfersAreSplitByTheHbaLimit) {
   add_and_settle("w1", {0});
@@ -765,21 +792,10 @@ TEST_F(FakeHbaSmallMaxXferTest, LongTransfersAreSplitByTheHbaLimit) {
 TEST_F(FakeHbaTest, AbortEntryPoint) {
   add_and_settle("w1", {0});
   scsi_device *sd = sd_of("w1,0");
-  fake_hba::set_hold(true);
-  std::vector<Result> results;
-  {
-    IoOptions raw;  // the HBA's outcome as it came: no sd retries
-    raw.retry_count = 0;
-    fk::client::Queue q(sd, 4, raw);
-    for (int i = 0; i < 3; i++) {
-      q.submit(fk::client::cdb::test_unit_ready(), nullptr, 0, true,
-               [&](const Result &r) { results.push_back(r); });
-    }
+  std::vector<Result> results = held_unit_readys(sd, 3, [&] {
     EXPECT_EQ(fake_hba::queued(), 3u);
     EXPECT_EQ(scsi_abort(&sd->sd_address, nullptr), 1);
-    q.wait();
-  }
-  fake_hba::set_hold(false);
+  });
   ASSERT_EQ(results.size(), 3u);
   for (const Result &r : results) {
     EXPECT_EQ(r.reason, CMD_ABORTED);
@@ -792,20 +808,8 @@ TEST_F(FakeHbaTest, AbortEntryPoint) {
 TEST_F(FakeHbaTest, ResetEntryPointAndUnitAttentionRetry) {
   add_and_settle("w1", {0});
   scsi_device *sd = sd_of("w1,0");
-  fake_hba::set_hold(true);
-  std::vector<Result> results;
-  {
-    IoOptions raw;  // the HBA's outcome as it came: no sd retries
-    raw.retry_count = 0;
-    fk::client::Queue q(sd, 4, raw);
-    for (int i = 0; i < 2; i++) {
-      q.submit(fk::client::cdb::test_unit_ready(), nullptr, 0, true,
-               [&](const Result &r) { results.push_back(r); });
-    }
-    EXPECT_EQ(scsi_reset(&sd->sd_address, RESET_TARGET), 1);
-    q.wait();
-  }
-  fake_hba::set_hold(false);
+  std::vector<Result> results =
+      held_unit_readys(sd, 2, [&] { EXPECT_EQ(scsi_reset(&sd->sd_address, RESET_TARGET), 1); });
   ASSERT_EQ(results.size(), 2u);
   for (const Result &r : results) {
     EXPECT_EQ(r.reason, CMD_RESET);
@@ -925,6 +929,20 @@ class FakeHbaDefectTest : public FakeHbaTest {
     sd_ = sd_of("w1,0");
     ASSERT_NE(sd_, nullptr);
   }
+  // The violations a planted defect caused are expected: TearDown is to find none.
+  static void forget_violations() {
+    fk::clear_violations();
+    fk::scsa::clear_violations();
+  }
+  // Transports a TEST UNIT READY packet for sd_ with room for ARQ status; sets *pkt.
+  void transport_unit_ready(scsi_pkt **pkt) {
+    *pkt =
+        scsi_init_pkt(&sd_->sd_address, nullptr, nullptr, CDB_GROUP0,
+                      static_cast<int>(sizeof(struct scsi_arq_status)), 0, 0, SLEEP_FUNC, nullptr);
+    ASSERT_NE(*pkt, nullptr);
+    memset((*pkt)->pkt_cdbp, 0, CDB_GROUP0);
+    ASSERT_EQ(scsi_transport(*pkt), TRAN_ACCEPT);
+  }
   scsi_device *sd_ = nullptr;
 };
 
@@ -948,43 +966,46 @@ TEST_F(FakeHbaDefectTest, DoubleCompletionIsCaught) {
   scsi_destroy_pkt(pkt);
   EXPECT_GE(fk::scsa::violation_count(Check::kDoubleCompletion), 1u);
   EXPECT_GE(fk::violation_count("scsa"), 1u);
-  fk::clear_violations();
-  fk::scsa::clear_violations();
+  forget_violations();
 }
 
 TEST_F(FakeHbaDefectTest, PacketNeverCompletedIsCaughtAtDetach) {
   fake_hba::set_defects(fake_hba::kNeverComplete);
-  scsi_pkt *pkt =
-      scsi_init_pkt(&sd_->sd_address, nullptr, nullptr, CDB_GROUP0,
-                    static_cast<int>(sizeof(struct scsi_arq_status)), 0, 0, SLEEP_FUNC, nullptr);
-  ASSERT_NE(pkt, nullptr);
-  memset(pkt->pkt_cdbp, 0, CDB_GROUP0);
-  ASSERT_EQ(scsi_transport(pkt), TRAN_ACCEPT);
+  scsi_pkt *pkt = nullptr;
+  ASSERT_NO_FATAL_FAILURE(transport_unit_ready(&pkt));
   EXPECT_EQ(fk::scsa::violation_count(Check::kNotCompletedAtDetach), 0u);
   EXPECT_EQ(fk::scsa::unconfig_iports(hba_), DDI_SUCCESS);
   EXPECT_GE(fk::scsa::violation_count(Check::kNotCompletedAtDetach), 1u);
   expect_clean_ = false;  // the lost packet stays allocated
 }
 
-TEST_F(FakeHbaDefectTest, CompletionWithHbaLockHeldIsCaught) {
-  fake_hba::set_defects(fake_hba::kCompleteWithLockHeld);
+// A defect that completes the command all the same: the client sees success, the check fires.
+struct HarmlessDefect {
+  const char *name;
+  unsigned defect;
+  Check check;
+};
+
+class FakeHbaHarmlessDefectTest : public FakeHbaDefectTest,
+                                  public ::testing::WithParamInterface<HarmlessDefect> {};
+
+TEST_P(FakeHbaHarmlessDefectTest, IsCaught) {
+  fake_hba::set_defects(GetParam().defect);
   Result r = fk::client::test_unit_ready(sd_);
   fake_hba::set_defects(0);
   EXPECT_TRUE(r.ok());
-  EXPECT_GE(fk::scsa::violation_count(Check::kCompletionWithLockHeld), 1u);
-  fk::clear_violations();
-  fk::scsa::clear_violations();
+  EXPECT_GE(fk::scsa::violation_count(GetParam().check), 1u);
+  forget_violations();
 }
 
-TEST_F(FakeHbaDefectTest, SynchronousCompletionWithTranAcceptIsCaught) {
-  fake_hba::set_defects(fake_hba::kSyncCompleteAccept);
-  Result r = fk::client::test_unit_ready(sd_);
-  fake_hba::set_defects(0);
-  EXPECT_TRUE(r.ok());
-  EXPECT_GE(fk::scsa::violation_count(Check::kSyncCompletionAccepted), 1u);
-  fk::clear_violations();
-  fk::scsa::clear_violations();
-}
+INSTANTIATE_TEST_SUITE_P(
+    , FakeHbaHarmlessDefectTest,
+    ::testing::Values(HarmlessDefect{"CompletionWithHbaLockHeld", fake_hba::kCompleteWithLockHeld,
+                                     Check::kCompletionWithLockHeld},
+                      HarmlessDefect{"SynchronousCompletionWithTranAccept",
+                                     fake_hba::kSyncCompleteAccept,
+                                     Check::kSyncCompletionAccepted}),
+    [](const ::testing::TestParamInfo<HarmlessDefect> &i) { return std::string(i.param.name); });
 
 TEST_F(FakeHbaDefectTest, CompletionOfUnsubmittedPacketIsCaught) {
   fake_hba::set_defects(fake_hba::kCompleteUnsubmitted);
@@ -994,8 +1015,7 @@ TEST_F(FakeHbaDefectTest, CompletionOfUnsubmittedPacketIsCaught) {
   int not_a_packet[64] = {};
   scsi_hba_pkt_comp(reinterpret_cast<scsi_pkt *>(not_a_packet));
   EXPECT_EQ(fk::scsa::violation_count(Check::kNeverSubmitted), 2u);
-  fk::clear_violations();
-  fk::scsa::clear_violations();
+  forget_violations();
 }
 
 TEST_F(FakeHbaDefectTest, CompletionOfRejectedPacketIsCaught) {
@@ -1006,8 +1026,7 @@ TEST_F(FakeHbaDefectTest, CompletionOfRejectedPacketIsCaught) {
   EXPECT_EQ(r.busy_retries, 1u);
   EXPECT_EQ(fk::scsa::stats().completions, completions + 2);
   EXPECT_EQ(fk::scsa::violation_count(Check::kCompletionAfterReject), 1u);
-  fk::clear_violations();
-  fk::scsa::clear_violations();
+  forget_violations();
 }
 
 TEST_F(FakeHbaDefectTest, MisuseIsReportedNotFatal) {
@@ -1024,19 +1043,14 @@ TEST_F(FakeHbaDefectTest, MisuseIsReportedNotFatal) {
   scsi_hba_tran_free(nullptr);
   // A packet still in transport cannot be transported again.
   fake_hba::set_hold(true);
-  scsi_pkt *pkt =
-      scsi_init_pkt(&sd_->sd_address, nullptr, nullptr, CDB_GROUP0,
-                    static_cast<int>(sizeof(struct scsi_arq_status)), 0, 0, SLEEP_FUNC, nullptr);
-  ASSERT_NE(pkt, nullptr);
-  memset(pkt->pkt_cdbp, 0, CDB_GROUP0);
-  ASSERT_EQ(scsi_transport(pkt), TRAN_ACCEPT);
+  scsi_pkt *pkt = nullptr;
+  ASSERT_NO_FATAL_FAILURE(transport_unit_ready(&pkt));
   EXPECT_EQ(scsi_transport(pkt), TRAN_BADPKT);
   fake_hba::set_hold(false);
   fk::drain();
   scsi_destroy_pkt(pkt);
   EXPECT_GE(fk::scsa::violation_count(Check::kMisuse), 7u);
-  fk::clear_violations();
-  fk::scsa::clear_violations();
+  forget_violations();
 }
 
 TEST_F(FakeHbaDefectTest, NoViolationWithoutDefects) {
@@ -1164,16 +1178,7 @@ TEST_F(FakeHbaTest, FreedPacketsAreDestroyedAndPoisoned) {
   fk::clear_violations();
 }
 
-class FakeHbaSmallTransferTest : public FakeHbaTest {
- protected:
-  fake_hba::Config config() override {
-    fake_hba::Config c;
-    fake_hba::reset(c);
-    c = fake_hba::config();
-    c.dma_attr.dma_attr_maxxfer = 4096;
-    return c;
-  }
-};
+using FakeHbaSmallTransferTest = FakeHbaMaxXferTest<4096>;
 
 // scsi_init_cache_pkt returns NULL when the bind fails after tran_setup_pkt succeeded, without
 // tran_teardown_pkt and without freeing the packet (the cache is reported not empty when the

@@ -2,9 +2,6 @@
 
 #include <sys/sunddi.h>
 
-#include <fstream>
-#include <sstream>
-
 // The driver's _init, renamed in the host build (driver/CMakeLists.txt); referencing it pulls
 // the driver into the link.
 extern "C" int fk_module_init(void);
@@ -13,16 +10,6 @@ extern "C" int fk_module_init(void);
 int (*pvt_driver_entry)(void) __attribute__((used)) = fk_module_init;
 
 namespace driver_on_mock {
-
-namespace {
-
-std::string read_file(const std::string &path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-}  // namespace
 
 pvscsi_mock::TargetSpec disk_target(uint32_t id, unsigned nluns, uint64_t blocks,
                                     uint32_t block_size) {
@@ -121,7 +108,7 @@ void DriverTest::SetUp() {
   o.clock = ko.clock;
   o.deterministic = true;  // with the virtual clock: one seeded interleaving per run
   fk::boot(o);
-  std::string err = fk::load_driver_conf(read_file(PVSCSI_CONF_PATH));
+  std::string err = fk::load_driver_conf_file(PVSCSI_CONF_PATH);
   ASSERT_EQ(err, "") << "pvscsi.conf: " << err;
   ASSERT_EQ(fk::load_driver("pvscsi"), 0);
 }
@@ -131,13 +118,7 @@ void DriverTest::TearDown() {
     EXPECT_EQ(fk::unload_driver(), 0);
     fk::shutdown();
   }
-  for (const auto &l : fk::leaks())
-    ADD_FAILURE() << "leak: " << l.kind << " " << l.size << " at " << l.site;
-  for (const auto &v : fk::violations()) {
-    bool allowed = false;
-    for (const auto &k : allowed_violations_) allowed = allowed || k == v.kind;
-    if (!allowed) ADD_FAILURE() << "violation (" << v.kind << "): " << v.text;
-  }
+  for (const std::string &m : fk::leftovers(allowed_violations_)) ADD_FAILURE() << m;
 }
 
 std::string profile_name(const ::testing::TestParamInfo<pvscsi_mock::Profile> &info) {

@@ -100,9 +100,7 @@ const CommandRecord *find_command(const std::vector<CommandRecord> &cmds, hw::Co
 }
 
 TEST_F(ProbeTest, NoThresholdNoConfigMessageRingOn) {
-  HbaOptions o;
-  o.disks = {disk(2)};
-  QemuHba *hba = start_attached(o);
+  QemuHba *hba = start_attached({disk(2)});
   ASSERT_NE(hba, nullptr);
   const pvscsi::pvscsi_softc *sc = hba->softc();
   ASSERT_NE(sc, nullptr);
@@ -209,9 +207,7 @@ TEST_F(ProbeTest, WithheldMsiFallsBackToFixed) {
 }
 
 TEST_F(ProbeTest, DiscoveryBeyondSixteenRaisesMaxTargets) {
-  HbaOptions o;
-  o.disks = {disk(3), disk(40)};
-  QemuHba *hba = start_attached(o);
+  QemuHba *hba = start_attached({disk(3), disk(40)});
   ASSERT_NE(hba, nullptr);
   EXPECT_EQ(targets_of(hba->disks()), (std::set<unsigned>{3, 40}));
   EXPECT_EQ(hba->softc()->max_targets, 41u);
@@ -220,9 +216,7 @@ TEST_F(ProbeTest, DiscoveryBeyondSixteenRaisesMaxTargets) {
 // ---- QEMU's quirks on ordinary commands: dataLen 0, DATARUN on short transfers ----
 
 TEST_F(ProbeTest, InquiryAndReportLunsDespiteDataLenZeroAndDatarun) {
-  HbaOptions o;
-  o.disks = {disk(4)};
-  QemuHba *hba = start_attached(o);
+  QemuHba *hba = start_attached({disk(4)});
   ASSERT_NE(hba, nullptr);
   std::vector<Disk> disks = hba->disks();
   ASSERT_EQ(disks.size(), 1u);
@@ -303,9 +297,7 @@ TEST_F(CleanupTest, NothingLeftBehind) {
 class KernelRegressionTest : public QemuTest {};
 
 TEST_F(KernelRegressionTest, SyncAuditToleratesConcurrentDeviceWrites) {
-  HbaOptions o;
-  o.disks = {disk(1)};
-  QemuHba *hba = start_attached(o);
+  QemuHba *hba = start_attached({disk(1)});
   ASSERT_NE(hba, nullptr);
   const pvscsi::pvscsi_softc *sc = hba->softc();
   ASSERT_NE(sc, nullptr);

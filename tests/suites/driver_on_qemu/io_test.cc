@@ -13,7 +13,7 @@
 namespace driver_on_qemu {
 namespace {
 
-class IoTest : public QemuTest, public IntrParam {
+class IoTest : public QemuIntrTest {
  protected:
   // Random I/O over every disk at `depth`, n commands; then everything must be back, no
   // error, and the images must hold what was acknowledged.
@@ -123,12 +123,8 @@ TEST_P(IoTest, RandomWithArenaAboveFourGiB) { run(512, 128, 800, {4, 11}, 256ull
 // A full ring is the only busy condition: with the doorbell held back, the command after
 // ring-size outstanding ones gets TRAN_BUSY (counted, not logged); once QEMU is kicked it goes.
 TEST_P(IoTest, FullRingAnswersTranBusyOnly) {
-  HbaOptions o;
-  o.offer_msi = GetParam();
-  o.disks = {disk(8, 32)};
-  QemuHba *hba = start_attached(o);
+  QemuHba *hba = start_attached_intr(options({disk(8, 32)}));
   ASSERT_NE(hba, nullptr);
-  EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   std::vector<Disk> disks = hba->disks();
   ASSERT_EQ(disks.size(), 1u);
   unsigned ring = hba->softc()->req_entries;

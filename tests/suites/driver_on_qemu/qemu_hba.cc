@@ -82,7 +82,7 @@ QemuHba::QemuHba(const HbaOptions &o) {
   ko.sync_audit = o.sync_audit;
   ko.echo_console = getenv("PVSCSI_TEST_VERBOSE") != nullptr;
   fk::boot(ko);
-  std::string err = fk::load_driver_conf(read_text(PVSCSI_CONF_PATH));
+  std::string err = fk::load_driver_conf_file(PVSCSI_CONF_PATH);
   if (err.empty() && !o.extra_conf.empty()) err = fk::load_driver_conf(o.extra_conf);
   if (!err.empty()) throw std::runtime_error("driver.conf: " + err);
   if (fk::load_driver("pvscsi") != 0) throw std::runtime_error("pvscsi _init failed");
@@ -234,6 +234,12 @@ QemuHba *QemuTest::start_attached(const HbaOptions &o) {
   return hba;
 }
 
+QemuHba *QemuTest::start_attached(std::vector<pvscsi_qemu::DiskSpec> disks) {
+  HbaOptions o;
+  o.disks = std::move(disks);
+  return start_attached(o);
+}
+
 void QemuTest::finish() {
   if (finished_) return;
   finished_ = true;
@@ -246,13 +252,7 @@ void QemuTest::finish() {
     hba_->stop();
     hba_.reset();
   }
-  for (const auto &l : fk::leaks())
-    ADD_FAILURE() << "leak: " << l.kind << " " << l.size << " at " << l.site;
-  for (const auto &v : fk::violations()) {
-    bool allowed = false;
-    for (const auto &k : allowed_violations_) allowed = allowed || k == v.kind;
-    if (!allowed) ADD_FAILURE() << "violation (" << v.kind << "): " << v.text;
-  }
+  for (const std::string &m : fk::leftovers(allowed_violations_)) ADD_FAILURE() << m;
   for (const auto &m : fk::console()) {
     if (m.level != CE_WARN && m.level != CE_PANIC) continue;
     bool allowed = false;

@@ -99,6 +99,8 @@ class QemuTest : public ::testing::Test {
   QemuHba *start(const HbaOptions &o);
   // start(), then attach the HBA; nullptr (the test failed with the reason) when either fails.
   QemuHba *start_attached(const HbaOptions &o);
+  // start_attached() with the default options and these disks.
+  QemuHba *start_attached(std::vector<pvscsi_qemu::DiskSpec> disks);
   // Detach, shut down, stop QEMU and check for leaks, violations and leftovers (TearDown does
   // this when the test did not).
   void finish();
@@ -121,6 +123,25 @@ class IntrParam : public ::testing::WithParamInterface<bool> {
   // The interrupt type the driver must report (its kstat intr_type) for this parameter.
   static uint64_t expected_intr_type() {
     return GetParam() ? DDI_INTR_TYPE_MSI : DDI_INTR_TYPE_FIXED;
+  }
+};
+// A QemuTest run with both interrupt kinds (IntrParam).
+class QemuIntrTest : public QemuTest, public IntrParam {
+ protected:
+  // The options of this interrupt kind with these disks.
+  static HbaOptions options(std::vector<pvscsi_qemu::DiskSpec> disks) {
+    HbaOptions o;
+    o.offer_msi = GetParam();
+    o.disks = std::move(disks);
+    return o;
+  }
+  // start_attached(), and the driver is to report this interrupt kind's type.
+  QemuHba *start_attached_intr(const HbaOptions &o) {
+    QemuHba *hba = start_attached(o);
+    if (hba != nullptr) {
+      EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
+    }
+    return hba;
   }
 };
 #define PVIT_INTR_KINDS(fixture)                                            \

@@ -28,15 +28,11 @@ void expect_clean(IoEngine &io) {
   for (const auto &m : io.verify()) ADD_FAILURE() << m.image << " @" << m.offset << ": " << m.what;
 }
 
-class HotplugTest : public QemuTest, public IntrParam {};
+class HotplugTest : public QemuIntrTest {};
 
 TEST_P(HotplugTest, HotAddDuringIoAppearsAndTakesIo) {
-  HbaOptions o;
-  o.offer_msi = GetParam();
-  o.disks = {disk(1, 32), disk(4, 32)};
-  QemuHba *hba = start_attached(o);
+  QemuHba *hba = start_attached_intr(options({disk(1, 32), disk(4, 32)}));
   ASSERT_NE(hba, nullptr);
-  EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   IoEngine io(11);
   io.set_depth(32);
   for (const Disk &d : hba->disks()) io.add_disk(d);
@@ -78,12 +74,8 @@ TEST_P(HotplugTest, HotAddDuringIoAppearsAndTakesIo) {
 }
 
 TEST_P(HotplugTest, HotRemoveDuringIoCompletesEverythingOthersUnaffected) {
-  HbaOptions o;
-  o.offer_msi = GetParam();
-  o.disks = {disk(1, 32), disk(40, 32)};
-  QemuHba *hba = start_attached(o);
+  QemuHba *hba = start_attached_intr(options({disk(1, 32), disk(40, 32)}));
   ASSERT_NE(hba, nullptr);
-  EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   IoEngine io(12);
   io.set_depth(96);
   for (const Disk &d : hba->disks()) io.add_disk(d);
@@ -128,7 +120,7 @@ TEST_P(HotplugTest, HotRemoveDuringIoCompletesEverythingOthersUnaffected) {
 
 // ---- resets during I/O ----
 
-class ResetTest : public QemuTest, public IntrParam {
+class ResetTest : public QemuIntrTest {
  protected:
   // Load that is really in QEMU's hands when the reset comes: held back, then one kick, so
   // QEMU takes all of it at once into its (throttled) block layer.
@@ -159,12 +151,8 @@ class ResetTest : public QemuTest, public IntrParam {
 };
 
 TEST_P(ResetTest, BusDeviceAndAdapterResetsUnderLoad) {
-  HbaOptions o;
-  o.offer_msi = GetParam();
-  o.disks = {disk(2, 32), disk(9, 32, 4096)};
-  QemuHba *hba = start_attached(o);
+  QemuHba *hba = start_attached_intr(options({disk(2, 32), disk(9, 32, 4096)}));
   ASSERT_NE(hba, nullptr);
-  EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   // The adapter restart is provoked by a corrupted rings-state page, which the driver reports.
   allow_warning("invalid message producer index");
   std::vector<Disk> disks = hba->disks();
@@ -238,13 +226,10 @@ TEST_P(ResetTest, BusDeviceAndAdapterResetsUnderLoad) {
 // complete what QEMU does not have, so the driver ends up restarting the adapter and completes
 // the packet itself, once, with CMD_RESET. About 13 s of real time (1 + 2 + 5 + 5 s).
 TEST_P(ResetTest, OverdueCommandEscalatesToAdapterRestart) {
-  HbaOptions o;
-  o.offer_msi = GetParam();
-  o.disks = {disk(5, 16)};
+  HbaOptions o = options({disk(5, 16)});
   o.sync_audit = true;
-  QemuHba *hba = start_attached(o);
+  QemuHba *hba = start_attached_intr(o);
   ASSERT_NE(hba, nullptr);
-  EXPECT_EQ(hba->stat("intr_type"), expected_intr_type());
   std::vector<Disk> disks = hba->disks();
   ASSERT_EQ(disks.size(), 1u);
   IoEngine io(14);

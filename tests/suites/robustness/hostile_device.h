@@ -24,17 +24,7 @@ class HostileDevice : public fk::DeviceBackend {
   pvscsi_mock::MockDevice &mock() { return *mock_; }
 
   // --- fk::DeviceBackend: forwarded to the mock, with the command protocol watched -------------
-  void connect(fk::DeviceHost *host) override;
-  void disconnect() override;
-  uint32_t config_read(uint32_t offset, unsigned width) override;
-  void config_write(uint32_t offset, unsigned width, uint32_t value) override;
-  unsigned num_regions() override;
-  fk::RegionInfo region(unsigned rnumber) override;
-  uint64_t reg_read(unsigned rnumber, uint64_t offset, unsigned width) override;
-  void reg_write(unsigned rnumber, uint64_t offset, unsigned width, uint64_t value) override;
-  int intr_types() override;
-  int intr_count(int type) override;
-  void set_intr_mode(int type, unsigned nvectors) override;
+  FK_DEVICE_BACKEND_OVERRIDES;
 
   // --- What the driver told the device (0 / empty until set up) --------------------------------
   uint64_t rings_state_paddr() const;
