@@ -9,13 +9,12 @@
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <memory>
-#include <sstream>
 
 #include "client.h"
 #include "fk.h"
 #include "hostile_device.h"
+#include "pvscsi_conf_text.h"
 #include "pvscsi_hw.h"
 #include "scsa.h"
 
@@ -53,13 +52,6 @@ class Bytes {
   const uint8_t *p_;
   size_t n_;
 };
-
-std::string read_text(const std::string &path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 pvscsi_mock::Config make_config(uint8_t sel) {
   auto cfg = pvscsi_mock::Config::for_profile((sel & 1) ? pvscsi_mock::Profile::kQemu
@@ -539,8 +531,7 @@ ScenarioResult run_scenario(const uint8_t *data, size_t size) {
   o.iommu = true;
   fk::boot(o);
   plant_defect(data, size);
-  static const std::string conf = read_text(PVSCSI_CONF_PATH);
-  std::string err = fk::load_driver_conf(conf);
+  std::string err = fk::load_driver_conf(kPvscsiConfText);
   if (!err.empty()) res.findings.push_back("pvscsi.conf: " + err);
   if (fk::load_driver("pvscsi") != 0) {
     res.findings.push_back("load_driver failed");
