@@ -5,15 +5,21 @@
 # chaos soak and 120 s of fuzzing), and prints each run's wall time. "loaded" runs the default
 # build's suite again with every userland-kernel thread that is made runnable starting 2 ms of
 # real time late (FK_THREAD_LAG_US=2000), as on a loaded machine: virtual-time results must not
-# change. .ci/run runs all four.
-#   scripts/sanitize.sh [loaded|asan|tsan|fuzz]...   (default: asan tsan)
+# change. .ci/run runs all four. "fuzz" is followed by "oss-fuzz": the fuzz target built as
+# OSS-Fuzz builds it (scripts/oss-fuzz-check.sh: its own build of the target alone, with
+# OSS-Fuzz's clang flags, then its seed corpus replayed); "oss-fuzz" alone runs just that.
+#   scripts/sanitize.sh [loaded|asan|tsan|fuzz|oss-fuzz]...   (default: asan tsan)
 # Any sanitizer report fails the test that produced it (halt_on_error / abort_on_error), so a
 # green run means zero findings. The kernel arena poisons free kmem and DMA memory under ASan
 # (tests/host/kernel/fk_mem.cc); tests/suites/robustness/planted_uaf_test.cc proves a use-after-free is caught.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh  # idempotent: clang, valgrind, qemu and the rest
-presets=("$@")
+presets=()
+for p in "$@"; do
+  presets+=("$p")
+  [ "$p" = fuzz ] && presets+=(oss-fuzz)
+done
 [ ${#presets[@]} -eq 0 ] && presets=(asan tsan)
 rc=0
 summary=()
@@ -21,6 +27,20 @@ failures=$(mktemp)
 trap 'rm -f "$failures"' EXIT
 for p in "${presets[@]}"; do
   start=$(date +%s)
+  if [ "$p" = oss-fuzz ]; then
+    out=$(mktemp)
+    if bash scripts/oss-fuzz-check.sh 2>&1 | tee "$out" | grep -v '^fk: '; then
+      status=passed
+    else
+      status=FAILED rc=1
+      { echo "=== stage $p ==="; grep -v '^fk: ' "$out" | tail -40; } >> "$failures"
+    fi
+    figures=$(grep -o 'build [0-9]* s, checks and replay [0-9]* s' "$out" || true)
+    rm -f "$out"
+    summary+=("sanitize.sh: $p $status (${figures:-$(($(date +%s) - start)) s})")
+    echo "${summary[-1]}"
+    continue
+  fi
   preset=$p lag=0
   [ "$p" = loaded ] && preset=default lag=2000
   cmake --preset "$preset"

@@ -11,10 +11,14 @@
 //
 // ROBUST_SOAK_IOS=N sets the verified I/Os per profile (default: a short CI run);
 // scripts/soak.sh runs the long one. ROBUST_SOAK_SEED changes the random sequence.
+// Each run prints "replay: COMMAND" as it starts (a crash or a hang leaves it in the log) and
+// again after a failure: the command that runs this profile again with the same seed, I/O
+// count and settings. ROBUST_PLANT=leak|crash plants a defect (test_replay_lines.py).
 #include <sys/scsi/scsi.h>
 
 #include <chrono>
 #include <cstring>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -22,6 +26,7 @@
 #include "client.h"
 #include "hostile_device.h"
 #include "robust_fixture.h"
+#include "scenario.h"
 #include "scsa.h"
 #include "shadow.h"
 
@@ -403,8 +408,40 @@ class Soak {
   Stats stats_;
 };
 
+// The command that runs the current test again, alone, with the settings that decide its course.
+std::string replay_command(uint64_t ios, uint64_t seed) {
+  std::string cmd =
+      "ROBUST_SOAK_IOS=" + std::to_string(ios) + " ROBUST_SOAK_SEED=" + std::to_string(seed);
+  for (const char *var : {"ROBUST_SOAK_SYNC_AUDIT", kPlantEnv})
+    if (const char *v = getenv(var)) cmd += std::string(" ") + var + "=" + shell_quote(v);
+  std::error_code ec;
+  std::string self = std::filesystem::read_symlink("/proc/self/exe", ec).string();
+  const ::testing::TestInfo *t = ::testing::UnitTest::GetInstance()->current_test_info();
+  return cmd + " " + shell_quote(ec ? std::string("pvscsi_chaos_soak_test") : self) +
+         " --gtest_filter=" + shell_quote(std::string(t->test_suite_name()) + "." + t->name());
+}
+
 class ChaosSoak : public RobustTest, public ::testing::WithParamInterface<Profile> {
  protected:
+  void SetUp() override {
+    ios_ = env_u64("ROBUST_SOAK_IOS", 20000);
+    seed_ = env_u64("ROBUST_SOAK_SEED", 1);
+    replay_ = replay_command(ios_, seed_);
+    printf("[ soak ] replay: %s\n", replay_.c_str());
+    fflush(stdout);
+    RobustTest::SetUp();
+  }
+  // After the fixture's leak and violation checks, which fail the test too.
+  void TearDown() override {
+    RobustTest::TearDown();
+    if (HasFailure()) {
+      printf("[ soak ] FAILED; replay: %s\n", replay_.c_str());
+      fflush(stdout);
+    }
+  }
+  uint64_t ios_ = 0, seed_ = 0;
+  std::string replay_;
+
   fk::Options kernel_options() const override {
     fk::Options o;
     o.arena_size = 128ull << 20;
@@ -419,8 +456,12 @@ class ChaosSoak : public RobustTest, public ::testing::WithParamInterface<Profil
 };
 
 TEST_P(ChaosSoak, VerifiedIoSurvivesEverything) {
-  uint64_t ios = env_u64("ROBUST_SOAK_IOS", 20000);
-  uint64_t seed = env_u64("ROBUST_SOAK_SEED", 1) * 2 + (GetParam() == Profile::kQemu);
+  uint64_t ios = ios_;
+  uint64_t seed = seed_ * 2 + (GetParam() == Profile::kQemu);
+  if (const char *plant = getenv(kPlantEnv)) {
+    if (strcmp(plant, "leak") == 0) (void)kmem_alloc(24, KM_SLEEP);  // planted: never freed
+    if (strcmp(plant, "crash") == 0) abort();                        // planted
+  }
   auto t0 = std::chrono::steady_clock::now();
   Soak soak(GetParam(), seed, ios);
   Stats s = soak.run();

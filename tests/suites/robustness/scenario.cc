@@ -2,19 +2,19 @@
 
 #include <sys/scsi/scsi.h>
 #include <sys/sunddi.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdarg>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <memory>
-#include <sstream>
 
 #include "client.h"
 #include "fk.h"
 #include "hostile_device.h"
+#include "pvscsi_conf_text.h"
 #include "pvscsi_hw.h"
 #include "scsa.h"
 
@@ -52,13 +52,6 @@ class Bytes {
   const uint8_t *p_;
   size_t n_;
 };
-
-std::string read_text(const std::string &path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 pvscsi_mock::Config make_config(uint8_t sel) {
   auto cfg = pvscsi_mock::Config::for_profile((sel & 1) ? pvscsi_mock::Profile::kQemu
@@ -110,6 +103,25 @@ static_assert(sizeof(kOpNames) / sizeof(kOpNames[0]) == kOpCount, "one name per 
 bool tracing() {
   static const bool on = getenv("ROBUST_TRACE") != nullptr;
   return on;
+}
+
+// A defect planted in the harness (kPlantEnv, see scenario.h) for inputs that carry kPlantMark:
+// "leak" leaves a kmem allocation behind (a leak finding), "crash" uses freed kmem memory
+// (AddressSanitizer's report; abort() without ASan), "hang" never returns.
+void plant_defect(const uint8_t *data, size_t size) {
+  const char *kind = getenv(kPlantEnv);
+  if (kind == nullptr || memmem(data, size, kPlantMark, strlen(kPlantMark)) == nullptr) return;
+  if (strcmp(kind, "leak") == 0) {
+    (void)kmem_alloc(24, KM_SLEEP);  // planted: never freed
+  } else if (strcmp(kind, "crash") == 0) {
+    auto *p = static_cast<volatile uint32_t *>(kmem_alloc(64, KM_SLEEP));
+    kmem_free(const_cast<uint32_t *>(p), 64);
+    uint32_t v = p[3];  // planted: read after free
+    fprintf(stderr, "planted crash: read %u after free, not caught: aborting\n", v);
+    abort();
+  } else if (strcmp(kind, "hang") == 0) {
+    for (;;) usleep(1000);  // planted (a system call per turn: ThreadSanitizer delivers signals)
+  }
 }
 
 // One life of the HBA; the kernel is booted by the caller.
@@ -497,6 +509,16 @@ class Life {
 
 }  // namespace
 
+// A word for sh: single-quoted unless it is plain.
+std::string shell_quote(const std::string &s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789/._-+=:,@%") == std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
 ScenarioResult run_scenario(const uint8_t *data, size_t size) {
   ScenarioResult res;
   Bytes in(data, size);
@@ -509,8 +531,8 @@ ScenarioResult run_scenario(const uint8_t *data, size_t size) {
   o.iommu = true;
   o.deterministic = true;
   fk::boot(o);
-  static const std::string conf = read_text(PVSCSI_CONF_PATH);
-  std::string err = fk::load_driver_conf(conf);
+  plant_defect(data, size);
+  std::string err = fk::load_driver_conf(kPvscsiConfText);
   if (!err.empty()) res.findings.push_back("pvscsi.conf: " + err);
   if (fk::load_driver("pvscsi") != 0) {
     res.findings.push_back("load_driver failed");

@@ -29,6 +29,17 @@ struct ScenarioResult {
 // Plays one input. Never throws; the caller decides what a finding means (the fuzzer aborts).
 ScenarioResult run_scenario(const uint8_t *data, size_t size);
 
+// A planted defect, to prove that every way a finding is reported prints the command that
+// replays it (test_replay_lines.py): with ROBUST_PLANT=leak|crash|hang in the environment, an
+// input that contains the bytes "PLNT" leaks kmem, uses freed kmem or never returns. The seed
+// corpus holds no such input; the fuzzer and CI never set the variable. A replay command
+// carries the variable when it is set.
+inline constexpr const char *kPlantEnv = "ROBUST_PLANT";
+inline constexpr const char *kPlantMark = "PLNT";
+
+// A word for sh, single-quoted unless it is plain: for printing replay commands.
+std::string shell_quote(const std::string &s);
+
 // The operations an input byte selects (documented for seed writers).
 enum Op : uint8_t {
   kOpRead = 0,       // lba, nblocks-1: asynchronous READ on the queue
