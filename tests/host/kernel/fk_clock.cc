@@ -147,7 +147,7 @@ void auto_main(Clock *c) {
     // Let running threads react to the last event before jumping ahead: no interrupt or task
     // queue work may be pending, and the kernel must stay idle for a moment.
     lk.unlock();
-    std::this_thread::sleep_for(std::chrono::microseconds(200));
+    host_sleep_us(200, "auto-advance");
     bool idle = intr_idle() && taskqs_idle();
     lk.lock();
     if (!idle || c->events.empty() || !c->auto_advance || !callouts_settled(*c)) continue;
@@ -266,7 +266,7 @@ void set_thread_lag(int us) { g_thread_lag_us = us > 0 ? us : 0; }
 void thread_lag() {
   if (on_det()) return;  // a real-time lag means nothing to a scheduled run
   int us = g_thread_lag_us.load();
-  if (us > 0) std::this_thread::sleep_for(std::chrono::microseconds(us));
+  if (us > 0) host_sleep_us(us, "thread lag");
 }
 
 // The waker clears the sleeper's "blocked" flag: a woken thread that the host has not run yet
@@ -311,7 +311,7 @@ int64_t now_ns() { return clock_now(); }
 void advance(int64_t ns) {
   if (ns < 0) return;
   if (g_clock->mode == ClockMode::kReal) {
-    std::this_thread::sleep_for(std::chrono::nanoseconds(ns));
+    host_sleep_us((ns + 999) / 1000, "advance on the real clock");
     return;
   }
   clock_advance_to(clock_now() + ns, true);
@@ -407,7 +407,7 @@ void drain() {
     } else {
       quiet = 0;
     }
-    std::this_thread::sleep_for(std::chrono::microseconds(50));
+    host_sleep_us(50, "drain");
   }
 }
 

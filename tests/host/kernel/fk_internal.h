@@ -191,6 +191,10 @@ sched::Scheduler *det();
 bool on_det();
 // A switch point (a kernel primitive): in deterministic mode another thread may run here.
 void switch_point(const char *where);
+// The one way host code sleeps in real time (scripts/check-host-sleeps.py keeps it so): the
+// real-thread mode's heuristics. Called in a deterministic run it is a violation ("sched"):
+// there, time moves only when nobody can run.
+void host_sleep_us(int64_t us, const char *why);
 // Fold a device event into the trace digest (deterministic mode only).
 void det_note(uint64_t tag, uint64_t value);
 void sched_start(const Options &o);  // boot: the booting thread becomes scheduled thread 0

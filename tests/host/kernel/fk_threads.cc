@@ -77,6 +77,13 @@ void switch_point(const char *where) {
   if (on_det()) g_sched->yield(where);
 }
 
+void host_sleep_us(int64_t us, const char *why) {
+  if (on_det())
+    report_violation("sched", std::string("a host sleep (") + why +
+                                  ") in a deterministic run: time moves only when nobody can run");
+  std::this_thread::sleep_for(std::chrono::microseconds(us));
+}
+
 void det_note(uint64_t tag, uint64_t value) {
   if (g_sched != nullptr) g_sched->note(tag, value);
 }

@@ -741,7 +741,7 @@ static bool step_det(uint64_t *last) {
 
 void stall_pause(int64_t us) {
   if (!fk::deterministic()) {
-    std::this_thread::sleep_for(std::chrono::microseconds(us));
+    fk::impl::host_sleep_us(us, "stall pause");
   }
 }
 
@@ -811,12 +811,12 @@ bool settle(int64_t max_real_ms) {
     if (!working) {
       // Only settle timers pending: nothing runs that the jump could overtake.
       if (!fk::run_next_event()) {
-        std::this_thread::sleep_for(std::chrono::microseconds(100));
+        fk::impl::host_sleep_us(100, "settle: timers only");
       }
       continue;
     }
     // Discovery I/O runs: let it progress in real time, and move the clock only when it stalls.
-    std::this_thread::sleep_for(std::chrono::microseconds(100));
+    fk::impl::host_sleep_us(100, "settle: discovery I/O");
     (void)watch.step();
   }
   return true;

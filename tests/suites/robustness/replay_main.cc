@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "fk.h"
 #include "scenario.h"
 
 // In a sanitizer's runtime when one is linked in (ASan, UBSan, TSan); null without.
@@ -104,7 +105,10 @@ void install_handlers() {
 
 int main(int argc, char **argv) {
   std::vector<std::string> files;
-  for (int i = 1; i < argc; i++) {
+  // --twice: each input runs twice and must give the same trace digest (deterministic mode:
+  // one input, one interleaving).
+  bool twice = argc > 1 && std::strcmp(argv[1], "--twice") == 0;
+  for (int i = twice ? 2 : 1; i < argc; i++) {
     std::filesystem::path p(argv[i]);
     if (std::filesystem::is_directory(p)) {
       for (const auto &e : std::filesystem::directory_iterator(p))
@@ -114,7 +118,7 @@ int main(int argc, char **argv) {
     }
   }
   if (files.empty()) {
-    fprintf(stderr, "usage: %s FILE|DIR...\n", argv[0]);
+    fprintf(stderr, "usage: %s [--twice] FILE|DIR...\n", argv[0]);
     return 2;
   }
   if (const char *t = getenv("ROBUST_REPLAY_TIMEOUT"))
@@ -122,6 +126,8 @@ int main(int argc, char **argv) {
   std::string self = self_path(argv[0]);
   install_handlers();
   uint64_t attached = 0, ops = 0, submitted = 0;
+  uint64_t corpus_digest = 1469598103934665603ull;  // FNV-1a over the inputs' digests
+  std::sort(files.begin(), files.end());
   for (const auto &f : files) {
     std::ifstream in(f, std::ios::binary);
     if (!in) {
@@ -132,7 +138,19 @@ int main(int argc, char **argv) {
     set_replay_line(self, f);
     alarm(g_timeout_s);
     robust::ScenarioResult r = robust::run_scenario(data.data(), data.size());
+    const uint64_t digest = fk::sched_trace().digest;
+    if (twice && r.findings.empty()) {
+      robust::ScenarioResult again = robust::run_scenario(data.data(), data.size());
+      const uint64_t digest2 = fk::sched_trace().digest;
+      if (!again.findings.empty() || digest2 != digest) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "a second run gave trace digest %016llx, not %016llx",
+                 static_cast<unsigned long long>(digest2), static_cast<unsigned long long>(digest));
+        r.findings.push_back(again.findings.empty() ? msg : again.findings.front());
+      }
+    }
     alarm(0);
+    corpus_digest = (corpus_digest ^ digest) * 1099511628211ull;
     attached += r.attached;
     ops += r.ops;
     submitted += r.submitted;
@@ -143,7 +161,10 @@ int main(int argc, char **argv) {
     }
   }
   g_replay_len = 0;  // a leak report at exit is not one input's
-  printf("%zu inputs: %llu attached, %llu operations, %llu packets, no findings\n", files.size(),
-         (unsigned long long)attached, (unsigned long long)ops, (unsigned long long)submitted);
+  printf("%zu inputs: %llu attached, %llu operations, %llu packets, no findings%s\n", files.size(),
+         (unsigned long long)attached, (unsigned long long)ops, (unsigned long long)submitted,
+         twice ? ", each run twice with the same trace digest" : "");
+  if (fk::deterministic() || fk::sched_trace().steps != 0)
+    printf("corpus trace digest %016llx\n", static_cast<unsigned long long>(corpus_digest));
   return 0;
 }

@@ -31,6 +31,7 @@ using fk::client::Result;
 namespace {
 
 constexpr int64_t kMs = 1000000;
+constexpr int64_t kHangBudgetNs = 440 * 1000 * kMs;  // 16 s + 120 s + 300 s, rounded up
 constexpr unsigned kMaxOps = 64;
 constexpr unsigned kDepth = 8;
 constexpr uint32_t kBlocks = 256;  // per LUN, 512-byte blocks
@@ -120,7 +121,9 @@ void plant_defect(const uint8_t *data, size_t size) {
     fprintf(stderr, "planted crash: read %u after free, not caught: aborting\n", v);
     abort();
   } else if (strcmp(kind, "hang") == 0) {
-    for (;;) usleep(1000);  // planted (a system call per turn: ThreadSanitizer delivers signals)
+    // host-sleep: planted - a real hang for the replay timeout (a system call per turn:
+    // ThreadSanitizer delivers signals)
+    for (;;) usleep(1000);
   }
 }
 
@@ -163,9 +166,14 @@ class Life {
     for (unsigned i = 0; i < kMaxOps && !in_.empty(); i++) {
       unsigned op = in_.u8() % kOpCount;
       trace("op %u (%s)", op, kOpNames[op]);
+      // A hang is virtual: no op moves the clock by more than ~16 s, and the finish below takes
+      // at most 120 s; a run whose clock goes 300 s past that without the next op is a livelock
+      // (the driver spinning, recovering forever), fatal at once with every thread's story.
+      fk::set_time_limit_ns(fk::now_ns() + kHangBudgetNs);
       play(op);
       res_.ops++;
     }
+    fk::set_time_limit_ns(fk::now_ns() + kHangBudgetNs);
     finish();
   }
 
@@ -520,6 +528,7 @@ std::string shell_quote(const std::string &s) {
 }
 
 ScenarioResult run_scenario(const uint8_t *data, size_t size) {
+  static_assert(kHangBudgetNs > 120 * kMs * 1000, "the budget covers finish()");
   ScenarioResult res;
   Bytes in(data, size);
   fk::Options o;

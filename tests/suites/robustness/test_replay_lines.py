@@ -145,7 +145,8 @@ def test_fuzzer_finding_prints_a_command_that_reproduces_it(corpus_dir, tmp_path
 def test_soak_failure_prints_a_command_that_reproduces_it(profile):
     if not SOAK:
         pytest.skip("ROBUST_SOAK_BIN not set")
-    r = run([SOAK, f"--gtest_filter=*/{profile}"], ROBUST_PLANT="leak", ROBUST_SOAK_IOS="200",
+    r = run([SOAK, f"--gtest_filter=*VerifiedIoSurvivesEverything/{profile}"], ROBUST_PLANT="leak",
+            ROBUST_SOAK_IOS="200",
             ROBUST_SOAK_SEED="7")
     assert r.returncode == 1, r.stdout[-2000:]
     lines = replay_lines(r.stdout, r"^\[ soak \] FAILED; replay: (.*)$")

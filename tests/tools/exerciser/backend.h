@@ -32,6 +32,9 @@ class Backend {
   // backends that deliver completions on the caller's thread need it (the runner calls it
   // whenever it waits); those that call `done` from their own threads can ignore it.
   virtual void pump(std::chrono::milliseconds max_wait) { (void)max_wait; }
+  // Whether every completion callback runs inside pump() (on the runner's thread): the runner
+  // then never waits for one on its own.
+  virtual bool callbacks_in_pump() const { return false; }
   // Runs an event (blocking until it has taken effect, e.g. until hot-added LUNs are online).
   // I/O already submitted keeps running meanwhile. Returns "" or what went wrong.
   virtual std::string run_event(const Event &ev) = 0;

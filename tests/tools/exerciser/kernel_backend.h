@@ -54,6 +54,7 @@ class KernelBackend : public Backend {
   void submit(size_t lun_index, bool write, uint64_t lba, uint32_t blocks, uint8_t *data,
               std::function<void(const IoResult &)> done) override;
   void pump(std::chrono::milliseconds max_wait) override;
+  bool callbacks_in_pump() const override { return true; }
   std::string run_event(const Event &ev) override;
   bool readded_disks_blank() const override;
 

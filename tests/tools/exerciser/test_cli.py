@@ -82,7 +82,8 @@ def test_help_documents_every_option(tmp_path):
     assert r.returncode == 0
     for opt in ("--device", "--targets", "--luns", "--capacity", "--block-size", "--profile",
                 "--qemu-disk", "--qemu-arg", "--qemu-binary", "--ops", "--seconds", "--qd",
-                "--bs", "--read-pct", "--pattern", "--seed", "--no-verify", "--at", "--json"):
+                "--bs", "--read-pct", "--pattern", "--seed", "--no-verify", "--at", "--json",
+                "--sched", "--sched-seed", "--time-limit"):
         assert opt in r.stdout, opt
     assert run(["--version"], tmp_path).returncode == 0
 
@@ -108,6 +109,10 @@ def test_help_documents_every_option(tmp_path):
     (["--device", "qemu", "--qemu-binary", "/bin/true", "--at", "5:fault=error"], "--at"),
     (["--json", "/nonexistent-dir/report.json"], "--json"),
     (["--device", "qemu", "--intr", "msix"], "--intr"),
+    (["--sched", "chaos"], "--sched"),
+    (["--sched-seed", "-1"], "--sched-seed"),
+    (["--time-limit", "0"], "--time-limit"),
+    (["--device", "qemu", "--qemu-binary", "/bin/true", "--sched", "fair"], "--sched"),
 ])
 def test_usage_errors(tmp_path, args, names):
     r = run(args, tmp_path)
@@ -168,6 +173,25 @@ def test_same_seed_same_workload(tmp_path):
         return rep["reads"], rep["writes"], rep["bytes"]
     assert counts(5) == counts(5)
     assert counts(5) != counts(6)
+
+
+def test_same_sched_seed_same_trace_digest(tmp_path):
+    """Deterministic mode: one scheduler seed is one interleaving, also under events."""
+    def trace(*extra):
+        out = tmp_path / "t.json"
+        r = run(["--ops", "1500", "--qd", "16", "--latency-us", "50", "--at", "500:reset-bus",
+                 "--at", "900:remove-target=1", "--at", "1100:add-target=1", *extra,
+                 "--json", out, "-q"], tmp_path, env={"FK_DETERMINISTIC": "1"})
+        rep = json.loads(out.read_text())
+        assert r.returncode == 0, rep["failures"]
+        return rep["trace_digest"], rep["sched"], rep["sched_steps"]
+    a = trace("--sched-seed", 7)
+    assert a[1] == "random" and a[2] > 0 and len(a[0]) == 16
+    assert trace("--sched-seed", 7) == a
+    assert trace("--sched-seed", 8)[0] != a[0]
+    assert trace("--sched-seed", 7, "--sched", "pct")[0] != a[0]
+    real = trace("--sched", "real")
+    assert real == ("0" * 16, "real", 0)
 
 
 def test_events_that_never_run_fail_the_run(tmp_path):
