@@ -92,12 +92,12 @@ class QtestWatch : public ::testing::Test {
     client_.reset();
     peer_.reset();
   }
+  Looks looks;  // outlives the client's reader, which may call its watch until close()
   std::unique_ptr<Peer> peer_;
   std::unique_ptr<QtestClient> client_;
 };
 
 TEST_F(QtestWatch, LooksAfterEveryReplyAndNeverOnATimerWithoutAnInterval) {
-  Looks looks;
   looks.interval_ns = -1;  // input only
   client_->set_watch(looks.watch());
   std::string reply;
@@ -109,7 +109,6 @@ TEST_F(QtestWatch, LooksAfterEveryReplyAndNeverOnATimerWithoutAnInterval) {
 }
 
 TEST_F(QtestWatch, LooksAfterTheIntervalWhenNoInputComes) {
-  Looks looks;
   looks.interval_ns = 2'000'000;  // 2 ms
   client_->set_watch(looks.watch());
   EXPECT_TRUE(looks.wait_for(true, 3));
@@ -117,7 +116,6 @@ TEST_F(QtestWatch, LooksAfterTheIntervalWhenNoInputComes) {
 
 // While a reply is awaited the reply itself wakes the reader (and it looks then): no timer.
 TEST_F(QtestWatch, NoTimedLookWhileAReplyIsAwaited) {
-  Looks looks;
   looks.interval_ns = 1'000'000;  // 1 ms
   client_->set_watch(looks.watch());
   ASSERT_TRUE(looks.wait_for(true, 1));
@@ -139,7 +137,6 @@ TEST_F(QtestWatch, NoTimedLookWhileAReplyIsAwaited) {
 }
 
 TEST_F(QtestWatch, RemovedWatchIsNotCalledAgain) {
-  Looks looks;
   looks.interval_ns = 1'000'000;
   client_->set_watch(looks.watch());
   ASSERT_TRUE(looks.wait_for(true, 2));
