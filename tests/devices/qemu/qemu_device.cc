@@ -703,8 +703,18 @@ void QemuDevice::stop_watch() {
   }
 }
 
+namespace {
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+int64_t ns_of(std::chrono::microseconds d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+}  // namespace
+
 void QemuDevice::note_activity() {
-  last_activity_ns_.store(Clock::now().time_since_epoch().count(), std::memory_order_relaxed);
+  last_activity_ns_.store(steady_ns(), std::memory_order_relaxed);
 }
 
 // One look at the MSI word, on the qtest reader thread. A message is re-armed by clearing the
@@ -733,10 +743,9 @@ int64_t QemuDevice::check_msi(bool timed_out) {
 // The interval until the next look: short within msi_busy_window of the last register write
 // or message, long after.
 int64_t QemuDevice::next_look_ns() const {
-  const int64_t idle_ns =
-      Clock::now().time_since_epoch().count() - last_activity_ns_.load(std::memory_order_relaxed);
-  return idle_ns < opt_.msi_busy_window.count() * 1000 ? opt_.msi_busy_interval.count() * 1000
-                                                       : opt_.msi_idle_interval.count() * 1000;
+  const int64_t idle_ns = steady_ns() - last_activity_ns_.load(std::memory_order_relaxed);
+  return idle_ns < ns_of(opt_.msi_busy_window) ? ns_of(opt_.msi_busy_interval)
+                                               : ns_of(opt_.msi_idle_interval);
 }
 
 void QemuDevice::set_intr_mode(int type, unsigned nvectors) {
