@@ -394,6 +394,12 @@ void QemuDevice::check_options() const {
         "guest RAM below 4 GiB must be a multiple of 1 MiB from 8 MiB to 3 GiB, and RAM above "
         "4 GiB a multiple of 1 MiB");
   }
+  if (opt_.msi_busy_interval.count() <= 0 || opt_.msi_idle_interval.count() <= 0 ||
+      opt_.msi_busy_window.count() < 0) {
+    throw std::runtime_error(
+        "MSI look intervals must be positive (msi_busy_interval, "
+        "msi_idle_interval) and msi_busy_window not negative");
+  }
   if (resolve_binary(opt_.binary).empty()) {
     throw std::runtime_error("QEMU binary '" + opt_.binary +
                              "' not found or not executable (install the Debian package "
@@ -552,7 +558,7 @@ void QemuDevice::stop() {
   stopped_ = true;
   {
     std::lock_guard<std::mutex> m(msi_mu_);
-    stop_watcher();  // before the mapping it polls goes away
+    stop_watch();  // before the mapping it looks at goes away
     msi_on_ = false;
   }
   if (pid_cleanup_ >= 0) {
@@ -607,7 +613,7 @@ void QemuDevice::disconnect() {
   }
   std::lock_guard<std::mutex> m(msi_mu_);
   if (msi_on_) {
-    stop_watcher();
+    stop_watch();
     program_msi(false);
     msi_on_ = false;
   }
@@ -678,59 +684,68 @@ void QemuDevice::program_msi(bool enable) {
   cfg_write(pci_dev_, msi_cap_ + 2, 2, (ctl & ~0x70u) | 0x1u);
 }
 
-void QemuDevice::start_watcher() {
-  if (watcher_.joinable()) {
+// The MSI word is watched by the qtest reader thread (QtestClient::set_watch): it looks after
+// every batch of qtest input it reads (each register access's reply included) and, when no
+// input comes, after an interval - short while the device is busy, long when idle - blocking on
+// the socket in between. Caller holds msi_mu_.
+void QemuDevice::start_watch() {
+  msi_word_ = reinterpret_cast<uint32_t *>(guest_ptr(kMsiAddress, 4));
+  if (msi_word_ == nullptr || !qtest_) {
     return;
   }
-  watcher_stop_.store(false);
-  watcher_ = std::thread([this] { watch_msi(); });
+  note_activity();
+  qtest_->set_watch([this](bool timed_out) { return check_msi(timed_out); });
 }
 
-void QemuDevice::stop_watcher() {
-  if (!watcher_.joinable()) {
-    return;
+void QemuDevice::stop_watch() {
+  if (qtest_) {
+    qtest_->set_watch(nullptr);
   }
-  watcher_stop_.store(true);
-  watcher_.join();
 }
 
-// Polls the MSI word in the shared mapping. After a message it spins for kSpin (the next
-// completion usually follows soon), then sleeps kNap between looks: a bounded back-off that
-// costs one mostly idle thread, never a qtest round trip.
-void QemuDevice::watch_msi() {
-  constexpr auto kSpin = std::chrono::microseconds(20);
-  constexpr long kNapNs = 30000;
-  auto *word = reinterpret_cast<uint32_t *>(guest_ptr(kMsiAddress, 4));
-  if (word == nullptr) {
-    return;
+namespace {
+int64_t steady_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch())
+      .count();
+}
+int64_t ns_of(std::chrono::microseconds d) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(d).count();
+}
+}  // namespace
+
+void QemuDevice::note_activity() {
+  last_activity_ns_.store(steady_ns(), std::memory_order_relaxed);
+}
+
+// One look at the MSI word, on the qtest reader thread. A message is re-armed by clearing the
+// word before it is delivered, so one the device writes while the handler runs is seen on a
+// later look and delivered then (the host keeps it pending until the handler returns).
+int64_t QemuDevice::check_msi(bool timed_out) {
+  if (!timed_out && !opt_.msi_look_on_input) {
+    return next_look_ns();
   }
-  // Sleep as long as asked: the default timer slack (50 us) would more than double each nap.
-  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
-  Clock::time_point last = Clock::now();
-  while (!watcher_stop_.load(std::memory_order_relaxed)) {
-    if (__atomic_load_n(word, __ATOMIC_ACQUIRE) != 0) {
-      // Clear first: a message written while this one is delivered is seen on the next look.
-      __atomic_exchange_n(word, 0u, __ATOMIC_SEQ_CST);
-      msi_messages_.fetch_add(1, std::memory_order_relaxed);
-      {
-        std::lock_guard<std::mutex> g(host_mu_);
-        if (host_ != nullptr && msi_deliver_) {
-          host_->send_msi(0);
-        }
-      }
-      last = Clock::now();
-      continue;
-    }
-    if (Clock::now() - last < kSpin) {
-#if defined(__x86_64__) || defined(__i386__)
-      __builtin_ia32_pause();
-#endif
-      continue;
-    }
-    timespec ts{0, kNapNs};
-    nanosleep(&ts, nullptr);
-    msi_sleeps_.fetch_add(1, std::memory_order_relaxed);
+  msi_looks_.fetch_add(1, std::memory_order_relaxed);
+  if (timed_out) {
+    msi_timed_looks_.fetch_add(1, std::memory_order_relaxed);
   }
+  if (__atomic_load_n(msi_word_, __ATOMIC_ACQUIRE) != 0) {
+    __atomic_exchange_n(msi_word_, 0u, __ATOMIC_SEQ_CST);
+    msi_messages_.fetch_add(1, std::memory_order_relaxed);
+    note_activity();
+    std::lock_guard<std::mutex> g(host_mu_);
+    if (host_ != nullptr && msi_deliver_) {
+      host_->send_msi(0);
+    }
+  }
+  return next_look_ns();
+}
+
+// The interval until the next look: short within msi_busy_window of the last register write
+// or message, long after.
+int64_t QemuDevice::next_look_ns() const {
+  const int64_t idle_ns = steady_ns() - last_activity_ns_.load(std::memory_order_relaxed);
+  return idle_ns < ns_of(opt_.msi_busy_window) ? ns_of(opt_.msi_busy_interval)
+                                               : ns_of(opt_.msi_idle_interval);
 }
 
 void QemuDevice::set_intr_mode(int type, unsigned nvectors) {
@@ -750,12 +765,12 @@ void QemuDevice::set_intr_mode(int type, unsigned nvectors) {
   // only after any on_irq() it is in (which takes host_mu_) returns.
   std::lock_guard<std::mutex> m(msi_mu_);
   if (want_msi && !msi_on_) {
-    start_watcher();
+    start_watch();
     program_msi(true);
     msi_on_ = true;
   } else if (!want_msi && msi_on_) {
     program_msi(false);
-    stop_watcher();
+    stop_watch();
     msi_on_ = false;
   }
 }
@@ -814,6 +829,7 @@ void QemuDevice::reg_write(unsigned rnumber, uint64_t offset, unsigned width, ui
     return;
   }
   reg_writes_.fetch_add(1, std::memory_order_relaxed);
+  note_activity();  // a doorbell or a command: a message may follow soon
   qtest_->write(kBarAddress + offset, width, value);
 }
 

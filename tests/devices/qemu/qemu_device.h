@@ -10,8 +10,13 @@
 // MSI: QEMU's pvscsi has an MSI capability (one vector, 64-bit address; no MSI-X). When the
 // kernel enables MSI, the capability is programmed with an address in guest RAM (kMsiAddress,
 // outside the arena) and data kMsiData, so each message is a plain memory write into the shared
-// mapping. A watcher thread polls that word (no qtest round trip), clears it, and then calls
-// DeviceHost::send_msi(0). QemuOptions::offer_msi = false offers FIXED only.
+// mapping. The qtest reader thread looks at that word (no qtest round trip) after every batch
+// of qtest input it reads and, between inputs, after a short interval while the device is busy
+// (a register write or a message within msi_busy_window) or a long one when it is idle; it
+// blocks on the socket in between instead of sleeping or spinning. A message is re-armed by
+// clearing the word, then delivered as DeviceHost::send_msi(0); messages the device writes
+// before the next look are one message, as an edge-triggered vector that is already pending.
+// QemuOptions::offer_msi = false offers FIXED only.
 //
 // Guest RAM layout (QEMU 7.2, machine "pc" = i440fx, checked by the tests):
 //   guest-physical [0, below)              <-> file offset [0, below)
@@ -70,12 +75,21 @@ struct QemuOptions {
   std::chrono::milliseconds timeout{10000};  // bound of every single wait
   std::string tmp_dir;                       // empty: $TMPDIR or /tmp
   bool offer_msi = true;                     // false: offer FIXED (INTx) interrupts only
+  // How often the MSI word is looked at when no qtest input comes: every msi_busy_interval
+  // until msi_busy_window after the last register write or message, then every
+  // msi_idle_interval (a message that comes while idle waits at most that long).
+  std::chrono::microseconds msi_busy_interval{150};
+  std::chrono::microseconds msi_busy_window{10000};
+  std::chrono::microseconds msi_idle_interval{1000};
+  // Also look after every batch of qtest input (each reply the host reads anyway).
+  bool msi_look_on_input = true;
 };
 
-// What the MSI watcher did (for benchmarks and tests).
+// What the MSI watch did (for benchmarks and tests).
 struct MsiStats {
-  uint64_t messages = 0;  // writes seen at kMsiAddress, each delivered as send_msi(0)
-  uint64_t sleeps = 0;    // back-off sleeps of the watcher
+  uint64_t messages = 0;     // writes seen at kMsiAddress, each delivered as send_msi(0)
+  uint64_t looks = 0;        // looks at the word (after qtest input or an interval)
+  uint64_t timed_looks = 0;  // of those, after an interval without qtest input
 };
 
 // A guest-physical range and where it lives in the shared-memory file.
@@ -125,7 +139,9 @@ class QemuDevice : public fk::DeviceBackend {
   // Change QemuOptions::offer_msi while no kernel is connected (a benchmark compares both).
   void set_offer_msi(bool offer) { opt_.offer_msi = offer; }
   bool msi_enabled_in_device();
-  MsiStats msi_stats() const { return {msi_messages_.load(), msi_sleeps_.load()}; }
+  MsiStats msi_stats() const {
+    return {msi_messages_.load(), msi_looks_.load(), msi_timed_looks_.load()};
+  }
 
   // Register and config accesses made through this interface (reg_read/reg_write, config_read/
   // config_write: what a guest driver's accesses would be, each a VM exit on a hypervisor); the
@@ -210,9 +226,11 @@ class QemuDevice : public fk::DeviceBackend {
   void on_irq(int irq, bool raised);
   void find_msi_cap();
   void program_msi(bool enable);
-  void start_watcher();
-  void stop_watcher();
-  void watch_msi();
+  void start_watch();
+  void stop_watch();
+  void note_activity();
+  int64_t check_msi(bool timed_out);
+  int64_t next_look_ns() const;
   Disk *find_disk(unsigned target);
 
   QemuOptions opt_;
@@ -247,11 +265,11 @@ class QemuDevice : public fk::DeviceBackend {
 
   unsigned msi_cap_ = 0;
   bool msi_64bit_ = false;
-  bool msi_on_ = false;  // under msi_mu_: programmed into the device, watcher running
-  std::mutex msi_mu_;    // one MSI (re)programming at a time; never held with host_mu_
-  std::thread watcher_;
-  std::atomic<bool> watcher_stop_{false};
-  std::atomic<uint64_t> msi_messages_{0}, msi_sleeps_{0};
+  bool msi_on_ = false;           // under msi_mu_: programmed into the device, word watched
+  std::mutex msi_mu_;             // one MSI (re)programming at a time; never held with host_mu_
+  uint32_t *msi_word_ = nullptr;  // kMsiAddress in the shared mapping, while watched
+  std::atomic<int64_t> last_activity_ns_{0};  // steady clock: last register write or message
+  std::atomic<uint64_t> msi_messages_{0}, msi_looks_{0}, msi_timed_looks_{0};
   std::atomic<uint64_t> reg_reads_{0}, reg_writes_{0};
 };
 

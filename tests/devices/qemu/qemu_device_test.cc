@@ -201,6 +201,17 @@ TEST(QemuDevice, BadOptionsAreRejected) {
   o = small_options();
   o.disks.push_back(o.disks[0]);
   EXPECT_THROW(QemuDevice dev(o), std::runtime_error);
+  o = small_options();
+  o.msi_busy_interval = std::chrono::microseconds(0);
+  try {
+    QemuDevice dev(o);
+    ADD_FAILURE() << "a zero MSI look interval was accepted";
+  } catch (const std::runtime_error &e) {
+    EXPECT_NE(std::string(e.what()).find("msi_busy_interval"), std::string::npos) << e.what();
+  }
+  o = small_options();
+  o.msi_idle_interval = std::chrono::microseconds(-1);
+  EXPECT_THROW(QemuDevice dev(o), std::runtime_error);
   EXPECT_EQ(cleanup::live_entries(), 0);
 }
 

@@ -2,15 +2,19 @@
 // protocol and its probe answers, ring set-up, INQUIRY/READ/WRITE through the request ring with
 // a kick, the INTx interrupt and its acknowledgement, data against the image file, hotplug
 // messages, and the ring-loop benchmark baseline.
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <condition_variable>
 #include <cstring>
 #include <map>
+#include <mutex>
 #include <random>
 #include <memory>
+#include <thread>
 #include <vector>
 
 #include "hand_rings.h"
@@ -379,6 +383,153 @@ TEST(QemuMsi, DisconnectStopsMsi) {
   for (const MemoryRange &r : dev.arena_ranges()) {
     EXPECT_FALSE(QemuDevice::kMsiAddress >= r.paddr && QemuDevice::kMsiAddress < r.paddr + r.size);
   }
+}
+
+// Threads of this process (/proc/self/task).
+size_t thread_count() {
+  size_t n = 0;
+  if (DIR *d = opendir("/proc/self/task")) {
+    while (dirent *e = readdir(d)) {
+      n += e->d_name[0] != '.';
+    }
+    closedir(d);
+  }
+  return n;
+}
+
+// A host whose first send_msi blocks until released, as if the handler of that message were
+// still running; counts deliveries.
+class HoldingHost : public TestHost {
+ public:
+  using TestHost::TestHost;
+  void send_msi(unsigned vector) override {
+    std::unique_lock<std::mutex> g(mu_);
+    if (delivered_++ == 0) {
+      cv_.notify_all();
+      cv_.wait(g, [this] { return released_; });
+    }
+    cv_.notify_all();
+    (void)vector;
+  }
+  bool wait_delivered(unsigned n) {
+    std::unique_lock<std::mutex> g(mu_);
+    return cv_.wait_for(g, kWait, [&] { return delivered_ >= n; });
+  }
+  void release() {
+    std::lock_guard<std::mutex> g(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  unsigned delivered() {
+    std::lock_guard<std::mutex> g(mu_);
+    return delivered_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  unsigned delivered_ = 0;
+  bool released_ = false;
+};
+
+QemuOptions msi_options() {
+  QemuOptions o;
+  o.ram_below_4g = 16ull << 20;
+  return o;
+}
+
+// The device's message is a write of kMsiData to kMsiAddress; a test writes it the same way.
+void write_message(QemuDevice &dev) {
+  uint32_t *w = reinterpret_cast<uint32_t *>(dev.guest_ptr(QemuDevice::kMsiAddress, 4));
+  __atomic_store_n(w, QemuDevice::kMsiData, __ATOMIC_SEQ_CST);
+}
+
+uint32_t msi_word(QemuDevice &dev) {
+  return __atomic_load_n(reinterpret_cast<uint32_t *>(dev.guest_ptr(QemuDevice::kMsiAddress, 4)),
+                         __ATOMIC_SEQ_CST);
+}
+
+// MSI costs no thread of its own: the qtest reader looks at the word.
+TEST(QemuMsi, MsiAddsNoThread) {
+  QemuDevice dev(msi_options());
+  TestHost host(dev);
+  dev.connect(&host);
+  const size_t before = thread_count();
+  dev.set_intr_mode(fk::kIntrMsi, 1);
+  ASSERT_TRUE(dev.msi_enabled_in_device());
+  EXPECT_EQ(thread_count(), before);
+  unsigned seen = host.msis();
+  write_message(dev);
+  EXPECT_TRUE(host.wait_msi_after(seen, kWait));
+  dev.disconnect();
+}
+
+// Every qtest reply is also a look: with the timed looks an hour apart, a message is delivered
+// right after the next register access, and the word is cleared (re-armed) for the next one.
+TEST(QemuMsi, EveryQtestReplyIsALookAtTheWord) {
+  QemuOptions o = msi_options();
+  o.msi_busy_interval = o.msi_idle_interval = std::chrono::hours(1);
+  QemuDevice dev(o);
+  TestHost host(dev);
+  dev.connect(&host);
+  dev.set_intr_mode(fk::kIntrMsi, 1);
+  for (int i = 0; i < 3; i++) {
+    unsigned seen = host.msis();
+    write_message(dev);
+    (void)dev.read32(hw::IntrMask::kOffset);
+    ASSERT_TRUE(host.wait_msi_after(seen, kWait)) << "message " << i;
+    EXPECT_EQ(msi_word(dev), 0u);
+  }
+  EXPECT_EQ(dev.msi_stats().messages, 3u);
+  EXPECT_EQ(dev.msi_stats().timed_looks, 0u);
+  dev.disconnect();
+}
+
+// Without qtest traffic the word is looked at after the busy interval (a register write starts
+// the busy window), so a completion that comes while the host only waits is delivered. Looks
+// after input are off here, so only a timed look can deliver it.
+TEST(QemuMsi, TimedLooksDeliverWithoutQtestTraffic) {
+  QemuOptions o = msi_options();
+  o.msi_look_on_input = false;
+  QemuDevice dev(o);
+  TestHost host(dev);
+  dev.connect(&host);
+  dev.set_intr_mode(fk::kIntrMsi, 1);
+  dev.write32(hw::IntrMask::kOffset, 0);
+  for (int i = 0; i < 3; i++) {
+    unsigned seen = host.msis();
+    write_message(dev);
+    ASSERT_TRUE(host.wait_msi_after(seen, kWait)) << "message " << i;
+  }
+  EXPECT_EQ(dev.msi_stats().messages, 3u);
+  EXPECT_GE(dev.msi_stats().timed_looks, 3u);
+  EXPECT_EQ(dev.msi_stats().looks, dev.msi_stats().timed_looks);
+  dev.disconnect();
+}
+
+// Re-armed by clearing before delivery: messages the device writes while one is being
+// delivered (its handler running) are delivered once, after it - not lost, not repeated.
+TEST(QemuMsi, MessagesDuringADeliveryAreDeliveredOnceAfterIt) {
+  QemuDevice dev(msi_options());
+  HoldingHost host(dev);
+  dev.connect(&host);
+  dev.set_intr_mode(fk::kIntrMsi, 1);
+  write_message(dev);
+  ASSERT_TRUE(host.wait_delivered(1));
+  EXPECT_EQ(msi_word(dev), 0u);  // cleared before the delivery
+  write_message(dev);
+  write_message(dev);
+  host.release();
+  ASSERT_TRUE(host.wait_delivered(2));
+  // Let several more looks pass: nothing else is delivered.
+  const uint64_t looks = dev.msi_stats().looks;
+  for (int i = 0; i < 1000 && dev.msi_stats().looks < looks + 5; i++) {
+    (void)dev.read32(hw::IntrMask::kOffset);
+  }
+  EXPECT_GE(dev.msi_stats().looks, looks + 5);
+  EXPECT_EQ(host.delivered(), 2u);
+  EXPECT_EQ(dev.msi_stats().messages, 2u);
+  dev.disconnect();
 }
 
 TEST_F(QemuRings, NonExistentTargetIsSelectionTimeout) {

@@ -1,7 +1,12 @@
 #include "qtest_client.h"
 
 #include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -13,6 +18,7 @@ namespace pvscsi_qemu {
 
 QtestClient::QtestClient(int fd, IrqCallback on_irq, std::chrono::milliseconds timeout)
     : fd_(fd), on_irq_(std::move(on_irq)), timeout_(timeout) {
+  wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   thread_ = std::thread([this] { reader(); });
 }
 
@@ -28,6 +34,10 @@ void QtestClient::close() {
   if (fd_ >= 0) {
     ::close(fd_);
     fd_ = -1;
+  }
+  if (wake_fd_ >= 0) {
+    ::close(wake_fd_);
+    wake_fd_ = -1;
   }
   fail("qtest connection closed");
 }
@@ -51,36 +61,79 @@ std::string QtestClient::error() const {
   return error_;
 }
 
-void QtestClient::reader() {
-  std::string buf;
-  char chunk[4096];
-  while (true) {
-    ssize_t n = ::read(fd_, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) {
+void QtestClient::set_watch(Watch watch) {
+  {
+    std::lock_guard<std::mutex> g(watch_mu_);
+    watch_ = std::move(watch);
+  }
+  uint64_t one = 1;
+  if (wake_fd_ >= 0 && ::write(wake_fd_, &one, sizeof one) < 0) {
+    // The counter is far from overflowing; nothing else can fail here.
+  }
+}
+
+int64_t QtestClient::run_watch(bool timed_out) {
+  std::lock_guard<std::mutex> g(watch_mu_);
+  return watch_ ? watch_(timed_out) : -1;
+}
+
+// Splits complete lines off `buf`: IRQ lines go to the callback, the rest answer commands.
+void QtestClient::dispatch(std::string *buf) {
+  size_t nl;
+  while ((nl = buf->find('\n')) != std::string::npos) {
+    std::string line = buf->substr(0, nl);
+    buf->erase(0, nl + 1);
+    if (line.compare(0, 4, "IRQ ") == 0) {
+      // "IRQ raise N" / "IRQ lower N"
+      bool raised = line.compare(4, 5, "raise") == 0;
+      int irq = std::atoi(line.c_str() + 10);
+      if (on_irq_) {
+        on_irq_(irq, raised);
+      }
       continue;
     }
-    if (n <= 0) {
-      fail(n == 0 ? "qtest connection closed by QEMU" : "qtest read error");
+    awaiting_reply_.store(false, std::memory_order_relaxed);
+    std::lock_guard<std::mutex> g(mu_);
+    replies_.push_back(std::move(line));
+    cv_.notify_all();
+  }
+}
+
+// Blocks in ppoll on the socket (and the wake-up eventfd) for at most the watch's interval;
+// runs the watch after every read and every interval that passed without input.
+void QtestClient::reader() {
+  pthread_setname_np(pthread_self(), "qtest-reader");
+  // Wait as long as asked: the default timer slack (50 us) would stretch a short interval.
+  prctl(PR_SET_TIMERSLACK, 1UL, 0, 0, 0);
+  std::string buf;
+  char chunk[4096];
+  int64_t interval = run_watch(false);
+  while (true) {
+    pollfd p[2] = {{fd_, POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    const bool timed = interval >= 0 && !awaiting_reply_.load(std::memory_order_relaxed);
+    timespec ts{interval / 1000000000, interval % 1000000000};
+    int r = ppoll(p, wake_fd_ >= 0 ? 2 : 1, timed ? &ts : nullptr, nullptr);
+    if (r < 0 && errno != EINTR) {
+      fail("qtest poll error");
       return;
     }
-    buf.append(chunk, static_cast<size_t>(n));
-    size_t nl;
-    while ((nl = buf.find('\n')) != std::string::npos) {
-      std::string line = buf.substr(0, nl);
-      buf.erase(0, nl + 1);
-      if (line.compare(0, 4, "IRQ ") == 0) {
-        // "IRQ raise N" / "IRQ lower N"
-        bool raised = line.compare(4, 5, "raise") == 0;
-        int irq = std::atoi(line.c_str() + 10);
-        if (on_irq_) {
-          on_irq_(irq, raised);
-        }
+    if (r > 0 && (p[1].revents & POLLIN) != 0) {
+      uint64_t count;
+      (void)!::read(wake_fd_, &count, sizeof count);
+    }
+    if (r > 0 && p[0].revents != 0) {
+      ssize_t n = ::recv(fd_, chunk, sizeof chunk, MSG_DONTWAIT);
+      if (n < 0 && (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK)) {
         continue;
       }
-      std::lock_guard<std::mutex> g(mu_);
-      replies_.push_back(std::move(line));
-      cv_.notify_all();
+      if (n <= 0) {
+        fail(n == 0 ? "qtest connection closed by QEMU" : "qtest read error");
+        return;
+      }
+      buf.append(chunk, static_cast<size_t>(n));
+      dispatch(&buf);
     }
+    interval = run_watch(r == 0);
   }
 }
 
@@ -94,6 +147,7 @@ bool QtestClient::command(const std::string &line, std::string *reply) {
     }
     replies_.clear();
   }
+  awaiting_reply_.store(true, std::memory_order_relaxed);
   if (!send_all(fd_, line + "\n")) {
     fail("qtest write error (QEMU gone?)");
     *reply = error();

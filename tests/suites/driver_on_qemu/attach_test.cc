@@ -188,6 +188,44 @@ TEST_F(ProbeTest, RegisterAccessesPerIoWithFixed) {
   register_accesses_per_io(start(o), false);
 }
 
+// MSI delivery under load: the backend's qtest reader looks at the message word (no thread of
+// its own), each look that finds it set is one delivery, and the driver's handler runs at most
+// once per delivery (messages during a running handler are one pending interrupt). The I/O
+// path reads no register.
+TEST_F(ProbeTest, MsiUnderLoadOneHandlerRunPerDeliveryAtMost) {
+  HbaOptions o;
+  o.disks = {disk(2, 16)};
+  QemuHba *hba = start_attached(o);
+  ASSERT_NE(hba, nullptr);
+  ASSERT_EQ(hba->stat("intr_type"), uint64_t(DDI_INTR_TYPE_MSI));
+  std::vector<Disk> disks = hba->disks();
+  ASSERT_EQ(disks.size(), 1u);
+  const pvscsi_qemu::MsiStats m0 = hba->qemu().msi_stats();
+  const uint64_t intrs = hba->stat("interrupts");
+  const fk::Counters before = fk::counters();
+  IoEngine io(2026);
+  io.set_depth(32);
+  io.add_disk(disks[0]);
+  constexpr unsigned kIos = 600;
+  for (unsigned i = 0; i < kIos; i++) ASSERT_TRUE(io.submit_random(disks[0].target, 4096, 50));
+  ASSERT_TRUE(io.wait_idle());
+  EXPECT_EQ(io.stats().failed, 0u);
+  EXPECT_EQ(io.stats().completed, uint64_t(kIos));
+  const pvscsi_qemu::MsiStats m1 = hba->qemu().msi_stats();
+  const uint64_t messages = m1.messages - m0.messages;
+  const uint64_t handler_runs = hba->stat("interrupts") - intrs;
+  EXPECT_GT(messages, 0u);
+  EXPECT_LE(handler_runs, messages);
+  EXPECT_GE(m1.looks - m0.looks, messages);
+  EXPECT_EQ(fk::counters().reg_reads - before.reg_reads, 0u);
+  printf(
+      "[ figures  ] %u I/Os at depth 32: %llu MSI deliveries, %llu handler runs, %llu looks "
+      "(%llu after an interval)\n",
+      kIos, (unsigned long long)messages, (unsigned long long)handler_runs,
+      (unsigned long long)(m1.looks - m0.looks),
+      (unsigned long long)(m1.timed_looks - m0.timed_looks));
+}
+
 // QEMU withholding MSI: the driver falls back to FIXED and works.
 TEST_F(ProbeTest, WithheldMsiFallsBackToFixed) {
   HbaOptions o;

@@ -1,5 +1,6 @@
 #include "rig.h"
 
+#include <pthread.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -133,6 +134,14 @@ WorkloadResult run_workload(scsi_device *sd, const Workload &w) {
       bool submit = strcmp(probe, "pvscsi__submit") == 0;
       if (!submit && strcmp(probe, "pvscsi__complete") != 0) return;
       if (!submit && trace_slow > 0) g_completion_tid = long(syscall(SYS_gettid));
+      if (!submit) {
+        // Name the thread that completes packets (the interrupt thread) for CPU accounting.
+        static thread_local bool named = false;
+        if (!named) {
+          pthread_setname_np(pthread_self(), "completing");
+          named = true;
+        }
+      }
       int64_t t = fk::now_ns();
       std::lock_guard<std::mutex> g(probe_mu);
       if (submit) {
