@@ -12,14 +12,7 @@ thread_local Scheduler *tls_sched = nullptr;
 thread_local int tls_id = -1;
 
 // Digest tags: what kind of decision or event a digest entry is.
-enum : uint64_t {
-  kTagPick = 1,
-  kTagSpawn = 2,
-  kTagWake = 3,
-  kTagBlock = 4,
-  kTagExit = 5,
-  kTagQuiet = 6
-};
+enum : uint64_t { kTagPick = 1, kTagSpawn, kTagWake, kTagBlock, kTagExit, kTagQuiet };
 
 [[noreturn]] void misuse(const char *what) {
   std::fprintf(stderr, "fk::sched: %s\n", what);
@@ -463,24 +456,15 @@ std::vector<Story> Scheduler::stories() const {
   return out;
 }
 
-uint64_t Scheduler::digest() const {
+template <class T>
+T Scheduler::locked(const T &field) const {
   std::lock_guard<std::mutex> g(mu_);
-  return digest_;
+  return field;
 }
 
-uint64_t Scheduler::steps() const {
-  std::lock_guard<std::mutex> g(mu_);
-  return steps_;
-}
-
-uint64_t Scheduler::switches() const {
-  std::lock_guard<std::mutex> g(mu_);
-  return switches_;
-}
-
-bool Scheduler::stuck() const {
-  std::lock_guard<std::mutex> g(mu_);
-  return stuck_;
-}
+uint64_t Scheduler::digest() const { return locked(digest_); }
+uint64_t Scheduler::steps() const { return locked(steps_); }
+uint64_t Scheduler::switches() const { return locked(switches_); }
+bool Scheduler::stuck() const { return locked(stuck_); }
 
 }  // namespace fk::sched

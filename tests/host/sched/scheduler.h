@@ -131,6 +131,8 @@ class Scheduler {
     std::thread host;
   };
 
+  template <class T>
+  T locked(const T &field) const;  // a copy of field, read under mu_
   uint64_t next_random();
   int pick_locked();
   void pass_locked(std::unique_lock<std::mutex> &lk, int from);

@@ -234,6 +234,68 @@ TEST(Sched, StepLimitStopsALivelock) {
   EXPECT_GE(s.steps(), 1000u);
 }
 
+// A program's own thread becomes scheduled thread 0 (adopt), starts workers, joins them and
+// gives the baton back (leave): the same seed gives the same digest.
+TEST(Sched, AdoptedThreadSpawnsJoinsAndLeaves) {
+  auto once = [](uint64_t seed, std::vector<int> *order) {
+    Scheduler s(with(seed, Policy::kRandom));
+    s.adopt("main");
+    std::vector<int> ids;
+    for (int w = 0; w < 3; w++) {
+      ids.push_back(s.spawn("w" + std::to_string(w), [&s, order, w] {
+        for (int i = 0; i < 5; i++) {
+          order->push_back(w);
+          s.yield("step");
+        }
+      }));
+    }
+    for (int id : ids) EXPECT_TRUE(s.join(id));
+    EXPECT_EQ(order->size(), 15u);  // every worker ran to its end before its join returned
+    uint64_t d = s.digest();
+    s.leave();
+    EXPECT_EQ(s.self(), -1);
+    return d;
+  };
+  std::vector<int> a, b;
+  EXPECT_EQ(once(9, &a), once(9, &b));
+  EXPECT_EQ(a, b);
+}
+
+// wait_quiet returns only once no other thread can run: here, once both workers have finished
+// (they never block, so they are runnable until they exit).
+TEST(Sched, WaitQuietLetsEveryRunnableThreadRunFirst) {
+  Scheduler s(with(4, Policy::kRandom));
+  int done = 0;
+  EXPECT_TRUE(s.run("main", [&] {
+    for (int w = 0; w < 2; w++) {
+      s.spawn("w", [&] {
+        for (int i = 0; i < 20; i++) s.yield("step");
+        done++;
+      });
+    }
+    EXPECT_EQ(done, 0);
+    EXPECT_TRUE(s.wait_quiet("quiet"));
+    EXPECT_EQ(done, 2);
+  }));
+}
+
+// stories() says what every live thread waits for, and who runs.
+TEST(Sched, StoriesNameWhatEachThreadWaitsFor) {
+  Scheduler s(with(1, Policy::kFair));
+  EXPECT_TRUE(s.run("main", [&] {
+    int id = s.spawn("sleeper", [&] { EXPECT_TRUE(s.block("a test wait")); });
+    EXPECT_TRUE(s.wait_quiet("the sleeper to block"));
+    std::vector<Story> st = s.stories();
+    ASSERT_EQ(st.size(), 2u);
+    EXPECT_EQ(st[0].name, "main");
+    EXPECT_EQ(st[0].waits_for, "(running)");
+    EXPECT_EQ(st[1].name, "sleeper");
+    EXPECT_EQ(st[1].waits_for, "a test wait");
+    s.wake(id);
+    EXPECT_TRUE(s.join(id));
+  }));
+}
+
 TEST(Sched, PolicyNamesParse) {
   Policy p;
   EXPECT_TRUE(parse_policy("pct", &p));
