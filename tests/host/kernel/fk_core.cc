@@ -510,38 +510,32 @@ unsigned long ddi_btopr(dev_info_t *, unsigned long bytes) {
 int ddi_in_panic(void) { return 0; }
 
 // Atomics (atomic_ops(9F)).
-void atomic_inc_32(volatile uint32_t *t) { __atomic_add_fetch(t, 1, __ATOMIC_SEQ_CST); }
-void atomic_dec_32(volatile uint32_t *t) { __atomic_sub_fetch(t, 1, __ATOMIC_SEQ_CST); }
-void atomic_add_32(volatile uint32_t *t, int32_t d) { __atomic_add_fetch(t, d, __ATOMIC_SEQ_CST); }
-uint32_t atomic_inc_32_nv(volatile uint32_t *t) {
-  return __atomic_add_fetch(t, 1, __ATOMIC_SEQ_CST);
-}
-uint32_t atomic_dec_32_nv(volatile uint32_t *t) {
-  return __atomic_sub_fetch(t, 1, __ATOMIC_SEQ_CST);
-}
-uint32_t atomic_add_32_nv(volatile uint32_t *t, int32_t d) {
-  return __atomic_add_fetch(t, d, __ATOMIC_SEQ_CST);
-}
-uint32_t atomic_cas_32(volatile uint32_t *t, uint32_t cmp, uint32_t nv) {
-  __atomic_compare_exchange_n(t, &cmp, nv, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-  return cmp;
-}
-uint32_t atomic_swap_32(volatile uint32_t *t, uint32_t nv) {
-  return __atomic_exchange_n(t, nv, __ATOMIC_SEQ_CST);
-}
-void atomic_inc_64(volatile uint64_t *t) { __atomic_add_fetch(t, 1, __ATOMIC_SEQ_CST); }
-void atomic_dec_64(volatile uint64_t *t) { __atomic_sub_fetch(t, 1, __ATOMIC_SEQ_CST); }
-void atomic_add_64(volatile uint64_t *t, int64_t d) { __atomic_add_fetch(t, d, __ATOMIC_SEQ_CST); }
-uint64_t atomic_inc_64_nv(volatile uint64_t *t) {
-  return __atomic_add_fetch(t, 1, __ATOMIC_SEQ_CST);
-}
-uint64_t atomic_add_64_nv(volatile uint64_t *t, int64_t d) {
-  return __atomic_add_fetch(t, d, __ATOMIC_SEQ_CST);
-}
-uint64_t atomic_cas_64(volatile uint64_t *t, uint64_t cmp, uint64_t nv) {
-  __atomic_compare_exchange_n(t, &cmp, nv, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
-  return cmp;
-}
+// One family per width: increment, decrement, add, their _nv forms, compare-and-swap, swap.
+#define FK_ATOMIC_FAMILY(W)                                                                    \
+  void atomic_inc_##W(volatile uint##W##_t *t) { __atomic_add_fetch(t, 1, __ATOMIC_SEQ_CST); } \
+  void atomic_dec_##W(volatile uint##W##_t *t) { __atomic_sub_fetch(t, 1, __ATOMIC_SEQ_CST); } \
+  void atomic_add_##W(volatile uint##W##_t *t, int##W##_t d) {                                 \
+    __atomic_add_fetch(t, d, __ATOMIC_SEQ_CST);                                                \
+  }                                                                                            \
+  uint##W##_t atomic_inc_##W##_nv(volatile uint##W##_t *t) {                                   \
+    return __atomic_add_fetch(t, 1, __ATOMIC_SEQ_CST);                                         \
+  }                                                                                            \
+  uint##W##_t atomic_dec_##W##_nv(volatile uint##W##_t *t) {                                   \
+    return __atomic_sub_fetch(t, 1, __ATOMIC_SEQ_CST);                                         \
+  }                                                                                            \
+  uint##W##_t atomic_add_##W##_nv(volatile uint##W##_t *t, int##W##_t d) {                     \
+    return __atomic_add_fetch(t, d, __ATOMIC_SEQ_CST);                                         \
+  }                                                                                            \
+  uint##W##_t atomic_cas_##W(volatile uint##W##_t *t, uint##W##_t cmp, uint##W##_t nv) {       \
+    __atomic_compare_exchange_n(t, &cmp, nv, false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);       \
+    return cmp;                                                                                \
+  }                                                                                            \
+  uint##W##_t atomic_swap_##W(volatile uint##W##_t *t, uint##W##_t nv) {                       \
+    return __atomic_exchange_n(t, nv, __ATOMIC_SEQ_CST);                                       \
+  }
+FK_ATOMIC_FAMILY(32)
+FK_ATOMIC_FAMILY(64)
+#undef FK_ATOMIC_FAMILY
 void atomic_or_32(volatile uint32_t *t, uint32_t b) { __atomic_or_fetch(t, b, __ATOMIC_SEQ_CST); }
 void atomic_and_32(volatile uint32_t *t, uint32_t b) { __atomic_and_fetch(t, b, __ATOMIC_SEQ_CST); }
 // A sequentially consistent read-modify-write orders like a full fence (and, unlike a fence,

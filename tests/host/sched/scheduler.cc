@@ -210,18 +210,24 @@ void Scheduler::pass_locked(std::unique_lock<std::mutex> &lk, int from) {
   }
 }
 
+// A new thread, runnable, with its id (the next in creation order) and its PCT priority.
+Scheduler::Thread *Scheduler::add_thread_locked(const std::string &name) {
+  auto *t = new Thread();
+  t->id = next_id_++;
+  t->name = name;
+  t->priority = int64_t(opt_.pct_depth) + int64_t(next_random() >> 8);
+  owned_.push_back(t);
+  threads_[t->id] = t;
+  return t;
+}
+
 bool Scheduler::run(const std::string &name, const std::function<void()> &fn) {
   if (tls_sched != nullptr) {
     misuse("run() from a scheduled thread");
   }
   {
     std::unique_lock<std::mutex> lk(mu_);
-    auto *t = new Thread();
-    t->id = next_id_++;
-    t->name = name;
-    t->priority = int64_t(opt_.pct_depth) + int64_t(next_random() >> 8);
-    owned_.push_back(t);
-    threads_[t->id] = t;
+    Thread *t = add_thread_locked(name);
     current_ = t->id;
     tls_sched = this;
     tls_id = t->id;
@@ -260,12 +266,7 @@ void Scheduler::adopt(const std::string &name) {
   if (current_ != -1 || !threads_.empty()) {
     misuse("adopt() of a scheduler already running");
   }
-  auto *t = new Thread();
-  t->id = next_id_++;
-  t->name = name;
-  t->priority = int64_t(opt_.pct_depth) + int64_t(next_random() >> 8);
-  owned_.push_back(t);
-  threads_[t->id] = t;
+  Thread *t = add_thread_locked(name);
   current_ = t->id;
   tls_sched = this;
   tls_id = t->id;
@@ -294,12 +295,7 @@ int Scheduler::spawn(const std::string &name, std::function<void()> fn) {
   if (tls_sched != this || (tls_id != current_ && !in_idle_)) {
     misuse("spawn() from a thread that does not hold the baton");
   }
-  auto *t = new Thread();
-  t->id = next_id_++;
-  t->name = name;
-  t->priority = int64_t(opt_.pct_depth) + int64_t(next_random() >> 8);
-  owned_.push_back(t);
-  threads_[t->id] = t;
+  Thread *t = add_thread_locked(name);
   mix_locked(kTagSpawn, uint64_t(t->id));
   t->host = std::thread([this, t, fn = std::move(fn)] {
     tls_sched = this;

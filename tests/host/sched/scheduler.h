@@ -133,6 +133,7 @@ class Scheduler {
 
   template <class T>
   T locked(const T &field) const;  // a copy of field, read under mu_
+  Thread *add_thread_locked(const std::string &name);
   uint64_t next_random();
   int pick_locked();
   void pass_locked(std::unique_lock<std::mutex> &lk, int from);
