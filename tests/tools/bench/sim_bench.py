@@ -219,6 +219,32 @@ def bench_switch(a, reps):
     return rows
 
 
+def check(res, parts, a):
+    """The shape of the results: every part has rows for both modes, the figures are positive."""
+    problems = []
+    want = {"fuzz": ("inputs_per_s", "vcs"), "soak": ("ios_per_s",), "exer": ("iops",),
+            "instr": ("ir_per_io",)}
+    for part, keys in want.items():
+        if part not in parts or (part == "instr" and part not in res):
+            continue
+        for mode in ("det", "real"):
+            for k in keys:
+                v = med(res.get(part, []), mode, k)
+                if not v or v <= 0:
+                    problems.append(f"{part}: no positive {k} for {mode}")
+    if "exer" in parts and not med(res["exer"], "det", "switches_per_io"):
+        problems.append("exer: the deterministic run reported no scheduler switches")
+    if "switch" in parts:
+        for k in ("scheduler_ns_per_switch", "condvar_ns_per_switch", "ucontext_ns_per_switch"):
+            if not med(res["switch"], "-", k):
+                problems.append(f"switch: no {k}")
+    if not res["targets"] and any(p in parts for p in ("fuzz", "soak", "instr")):
+        problems.append("no targets")
+    if problems:
+        sys.stderr.write("sim: check failed: " + "; ".join(problems) + "\n")
+        sys.exit(1)
+
+
 def med(rows, mode, key):
     v = [r[key] for r in rows if r["mode"] == mode and key in r]
     return statistics.median(v) if v else None
@@ -253,6 +279,8 @@ def main():
     p.add_argument("--switches", type=int, default=200000, help="for the switch-cost part")
     p.add_argument("--parts", default="fuzz,soak,exer,instr,switch")
     p.add_argument("--json", required=True)
+    p.add_argument("--check", action="store_true",
+                   help="fail unless every part asked for has figures for both modes (CTest)")
     a = p.parse_args()
     a.replay = os.path.join(a.build, "tests/suites/robustness/pvscsi_fuzz_replay")
     a.soak = os.path.join(a.build, "tests/suites/robustness/pvscsi_chaos_soak_test")
@@ -307,6 +335,8 @@ def main():
                       for t, m, l, ok, n in targets]
     with open(a.json, "w") as f:
         json.dump(res, f, indent=1)
+    if a.check:
+        check(res, parts, a)
 
     print("### sim: real threads vs one seeded scheduler\n")
     for k in ("date", "cpus", "load_average_at_start", "load_average_at_end", "reps"):
