@@ -14,9 +14,17 @@ namespace {
 
 sched::Scheduler *g_sched = nullptr;
 uint64_t g_last_digest = 0, g_last_steps = 0, g_last_switches = 0;
-std::mutex g_reporters_mu;
-std::vector<std::pair<uint64_t, std::function<std::string()>>> g_reporters;
-uint64_t g_next_reporter = 1;
+// Stuck reporters register from static initializers (the SCSA framework's registry): built on
+// first use and never destroyed, so no initialization order can lose one.
+struct Reporters {
+  std::mutex mu;
+  std::vector<std::pair<uint64_t, std::function<std::string()>>> list;
+  uint64_t next = 1;
+};
+Reporters &reporters() {
+  static Reporters *r = new Reporters();
+  return *r;
+}
 
 std::atomic<int64_t> g_time_limit{0};
 std::function<void(const std::string &)> g_fatal_hook;
@@ -38,12 +46,12 @@ std::string hex_digest(uint64_t v) {
   for (const sched::Story &s : stories)
     text += "  thread " + std::to_string(s.id) + " " + s.name + ": waits for " + s.waits_for +
             " since step " + std::to_string(s.since_step) + "\n";
-  std::vector<std::function<std::string()>> reporters;
+  std::vector<std::function<std::string()>> fns;
   {
-    std::lock_guard<std::mutex> g(g_reporters_mu);
-    for (auto &r : g_reporters) reporters.push_back(r.second);
+    std::lock_guard<std::mutex> g(reporters().mu);
+    for (auto &r : reporters().list) fns.push_back(r.second);
   }
-  for (auto &r : reporters) text += r();
+  for (auto &fn : fns) text += fn();
   std::fprintf(stderr, "fk: %s", text.c_str());
   std::fflush(stderr);
   if (g_fatal_hook) {
@@ -108,16 +116,18 @@ void sched_stop() {
 }
 
 uint64_t add_stuck_reporter(std::function<std::string()> fn) {
-  std::lock_guard<std::mutex> g(g_reporters_mu);
-  g_reporters.emplace_back(g_next_reporter, std::move(fn));
-  return g_next_reporter++;
+  Reporters &r = reporters();
+  std::lock_guard<std::mutex> g(r.mu);
+  r.list.emplace_back(r.next, std::move(fn));
+  return r.next++;
 }
 
 void remove_stuck_reporter(uint64_t id) {
-  std::lock_guard<std::mutex> g(g_reporters_mu);
-  for (auto it = g_reporters.begin(); it != g_reporters.end(); ++it) {
+  Reporters &r = reporters();
+  std::lock_guard<std::mutex> g(r.mu);
+  for (auto it = r.list.begin(); it != r.list.end(); ++it) {
     if (it->first == id) {
-      g_reporters.erase(it);
+      r.list.erase(it);
       return;
     }
   }
