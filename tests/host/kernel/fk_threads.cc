@@ -133,15 +133,18 @@ void remove_stuck_reporter(uint64_t id) {
   }
 }
 
+// The host thread's id is recorded by the creator for a std::thread (others read it under the
+// locks that hand the thread its work, after creation), and by the scheduled thread itself
+// before it first runs kernel code (under the baton).
 void KThread::start(const std::string &name, std::function<void()> fn) {
-  auto body = [this, fn = std::move(fn)] {
-    tid_ = std::this_thread::get_id();
-    fn();
-  };
   if (on_det()) {
-    id_ = g_sched->spawn(name, std::move(body));
+    id_ = g_sched->spawn(name, [this, fn = std::move(fn)] {
+      tid_ = std::this_thread::get_id();
+      fn();
+    });
   } else {
-    th_ = std::thread(std::move(body));
+    th_ = std::thread(std::move(fn));
+    tid_ = th_.get_id();
   }
 }
 
