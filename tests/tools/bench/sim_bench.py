@@ -362,15 +362,14 @@ def main():
     if "switch" in res:
         table(f"cost of one switch (ns), {a.switches} switches", res["switch"],
               ["scheduler_ns_per_switch", "condvar_ns_per_switch", "ucontext_ns_per_switch"])
+        sw = med(res["switch"], "-", "scheduler_ns_per_switch")
         if "exer" in res:
-            sw = med(res["switch"], "-", "scheduler_ns_per_switch")
             spi = med(res["exer"], "det", "switches_per_io")
             iops = med(res["exer"], "det", "iops")
             print(f"\nExerciser, deterministic: {spi:.2f} switches per I/O x {sw / 1e3:.2f} us per "
                   f"baton pass = {spi * sw / 1e3:.1f} us of the {1e6 / iops:.0f} us per I/O "
                   f"(median IOPS {iops:,.0f}).")
         if "fuzz" in res:
-            sw = med(res["switch"], "-", "scheduler_ns_per_switch")
             vpi = med(res["fuzz"], "det", "vcs_per_input")
             ips = med(res["fuzz"], "det", "inputs_per_s")
             print(f"Corpus replay, deterministic: {vpi:,.0f} voluntary context switches per input "
